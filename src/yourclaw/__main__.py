@@ -1,0 +1,5 @@
+"""`python -m yourclaw`."""
+
+from yourclaw.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""User accounts: identity, sign-in and token verification."""

@@ -1,0 +1,227 @@
+"""Verification of Supabase Auth access tokens (asymmetric keys from a JWKS, or the legacy HS256 secret)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import jwt
+import msgspec
+
+from yourclaw.errors import NotAuthenticated, ServiceUnavailable
+
+# Each accepted algorithm is bound to the one key type that may verify it; this
+# mapping is the allow-list, so anything absent (including "none") is rejected.
+_ASYMMETRIC_KTY = {"ES256": "EC", "RS256": "RSA"}
+_HMAC_ALG = "HS256"
+
+_DEV_AUDIENCE = "authenticated"
+
+
+class Claims(msgspec.Struct, frozen=True):
+    sub: str
+    email: str | None
+    exp: int
+    role: str | None
+
+
+def _invalid(detail: str) -> NotAuthenticated:
+    return NotAuthenticated(detail, code="INVALID_TOKEN")
+
+
+def _unavailable() -> ServiceUnavailable:
+    return ServiceUnavailable("The authentication service is unavailable", code="AUTH_UNAVAILABLE")
+
+
+class TokenVerifier:
+    def __init__(
+        self,
+        *,
+        jwks_url: str | None,
+        hs256_secret: str | None,
+        issuer: str | None,
+        audience: str = "authenticated",
+        http: httpx.AsyncClient,
+        jwks_ttl: float = 600,
+        refetch_min_interval: float = 30,
+        leeway: int = 30,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not jwks_url and not hs256_secret:
+            raise ValueError("TokenVerifier needs a JWKS URL, an HS256 secret, or both")
+        self._jwks_url = jwks_url or None
+        self._hs256_secret = hs256_secret or None
+        self._issuer = issuer
+        self._audience = audience
+        self._http = http
+        self._jwks_ttl = jwks_ttl
+        self._refetch_min_interval = refetch_min_interval
+        self._leeway = leeway
+        self._clock = clock
+
+        self._keys: dict[str, tuple[jwt.PyJWK, ...]] | None = None
+        self._fetched_at: float | None = None
+        self._attempted_at: float | None = None
+        # Bumped as each fetch attempt finishes: a task that queued on the lock
+        # compares it with the value it saw before waiting, and if it moved,
+        # shares that attempt's outcome instead of fetching again.
+        self._attempts = 0
+        self._last_attempt_ok = False
+        self._lock = asyncio.Lock()
+
+    async def verify(self, token: str) -> Claims:
+        if not isinstance(token, str) or not token:
+            raise _invalid("Missing or malformed access token")
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise _invalid("Malformed access token") from None
+
+        alg = header.get("alg")
+        if alg == _HMAC_ALG:
+            if self._hs256_secret is None:
+                raise _invalid("Token algorithm is not accepted")
+            key: Any = self._hs256_secret
+        elif isinstance(alg, str) and alg in _ASYMMETRIC_KTY:
+            if self._jwks_url is None:
+                raise _invalid("Token algorithm is not accepted")
+            kid = header.get("kid")
+            if not isinstance(kid, str) or not kid:
+                raise _invalid("Token has no key id")
+            key = (await self._key_for(kid, alg)).key
+        else:
+            raise _invalid("Token algorithm is not accepted")
+
+        try:
+            payload = jwt.decode(
+                token,
+                key=key,
+                algorithms=[alg],
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=self._leeway,
+                options={"require": ["exp", "sub"], "strict_aud": True},
+            )
+        except jwt.ExpiredSignatureError:
+            raise NotAuthenticated("Access token has expired", code="TOKEN_EXPIRED") from None
+        except (jwt.InvalidAudienceError, jwt.InvalidIssuerError):
+            raise _invalid("Access token was not issued for this service") from None
+        except jwt.MissingRequiredClaimError as e:
+            raise _invalid(f"Access token lacks the {e.claim!r} claim") from None
+        except jwt.PyJWTError:
+            # InvalidKeyError is not an InvalidTokenError, hence the base class.
+            raise _invalid("Invalid access token") from None
+
+        return _claims_from(payload)
+
+    async def _key_for(self, kid: str, alg: str) -> jwt.PyJWK:
+        if self._keys is None or self._is_stale():
+            await self._fetch_once(seen=self._attempts, throttle=False)
+
+        candidates = self._candidates(kid)
+        if not candidates:
+            await self._fetch_once(seen=self._attempts, throttle=True)
+            candidates = self._candidates(kid)
+            if not candidates:
+                raise NotAuthenticated("Access token was signed with an unknown key", code="UNKNOWN_KEY")
+
+        for jwk in candidates:
+            if jwk.key_type == _ASYMMETRIC_KTY[alg] and jwk.algorithm_name == alg:
+                return jwk
+        # The kid exists but names a key of another type or algorithm: a token
+        # trying to get one kind of key used as another, not a rotation.
+        raise _invalid("Token algorithm does not match its signing key")
+
+    def _candidates(self, kid: str) -> tuple[jwt.PyJWK, ...]:
+        return (self._keys or {}).get(kid, ())
+
+    def _is_stale(self) -> bool:
+        return self._fetched_at is None or self._clock() - self._fetched_at >= self._jwks_ttl
+
+    async def _fetch_once(self, *, seen: int, throttle: bool) -> None:
+        async with self._lock:
+            if self._attempts != seen:
+                if not self._last_attempt_ok:
+                    raise _unavailable()
+                return
+            if (
+                throttle
+                and self._attempted_at is not None
+                and self._clock() - self._attempted_at < self._refetch_min_interval
+            ):
+                return
+            self._attempted_at = self._clock()
+            self._last_attempt_ok = False
+            try:
+                self._keys = await self._download()
+                self._fetched_at = self._clock()
+                self._last_attempt_ok = True
+            finally:
+                # Counted on completion, not start, so that callers who read the
+                # counter while this fetch was in flight recognise it as newer.
+                self._attempts += 1
+
+    async def _download(self) -> dict[str, tuple[jwt.PyJWK, ...]]:
+        assert self._jwks_url is not None
+        try:
+            response = await self._http.get(self._jwks_url, headers={"Accept": "application/json"})
+            response.raise_for_status()
+            document = response.json()
+        except (httpx.HTTPError, ValueError) as e:
+            raise _unavailable() from e
+        if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+            raise _unavailable()
+
+        # Supabase serves {"keys": []} for projects still on the shared secret,
+        # and PyJWKSet refuses a set with no usable keys; both mean "no keys".
+        if not document["keys"]:
+            return {}
+        try:
+            jwk_set = jwt.PyJWKSet.from_dict(document)
+        except jwt.PyJWKSetError:
+            return {}
+        except jwt.PyJWTError as e:
+            raise _unavailable() from e
+
+        keys: dict[str, tuple[jwt.PyJWK, ...]] = {}
+        for jwk in jwk_set.keys:
+            if not jwk.key_id or jwk.public_key_use not in (None, "sig"):
+                continue
+            if jwk.key_type not in _ASYMMETRIC_KTY.values():
+                continue
+            keys[jwk.key_id] = (*keys.get(jwk.key_id, ()), jwk)
+        return keys
+
+
+def _claims_from(payload: dict[str, Any]) -> Claims:
+    sub = payload.get("sub")
+    if not isinstance(sub, str) or not sub:
+        raise _invalid("Access token has no subject")
+    exp = payload.get("exp")
+    if isinstance(exp, bool) or not isinstance(exp, (int, float)):
+        raise _invalid("Access token has an invalid expiry")
+    email = payload.get("email")
+    role = payload.get("role")
+    return Claims(
+        sub=sub,
+        email=email if isinstance(email, str) and email else None,
+        exp=int(exp),
+        role=role if isinstance(role, str) and role else None,
+    )
+
+
+def issue_dev_token(secret: str, *, sub: str, email: str, issuer: str, ttl_seconds: int = 86400) -> str:
+    now = int(time.time())
+    payload = {
+        "sub": sub,
+        "email": email,
+        "aud": _DEV_AUDIENCE,
+        "role": "authenticated",
+        "iss": issuer,
+        "iat": now,
+        "exp": now + ttl_seconds,
+    }
+    return jwt.encode(payload, secret, algorithm=_HMAC_ALG)

@@ -1,0 +1,69 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
+
+from litestar import Litestar, Router
+from litestar.config.cors import CORSConfig
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+
+from yourclaw import __version__
+from yourclaw.accounts.controller import DevAuthController, UsersController
+from yourclaw.dependencies import provide_app_state, provide_db_session
+from yourclaw.health import health
+from yourclaw.http_errors import EXCEPTION_HANDLERS
+from yourclaw.request_context import request_id_middleware
+from yourclaw.settings import Settings
+from yourclaw.state import AppState
+
+API_PREFIX = "/api/v1"
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def create_app(settings: Settings) -> Litestar:
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        app.state.app_state = AppState.build(settings)
+        try:
+            yield
+        finally:
+            await app.state.app_state.close()
+
+    handlers: list = [health, UsersController]
+    if settings.dev_sign_in:
+        handlers.append(DevAuthController)
+    api = Router(path=API_PREFIX, route_handlers=handlers)
+
+    return Litestar(
+        route_handlers=[api],
+        lifespan=[lifespan],
+        dependencies={
+            "app_state": Provide(provide_app_state, sync_to_thread=False),
+            "db_session": Provide(provide_db_session),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[request_id_middleware],
+        cors_config=CORSConfig(
+            allow_origins=[_origin(settings.app_url)],
+            allow_credentials=True,
+            allow_headers=["authorization", "content-type", "x-request-id"],
+            expose_headers=["x-request-id"],
+        ),
+        openapi_config=OpenAPIConfig(
+            title="YourClaw API",
+            version=__version__,
+            path=f"{API_PREFIX}/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
+        logging_config=None,
+        debug=False,
+    )

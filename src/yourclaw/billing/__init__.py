@@ -1,0 +1,1 @@
+"""Stripe subscriptions, the credits ledger and users' own keys."""

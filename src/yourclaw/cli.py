@@ -1,0 +1,238 @@
+"""The `yourclaw` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Callable
+
+import msgspec
+import structlog
+
+from yourclaw.log_config import configure_logging
+from yourclaw.settings import Settings, SettingsError, load_settings
+
+log = structlog.get_logger("yourclaw")
+
+DESCRIPTION = """\
+YourClaw control plane: a personal OpenClaw assistant on WhatsApp for everyone who signs up.
+
+Start here:
+  yourclaw dev              the whole product locally (API, background work, dashboard) on embedded defaults
+  yourclaw serve            the API for production (needs DATABASE_URL, SUPABASE_URL, ENCRYPTION_KEY, ...)
+  yourclaw db upgrade       apply the database migrations
+  yourclaw keys rotate      re-encrypt stored secrets with the first ENCRYPTION_KEY
+
+Settings come from the environment and a .env file; .env.example lists every variable.
+"""
+
+
+def _fail(message: str, code: int = 2) -> None:
+    print(f"yourclaw: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        _fail(f"configuration error: {exc}")
+        raise  # unreachable
+
+
+class Database:
+    """Resolves DATABASE_URL, starting the embedded PostgreSQL when it is unset."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._embedded = None
+
+    def __enter__(self) -> Settings:
+        if self.settings.database_url:
+            return self.settings
+        from yourclaw.db.embedded import EmbeddedPostgres
+
+        self._embedded = EmbeddedPostgres(self.settings.state_dir / "pg")
+        url = self._embedded.start()
+        return msgspec.structs.replace(self.settings, database_url=url)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._embedded is not None:
+            self._embedded.stop()
+
+
+def _migrate(settings: Settings) -> None:
+    from yourclaw.db import migrations
+
+    migrations.upgrade(settings.database_url or "")
+    log.info("database_migrated")
+
+
+def _refuse_dev_modes_in_production(settings: Settings) -> None:
+    modes = settings.dev_modes()
+    if modes and not settings.is_development:
+        _fail(
+            "refusing to start: "
+            + ", ".join(modes)
+            + " would be on in production; configure the real services, or set YOURCLAW_ENV=development"
+        )
+
+
+async def _serve_http(settings: Settings, host: str, port: int, *, announce: str | None = None) -> None:
+    import uvicorn
+
+    from yourclaw.app import create_app
+
+    config = uvicorn.Config(
+        create_app(settings), host=host, port=port, log_config=None, access_log=False, lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    if announce:
+        original_startup = server.startup
+
+        async def startup(sockets=None) -> None:
+            await original_startup(sockets)
+            if server.started:
+                print(announce, flush=True)
+
+        server.startup = startup  # type: ignore[method-assign]
+    await server.serve()
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    settings = _settings()
+    configure_logging(settings.log_level)
+    _refuse_dev_modes_in_production(settings)
+    with Database(settings) as resolved:
+        if args.migrate:
+            _migrate(resolved)
+        asyncio.run(_serve_http(resolved, args.host, args.port))
+
+
+def _dev_environment(port: int) -> list[str]:
+    """Development defaults: generated secrets, local URLs, mock modes where credentials are absent.
+    Returns what it turned on, to be announced once."""
+    from pathlib import Path
+
+    from yourclaw import dev_secrets
+
+    os.environ["YOURCLAW_ENV"] = "development"
+    state_dir = Path(os.environ.get("YOURCLAW_STATE_DIR") or ".yourclaw")
+    notes = [
+        f"generated {name} (kept in {state_dir}/dev-secrets.json)"
+        for name in dev_secrets.apply_to_environment(state_dir)
+    ]
+    base = f"http://127.0.0.1:{port}"
+    for name in ("API_URL", "APP_URL"):
+        os.environ.setdefault(name, base)
+    mocks = {
+        "MOCK_TWILIO": "TWILIO_ACCOUNT_SID",
+        "MOCK_STRIPE": "STRIPE_SECRET_KEY",
+    }
+    for mock, credential in mocks.items():
+        if mock not in os.environ and not os.environ.get(credential):
+            os.environ[mock] = "true"
+            notes.append(f"{mock}=true ({credential} is not set)")
+    if not os.environ.get("DATABASE_URL"):
+        notes.append(f"embedded PostgreSQL in {state_dir}/pg (DATABASE_URL is not set)")
+    if not os.environ.get("SUPABASE_URL"):
+        notes.append('dev sign-in: POST /api/v1/dev/login {"email": ...} (SUPABASE_URL is not set)')
+    return notes
+
+
+def cmd_dev(args: argparse.Namespace) -> None:
+    notes = _dev_environment(args.port)
+    settings = _settings()
+    configure_logging(settings.log_level)
+    for note in notes:
+        log.info("dev_mode", note=note)
+    with Database(settings) as resolved:
+        _migrate(resolved)
+        url = f"http://{args.host}:{args.port}"
+        announce = f"\nYourClaw is running: open {url}  (API health: {url}/api/v1/health; Ctrl-C stops it)\n"
+        asyncio.run(_serve_http(resolved, args.host, args.port, announce=announce))
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> None:
+    settings = _settings()
+    configure_logging(settings.log_level)
+    with Database(settings) as resolved:
+        _migrate(resolved)
+    print("database is at the latest migration")
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> None:
+    settings = _settings()
+    configure_logging(settings.log_level)
+
+    async def run(resolved: Settings) -> dict[str, int]:
+        from yourclaw.crypto import SecretBox
+        from yourclaw.db.engine import make_engine, make_sessionmaker
+        from yourclaw.key_rotation import rotate_all
+
+        engine = make_engine(resolved.database_url or "")
+        try:
+            return await rotate_all(make_sessionmaker(engine), SecretBox(resolved.fernet_keys))
+        finally:
+            await engine.dispose()
+
+    with Database(settings) as resolved:
+        counts = asyncio.run(run(resolved))
+    total = sum(counts.values())
+    detail = ", ".join(f"{table}: {n}" for table, n in counts.items())
+    print(f"re-encrypted {total} secret rows with the first ENCRYPTION_KEY ({detail})")
+
+
+def cmd_keys_generate(args: argparse.Namespace) -> None:
+    from cryptography.fernet import Fernet
+
+    print(Fernet.generate_key().decode())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="yourclaw", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, func: Callable[[argparse.Namespace], None], help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+
+    dev = add("dev", cmd_dev, "run the whole product locally on embedded defaults")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=8000)
+
+    serve = add("serve", cmd_serve, "serve the API (production settings unless YOURCLAW_ENV=development)")
+    serve.add_argument("--host", default="0.0.0.0")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--migrate", action="store_true", help="apply migrations before serving")
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", metavar="ACTION")
+    db.required = True
+    up = db.add_parser("upgrade", help="apply every migration up to the latest")
+    up.set_defaults(func=cmd_db_upgrade)
+
+    keys = sub.add_parser("keys", help="encryption keys").add_subparsers(dest="keys_command", metavar="ACTION")
+    keys.required = True
+    keys.add_parser("rotate", help="re-encrypt stored secrets with the first ENCRYPTION_KEY").set_defaults(
+        func=cmd_keys_rotate
+    )
+    keys.add_parser("generate", help="print a new Fernet key for ENCRYPTION_KEY").set_defaults(func=cmd_keys_generate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        raise SystemExit(0)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

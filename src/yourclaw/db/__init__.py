@@ -1,0 +1,1 @@
+"""Database: engine and sessions, the embedded PostgreSQL, and the models Alembic migrates."""

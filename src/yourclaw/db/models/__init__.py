@@ -1,0 +1,23 @@
+"""Every table, imported here so Alembic sees the whole metadata."""
+
+from yourclaw.db.models.billing import ApiKey, CreditLedgerEntry, Subscription, UserCredits
+from yourclaw.db.models.integrations import UserIntegration
+from yourclaw.db.models.messaging import Message, Outbox, UsageDaily
+from yourclaw.db.models.runtime import Assistant, AssistantToken, HostServer
+from yourclaw.db.models.users import User, UserPhone
+
+__all__ = [
+    "ApiKey",
+    "Assistant",
+    "AssistantToken",
+    "CreditLedgerEntry",
+    "HostServer",
+    "Message",
+    "Outbox",
+    "Subscription",
+    "UsageDaily",
+    "User",
+    "UserCredits",
+    "UserIntegration",
+    "UserPhone",
+]

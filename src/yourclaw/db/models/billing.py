@@ -1,0 +1,92 @@
+"""Subscriptions, the credits ledger (integer millicents), and users' own LLM keys."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from yourclaw.db.base import Base, created_at, status_check, updated_at, uuid_pk
+
+SUBSCRIPTION_STATUSES = ("ACTIVE", "PAST_DUE", "CANCELED", "INCOMPLETE")
+LEDGER_REASONS = ("GRANT", "LLM_USAGE", "RESET", "ADJUSTMENT")
+KEY_PROVIDERS = ("ANTHROPIC",)
+
+
+class Subscription(Base):
+    __tablename__ = "subscriptions"
+    __table_args__ = (CheckConstraint(status_check("status", SUBSCRIPTION_STATUSES), name="status"),)
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    stripe_customer_id: Mapped[str] = mapped_column(String(100))
+    stripe_subscription_id: Mapped[str] = mapped_column(String(100), unique=True)
+    status: Mapped[str] = mapped_column(String(20), server_default=text("'ACTIVE'"))
+    current_period_end: Mapped[datetime | None]
+    cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+
+class UserCredits(Base):
+    """The balance, kept beside the ledger so spending is one `UPDATE ... RETURNING`.
+    Millicents (1/1000 of a cent) are fine enough for one small LLM call; users see cents."""
+
+    __tablename__ = "user_credits"
+    __table_args__ = (CheckConstraint("total_millicents >= 0 AND used_millicents >= 0", name="nonnegative"),)
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    total_millicents: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    used_millicents: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+
+class CreditLedgerEntry(Base):
+    """Every change of a balance, with a reference that makes it idempotent (a Stripe invoice id,
+    an LLM request id)."""
+
+    __tablename__ = "credit_ledger"
+    __table_args__ = (
+        CheckConstraint(status_check("reason", LEDGER_REASONS), name="reason"),
+        UniqueConstraint("user_id", "reference"),
+        Index("ix_credit_ledger_user_id_created_at", "user_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    delta_millicents: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(20))
+    reference: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = created_at()
+
+
+class ApiKey(Base):
+    """A user's own LLM key (BYOK), encrypted at rest; only its last characters are ever shown."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        CheckConstraint(status_check("provider", KEY_PROVIDERS), name="provider"),
+        UniqueConstraint("user_id", "provider"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    provider: Mapped[str] = mapped_column(String(20), server_default=text("'ANTHROPIC'"))
+    encrypted_key: Mapped[str] = mapped_column(Text)
+    key_hint: Mapped[str | None] = mapped_column(String(12))
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()

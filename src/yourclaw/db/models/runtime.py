@@ -1,0 +1,117 @@
+"""Assistants (desired and observed state), their tokens, and the Docker hosts they run on."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from yourclaw.db.base import Base, created_at, status_check, updated_at, uuid_pk
+
+ASSISTANT_STATUSES = ("NONE", "PROVISIONING", "READY", "ERROR")
+ASSISTANT_PHASES = (
+    "none",
+    "placing",
+    "creating",
+    "starting",
+    "connecting",
+    "ready",
+    "restarting",
+    "reconfiguring",
+    "disconnected",
+    "crash_loop",
+    "unknown",
+    "deleting",
+    "failed",
+)
+
+
+class HostServer(Base):
+    """A Docker host reached over mutual TLS; an operator's row, not a user's."""
+
+    __tablename__ = "host_servers"
+    __table_args__ = (
+        CheckConstraint("max_containers >= 0", name="max_containers_nonnegative"),
+        CheckConstraint("docker_url LIKE 'tcp://%'", name="docker_url_tcp"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    docker_url: Mapped[str] = mapped_column(String(255), unique=True)
+    max_containers: Mapped[int] = mapped_column(Integer, server_default=text("20"))
+    draining: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    reachable: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    consecutive_failures: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    last_contact_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    engine_version: Mapped[str | None] = mapped_column(String(32))
+    api_version: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+
+class Assistant(Base):
+    """One per user. The API writes the desired columns; the reconciler alone writes the observed ones."""
+
+    __tablename__ = "assistants"
+    __table_args__ = (
+        CheckConstraint(status_check("status", ASSISTANT_STATUSES), name="status"),
+        CheckConstraint(status_check("phase", ASSISTANT_PHASES), name="phase"),
+        CheckConstraint("attempts >= 0", name="attempts_nonnegative"),
+        CheckConstraint("desired_generation >= 1", name="generation_positive"),
+        Index("ix_assistants_host_server_id", "host_server_id"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+
+    # Desired state.
+    wanted: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    model: Mapped[str] = mapped_column(String(100))
+    image: Mapped[str | None] = mapped_column(String(255))
+    desired_generation: Mapped[int] = mapped_column(BigInteger, server_default=text("1"))
+    recreate_requested_at: Mapped[datetime | None]
+    deleted_at: Mapped[datetime | None]
+
+    # Observed state.
+    status: Mapped[str] = mapped_column(String(20), server_default=text("'NONE'"))
+    phase: Mapped[str] = mapped_column(String(20), server_default=text("'none'"))
+    host_server_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("host_servers.id", ondelete="SET NULL"))
+    container_id: Mapped[str | None] = mapped_column(String(100))
+    container_spec_hash: Mapped[str | None] = mapped_column(String(64))
+    config_hash: Mapped[str | None] = mapped_column(String(64))
+    observed_generation: Mapped[int | None] = mapped_column(BigInteger)
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_retry_at: Mapped[datetime | None]
+    ready_at: Mapped[datetime | None]
+
+    # What the assistant last told us through its poll.
+    last_poll_at: Mapped[datetime | None]
+    last_poll_generation: Mapped[int | None] = mapped_column(BigInteger)
+    instance_id: Mapped[str | None] = mapped_column(String(64))
+    last_message_at: Mapped[datetime | None]
+
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+
+class AssistantToken(Base):
+    """One random bearer per assistant for everything it calls; found by its SHA-256, kept encrypted
+    only to render the config. A superseded token lives on until `expires_at` (rotation overlap)."""
+
+    __tablename__ = "assistant_tokens"
+    __table_args__ = (Index("ix_assistant_tokens_user_id", "user_id"),)
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    assistant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("assistants.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_encrypted: Mapped[str] = mapped_column(Text)
+    # True for the newest token: the one the config renders.
+    current: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = created_at()

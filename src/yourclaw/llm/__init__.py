@@ -1,0 +1,1 @@
+"""The metering LLM proxy and the models and prices it knows."""

@@ -1,0 +1,1 @@
+"""WhatsApp in and out: webhook, inbound queue, outbox and sender."""

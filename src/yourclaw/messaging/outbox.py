@@ -1,0 +1,50 @@
+"""The one way out to WhatsApp. Any code may enqueue inside its own transaction; the sender drains it
+and decides free-form or template from the 24-hour window, so callers never have to."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from yourclaw.db.models import Outbox
+from yourclaw.db.models.messaging import OUTBOX_KINDS
+
+OUTBOX_CHANNEL = "yourclaw_outbox"
+
+
+async def enqueue_whatsapp(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    text: str,
+    kind: str = "system",
+    *,
+    template: str | None = None,
+    template_vars: dict[str, str] | None = None,
+    dedupe_key: str | None = None,
+) -> int | None:
+    """Queue one message for the user; returns its id, or None when `dedupe_key` was queued before
+    (a notice such as "ready" or "out of credits today" goes out once however many places ask)."""
+    if kind not in OUTBOX_KINDS:
+        raise ValueError(f"unknown outbox kind {kind!r}")
+    if not text.strip():
+        raise ValueError("an outbound message needs text")
+    stmt = insert(Outbox).values(
+        user_id=user_id,
+        kind=kind,
+        body=text,
+        template=template,
+        template_vars=template_vars,
+        dedupe_key=dedupe_key,
+    )
+    if dedupe_key is not None:
+        stmt = stmt.on_conflict_do_nothing(
+            index_elements=[Outbox.user_id, Outbox.dedupe_key], index_where=Outbox.dedupe_key.is_not(None)
+        )
+    new_id = await session.scalar(stmt.returning(Outbox.id))
+    if new_id is not None:
+        # Delivered at commit, so the sender never wakes for a message it cannot see yet.
+        await session.execute(select(func.pg_notify(OUTBOX_CHANNEL, str(user_id))))
+    return new_id

@@ -1,0 +1,232 @@
+"""One typed settings object, read from the environment (and `.env` when present).
+
+Names are the environment variable names, lower-cased. A missing or malformed value stops start-up with
+one line naming the variable (`SettingsError`).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import msgspec
+from cryptography.fernet import Fernet
+
+MODELS_DEFAULT = "anthropic/claude-sonnet-4-6"
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class Settings(msgspec.Struct, kw_only=True, frozen=True):
+    yourclaw_env: str = "production"
+    yourclaw_state_dir: str = ".yourclaw"
+    log_level: str = "INFO"
+
+    database_url: str | None = None
+    db_pool_size: int = 10
+
+    supabase_url: str | None = None
+    supabase_anon_key: str | None = None
+    supabase_service_role_key: str | None = None
+    supabase_jwt_secret: str | None = None
+    dev_jwt_secret: str | None = None
+
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_whatsapp_number: str = "whatsapp:+14155238886"
+    twilio_api_base_url: str | None = None
+    twilio_template_content_sid: str | None = None
+
+    stripe_secret_key: str | None = None
+    stripe_publishable_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_price_id: str | None = None
+    stripe_api_base_url: str | None = None
+
+    anthropic_api_key: str | None = None
+    anthropic_base_url: str = "https://api.anthropic.com"
+
+    google_client_id: str | None = None
+    google_client_secret: str | None = None
+
+    encryption_key: str | None = None
+
+    api_url: str = "http://127.0.0.1:8000"
+    app_url: str = "http://127.0.0.1:8000"
+    runtime_api_url: str | None = None
+
+    rate_limit_msg_per_min: int = 5
+    rate_limit_msg_per_day: int = 100
+
+    worker_poll_interval: float = 5.0
+    worker_max_attempts: int = 3
+
+    phone_code_ttl_minutes: int = 30
+    assistant_token_grace_seconds: int = 300
+    signup_credit_cents: int = 1000
+
+    mock_twilio: bool = False
+    mock_containers: bool = False
+    mock_stripe: bool = False
+
+    @property
+    def is_development(self) -> bool:
+        return self.yourclaw_env == "development"
+
+    @property
+    def dev_sign_in(self) -> bool:
+        """Dev sign-in exists exactly when no identity provider is configured."""
+        return not self.supabase_url
+
+    @property
+    def embedded_database(self) -> bool:
+        return not self.database_url
+
+    @property
+    def state_dir(self) -> Path:
+        return Path(self.yourclaw_state_dir)
+
+    @property
+    def assistant_api_url(self) -> str:
+        """What containers call; the public API_URL stays what Twilio signs."""
+        return self.runtime_api_url or self.api_url
+
+    @property
+    def jwt_issuer(self) -> str | None:
+        if self.supabase_url:
+            return self.supabase_url.rstrip("/") + "/auth/v1"
+        return None
+
+    @property
+    def dev_jwt_issuer(self) -> str:
+        return self.api_url.rstrip("/") + "/dev-auth"
+
+    @property
+    def jwks_url(self) -> str | None:
+        if self.supabase_url:
+            return self.supabase_url.rstrip("/") + "/auth/v1/.well-known/jwks.json"
+        return None
+
+    @property
+    def fernet_keys(self) -> list[str]:
+        return [k.strip() for k in (self.encryption_key or "").split(",") if k.strip()]
+
+    def dev_modes(self) -> list[str]:
+        """Everything that must never be on in production unless YOURCLAW_ENV=development."""
+        modes = []
+        if self.dev_sign_in:
+            modes.append("dev sign-in (SUPABASE_URL unset)")
+        if self.embedded_database:
+            modes.append("embedded PostgreSQL (DATABASE_URL unset)")
+        for name in ("mock_twilio", "mock_containers", "mock_stripe"):
+            if getattr(self, name):
+                modes.append(name.upper())
+        return modes
+
+
+_ENV_NAMES = {name.upper(): name for name in Settings.__struct_fields__}
+
+
+def _convert(env_name: str, raw: str, annotation: object) -> object:
+    value: object = raw
+    if isinstance(raw, str):
+        value = raw.strip()
+        if value == "":
+            return None
+        if annotation in (bool, bool | None):
+            lowered = str(value).lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise SettingsError(f"{env_name}: expected true or false, got {raw!r}")
+    try:
+        return msgspec.convert(value, annotation, strict=False)
+    except msgspec.ValidationError:
+        kind = getattr(annotation, "__name__", str(annotation))
+        raise SettingsError(f"{env_name}: expected {kind}, got {raw!r}") from None
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept postgresql:// or postgresql+asyncpg:// and always hand SQLAlchemy the asyncpg form."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("postgresql", "postgres", "postgresql+asyncpg"):
+        raise SettingsError("DATABASE_URL: expected postgresql://user:password@host:port/db (or postgresql+asyncpg://)")
+    return "postgresql+asyncpg://" + rest
+
+
+def _validate(settings: Settings) -> None:
+    if settings.yourclaw_env not in ("production", "development"):
+        raise SettingsError(f"YOURCLAW_ENV: expected production or development, got {settings.yourclaw_env!r}")
+    if settings.database_url:
+        normalize_database_url(settings.database_url)
+    for name in (
+        "api_url",
+        "app_url",
+        "runtime_api_url",
+        "supabase_url",
+        "anthropic_base_url",
+        "twilio_api_base_url",
+        "stripe_api_base_url",
+    ):
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise SettingsError(f"{name.upper()}: expected an http(s) URL, got {value!r}")
+    if not settings.fernet_keys:
+        raise SettingsError(
+            "ENCRYPTION_KEY: required (one or more comma-separated Fernet keys; make one with "
+            "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`)"
+        )
+    for index, key in enumerate(settings.fernet_keys):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            raise SettingsError(f"ENCRYPTION_KEY: key #{index + 1} is not a valid Fernet key") from None
+    if settings.dev_sign_in and not settings.dev_jwt_secret:
+        raise SettingsError("DEV_JWT_SECRET: required when SUPABASE_URL is unset (dev sign-in)")
+    if settings.supabase_url is None and settings.supabase_jwt_secret:
+        raise SettingsError("SUPABASE_JWT_SECRET: set SUPABASE_URL too (the token issuer)")
+    positive = (
+        "rate_limit_msg_per_min",
+        "rate_limit_msg_per_day",
+        "worker_max_attempts",
+        "db_pool_size",
+        "phone_code_ttl_minutes",
+    )
+    for name in positive:
+        if getattr(settings, name) <= 0:
+            raise SettingsError(f"{name.upper()}: must be a positive number")
+
+
+def load_settings(env: dict[str, str] | None = None, *, dotenv: Path | None = None) -> Settings:
+    """Build settings from `env` (default: os.environ), with `.env` values underneath."""
+    source: dict[str, str] = {}
+    dotenv_path = dotenv if dotenv is not None else Path(".env")
+    if env is None and dotenv_path.is_file():
+        from dotenv import dotenv_values
+
+        source.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+    source.update(os.environ if env is None else env)
+
+    hints = {f.name: f.type for f in msgspec.structs.fields(Settings)}
+    values: dict[str, object] = {}
+    for env_name, field in _ENV_NAMES.items():
+        if env_name in source:
+            converted = _convert(env_name, source[env_name], hints[field])
+            if converted is not None:
+                values[field] = converted
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return load_settings()

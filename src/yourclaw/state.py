@@ -1,0 +1,53 @@
+"""What a process builds once at start-up and shares: settings, database, secrets, HTTP clients."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from yourclaw.accounts.jwt_verifier import TokenVerifier
+from yourclaw.crypto import SecretBox
+from yourclaw.db.engine import make_engine, make_sessionmaker
+from yourclaw.settings import Settings
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    secrets: SecretBox
+    http: httpx.AsyncClient
+    verifier: TokenVerifier
+
+    @classmethod
+    def build(cls, settings: Settings) -> AppState:
+        if not settings.database_url:
+            raise RuntimeError("DATABASE_URL must be resolved (embedded or external) before building the app")
+        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+        http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
+        if settings.dev_sign_in:
+            verifier = TokenVerifier(
+                jwks_url=None, hs256_secret=settings.dev_jwt_secret, issuer=settings.dev_jwt_issuer, http=http
+            )
+        else:
+            verifier = TokenVerifier(
+                jwks_url=settings.jwks_url,
+                hs256_secret=settings.supabase_jwt_secret,
+                issuer=settings.jwt_issuer,
+                http=http,
+            )
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=make_sessionmaker(engine),
+            secrets=SecretBox(settings.fernet_keys),
+            http=http,
+            verifier=verifier,
+        )
+
+    async def close(self) -> None:
+        await self.http.aclose()
+        await self.engine.dispose()

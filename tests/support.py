@@ -1,0 +1,59 @@
+"""Helpers for tests: settings, sign-in, ports and waiting on a condition with a deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from litestar.testing import AsyncTestClient
+
+from yourclaw.settings import Settings, load_settings
+
+DEV_SECRET = "test-dev-secret-" + "x" * 40
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_settings(database_url: str, **overrides: str) -> Settings:
+    env = {
+        "YOURCLAW_ENV": "development",
+        "DATABASE_URL": database_url,
+        "DEV_JWT_SECRET": DEV_SECRET,
+        "ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "API_URL": "http://127.0.0.1:8000",
+        "APP_URL": "http://127.0.0.1:3000",
+        "TWILIO_WHATSAPP_NUMBER": "whatsapp:+14155238886",
+    }
+    env.update(overrides)
+    return load_settings(env)
+
+
+async def sign_in(client: AsyncTestClient, email: str | None = None) -> tuple[dict[str, str], uuid.UUID]:
+    email = email or f"user-{uuid.uuid4().hex[:8]}@example.com"
+    response = await client.post("/api/v1/dev/login", json={"email": email})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    return {"Authorization": f"Bearer {body['access_token']}"}, uuid.UUID(body["user_id"])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def wait_for(predicate, *, timeout: float = 10.0, interval: float = 0.05, message: str = "condition"):
+    """Poll until `predicate()` (sync or async) is truthy; fail with `message` at the deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = predicate()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        await asyncio.sleep(interval)
