@@ -81,24 +81,10 @@ def _refuse_dev_modes_in_production(settings: Settings) -> None:
 
 
 async def _serve_http(settings: Settings, host: str, port: int, *, announce: str | None = None) -> None:
-    import uvicorn
-
     from yourclaw.app import create_app
+    from yourclaw.process import run_until_signalled
 
-    config = uvicorn.Config(
-        create_app(settings), host=host, port=port, log_config=None, access_log=False, lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    if announce:
-        original_startup = server.startup
-
-        async def startup(sockets=None) -> None:
-            await original_startup(sockets)
-            if server.started:
-                print(announce, flush=True)
-
-        server.startup = startup  # type: ignore[method-assign]
-    await server.serve()
+    await run_until_signalled(create_app(settings), host, port, announce=announce)
 
 
 def cmd_serve(args: argparse.Namespace) -> None:

@@ -1,0 +1,67 @@
+"""Runs the HTTP server and background loops in one event loop until SIGINT/SIGTERM, then stops them
+in order so that everything started (the embedded PostgreSQL included) is shut down by its owner."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable, Generator
+
+import structlog
+import uvicorn
+
+log = structlog.get_logger(__name__)
+
+Background = Callable[[asyncio.Event], Awaitable[None]]
+
+
+class _Server(uvicorn.Server):
+    """Signals are ours to handle: uvicorn would re-raise them after shutdown and kill the process
+    before the caller's cleanup runs."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+async def run_until_signalled(
+    app, host: str, port: int, *, background: list[Background] = (), announce: str | None = None
+) -> None:
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
+    server = _Server(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def request_stop() -> None:
+        if stop.is_set():
+            server.force_exit = True
+        stop.set()
+        server.should_exit = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, request_stop)
+
+    async def serve() -> None:
+        await server.serve()
+        stop.set()  # the server failed to start or stopped on its own: take the rest down too
+
+    async def announce_when_started() -> None:
+        while not server.started and not stop.is_set():
+            await asyncio.sleep(0.05)
+        if server.started and announce:
+            print(announce, flush=True)
+
+    tasks = [asyncio.create_task(serve(), name="http")]
+    tasks += [asyncio.create_task(job(stop), name=getattr(job, "__name__", "job")) for job in background]
+    tasks.append(asyncio.create_task(announce_when_started(), name="announce"))
+    try:
+        await stop.wait()
+    finally:
+        server.should_exit = True
+        done = await asyncio.gather(*tasks, return_exceptions=True)
+        for task, result in zip(tasks, done, strict=True):
+            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+                log.error("task_failed", task=task.get_name(), error=repr(result))
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
