@@ -20,9 +20,18 @@ class _Server(uvicorn.Server):
     """Signals are ours to handle: uvicorn would re-raise them after shutdown and kill the process
     before the caller's cleanup runs."""
 
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.listening = asyncio.Event()
+
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+    async def startup(self, sockets=None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self.listening.set()
 
 
 async def run_until_signalled(
@@ -47,9 +56,12 @@ async def run_until_signalled(
         stop.set()  # the server failed to start or stopped on its own: take the rest down too
 
     async def announce_when_started() -> None:
-        while not server.started and not stop.is_set():
-            await asyncio.sleep(0.05)
-        if server.started and announce:
+        listening = asyncio.create_task(server.listening.wait())
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({listening, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        listening.cancel()
+        stopping.cancel()
+        if server.listening.is_set() and announce:
             print(announce, flush=True)
 
     tasks = [asyncio.create_task(serve(), name="http")]
