@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from litestar.testing import AsyncTestClient
@@ -20,7 +23,7 @@ from yourclaw.settings import Settings
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url() -> Iterator[str]:
     """TEST_DATABASE_URL when given (a throwaway database: its tables are emptied), else an embedded
     server in a fresh data directory, stopped at the end."""
     external = os.environ.get("TEST_DATABASE_URL")
@@ -28,13 +31,17 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         migrations.upgrade(external)
         yield external
         return
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg"))
+    # Our own directory, not pytest's tmp_path: pytest prunes old base temp dirs, including ones a
+    # concurrently running session still uses.
+    data_dir = Path(tempfile.mkdtemp(prefix="yourclaw-test-pg-"))
+    server = EmbeddedPostgres(data_dir)
     url = server.start()
-    migrations.upgrade(url)
     try:
+        migrations.upgrade(url)
         yield url
     finally:
         server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture

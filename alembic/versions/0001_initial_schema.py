@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 16:12:55.659537
+Create Date: 2026-11-25 16:20:51.083882
 """
 
 from collections.abc import Sequence
@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("consecutive_failures", sa.Integer(), server_default=sa.text("0"), nullable=False),
         sa.Column("last_contact_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("runtime_api_url", sa.String(length=255), nullable=True),
         sa.Column("engine_version", sa.String(length=32), nullable=True),
         sa.Column("api_version", sa.String(length=16), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
@@ -79,13 +80,22 @@ def upgrade() -> None:
         sa.Column("container_spec_hash", sa.String(length=64), nullable=True),
         sa.Column("config_hash", sa.String(length=64), nullable=True),
         sa.Column("observed_generation", sa.BigInteger(), nullable=True),
+        sa.Column("written_generation", sa.BigInteger(), nullable=True),
         sa.Column("attempts", sa.Integer(), server_default=sa.text("0"), nullable=False),
+        sa.Column("restart_count", sa.Integer(), server_default=sa.text("0"), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("phase_reason", sa.Text(), nullable=True),
         sa.Column("next_retry_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("ready_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_poll_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_poll_generation", sa.BigInteger(), nullable=True),
         sa.Column("instance_id", sa.String(length=64), nullable=True),
+        sa.Column(
+            "superseded_instance_ids",
+            postgresql.ARRAY(sa.String(length=64)),
+            server_default=sa.text("'{}'::varchar[]"),
+            nullable=False,
+        ),
         sa.Column("last_message_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
@@ -162,8 +172,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.CheckConstraint("kind IN ('reply', 'proactive', 'system')", name=op.f("ck_outbox_kind")),
         sa.CheckConstraint(
-            "status IN ('PENDING', 'HELD', 'SENDING', 'SENT', 'FAILED', 'CANCELED')",
-            name=op.f("ck_outbox_status"),
+            "status IN ('PENDING', 'HELD', 'SENDING', 'SENT', 'FAILED', 'CANCELED')", name=op.f("ck_outbox_status")
         ),
         sa.CheckConstraint("attempts >= 0", name=op.f("ck_outbox_attempts_nonnegative")),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_outbox_user_id_users"), ondelete="CASCADE"),
@@ -215,8 +224,7 @@ def upgrade() -> None:
         sa.Column("llm_millicents", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.CheckConstraint(
-            "inbound_count >= 0 AND outbound_count >= 0 AND proactive_count >= 0",
-            name=op.f("ck_usage_daily_counts"),
+            "inbound_count >= 0 AND outbound_count >= 0 AND proactive_count >= 0", name=op.f("ck_usage_daily_counts")
         ),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_usage_daily_user_id_users"), ondelete="CASCADE"
@@ -252,8 +260,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.CheckConstraint(
-            "service IN ('GOOGLE_CALENDAR', 'GOOGLE_GMAIL', 'GOOGLE_DRIVE')",
-            name=op.f("ck_user_integrations_service"),
+            "service IN ('GOOGLE_CALENDAR', 'GOOGLE_GMAIL', 'GOOGLE_DRIVE')", name=op.f("ck_user_integrations_service")
         ),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_user_integrations_user_id_users"), ondelete="CASCADE"
@@ -323,9 +330,7 @@ def downgrade() -> None:
     op.drop_index("ix_assistant_tokens_user_id", table_name="assistant_tokens")
     op.drop_table("assistant_tokens")
     op.drop_index(
-        "uq_user_phones_verified_phone",
-        table_name="user_phones",
-        postgresql_where=sa.text("verified_at IS NOT NULL"),
+        "uq_user_phones_verified_phone", table_name="user_phones", postgresql_where=sa.text("verified_at IS NOT NULL")
     )
     op.drop_index("ix_user_phones_phone_e164", table_name="user_phones")
     op.drop_table("user_phones")
@@ -334,9 +339,7 @@ def downgrade() -> None:
     op.drop_table("usage_daily")
     op.drop_table("subscriptions")
     op.drop_index(
-        "uq_outbox_user_id_dedupe_key",
-        table_name="outbox",
-        postgresql_where=sa.text("dedupe_key IS NOT NULL"),
+        "uq_outbox_user_id_dedupe_key", table_name="outbox", postgresql_where=sa.text("dedupe_key IS NOT NULL")
     )
     op.drop_index(
         "ix_outbox_pending", table_name="outbox", postgresql_where=sa.text("status IN ('PENDING', 'SENDING')")

@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from yourclaw.db.base import Base, created_at, status_check, updated_at, uuid_pk
@@ -46,6 +47,9 @@ class HostServer(Base):
     consecutive_failures: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     last_contact_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    # What this host's containers call to reach the control plane, when not RUNTIME_API_URL (a private
+    # network address, say).
+    runtime_api_url: Mapped[str | None] = mapped_column(String(255))
     engine_version: Mapped[str | None] = mapped_column(String(32))
     api_version: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = created_at()
@@ -83,8 +87,13 @@ class Assistant(Base):
     container_spec_hash: Mapped[str | None] = mapped_column(String(64))
     config_hash: Mapped[str | None] = mapped_column(String(64))
     observed_generation: Mapped[int | None] = mapped_column(BigInteger)
+    # The generation whose config was last written to the volume (it takes effect when polled with).
+    written_generation: Mapped[int | None] = mapped_column(BigInteger)
     attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    restart_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Why the assistant is in its phase, in words a user can read (e.g. "out of memory, restarting").
+    phase_reason: Mapped[str | None] = mapped_column(Text)
     next_retry_at: Mapped[datetime | None]
     ready_at: Mapped[datetime | None]
 
@@ -92,6 +101,10 @@ class Assistant(Base):
     last_poll_at: Mapped[datetime | None]
     last_poll_generation: Mapped[int | None] = mapped_column(BigInteger)
     instance_id: Mapped[str | None] = mapped_column(String(64))
+    # Instances replaced by a newer one: their polls get 409 (two containers for one user).
+    superseded_instance_ids: Mapped[list[str]] = mapped_column(
+        ARRAY(String(64)), server_default=text("'{}'::varchar[]")
+    )
     last_message_at: Mapped[datetime | None]
 
     created_at: Mapped[datetime] = created_at()
