@@ -1,0 +1,1 @@
+"""Docker hosts: mutual-TLS clients and certificates, reconciliation, placement."""
