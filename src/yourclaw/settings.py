@@ -69,6 +69,20 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     assistant_token_grace_seconds: int = 300
     signup_credit_cents: int = 1000
 
+    docker_tls_dir: str | None = None
+    docker_api_version: str = "1.41"
+    assistant_image: str = "yourclaw-openclaw:latest"
+    container_memory: str = "2g"
+    container_cpus: float = 1.0
+    container_pids_limit: int = 512
+    container_tmp_size: str = "512m"
+    reconcile_interval: float = 5.0
+    poll_wait_seconds: int = 25
+    provision_timeout_seconds: int = 180
+    orphan_grace_seconds: int = 60
+    volume_retention_days: float = 30.0
+    host_failure_threshold: int = 3
+
     mock_twilio: bool = False
     mock_containers: bool = False
     mock_stripe: bool = False
@@ -89,6 +103,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     @property
     def state_dir(self) -> Path:
         return Path(self.yourclaw_state_dir)
+
+    @property
+    def tls_dir(self) -> Path:
+        return Path(self.docker_tls_dir) if self.docker_tls_dir else self.state_dir / "tls"
+
+    @property
+    def disconnect_after_seconds(self) -> float:
+        """No poll for twice the wait plus a margin means the assistant cannot reach us."""
+        return 2 * self.poll_wait_seconds + 10
 
     @property
     def assistant_api_url(self) -> str:

@@ -281,10 +281,15 @@ def test_polls_with_protocol_headers_then_replies_before_acking(fake, make_assis
     assert json.loads((assistant.config_path.parent / "yourclaw-finished.json").read_text()) == ["m1"]
 
 
-def test_default_instance_id_is_random_hex_per_start(fake, make_assistant):
+def test_default_instance_id_is_hostname_then_random_hex_per_start(fake, make_assistant):
+    import re
+    import socket
+
     first, second = make_assistant(), make_assistant()
     assert first.instance_id != second.instance_id
-    int(first.instance_id, 16)
+    assert first.instance_id.startswith(socket.gethostname()[:40] + "-")
+    assert re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", first.instance_id)
+    int(first.instance_id.rsplit("-", 1)[1], 16)
 
 
 def test_config_rewrite_cuts_the_held_poll_and_polls_with_the_new_token(fake, make_assistant, config_path):
