@@ -14,10 +14,12 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from yourclaw import __version__
 from yourclaw.accounts.controller import DevAuthController, UsersController
+from yourclaw.assistants.controller import AssistantsController
 from yourclaw.dependencies import provide_app_state, provide_db_session
 from yourclaw.health import health
 from yourclaw.http_errors import EXCEPTION_HANDLERS
 from yourclaw.request_context import request_id_middleware
+from yourclaw.runtime.poll_controller import PollController
 from yourclaw.settings import Settings
 from yourclaw.state import AppState
 
@@ -38,7 +40,7 @@ def create_app(settings: Settings) -> Litestar:
         finally:
             await app.state.app_state.close()
 
-    handlers: list = [health, UsersController]
+    handlers: list = [health, UsersController, AssistantsController, PollController]
     if settings.dev_sign_in:
         handlers.append(DevAuthController)
     api = Router(path=API_PREFIX, route_handlers=handlers)

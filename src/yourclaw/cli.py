@@ -22,6 +22,9 @@ YourClaw control plane: a personal OpenClaw assistant on WhatsApp for everyone w
 Start here:
   yourclaw dev              the whole product locally (API, background work, dashboard) on embedded defaults
   yourclaw serve            the API for production (needs DATABASE_URL, SUPABASE_URL, ENCRYPTION_KEY, ...)
+  yourclaw reconcile        the reconciler alone (several may run: one acts, the others stand by)
+  yourclaw certs init       the CA and client certificate for the Docker hosts' mutual TLS
+  yourclaw hosts add NAME   register a Docker host (then: hosts list, hosts drain NAME)
   yourclaw db upgrade       apply the database migrations
   yourclaw keys rotate      re-encrypt stored secrets with the first ENCRYPTION_KEY
 
@@ -80,11 +83,33 @@ def _refuse_dev_modes_in_production(settings: Settings) -> None:
         )
 
 
-async def _serve_http(settings: Settings, host: str, port: int, *, announce: str | None = None) -> None:
+def _reconciler_job(settings: Settings):
+    """The reconciler as a background job of this process: its own database pool, stopped with the rest."""
+
+    async def reconciler(stop: asyncio.Event) -> None:
+        from yourclaw.crypto import SecretBox
+        from yourclaw.db.engine import make_engine, make_sessionmaker, transaction
+        from yourclaw.runtime.hosts import ensure_simulated_host, host_factory
+        from yourclaw.runtime.reconciler import Reconciler
+
+        engine = make_engine(settings.database_url or "", pool_size=5)
+        sessions = make_sessionmaker(engine)
+        try:
+            if settings.mock_containers:
+                async with transaction(sessions) as session:
+                    await ensure_simulated_host(session)
+            await Reconciler(settings, sessions, SecretBox(settings.fernet_keys), host_factory(settings)).run(stop)
+        finally:
+            await engine.dispose()
+
+    return reconciler
+
+
+async def _serve_http(settings: Settings, host: str, port: int, *, announce: str | None = None, background=()) -> None:
     from yourclaw.app import create_app
     from yourclaw.process import run_until_signalled
 
-    await run_until_signalled(create_app(settings), host, port, announce=announce)
+    await run_until_signalled(create_app(settings), host, port, announce=announce, background=list(background))
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -121,6 +146,12 @@ def _dev_environment(port: int) -> list[str]:
         if mock not in os.environ and not os.environ.get(credential):
             os.environ[mock] = "true"
             notes.append(f"{mock}=true ({credential} is not set)")
+    if "MOCK_CONTAINERS" not in os.environ:
+        os.environ["MOCK_CONTAINERS"] = "true"
+        notes.append(
+            "MOCK_CONTAINERS=true: simulated runtime, in-process assistants (set MOCK_CONTAINERS=false to use "
+            "the Docker hosts added with `yourclaw hosts add`)"
+        )
     if not os.environ.get("DATABASE_URL"):
         notes.append(f"embedded PostgreSQL in {state_dir}/pg (DATABASE_URL is not set)")
     if not os.environ.get("SUPABASE_URL"):
@@ -138,7 +169,8 @@ def cmd_dev(args: argparse.Namespace) -> None:
         _migrate(resolved)
         url = f"http://{args.host}:{args.port}"
         announce = f"\nYourClaw is running: open {url}  (API health: {url}/api/v1/health; Ctrl-C stops it)\n"
-        asyncio.run(_serve_http(resolved, args.host, args.port, announce=announce))
+        background = [_reconciler_job(resolved)]
+        asyncio.run(_serve_http(resolved, args.host, args.port, announce=announce, background=background))
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> None:
@@ -171,6 +203,117 @@ def cmd_keys_rotate(args: argparse.Namespace) -> None:
     print(f"re-encrypted {total} secret rows with the first ENCRYPTION_KEY ({detail})")
 
 
+def cmd_reconcile(args: argparse.Namespace) -> None:
+    settings = _settings()
+    configure_logging(settings.log_level)
+    _refuse_dev_modes_in_production(settings)
+
+    async def run(resolved: Settings) -> None:
+        import signal
+
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await _reconciler_job(resolved)(stop)
+
+    with Database(settings) as resolved:
+        asyncio.run(run(resolved))
+
+
+def cmd_certs_init(args: argparse.Namespace) -> None:
+    from yourclaw.runtime.certs import init_ca
+
+    settings = _settings()
+    paths = init_ca(settings.tls_dir, force=args.force)
+    print(f"CA and control-plane client certificate in {paths.dir} (private keys 0600)")
+    print(f"  CA certificate: {paths.ca_cert}\n  client certificate: {paths.client_cert}")
+
+
+def cmd_certs_host(args: argparse.Namespace) -> None:
+    from yourclaw.runtime.certs import dockerd_instructions, init_ca, make_host_cert
+
+    settings = _settings()
+    init_ca(settings.tls_dir)
+    try:
+        paths = make_host_cert(settings.tls_dir, args.name, ips=args.ip or [], dns=args.dns or [])
+    except ValueError as exc:
+        _fail(str(exc))
+    print(dockerd_instructions(paths))
+
+
+def _run_db(settings: Settings, work):
+    async def run(resolved: Settings):
+        from yourclaw.db.engine import make_engine, make_sessionmaker, transaction
+
+        engine = make_engine(resolved.database_url or "", pool_size=2)
+        try:
+            async with transaction(make_sessionmaker(engine)) as session:
+                return await work(session, resolved)
+        finally:
+            await engine.dispose()
+
+    with Database(settings) as resolved:
+        return asyncio.run(run(resolved))
+
+
+def cmd_hosts_add(args: argparse.Namespace) -> None:
+    from yourclaw.errors import YourClawError
+    from yourclaw.runtime import hosts
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    try:
+        info = hosts.check_engine(settings, args.docker_url)
+
+        async def add(session, _):
+            return await hosts.add_host(
+                session,
+                name=args.name,
+                docker_url=args.docker_url,
+                max_containers=args.max_containers,
+                info=info,
+                runtime_api_url=args.runtime_api_url,
+            )
+
+        _run_db(settings, add)
+    except YourClawError as exc:
+        _fail(exc.detail)
+    print(
+        f"added host {args.name}: Docker {info.version} (API {info.api_version}), "
+        f"up to {args.max_containers} assistants"
+    )
+
+
+def cmd_hosts_list(args: argparse.Namespace) -> None:
+    from yourclaw.runtime import hosts
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    rows = _run_db(settings, lambda session, _: hosts.list_hosts(session))
+    if not rows:
+        print("no hosts yet: add one with `yourclaw hosts add NAME --docker-url tcp://IP:2376`")
+        return
+    print(f"{'NAME':<20} {'ASSISTANTS':>10} {'STATE':<12} {'LAST CONTACT':<25} URL")
+    for host, count in rows:
+        state = "draining" if host.draining else ("reachable" if host.reachable else "UNREACHABLE")
+        contact = host.last_contact_at.isoformat(timespec="seconds") if host.last_contact_at else "never"
+        print(f"{host.name:<20} {f'{count}/{host.max_containers}':>10} {state:<12} {contact:<25} {host.docker_url}")
+
+
+def cmd_hosts_drain(args: argparse.Namespace, draining: bool = True) -> None:
+    from yourclaw.errors import YourClawError
+    from yourclaw.runtime import hosts
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    try:
+        _run_db(settings, lambda session, _: hosts.set_draining(session, args.name, draining))
+    except YourClawError as exc:
+        _fail(exc.detail)
+    print(f"host {args.name}: {'no new assistants will be placed here' if draining else 'accepting assistants again'}")
+
+
 def cmd_keys_generate(args: argparse.Namespace) -> None:
     from cryptography.fernet import Fernet
 
@@ -201,6 +344,37 @@ def build_parser() -> argparse.ArgumentParser:
     db.required = True
     up = db.add_parser("upgrade", help="apply every migration up to the latest")
     up.set_defaults(func=cmd_db_upgrade)
+
+    add("reconcile", cmd_reconcile, "run the reconciler: converge containers toward the assistants' desired state")
+
+    certs = sub.add_parser("certs", help="TLS for the Docker hosts").add_subparsers(
+        dest="certs_command", metavar="ACTION"
+    )
+    certs.required = True
+    init = certs.add_parser("init", help="make the CA and the control plane's client certificate")
+    init.add_argument("--force", action="store_true", help="replace existing ones")
+    init.set_defaults(func=cmd_certs_init)
+    host_cert = certs.add_parser("host", help="make a server certificate for one host's dockerd")
+    host_cert.add_argument("name")
+    host_cert.add_argument("--ip", action="append", help="an address the control plane uses (repeatable)")
+    host_cert.add_argument("--dns", action="append", help="a DNS name the control plane uses (repeatable)")
+    host_cert.set_defaults(func=cmd_certs_host)
+
+    hosts = sub.add_parser("hosts", help="Docker hosts").add_subparsers(dest="hosts_command", metavar="ACTION")
+    hosts.required = True
+    host_add = hosts.add_parser("add", help="register a host after checking its engine over mutual TLS")
+    host_add.add_argument("name")
+    host_add.add_argument("--docker-url", required=True, help="tcp://IP:2376")
+    host_add.add_argument("--max-containers", type=int, default=20)
+    host_add.add_argument("--runtime-api-url", help="what this host's containers call (default RUNTIME_API_URL)")
+    host_add.set_defaults(func=cmd_hosts_add)
+    hosts.add_parser("list", help="capacity, assistants, reachability, last contact").set_defaults(func=cmd_hosts_list)
+    drain = hosts.add_parser("drain", help="stop placing new assistants on a host")
+    drain.add_argument("name")
+    drain.set_defaults(func=cmd_hosts_drain)
+    undrain = hosts.add_parser("undrain", help="place assistants on a host again")
+    undrain.add_argument("name")
+    undrain.set_defaults(func=lambda a: cmd_hosts_drain(a, draining=False))
 
     keys = sub.add_parser("keys", help="encryption keys").add_subparsers(dest="keys_command", metavar="ACTION")
     keys.required = True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from yourclaw.accounts.jwt_verifier import TokenVerifier
 from yourclaw.crypto import SecretBox
 from yourclaw.db.engine import make_engine, make_sessionmaker
+from yourclaw.runtime.inbound_waiter import InboundWaiter
 from yourclaw.settings import Settings
 
 
@@ -21,6 +22,7 @@ class AppState:
     secrets: SecretBox
     http: httpx.AsyncClient
     verifier: TokenVerifier
+    inbound: InboundWaiter = field(default_factory=InboundWaiter)
 
     @classmethod
     def build(cls, settings: Settings) -> AppState:
@@ -46,8 +48,10 @@ class AppState:
             secrets=SecretBox(settings.fernet_keys),
             http=http,
             verifier=verifier,
+            inbound=InboundWaiter(),
         )
 
     async def close(self) -> None:
+        self.inbound.shutdown()
         await self.http.aclose()
         await self.engine.dispose()

@@ -17,13 +17,20 @@ import docker.errors
 from .dockerd import ensure_installed, unmount_under
 
 BASE_REPOSITORY = "yourclaw-test-base"
+STANDIN_TAG = "yourclaw-standin:test"
+STANDIN_V2_TAG = "yourclaw-standin:test-v2"
+VARIANT_LABEL = "yourclaw.variant"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STANDIN_DOCKERFILE = REPO_ROOT / "infra" / "image" / "standin" / "Dockerfile"
+STANDIN_SCRIPT = REPO_ROOT / "src" / "yourclaw" / "runtime" / "standin.py"
 INPUTS_LABEL = "yourclaw.inputs"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
 BASE_RECIPE = {
     "suite": "bookworm",
     "variant": "minbase",
-    "include": ["python3-minimal", "tini", "ca-certificates"],
+    # python3, not python3-minimal: the minimal one has no http, json or secrets, which the stand-in imports.
+    "include": ["python3", "tini", "ca-certificates"],
     "changes": [
         "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "ENV LANG=C.UTF-8",
@@ -53,13 +60,41 @@ def ensure_base_image(client: docker.DockerClient, cache_dir: Path) -> str:
     return tag
 
 
-def build_image(client: docker.DockerClient, base_tag: str, context_dir: Path, tag: str) -> str:
+def ensure_standin_image(
+    client: docker.DockerClient, cache_dir: Path, tag: str = STANDIN_TAG, *, variant: str | None = None
+) -> str:
+    """The stand-in assistant image (infra/image/standin) as `tag`, built FROM the base with the current
+    src/yourclaw/runtime/standin.py. A `variant` becomes a label, so the same content makes a distinct image
+    (an "image changed" for the control plane)."""
+    base = ensure_base_image(client, cache_dir)
+    context = Path(tempfile.mkdtemp(prefix="standin-context-"))
+    try:
+        for source in (STANDIN_DOCKERFILE, STANDIN_SCRIPT):
+            target = context / source.name
+            shutil.copyfile(source, target)
+            target.chmod(0o644)  # the digest covers modes: keep it independent of the checkout's umask
+        labels = {VARIANT_LABEL: variant} if variant else None
+        return build_image(client, base, context, tag, labels=labels)
+    finally:
+        shutil.rmtree(context, ignore_errors=True)
+
+
+def build_image(
+    client: docker.DockerClient,
+    base_tag: str,
+    context_dir: Path,
+    tag: str,
+    *,
+    labels: dict[str, str] | None = None,
+) -> str:
     """Build `context_dir` as `tag`, unless `tag` already holds a build of exactly these inputs.
 
-    The Dockerfile starts with `ARG BASE` and `FROM $BASE`; BASE is set to `base_tag`.
+    The Dockerfile starts with `ARG BASE` and `FROM $BASE`; BASE is set to `base_tag`. `labels` are added to
+    the image (and are inputs too).
     """
     context_dir = Path(context_dir)
-    digest = _context_digest(base_tag, context_dir)
+    labels = dict(labels or {})
+    digest = _context_digest(base_tag, context_dir, labels)
     try:
         previous = client.images.get(tag)
     except docker.errors.ImageNotFound:
@@ -73,7 +108,7 @@ def build_image(client: docker.DockerClient, base_tag: str, context_dir: Path, t
         forcerm=True,
         pull=False,
         buildargs={"BASE": base_tag},
-        labels={INPUTS_LABEL: digest},
+        labels={**labels, INPUTS_LABEL: digest},
     )
     if previous is not None and previous.id != image.id:
         # The old build is now untagged; keep the engine's disk from filling up across edits.
@@ -134,9 +169,10 @@ def _base_tarball(cache_dir: Path, digest: str) -> Path:
     return tarball
 
 
-def _context_digest(base_tag: str, context_dir: Path) -> str:
+def _context_digest(base_tag: str, context_dir: Path, labels: dict[str, str]) -> str:
     h = hashlib.sha256()
     h.update(base_tag.encode() + b"\0")
+    h.update(json.dumps(labels, sort_keys=True).encode() + b"\0")
     for path in sorted(p for p in context_dir.rglob("*") if p.is_file() or p.is_symlink()):
         relative = path.relative_to(context_dir).as_posix()
         h.update(relative.encode() + b"\0")

@@ -1,0 +1,1 @@
+"""The assistants API: the user's desired state only; the reconciler makes it so."""

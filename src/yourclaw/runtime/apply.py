@@ -1,0 +1,276 @@
+"""Carrying out the planner's actions. Each is idempotent (find-by-name before create, 404 on remove counts
+as done) and owns its own short transaction, so one failure stays with its assistant."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import anyio
+import structlog
+from docker.errors import APIError
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from yourclaw.crypto import SecretBox
+from yourclaw.db.models import Assistant, HostServer
+from yourclaw.messaging.outbox import enqueue_whatsapp
+from yourclaw.runtime import openclaw_config, planner, tokens
+from yourclaw.runtime.desired import render
+from yourclaw.runtime.host_client import HostClient, HostUnavailable
+from yourclaw.settings import Settings
+
+log = structlog.get_logger(__name__)
+READY_TEXT = "Your assistant is ready! Say hi."
+MAX_RESTART_DELAY = timedelta(minutes=5)
+
+
+@dataclass
+class HostHandle:
+    row_id: uuid.UUID
+    client: HostClient
+    limiter: anyio.CapacityLimiter
+
+    async def call(self, fn: Callable, *args):
+        return await anyio.to_thread.run_sync(lambda: fn(*args), limiter=self.limiter)
+
+
+def _short_error(exc: BaseException) -> str:
+    if isinstance(exc, APIError):
+        detail = exc.explanation or str(exc)
+        return f"the Docker engine refused: {detail}"[:500]
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+class Applier:
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        secrets: SecretBox,
+        hosts: dict[uuid.UUID, HostHandle],
+        host_rows: dict[uuid.UUID, HostServer],
+        rows: dict[uuid.UUID, Assistant],
+        token_for: dict[uuid.UUID, str],
+        now: datetime,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.secrets = secrets
+        self.hosts = hosts
+        self.host_rows = host_rows
+        self.rows = rows
+        self.token_for = token_for
+        self.now = now
+
+    async def _update(self, assistant_id: uuid.UUID, **values) -> None:
+        async with self.sessions() as session, session.begin():
+            await session.execute(update(Assistant).where(Assistant.id == assistant_id).values(**values))
+
+    async def run(self, action: planner.Action) -> None:
+        try:
+            await self._dispatch(action)
+        except HostUnavailable as exc:
+            log.warning("host_unavailable_during_action", action=type(action).__name__, error=str(exc))
+        except Exception as exc:  # noqa: BLE001  (one failure stays with its assistant)
+            assistant_id = getattr(action, "assistant_id", None)
+            log.warning("action_failed", action=type(action).__name__, error=_short_error(exc))
+            if isinstance(action, planner.Create | planner.Start | planner.WriteConfig) and assistant_id:
+                container = getattr(action, "container_id", None)
+                await self._fail(planner.Fail(assistant_id, _short_error(exc), action.host_id, container))
+
+    async def _dispatch(self, action: planner.Action) -> None:
+        match action:
+            case planner.SetObserved():
+                await self._set_observed(action)
+            case planner.Create():
+                await self._create(action)
+            case planner.Start():
+                await self._start(action)
+            case planner.WriteConfig():
+                await self._write_config(action)
+            case planner.Diagnose():
+                await self._diagnose(action)
+            case planner.RemoveContainer():
+                await self.hosts[action.host_id].call(self.hosts[action.host_id].client.remove, action.container_id)
+                log.info("container_removed", host=str(action.host_id), reason=action.reason)
+            case planner.RemoveVolume():
+                handle = self.hosts[action.host_id]
+                try:
+                    await handle.call(handle.client.remove_volume, action.volume)
+                    log.info("volume_removed", host=str(action.host_id))
+                except APIError as exc:
+                    if exc.status_code != 409:  # still in use: next time
+                        raise
+            case planner.Fail():
+                await self._fail(action)
+
+    def _render(self, row: Assistant, generation: int):
+        return render(
+            self.settings, row, self.token_for.get(row.id), self.host_rows.get(row.host_server_id), generation
+        )
+
+    async def _write_files(self, handle: HostHandle, container_id: str, row: Assistant, host_id: uuid.UUID):
+        """Render with the next generation when the config changed, write config and instructions."""
+        host_row = self.host_rows.get(host_id)
+        probe = render(self.settings, row, self.token_for.get(row.id), host_row, row.desired_generation)
+        if probe.config is None:
+            raise RuntimeError("the assistant has no valid token")
+        generation = row.desired_generation + (1 if probe.config_hash != row.config_hash else 0)
+        rendered = render(self.settings, row, self.token_for.get(row.id), host_row, generation)
+        existing = await handle.call(handle.client.read_file, container_id, openclaw_config.INSTRUCTIONS_PATH)
+        instructions = openclaw_config.merge_instructions(existing.decode("utf-8", "replace") if existing else None)
+        await handle.call(
+            handle.client.write_files,
+            container_id,
+            {
+                openclaw_config.CONFIG_PATH: (openclaw_config.config_bytes(rendered.config), 0o600),
+                openclaw_config.INSTRUCTIONS_PATH: (instructions.encode(), 0o644),
+            },
+        )
+        return rendered, generation
+
+    async def _create(self, action: planner.Create) -> None:
+        row = self.rows[action.assistant_id]
+        handle = self.hosts[action.host_id]
+        if action.replace_container:
+            await handle.call(handle.client.remove, action.replace_container)
+        if row.host_server_id != action.host_id:
+            row.host_server_id = action.host_id
+        rendered = self._render(row, row.desired_generation)
+        await self._update(row.id, host_server_id=action.host_id, phase="creating", phase_reason=None)
+        container_id = await handle.call(handle.client.create, rendered.spec)
+        rendered, generation = await self._write_files(handle, container_id, row, action.host_id)
+        await handle.call(handle.client.start, container_id)
+        was_ready = row.status == "READY" and action.why != "recreate"
+        await self._update(
+            row.id,
+            container_id=container_id,
+            container_spec_hash=rendered.spec.spec_hash,
+            config_hash=rendered.config_hash,
+            desired_generation=generation,
+            written_generation=generation,
+            status="READY" if was_ready else "PROVISIONING",
+            phase="restarting" if was_ready else "connecting",
+            phase_reason=None,
+        )
+        log.info("container_created", user_id=str(row.user_id), why=action.why, host=str(action.host_id))
+
+    async def _start(self, action: planner.Start) -> None:
+        row = self.rows[action.assistant_id]
+        handle = self.hosts[action.host_id]
+        await handle.call(handle.client.start, action.container_id)
+        restarts = row.restart_count + 1
+        delay = min(planner.retry_delay(restarts), MAX_RESTART_DELAY)
+        await self._update(
+            row.id,
+            restart_count=restarts,
+            phase="restarting" if row.status == "READY" else "starting",
+            next_retry_at=self.now + delay,
+        )
+        log.info("container_started", user_id=str(row.user_id), restarts=restarts)
+
+    async def _write_config(self, action: planner.WriteConfig) -> None:
+        row = self.rows[action.assistant_id]
+        handle = self.hosts[action.host_id]
+        rendered, generation = await self._write_files(handle, action.container_id, row, action.host_id)
+        values = {
+            "config_hash": rendered.config_hash,
+            "desired_generation": generation,
+            "written_generation": generation,
+        }
+        if row.status == "READY":
+            values["phase"] = "reconfiguring"
+        await self._update(row.id, **values)
+        log.info("config_written", user_id=str(row.user_id), generation=generation)
+
+    async def _diagnose(self, action: planner.Diagnose) -> None:
+        row = self.rows[action.assistant_id]
+        handle = self.hosts[action.host_id]
+        info = await handle.call(handle.client.exit_info, action.container_id)
+        if info is None:
+            return
+        looping = info.restart_count >= 3 or info.oom_killed
+        await self._update(
+            row.id,
+            phase="crash_loop" if looping else ("restarting" if row.status == "READY" else row.phase),
+            phase_reason=f"the assistant {info.describe()}",
+        )
+
+    async def _fail(self, action: planner.Fail) -> None:
+        row = self.rows[action.assistant_id]
+        attempts = row.attempts + 1
+        final = attempts >= self.settings.worker_max_attempts
+        if action.container_id and action.host_id in self.hosts:
+            handle = self.hosts[action.host_id]
+            try:
+                await handle.call(handle.client.remove, action.container_id)
+            except Exception as exc:  # noqa: BLE001  (the next pass removes it)
+                log.warning("failed_container_not_removed", error=_short_error(exc))
+        values = {
+            "attempts": attempts,
+            "last_error": action.error,
+            "container_id": None,
+            "next_retry_at": self.now + (planner.RETRY_AFTER_ERROR if final else planner.retry_delay(attempts)),
+        }
+        if final:
+            values.update(status="ERROR", phase="failed", phase_reason=action.error)
+        else:
+            values.update(status="PROVISIONING", phase="placing", phase_reason=f"retrying: {action.error}")
+        async with self.sessions() as session, session.begin():
+            await session.execute(update(Assistant).where(Assistant.id == row.id).values(**values))
+            if final:
+                stamp = int((row.recreate_requested_at or row.created_at).timestamp())
+                await enqueue_whatsapp(
+                    session,
+                    row.user_id,
+                    "We could not start your assistant. We will keep trying, and you can retry from your "
+                    "dashboard at any time.",
+                    kind="system",
+                    dedupe_key=f"assistant-failed:{row.id}:{stamp}",
+                )
+        log.warning("provisioning_attempt_failed", user_id=str(row.user_id), attempts=attempts, final=final)
+
+    async def _set_observed(self, action: planner.SetObserved) -> None:
+        row = self.rows[action.assistant_id]
+        values = dict(action.values)
+        async with self.sessions() as session, session.begin():
+            if action.became_ready:
+                values["restart_count"] = 0
+                if row.ready_at is None:
+                    values["ready_at"] = self.now
+                stamp = int((row.recreate_requested_at or row.created_at).timestamp())
+                await enqueue_whatsapp(
+                    session, row.user_id, READY_TEXT, kind="system", dedupe_key=f"ready:{row.id}:{stamp}"
+                )
+                await tokens.confirm_rotation(
+                    session, row.id, grace=timedelta(seconds=self.settings.assistant_token_grace_seconds), now=self.now
+                )
+            await session.execute(update(Assistant).where(Assistant.id == row.id).values(**values))
+        if action.became_ready:
+            log.info("assistant_ready", user_id=str(row.user_id))
+
+
+async def record_host(
+    sessions: async_sessionmaker[AsyncSession], host: HostServer, *, ok: bool, error: str | None, threshold: int
+) -> bool:
+    """Track reachability; returns whether the host counts as reachable now. A single failed call does not
+    make a host unreachable, a run of `threshold` does, and one success brings it back."""
+    now = datetime.now(UTC)
+    if ok:
+        stale = host.last_contact_at is None or now - host.last_contact_at > timedelta(seconds=30)
+        if host.reachable and host.consecutive_failures == 0 and not stale:
+            return True
+        values = {"reachable": True, "consecutive_failures": 0, "last_contact_at": now, "last_error": None}
+        reachable = True
+    else:
+        failures = host.consecutive_failures + 1
+        reachable = failures < threshold and host.reachable
+        values = {"consecutive_failures": failures, "last_error": (error or "")[:500], "reachable": reachable}
+    async with sessions() as session, session.begin():
+        await session.execute(update(HostServer).where(HostServer.id == host.id).values(**values))
+    for key, value in values.items():
+        setattr(host, key, value)
+    return reachable

@@ -1,0 +1,86 @@
+"""Reading the desired state: assistants, their current tokens and hosts, rendered into what the planner
+compares (container-spec hash and config hash)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from yourclaw.crypto import SecretBox
+from yourclaw.db.models import Assistant, AssistantToken, HostServer
+from yourclaw.runtime import openclaw_config
+from yourclaw.runtime.container_spec import ContainerSpec, spec_for
+from yourclaw.runtime.planner import DesiredAssistant
+from yourclaw.settings import Settings
+
+
+@dataclass(frozen=True)
+class Rendered:
+    spec: ContainerSpec
+    config: dict | None  # None when the assistant has no usable token (it cannot run)
+    config_hash: str
+
+
+def api_url_for(settings: Settings, host: HostServer | None) -> str:
+    return (host.runtime_api_url if host and host.runtime_api_url else None) or settings.assistant_api_url
+
+
+def render(settings: Settings, row: Assistant, token: str | None, host: HostServer | None, generation: int) -> Rendered:
+    spec = spec_for(settings, row.user_id, row.image)
+    if token is None:
+        return Rendered(spec, None, "no-token")
+    config = openclaw_config.render(
+        user_id=row.user_id,
+        model=row.model,
+        token=token,
+        api_url=api_url_for(settings, host),
+        generation=generation,
+    )
+    return Rendered(spec, config, openclaw_config.config_hash(config))
+
+
+async def load_hosts(session: AsyncSession) -> list[HostServer]:
+    return list((await session.scalars(select(HostServer).order_by(HostServer.name))).all())
+
+
+async def load_assistants(session: AsyncSession) -> list[Assistant]:
+    """Every row the reconciler may act on: wanted ones, and unwanted ones until their container is gone."""
+    query = select(Assistant).where((Assistant.wanted.is_(True)) | (Assistant.phase != "none"))
+    return list((await session.scalars(query)).all())
+
+
+async def load_tokens(session: AsyncSession, secrets: SecretBox) -> dict[uuid.UUID, str]:
+    rows = await session.execute(
+        select(AssistantToken.assistant_id, AssistantToken.token_encrypted).where(
+            AssistantToken.current.is_(True), AssistantToken.revoked_at.is_(None)
+        )
+    )
+    return {assistant_id: secrets.decrypt(encrypted) for assistant_id, encrypted in rows}
+
+
+def to_desired(row: Assistant, rendered: Rendered) -> DesiredAssistant:
+    return DesiredAssistant(
+        id=row.id,
+        user_id=row.user_id,
+        wanted=row.wanted,
+        status=row.status,
+        phase=row.phase,
+        host_id=row.host_server_id,
+        container_id=row.container_id,
+        spec_hash=rendered.spec.spec_hash,
+        config_hash=rendered.config_hash,
+        stored_config_hash=row.config_hash,
+        desired_generation=row.desired_generation,
+        written_generation=row.written_generation,
+        last_poll_generation=row.last_poll_generation,
+        last_poll_at=row.last_poll_at,
+        instance_id=row.instance_id,
+        attempts=row.attempts,
+        next_retry_at=row.next_retry_at,
+        recreate_requested_at=row.recreate_requested_at,
+        deleted_at=row.deleted_at,
+        ready_at=row.ready_at,
+    )

@@ -1,0 +1,231 @@
+"""A Docker host reached with docker-py over mutual TLS."""
+
+from __future__ import annotations
+
+import io
+import re
+import tarfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import docker
+import requests
+import structlog
+from docker.errors import APIError, DockerException, NotFound
+
+from yourclaw.runtime.certs import docker_client
+from yourclaw.runtime.container_spec import DATA_DIR, LABEL_MANAGED, LABEL_SPEC, LABEL_USER, NETWORK, ContainerSpec
+from yourclaw.runtime.host_client import ExitInfo, HostUnavailable, ObservedContainer, ObservedVolume
+
+log = structlog.get_logger(__name__)
+_HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")
+OWNER_UID = 1000
+
+
+def _user_id(labels: dict | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID((labels or {}).get(LABEL_USER, ""))
+    except ValueError:
+        return None
+
+
+def tar_files(files: dict[str, tuple[bytes, int]]) -> bytes:
+    """A tar owned by the container user, with parent directories, for `put_archive` onto the volume."""
+    buffer = io.BytesIO()
+    now = time.time()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        dirs = sorted({str(Path(p).parent) for p in files if str(Path(p).parent) != "."})
+        for directory in dirs:
+            info = tarfile.TarInfo(directory)
+            info.type, info.mode, info.uid, info.gid, info.mtime = tarfile.DIRTYPE, 0o755, OWNER_UID, OWNER_UID, now
+            tar.addfile(info)
+        for path, (data, mode) in files.items():
+            info = tarfile.TarInfo(path)
+            info.size, info.mode, info.uid, info.gid, info.mtime = len(data), mode, OWNER_UID, OWNER_UID, now
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+class DockerHost:
+    def __init__(self, name: str, docker_url: str, tls_dir: Path, *, api_version: str = "1.41") -> None:
+        self.name = name
+        self.docker_url = docker_url
+        self.api_calls = 0
+        self._client = docker_client(docker_url, tls_dir, api_version=api_version, timeout=15)
+        self._api = self._client.api
+        self._network_ready = False
+        self._events_stream = None
+        self._closed = threading.Event()
+
+    def _call(self, fn: Callable, *args, **kwargs):
+        self.api_calls += 1
+        try:
+            return fn(*args, **kwargs)
+        except (NotFound, APIError):
+            raise
+        except (DockerException, requests.exceptions.RequestException, OSError) as exc:
+            raise HostUnavailable(f"{self.name}: {type(exc).__name__}: {exc}") from exc
+
+    def version(self) -> dict:
+        return self._call(self._api.version)
+
+    def list_containers(self) -> list[ObservedContainer]:
+        rows = self._call(self._api.containers, all=True, filters={"label": f"{LABEL_MANAGED}=true"})
+        observed = []
+        for row in rows:
+            labels = row.get("Labels") or {}
+            match = _HEALTH.search(row.get("Status") or "")
+            health = match.group(1).replace("health: ", "") if match else None
+            observed.append(
+                ObservedContainer(
+                    id=row["Id"],
+                    name=(row.get("Names") or ["/"])[0].lstrip("/"),
+                    user_id=_user_id(labels),
+                    spec_hash=labels.get(LABEL_SPEC),
+                    state=row.get("State") or "unknown",
+                    health=health,
+                    created=float(row.get("Created") or 0),
+                )
+            )
+        return observed
+
+    def list_volumes(self) -> list[ObservedVolume]:
+        answer = self._call(self._api.volumes, filters={"label": f"{LABEL_MANAGED}=true"})
+        return [ObservedVolume(v["Name"], _user_id(v.get("Labels"))) for v in (answer.get("Volumes") or [])]
+
+    def _ensure_network(self) -> None:
+        if self._network_ready:
+            return
+        if not self._call(self._api.networks, names=[NETWORK]):
+            try:
+                self._call(
+                    self._api.create_network,
+                    NETWORK,
+                    driver="bridge",
+                    # Assistants reach the internet and our API, never each other.
+                    options={"com.docker.network.bridge.enable_icc": "false"},
+                    labels={LABEL_MANAGED: "true"},
+                )
+            except APIError as exc:
+                if exc.status_code != 409:
+                    raise
+        self._network_ready = True
+
+    def create(self, spec: ContainerSpec) -> str:
+        """Idempotent: a container of that name already there (a create whose answer was lost) is reused."""
+        self._ensure_network()
+        self._call(self._api.create_volume, spec.volume, labels={LABEL_MANAGED: "true", LABEL_USER: str(spec.user_id)})
+        kwargs = spec.create_kwargs()
+        host_config = self._api.create_host_config(
+            binds={spec.volume: {"bind": DATA_DIR, "mode": "rw"}},
+            tmpfs=kwargs["tmpfs"],
+            read_only=True,
+            mem_limit=kwargs["mem_limit"],
+            memswap_limit=kwargs["memswap_limit"],
+            nano_cpus=kwargs["nano_cpus"],
+            pids_limit=kwargs["pids_limit"],
+            init=True,
+            cap_drop=kwargs["cap_drop"],
+            security_opt=kwargs["security_opt"],
+            log_config=kwargs["log_config"],
+            restart_policy=kwargs["restart_policy"],
+            network_mode=NETWORK,
+        )
+        try:
+            created = self._call(
+                self._api.create_container,
+                image=spec.image,
+                name=spec.name,
+                user=kwargs["user"],
+                labels=kwargs["labels"],
+                environment=kwargs["environment"],
+                volumes=[DATA_DIR],
+                host_config=host_config,
+                detach=True,
+            )
+            return created["Id"]
+        except APIError as exc:
+            if exc.status_code == 409:
+                return self._call(self._api.inspect_container, spec.name)["Id"]
+            raise
+
+    def start(self, container_id: str) -> None:
+        self._call(self._api.start, container_id)
+
+    def remove(self, container_id: str) -> None:
+        try:
+            self._call(self._api.remove_container, container_id, force=True)
+        except NotFound:
+            pass
+        except APIError as exc:
+            if exc.status_code != 409:  # removal already in progress
+                raise
+
+    def write_files(self, container_id: str, files: dict[str, tuple[bytes, int]]) -> None:
+        if not self._call(self._api.put_archive, container_id, DATA_DIR, tar_files(files)):
+            raise HostUnavailable(f"{self.name}: the engine refused the config archive")
+
+    def read_file(self, container_id: str, path: str) -> bytes | None:
+        try:
+            stream, _ = self._call(self._api.get_archive, container_id, f"{DATA_DIR}/{path}")
+        except NotFound:
+            return None
+        data = b"".join(stream)
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            member = tar.next()
+            extracted = tar.extractfile(member) if member else None
+            return extracted.read() if extracted else None
+
+    def exit_info(self, container_id: str) -> ExitInfo | None:
+        try:
+            info = self._call(self._api.inspect_container, container_id)
+        except NotFound:
+            return None
+        state = info.get("State") or {}
+        return ExitInfo(
+            exit_code=state.get("ExitCode"),
+            oom_killed=bool(state.get("OOMKilled")),
+            restart_count=int(info.get("RestartCount") or 0),
+            error=state.get("Error") or None,
+        )
+
+    def remove_volume(self, name: str) -> None:
+        try:
+            self._call(self._api.remove_volume, name, force=True)
+        except NotFound:
+            pass
+
+    def watch_events(self, on_event: Callable[[], None]) -> None:
+        """Blocks (its own thread): calls `on_event` for every change to one of our containers, until
+        `close()`. Reconnects after a failure, so a restarted engine is watched again."""
+        filters = {"type": "container", "label": [f"{LABEL_MANAGED}=true"]}
+        while not self._closed.is_set():
+            try:
+                self._events_stream = self._api.events(decode=True, filters=filters)
+                for _ in self._events_stream:
+                    on_event()
+            except Exception as exc:  # noqa: BLE001  (any failure: wait and watch again)
+                if self._closed.is_set():
+                    break
+                log.debug("docker_events_interrupted", host=self.name, error=type(exc).__name__)
+            self._closed.wait(2.0)
+
+    def close(self) -> None:
+        self._closed.set()
+        stream = self._events_stream
+        if stream is not None:
+            try:
+                stream.close()
+            except Exception:  # noqa: BLE001
+                pass
+        self._client.close()
+
+
+def open_host(name: str, docker_url: str, tls_dir: Path, api_version: str) -> DockerHost:
+    return DockerHost(name, docker_url, tls_dir, api_version=api_version)
+
+
+__all__ = ["DockerHost", "open_host", "tar_files", "docker"]

@@ -1,0 +1,91 @@
+"""What the reconciler needs from a Docker host, whichever kind it is (a real engine over mutual TLS, or
+the simulated runtime). Every method is blocking: the reconciler calls them in threads, a bounded number
+at a time per host."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from yourclaw.runtime.container_spec import ContainerSpec
+
+
+@dataclass(frozen=True)
+class ObservedContainer:
+    id: str
+    name: str
+    user_id: uuid.UUID | None
+    spec_hash: str | None
+    state: str  # created | running | restarting | exited | paused | dead | removing
+    health: str | None  # healthy | unhealthy | starting | None
+    created: float  # epoch seconds
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+
+@dataclass(frozen=True)
+class ObservedVolume:
+    name: str
+    user_id: uuid.UUID | None
+
+
+@dataclass(frozen=True)
+class ExitInfo:
+    exit_code: int | None
+    oom_killed: bool
+    restart_count: int
+    error: str | None
+
+    def describe(self) -> str:
+        if self.oom_killed:
+            what = "ran out of memory"
+        elif self.error:
+            what = f"failed to run ({self.error})"
+        elif self.exit_code not in (None, 0):
+            what = f"crashed (exit code {self.exit_code})"
+        else:
+            what = "stopped"
+        if self.restart_count:
+            what += f"; restarted {self.restart_count} times"
+        return what
+
+
+class HostUnavailable(Exception):
+    """The host's engine did not answer (network, TLS, daemon down): its state is unknown, not failed."""
+
+
+class HostClient(Protocol):
+    name: str
+    api_calls: int
+
+    def version(self) -> dict: ...
+
+    def list_containers(self) -> list[ObservedContainer]: ...
+
+    def list_volumes(self) -> list[ObservedVolume]: ...
+
+    def create(self, spec: ContainerSpec) -> str: ...
+
+    def start(self, container_id: str) -> None: ...
+
+    def remove(self, container_id: str) -> None: ...
+
+    def write_files(self, container_id: str, files: dict[str, tuple[bytes, int]]) -> None: ...
+
+    def read_file(self, container_id: str, path: str) -> bytes | None: ...
+
+    def exit_info(self, container_id: str) -> ExitInfo | None: ...
+
+    def remove_volume(self, name: str) -> None: ...
+
+    def watch_events(self, on_event: Callable[[], None]) -> None: ...
+
+    def close(self) -> None: ...

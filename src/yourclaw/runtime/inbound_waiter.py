@@ -1,0 +1,74 @@
+"""Long polls waiting for a user's next inbound message. A waiting poll is one future in a dict keyed by
+user: nothing else is held (no thread, no database connection), and a wake-up costs O(1) per poll woken."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+class Wakeup:
+    def __init__(self, future: asyncio.Future[bool]) -> None:
+        self._future = future
+
+    async def wait(self, timeout: float) -> bool:
+        """True when woken for the user; False on timeout or on shutdown (answer at once, fetch nothing)."""
+        if not self._future.done():
+            # asyncio.wait, unlike wait_for, leaves the future alone on timeout.
+            await asyncio.wait({self._future}, timeout=max(0.0, timeout))
+        return self._future.done() and not self._future.cancelled() and self._future.result()
+
+
+class InboundWaiter:
+    def __init__(self) -> None:
+        self._waiting: dict[uuid.UUID, set[asyncio.Future[bool]]] = {}
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def waiting(self, user_id: uuid.UUID | None = None) -> int:
+        if user_id is not None:
+            return len(self._waiting.get(user_id, ()))
+        return sum(len(futures) for futures in self._waiting.values())
+
+    @contextmanager
+    def listen(self, user_id: uuid.UUID) -> Iterator[Wakeup]:
+        """Register first, then look for messages, then wait: a wake-up that comes in between is kept."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        if self._closed:
+            future.set_result(False)
+        else:
+            self._waiting.setdefault(user_id, set()).add(future)
+        try:
+            yield Wakeup(future)
+        finally:
+            futures = self._waiting.get(user_id)
+            if futures is not None:
+                futures.discard(future)
+                if not futures:
+                    del self._waiting[user_id]
+
+    async def wait(self, user_id: uuid.UUID, timeout: float) -> bool:
+        with self.listen(user_id) as wakeup:
+            return await wakeup.wait(timeout)
+
+    def wake(self, user_id: uuid.UUID) -> int:
+        """Wake every poll waiting for this user; returns how many there were."""
+        futures = self._waiting.pop(user_id, set())
+        for future in futures:
+            if not future.done():
+                future.set_result(True)
+        return len(futures)
+
+    def shutdown(self) -> None:
+        """Every waiting poll returns now, and later ones do not wait: the server is stopping."""
+        self._closed = True
+        waiting, self._waiting = self._waiting, {}
+        for futures in waiting.values():
+            for future in futures:
+                if not future.done():
+                    future.set_result(False)

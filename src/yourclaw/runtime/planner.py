@@ -1,0 +1,324 @@
+"""plan(desired, observed) -> actions: the reconciler's decisions as a pure function (no I/O, no clock).
+
+Level-triggered: it looks only at what is wanted and what is there now, so a missed event or a crash
+between two passes costs one pass, never correctness.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from yourclaw.runtime.host_client import ObservedContainer, ObservedVolume
+
+RETRY_BASE = timedelta(seconds=5)
+RETRY_AFTER_ERROR = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class HostView:
+    id: uuid.UUID
+    name: str
+    draining: bool
+    max_containers: int
+    reachable: bool  # answered this pass
+
+
+@dataclass(frozen=True)
+class DesiredAssistant:
+    id: uuid.UUID
+    user_id: uuid.UUID
+    wanted: bool
+    status: str
+    phase: str
+    host_id: uuid.UUID | None
+    container_id: str | None
+    spec_hash: str  # what the container should carry now
+    config_hash: str  # the freshly rendered config's hash
+    stored_config_hash: str | None
+    desired_generation: int
+    written_generation: int | None
+    last_poll_generation: int | None
+    last_poll_at: datetime | None
+    instance_id: str | None
+    attempts: int
+    next_retry_at: datetime | None
+    recreate_requested_at: datetime | None
+    deleted_at: datetime | None
+    ready_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Observed:
+    containers: dict[uuid.UUID, list[ObservedContainer]]  # reachable hosts only
+    volumes: dict[uuid.UUID, list[ObservedVolume]] | None = None  # only on passes that look at volumes
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_attempts: int
+    provision_timeout: timedelta
+    disconnect_after: timedelta
+    orphan_grace: timedelta
+    volume_retention: timedelta
+
+
+# --- actions ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Create:
+    assistant_id: uuid.UUID
+    host_id: uuid.UUID
+    replace_container: str | None = None  # remove this one first (recreate)
+    why: str = "provision"
+
+
+@dataclass(frozen=True)
+class Start:
+    assistant_id: uuid.UUID
+    host_id: uuid.UUID
+    container_id: str
+
+
+@dataclass(frozen=True)
+class WriteConfig:
+    assistant_id: uuid.UUID
+    host_id: uuid.UUID
+    container_id: str
+
+
+@dataclass(frozen=True)
+class Diagnose:
+    """A container that keeps dying: find out why (one inspect) and show it as the phase's reason."""
+
+    assistant_id: uuid.UUID
+    host_id: uuid.UUID
+    container_id: str
+
+
+@dataclass(frozen=True)
+class RemoveContainer:
+    host_id: uuid.UUID
+    container_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RemoveVolume:
+    host_id: uuid.UUID
+    volume: str
+
+
+@dataclass(frozen=True)
+class Fail:
+    assistant_id: uuid.UUID
+    error: str
+    host_id: uuid.UUID | None = None
+    container_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SetObserved:
+    """A database-only change of observed state."""
+
+    assistant_id: uuid.UUID
+    values: dict = field(hash=False)
+    became_ready: bool = False
+
+
+Action = Create | Start | WriteConfig | Diagnose | RemoveContainer | RemoveVolume | Fail | SetObserved
+
+
+# --- planning --------------------------------------------------------------------------------------
+
+
+def choose_host(hosts: Iterable[HostView], load: dict[uuid.UUID, int], prefer: uuid.UUID | None) -> HostView | None:
+    """Spread: the reachable, non-draining host with the largest share of free room. Assistants are
+    memory-heavy (1-1.4 GB each), so spreading keeps headroom on every host and halves what one host
+    failure takes down; a host that already holds the user's data volume wins, to keep their workspace."""
+    candidates = [h for h in hosts if h.reachable and not h.draining and load.get(h.id, 0) < h.max_containers]
+    if not candidates:
+        return None
+    for host in candidates:
+        if host.id == prefer:
+            return host
+    return min(candidates, key=lambda h: (load.get(h.id, 0) / max(h.max_containers, 1), h.name))
+
+
+def _set(a: DesiredAssistant, **values) -> list[Action]:
+    changed = {k: v for k, v in values.items() if getattr(a, k, object()) != v}
+    return [SetObserved(a.id, changed)] if changed else []
+
+
+def _connected(a: DesiredAssistant, c: ObservedContainer, now: datetime, limits: Limits) -> bool:
+    """A poll with the current generation from the current container (instance ids start with the
+    container's hostname, which Docker sets to its short id) that is recent enough."""
+    return (
+        a.last_poll_generation == a.desired_generation
+        and a.instance_id is not None
+        and a.instance_id.startswith(c.short_id + "-")
+        and a.last_poll_at is not None
+        and now - a.last_poll_at <= limits.disconnect_after
+    )
+
+
+def _plan_wanted(
+    a: DesiredAssistant,
+    host: HostView | None,
+    mine: list[ObservedContainer],
+    now: datetime,
+    limits: Limits,
+) -> list[Action]:
+    if host is None or not host.reachable:
+        return _set(a, phase="unknown", phase_reason="its host is not answering") if a.host_id else []
+    waiting = a.next_retry_at is not None and now < a.next_retry_at
+    container = next((c for c in mine if c.id == a.container_id), mine[0] if mine else None)
+    extra = [RemoveContainer(host.id, c.id, "duplicate") for c in mine if container and c.id != container.id]
+
+    if a.status == "ERROR":
+        if waiting:
+            return extra + ([RemoveContainer(host.id, container.id, "failed")] if container else [])
+        return extra + [Create(a.id, host.id, container.id if container else None, why="retry after error")]
+
+    if container is None:
+        if a.status == "READY":
+            return extra + [Create(a.id, host.id, why="container disappeared")]
+        return extra if waiting else extra + [Create(a.id, host.id)]
+
+    recreate_asked = a.recreate_requested_at is not None and container.created < a.recreate_requested_at.timestamp()
+    if recreate_asked or container.spec_hash != a.spec_hash:
+        return extra + [Create(a.id, host.id, container.id, why="recreate" if recreate_asked else "spec changed")]
+
+    actions: list[Action] = list(extra)
+    if a.container_id != container.id:
+        actions += _set(a, container_id=container.id)
+
+    if container.state in ("created", "exited", "dead"):
+        if container.state != "created" and waiting:
+            return actions  # restart backoff
+        actions.append(Start(a.id, host.id, container.id))
+        if container.state in ("exited", "dead"):
+            actions.append(Diagnose(a.id, host.id, container.id))
+        return actions
+    if container.state == "restarting":
+        if a.phase != "crash_loop":
+            actions.append(Diagnose(a.id, host.id, container.id))
+        return actions
+
+    if a.config_hash != a.stored_config_hash or a.written_generation != a.desired_generation:
+        actions.append(WriteConfig(a.id, host.id, container.id))
+        return actions
+
+    if _connected(a, container, now, limits):
+        if a.status != "READY" or a.phase != "ready":
+            reason = "its health check fails" if container.health == "unhealthy" else None
+            actions += [
+                SetObserved(
+                    a.id,
+                    {
+                        "status": "READY",
+                        "phase": "ready",
+                        "phase_reason": reason,
+                        "attempts": 0,
+                        "last_error": None,
+                        "next_retry_at": None,
+                        "observed_generation": a.desired_generation,
+                    },
+                    became_ready=True,
+                )
+            ]
+        return actions
+
+    if a.status == "READY":
+        silent = a.last_poll_at is None or now - a.last_poll_at > limits.disconnect_after
+        if silent and a.phase != "disconnected":
+            actions += _set(a, phase="disconnected", phase_reason="the assistant has not checked in")
+        elif not silent and a.phase not in ("connecting", "reconfiguring", "restarting"):
+            actions += _set(a, phase="connecting", phase_reason=None)
+        return actions
+
+    started_long_ago = now.timestamp() - container.created > limits.provision_timeout.total_seconds()
+    if started_long_ago:
+        seconds = int(limits.provision_timeout.total_seconds())
+        return actions + [Fail(a.id, f"the assistant did not connect within {seconds} s", host.id, container.id)]
+    return actions + _set(a, phase="connecting")
+
+
+def plan(
+    assistants: list[DesiredAssistant],
+    hosts: list[HostView],
+    observed: Observed,
+    now: datetime,
+    limits: Limits,
+) -> list[Action]:
+    by_id = {h.id: h for h in hosts}
+    wanted = {a.user_id: a for a in assistants if a.wanted}
+    known = {a.user_id: a for a in assistants}
+    load: dict[uuid.UUID, int] = {}
+    for a in assistants:
+        if a.wanted and a.host_id is not None:
+            load[a.host_id] = load.get(a.host_id, 0) + 1
+    volume_host: dict[uuid.UUID, uuid.UUID] = {}
+    for host_id, volumes in (observed.volumes or {}).items():
+        for volume in volumes:
+            if volume.user_id is not None:
+                volume_host.setdefault(volume.user_id, host_id)
+
+    actions: list[Action] = []
+    for a in assistants:
+        if not a.wanted:
+            continue
+        host = by_id.get(a.host_id) if a.host_id else None
+        if a.host_id is None or host is None:
+            if a.next_retry_at is not None and now < a.next_retry_at:
+                continue
+            answering = [h for h in hosts if h.id in observed.containers]
+            chosen = choose_host(answering, load, volume_host.get(a.user_id))
+            if chosen is None:
+                actions += _set(a, phase="placing", phase_reason="waiting for a host with room")
+                continue
+            load[chosen.id] = load.get(chosen.id, 0) + 1
+            actions.append(Create(a.id, chosen.id))
+            continue
+        if host.reachable and host.id not in observed.containers:
+            continue  # no answer this pass, but not yet unreachable: decide nothing on no information
+        mine = [c for c in observed.containers.get(host.id, []) if c.user_id == a.user_id]
+        actions += _plan_wanted(a, host, mine, now, limits)
+
+    # Containers nobody wants here: a deleted assistant's go at once, strangers after a grace period
+    # (a create can succeed while its answer is lost).
+    for host_id, containers in observed.containers.items():
+        for c in containers:
+            owner = wanted.get(c.user_id) if c.user_id else None
+            if owner is not None and owner.host_id == host_id:
+                continue
+            row = known.get(c.user_id) if c.user_id else None
+            deleted = row is not None and not row.wanted
+            if deleted or now.timestamp() - c.created > limits.orphan_grace.total_seconds():
+                actions.append(RemoveContainer(host_id, c.id, "deleted" if deleted else "orphan"))
+
+    for a in assistants:
+        if not a.wanted and a.phase != "none":
+            anywhere = any(c.user_id == a.user_id for cs in observed.containers.values() for c in cs)
+            if not anywhere and (a.host_id is None or a.host_id in observed.containers):
+                actions += _set(a, phase="none", host_id=None, container_id=None)
+
+    for host_id, volumes in (observed.volumes or {}).items():
+        in_use = {c.user_id for c in observed.containers.get(host_id, [])}
+        for volume in volumes:
+            if volume.user_id is None or volume.user_id in in_use:
+                continue
+            row = known.get(volume.user_id)
+            if row is not None and row.wanted:
+                continue
+            expired = row is None or (row.deleted_at is not None and now - row.deleted_at > limits.volume_retention)
+            if expired:
+                actions.append(RemoveVolume(host_id, volume.name))
+    return actions
+
+
+def retry_delay(attempts: int) -> timedelta:
+    return RETRY_BASE * (2 ** max(0, attempts - 1))

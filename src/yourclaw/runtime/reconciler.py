@@ -1,0 +1,266 @@
+"""The reconciler: converges containers toward the `assistants` rows, alone (a Postgres advisory lock),
+woken early by NOTIFY and by each host's Docker events, with a full pass every few seconds regardless.
+
+observe (one list call per host) -> plan (pure) -> apply (idempotent, one failure stays local).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import anyio
+import asyncpg
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from yourclaw.crypto import SecretBox
+from yourclaw.db.models import HostServer
+from yourclaw.runtime import desired, planner
+from yourclaw.runtime.apply import Applier, HostHandle, record_host
+from yourclaw.runtime.host_client import HostClient, ObservedContainer, ObservedVolume
+from yourclaw.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+LOCK_KEY = 0x59434C41  # "YCLA": one active reconciler per database
+CHANNELS = ("yourclaw_assistants", "yourclaw_polls")
+HOST_CONCURRENCY = 8  # docker-py keeps 10 pooled connections per client over TLS
+OBSERVE_TIMEOUT = 10.0
+VOLUME_PASS_EVERY = 60.0
+DEBOUNCE = 0.02
+
+HostFactory = Callable[[HostServer], HostClient]
+
+
+@dataclass
+class PassReport:
+    actions: list[planner.Action] = field(default_factory=list)
+    api_calls: int = 0
+    seconds: float = 0.0
+    unreachable: list[str] = field(default_factory=list)
+
+
+def plain_dsn(database_url: str) -> str:
+    return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+class Reconciler:
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        secrets: SecretBox,
+        host_factory: HostFactory,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.secrets = secrets
+        self.host_factory = host_factory
+        self.handles: dict[uuid.UUID, HostHandle] = {}
+        self.is_leader = False
+        self.passes = 0
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._watchers: dict[uuid.UUID, threading.Thread] = {}
+        self._last_volume_pass = 0.0
+        self.limits = planner.Limits(
+            max_attempts=settings.worker_max_attempts,
+            provision_timeout=timedelta(seconds=settings.provision_timeout_seconds),
+            disconnect_after=timedelta(seconds=settings.disconnect_after_seconds),
+            orphan_grace=timedelta(seconds=settings.orphan_grace_seconds),
+            volume_retention=timedelta(days=settings.volume_retention_days),
+        )
+
+    # --- wake-ups -------------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _wake_threadsafe(self) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    def _handle(self, host: HostServer) -> HostHandle:
+        handle = self.handles.get(host.id)
+        if handle is None:
+            handle = HostHandle(host.id, self.host_factory(host), anyio.CapacityLimiter(HOST_CONCURRENCY))
+            self.handles[host.id] = handle
+            watcher = threading.Thread(
+                target=handle.client.watch_events,
+                args=(self._wake_threadsafe,),
+                name=f"events-{host.name}",
+                daemon=True,
+            )
+            watcher.start()
+            self._watchers[host.id] = watcher
+        return handle
+
+    # --- one pass -------------------------------------------------------------------------------
+
+    async def _observe(self, host: HostServer, with_volumes: bool):
+        handle = self._handle(host)
+        containers = await asyncio.wait_for(handle.call(handle.client.list_containers), OBSERVE_TIMEOUT)
+        volumes = None
+        if with_volumes:
+            volumes = await asyncio.wait_for(handle.call(handle.client.list_volumes), OBSERVE_TIMEOUT)
+        return containers, volumes
+
+    async def run_pass(self, *, volumes: bool | None = None) -> PassReport:
+        started = time.perf_counter()
+        now = datetime.now(UTC)
+        with_volumes = volumes if volumes is not None else time.monotonic() - self._last_volume_pass > VOLUME_PASS_EVERY
+        async with self.sessions() as session:
+            host_rows = await desired.load_hosts(session)
+            rows = await desired.load_assistants(session)
+            token_for = await desired.load_tokens(session, self.secrets)
+        calls_before = {h.id: self._handle(h).client.api_calls for h in host_rows}
+
+        results = await asyncio.gather(*(self._observe(h, with_volumes) for h in host_rows), return_exceptions=True)
+        report = PassReport()
+        containers: dict[uuid.UUID, list[ObservedContainer]] = {}
+        volume_map: dict[uuid.UUID, list[ObservedVolume]] = {}
+        views = []
+        for host, result in zip(host_rows, results, strict=True):
+            ok = not isinstance(result, BaseException)
+            error = None if ok else (f"{type(result).__name__}: {result}" if str(result) else type(result).__name__)
+            reachable = await record_host(
+                self.sessions, host, ok=ok, error=error, threshold=self.settings.host_failure_threshold
+            )
+            if ok:
+                containers[host.id], host_volumes = result
+                if host_volumes is not None:
+                    volume_map[host.id] = host_volumes
+            else:
+                report.unreachable.append(host.name)
+                log.warning("host_did_not_answer", host=host.name, error=error)
+            views.append(planner.HostView(host.id, host.name, host.draining, host.max_containers, reachable))
+        if with_volumes:
+            self._last_volume_pass = time.monotonic()
+
+        hosts_by_id = {h.id: h for h in host_rows}
+        wanted = [
+            desired.to_desired(
+                row,
+                desired.render(
+                    self.settings,
+                    row,
+                    token_for.get(row.id),
+                    hosts_by_id.get(row.host_server_id),
+                    row.desired_generation,
+                ),
+            )
+            for row in rows
+        ]
+        observed = planner.Observed(containers, volume_map if with_volumes else None)
+        actions = planner.plan(wanted, views, observed, now, self.limits)
+        report.actions = actions
+        if actions:
+            applier = Applier(
+                self.settings,
+                self.sessions,
+                self.secrets,
+                {h.id: self._handle(h) for h in host_rows},
+                hosts_by_id,
+                {row.id: row for row in rows},
+                token_for,
+                now,
+            )
+            await self._apply(applier, actions)
+        report.api_calls = sum(self.handles[h.id].client.api_calls - calls_before[h.id] for h in host_rows)
+        report.seconds = time.perf_counter() - started
+        self.passes += 1
+        return report
+
+    async def _apply(self, applier: Applier, actions: list[planner.Action]) -> None:
+        """Actions for one assistant (or one container) run in order; different ones run concurrently."""
+        groups: dict[object, list[planner.Action]] = {}
+        for action in actions:
+            key = getattr(action, "assistant_id", None) or getattr(action, "container_id", None) or id(action)
+            groups.setdefault(key, []).append(action)
+
+        async def run_group(group: list[planner.Action]) -> None:
+            for action in group:
+                await applier.run(action)
+
+        await asyncio.gather(*(run_group(g) for g in groups.values()))
+
+    # --- leadership and the loop ------------------------------------------------------------------
+
+    async def _acquire(self, stop: asyncio.Event) -> asyncpg.Connection | None:
+        """Wait until this process holds the lock (or stop). The lock lives as long as the connection: if
+        this process dies, Postgres releases it and a standby takes over within one retry."""
+        dsn = plain_dsn(self.settings.database_url or "")
+        while not stop.is_set():
+            conn = None
+            try:
+                conn = await asyncpg.connect(dsn)
+                if await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
+                    return conn
+                await conn.close()
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("reconciler_lock_unavailable", error=type(exc).__name__)
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await conn.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.settings.reconcile_interval)
+        return None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        try:
+            while not stop.is_set():
+                conn = await self._acquire(stop)
+                if conn is None:
+                    return
+                try:
+                    await self._lead(conn, stop)
+                finally:
+                    self.is_leader = False
+                    with contextlib.suppress(Exception):
+                        await conn.close()
+        finally:
+            self.close()
+
+    async def _lead(self, conn: asyncpg.Connection, stop: asyncio.Event) -> None:
+        self.is_leader = True
+        log.info("reconciler_leading")
+        for channel in CHANNELS:
+            await conn.add_listener(channel, lambda *_: self._wake.set())
+        stop_task = asyncio.create_task(stop.wait())
+        try:
+            while not stop.is_set():
+                if conn.is_closed():
+                    log.warning("reconciler_lost_lock")
+                    return
+                self._wake.clear()
+                try:
+                    await self.run_pass()
+                except Exception as exc:  # noqa: BLE001  (a failed pass is retried, never fatal)
+                    log.exception("reconcile_pass_failed", error=type(exc).__name__)
+                wake_task = asyncio.create_task(self._wake.wait())
+                await asyncio.wait(
+                    {wake_task, stop_task},
+                    timeout=self.settings.reconcile_interval,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                wake_task.cancel()
+                await asyncio.sleep(DEBOUNCE)  # let a burst of notifications land in one pass
+        finally:
+            stop_task.cancel()
+
+    def close(self) -> None:
+        for handle in self.handles.values():
+            with contextlib.suppress(Exception):
+                handle.client.close()
+        for watcher in self._watchers.values():
+            watcher.join(timeout=2)
+        self.handles.clear()
+        self._watchers.clear()

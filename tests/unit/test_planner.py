@@ -1,0 +1,258 @@
+"""The planner, table-driven: what it decides for each combination of desired and observed state."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from yourclaw.runtime import planner as p
+from yourclaw.runtime.host_client import ObservedContainer, ObservedVolume
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+LIMITS = p.Limits(
+    max_attempts=3,
+    provision_timeout=timedelta(seconds=180),
+    disconnect_after=timedelta(seconds=60),
+    orphan_grace=timedelta(seconds=60),
+    volume_retention=timedelta(days=30),
+)
+H1 = p.HostView(uuid.UUID(int=1), "h1", draining=False, max_containers=10, reachable=True)
+H2 = p.HostView(uuid.UUID(int=2), "h2", draining=False, max_containers=10, reachable=True)
+USER = uuid.UUID(int=100)
+CID = "c" * 64
+
+
+def assistant(**overrides) -> p.DesiredAssistant:
+    base = dict(
+        id=uuid.UUID(int=500),
+        user_id=USER,
+        wanted=True,
+        status="READY",
+        phase="ready",
+        host_id=H1.id,
+        container_id=CID,
+        spec_hash="spec-1",
+        config_hash="cfg-1",
+        stored_config_hash="cfg-1",
+        desired_generation=3,
+        written_generation=3,
+        last_poll_generation=3,
+        last_poll_at=NOW - timedelta(seconds=5),
+        instance_id=CID[:12] + "-abcd",
+        attempts=0,
+        next_retry_at=None,
+        recreate_requested_at=None,
+        deleted_at=None,
+        ready_at=NOW - timedelta(hours=1),
+    )
+    base.update(overrides)
+    return p.DesiredAssistant(**base)
+
+
+def container(**overrides) -> ObservedContainer:
+    base = dict(
+        id=CID,
+        name=f"yourclaw-{USER}",
+        user_id=USER,
+        spec_hash="spec-1",
+        state="running",
+        health="healthy",
+        created=(NOW - timedelta(minutes=10)).timestamp(),
+    )
+    base.update(overrides)
+    return ObservedContainer(**base)
+
+
+def run(assistants, containers=None, hosts=(H1, H2), volumes=None):
+    observed = p.Observed(
+        containers if containers is not None else {H1.id: [container()], H2.id: []},
+        volumes,
+    )
+    return p.plan(list(assistants), list(hosts), observed, NOW, LIMITS)
+
+
+def kinds(actions) -> list[str]:
+    return [type(a).__name__ for a in actions]
+
+
+def test_converged_assistant_needs_nothing():
+    assert run([assistant()]) == []
+
+
+def test_new_assistant_is_placed_and_created():
+    actions = run(
+        [assistant(status="PROVISIONING", phase="placing", host_id=None, container_id=None)], {H1.id: [], H2.id: []}
+    )
+    assert kinds(actions) == ["Create"]
+
+
+def test_placement_spreads_by_free_share_and_skips_draining_and_full_hosts():
+    loaded = [assistant(id=uuid.uuid4(), user_id=uuid.uuid4(), host_id=H1.id) for _ in range(3)]
+    new = assistant(id=uuid.uuid4(), user_id=uuid.uuid4(), status="PROVISIONING", host_id=None, container_id=None)
+    observed = {H1.id: [container(user_id=a.user_id, id=str(a.id).replace("-", "") * 2) for a in loaded], H2.id: []}
+    loaded = [
+        dataclasses.replace(
+            a, container_id=str(a.id).replace("-", "") * 2, instance_id=(str(a.id).replace("-", "") * 2)[:12] + "-x"
+        )
+        for a in loaded
+    ]
+    assert [a.host_id for a in run([*loaded, new], observed) if isinstance(a, p.Create)] == [H2.id]
+
+    draining = dataclasses.replace(H2, draining=True)
+    assert [a.host_id for a in run([*loaded, new], observed, hosts=(H1, draining)) if isinstance(a, p.Create)] == [
+        H1.id
+    ]
+
+    full = dataclasses.replace(H1, max_containers=3)
+    actions = run([*loaded, new], observed, hosts=(full, draining))
+    assert not any(isinstance(a, p.Create) for a in actions)
+    assert any(
+        isinstance(a, p.SetObserved) and a.values.get("phase_reason") == "waiting for a host with room" for a in actions
+    )
+
+
+def test_placement_prefers_the_host_holding_the_users_volume():
+    new = assistant(status="PROVISIONING", host_id=None, container_id=None)
+    volumes = {H2.id: [ObservedVolume(f"yourclaw-data-{USER}", USER)], H1.id: []}
+    busy = [assistant(id=uuid.uuid4(), user_id=uuid.uuid4(), host_id=H2.id) for _ in range(5)]
+    actions = run([new, *busy], {H1.id: [], H2.id: []}, volumes=volumes)
+    assert [a.host_id for a in actions if isinstance(a, p.Create) and a.assistant_id == new.id] == [H2.id]
+
+
+@pytest.mark.parametrize(
+    ("desired", "observed", "expected"),
+    [
+        # container removed behind our back -> created again
+        (dict(), [], ["Create"]),
+        # stopped behind our back -> started, and we look at why
+        (dict(), [container(state="exited")], ["Start", "Diagnose"]),
+        # created but never started (a start that failed half way) -> started
+        (dict(status="PROVISIONING", phase="starting"), [container(state="created")], ["Start"]),
+        # Docker is restarting it in a loop -> diagnose once
+        (dict(), [container(state="restarting")], ["Diagnose"]),
+        (dict(phase="crash_loop"), [container(state="restarting")], []),
+        # image (spec) changed -> recreate, replacing the old container
+        (dict(spec_hash="spec-2"), [container()], ["Create"]),
+        # only the config changed (model, token) -> rewrite in place
+        (dict(config_hash="cfg-2"), [container()], ["WriteConfig"]),
+        # written but not yet polled with: wait
+        (dict(desired_generation=4, written_generation=4, phase="reconfiguring"), [container()], []),
+    ],
+)
+def test_ready_assistant_table(desired, observed, expected):
+    actions = run([assistant(**desired)], {H1.id: observed, H2.id: []})
+    assert kinds(actions) == expected
+
+
+def test_recreate_replaces_the_old_container():
+    a = assistant(recreate_requested_at=NOW - timedelta(seconds=1), status="PROVISIONING")
+    (action,) = run([a])
+    assert isinstance(action, p.Create) and action.replace_container == CID and action.why == "recreate"
+    # the container created after the request satisfies it
+    newer = container(created=NOW.timestamp())
+    assert not any(isinstance(x, p.Create) for x in run([a], {H1.id: [newer], H2.id: []}))
+
+
+def test_ready_when_the_current_container_polls_with_the_current_generation():
+    a = assistant(status="PROVISIONING", phase="connecting", ready_at=None)
+    (action,) = run([a])
+    assert isinstance(action, p.SetObserved) and action.became_ready
+    assert action.values["status"] == "READY" and action.values["observed_generation"] == 3
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        dict(last_poll_generation=2),  # an old config
+        dict(instance_id="ffffffffffff-abcd"),  # another container
+        dict(last_poll_at=None),  # never polled
+    ],
+)
+def test_not_ready_without_the_right_poll(change):
+    a = assistant(status="PROVISIONING", phase="connecting", **change)
+    assert not any(isinstance(x, p.SetObserved) and x.became_ready for x in run([a]))
+
+
+def test_silent_ready_assistant_becomes_disconnected():
+    a = assistant(last_poll_at=NOW - timedelta(seconds=61))
+    (action,) = run([a])
+    assert action.values == {"phase": "disconnected", "phase_reason": "the assistant has not checked in"}
+
+
+def test_provisioning_that_never_connects_fails_after_the_timeout():
+    a = assistant(status="PROVISIONING", phase="connecting", last_poll_at=None)
+    old = container(created=(NOW - timedelta(seconds=181)).timestamp())
+    (action,) = run([a], {H1.id: [old], H2.id: []})
+    assert isinstance(action, p.Fail) and "180 s" in action.error and action.container_id == CID
+
+
+def test_backoff_delays_the_next_attempt():
+    a = assistant(status="PROVISIONING", phase="placing", container_id=None, next_retry_at=NOW + timedelta(seconds=5))
+    assert run([a], {H1.id: [], H2.id: []}) == []
+    later = dataclasses.replace(a, next_retry_at=NOW - timedelta(seconds=1))
+    assert kinds(run([later], {H1.id: [], H2.id: []})) == ["Create"]
+
+
+def test_error_waits_for_the_long_retry_and_removes_a_leftover_container():
+    a = assistant(status="ERROR", phase="failed", next_retry_at=NOW + timedelta(hours=1))
+    assert kinds(run([a])) == ["RemoveContainer"]
+    assert kinds(run([dataclasses.replace(a, next_retry_at=NOW - timedelta(seconds=1))])) == ["Create"]
+
+
+def test_unreachable_host_makes_state_unknown_not_failed():
+    down = dataclasses.replace(H1, reachable=False)
+    (action,) = run([assistant()], {H2.id: []}, hosts=(down, H2))
+    assert action.values["phase"] == "unknown"
+    # one missed answer while still counted reachable: decide nothing
+    assert run([assistant()], {H2.id: []}) == []
+
+
+def test_deleted_assistant_container_is_removed_at_once_and_phase_cleared():
+    a = assistant(wanted=False, status="NONE", phase="deleting", deleted_at=NOW)
+    fresh = container(created=NOW.timestamp())
+    assert kinds(run([a], {H1.id: [fresh], H2.id: []})) == ["RemoveContainer"]
+    (cleared,) = run([a], {H1.id: [], H2.id: []})
+    assert cleared.values == {"phase": "none", "host_id": None, "container_id": None}
+
+
+def test_orphans_are_removed_after_a_grace_period():
+    stranger = uuid.uuid4()
+    young = container(id="a" * 64, user_id=stranger, created=(NOW - timedelta(seconds=30)).timestamp())
+    old = container(id="b" * 64, user_id=stranger, created=(NOW - timedelta(seconds=90)).timestamp())
+    actions = run([assistant()], {H1.id: [container(), young, old], H2.id: []})
+    assert [(type(a).__name__, a.container_id) for a in actions] == [("RemoveContainer", "b" * 64)]
+
+
+def test_a_copy_on_another_host_is_an_orphan():
+    copy = container(id="d" * 64, created=(NOW - timedelta(minutes=5)).timestamp())
+    actions = run([assistant()], {H1.id: [container()], H2.id: [copy]})
+    assert [(a.host_id, a.container_id) for a in actions] == [(H2.id, "d" * 64)]
+
+
+def test_volume_retention():
+    gone_user = uuid.uuid4()
+    deleted = assistant(
+        id=uuid.uuid4(),
+        user_id=gone_user,
+        wanted=False,
+        phase="none",
+        host_id=None,
+        deleted_at=NOW - timedelta(days=29),
+    )
+    volumes = {
+        H1.id: [ObservedVolume(f"yourclaw-data-{gone_user}", gone_user), ObservedVolume(f"yourclaw-data-{USER}", USER)],
+        H2.id: [],
+    }
+    assert not any(isinstance(a, p.RemoveVolume) for a in run([assistant(), deleted], volumes=volumes))
+    expired = dataclasses.replace(deleted, deleted_at=NOW - timedelta(days=31))
+    removed = [a for a in run([assistant(), expired], volumes=volumes) if isinstance(a, p.RemoveVolume)]
+    assert [a.volume for a in removed] == [f"yourclaw-data-{gone_user}"]
+
+
+def test_retry_delay_grows_exponentially():
+    assert [p.retry_delay(n).total_seconds() for n in (1, 2, 3, 4)] == [5, 10, 20, 40]
