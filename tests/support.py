@@ -57,3 +57,33 @@ async def wait_for(predicate, *, timeout: float = 10.0, interval: float = 0.05, 
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}")
         await asyncio.sleep(interval)
+
+
+class LiveServer:
+    """The real app on a real port (the stand-in assistants talk HTTP to it), in the test's event loop."""
+
+    def __init__(self, settings: Settings, host: str = "127.0.0.1", port: int | None = None) -> None:
+        from yourclaw.app import create_app
+        from yourclaw.process import make_server
+
+        self.host = host
+        self.port = port or free_port()
+        self.app = create_app(settings)
+        self.server = make_server(self.app, host, self.port)
+        self._task: asyncio.Task | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def __aenter__(self) -> LiveServer:
+        self._task = asyncio.create_task(self.server.serve())
+        await wait_for(lambda: self.server.started or self._task.done(), message="the API to listen")
+        if self._task.done():
+            self._task.result()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        if self._task is not None:
+            await asyncio.wait_for(self._task, 30)

@@ -45,7 +45,7 @@ def create_app(settings: Settings) -> Litestar:
         handlers.append(DevAuthController)
     api = Router(path=API_PREFIX, route_handlers=handlers)
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[api],
         lifespan=[lifespan],
         dependencies={
@@ -69,3 +69,12 @@ def create_app(settings: Settings) -> Litestar:
         logging_config=None,
         debug=False,
     )
+
+    def drain() -> None:
+        """The server is stopping: waiting long polls answer 204 at once."""
+        app_state = getattr(app.state, "app_state", None)
+        if app_state is not None:
+            app_state.inbound.shutdown()
+
+    app.state.drain = drain
+    return app

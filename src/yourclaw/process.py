@@ -20,9 +20,10 @@ class _Server(uvicorn.Server):
     """Signals are ours to handle: uvicorn would re-raise them after shutdown and kill the process
     before the caller's cleanup runs."""
 
-    def __init__(self, config: uvicorn.Config) -> None:
+    def __init__(self, config: uvicorn.Config, on_drain: Callable[[], None] | None = None) -> None:
         super().__init__(config)
         self.listening = asyncio.Event()
+        self.on_drain = on_drain
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -33,12 +34,24 @@ class _Server(uvicorn.Server):
         if self.started:
             self.listening.set()
 
+    async def shutdown(self, sockets=None) -> None:
+        # Before uvicorn waits for open requests: long polls must answer now, not at the end of their wait.
+        if self.on_drain is not None:
+            self.on_drain()
+        await super().shutdown(sockets)
+
+
+def make_server(app, host: str, port: int) -> _Server:
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=10
+    )
+    return _Server(config, on_drain=getattr(getattr(app, "state", None), "drain", None))
+
 
 async def run_until_signalled(
     app, host: str, port: int, *, background: list[Background] = (), announce: str | None = None
 ) -> None:
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
-    server = _Server(config)
+    server = make_server(app, host, port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 

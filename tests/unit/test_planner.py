@@ -217,7 +217,7 @@ def test_deleted_assistant_container_is_removed_at_once_and_phase_cleared():
     fresh = container(created=NOW.timestamp())
     assert kinds(run([a], {H1.id: [fresh], H2.id: []})) == ["RemoveContainer"]
     (cleared,) = run([a], {H1.id: [], H2.id: []})
-    assert cleared.values == {"phase": "none", "host_id": None, "container_id": None}
+    assert cleared.values == {"phase": "none", "host_server_id": None, "container_id": None}
 
 
 def test_orphans_are_removed_after_a_grace_period():

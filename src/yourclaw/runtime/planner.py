@@ -304,7 +304,7 @@ def plan(
         if not a.wanted and a.phase != "none":
             anywhere = any(c.user_id == a.user_id for cs in observed.containers.values() for c in cs)
             if not anywhere and (a.host_id is None or a.host_id in observed.containers):
-                actions += _set(a, phase="none", host_id=None, container_id=None)
+                actions.append(SetObserved(a.id, {"phase": "none", "host_server_id": None, "container_id": None}))
 
     for host_id, volumes in (observed.volumes or {}).items():
         in_use = {c.user_id for c in observed.containers.get(host_id, [])}
