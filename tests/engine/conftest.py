@@ -154,7 +154,7 @@ def _remove_network(network: docker.models.networks.Network) -> None:
         network.reload()
     except docker.errors.NotFound:
         return
-    for container_id in (network.attrs.get("Containers") or {}):
+    for container_id in network.attrs.get("Containers") or {}:
         try:
             network.client.containers.get(container_id).remove(force=True)
         except docker.errors.NotFound:

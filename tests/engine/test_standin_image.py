@@ -211,8 +211,11 @@ def test_standin_runs_as_the_control_plane_creates_it(
 
         wait_for_health(client, container)
 
-        code, output = run_in(container, "stat -c '%u:%g %a %n' /home/node/.openclaw/openclaw.json "
-                                         "/home/node/.openclaw /home/node/.openclaw/workspace")
+        code, output = run_in(
+            container,
+            "stat -c '%u:%g %a %n' /home/node/.openclaw/openclaw.json "
+            "/home/node/.openclaw /home/node/.openclaw/workspace",
+        )
         assert code == 0, output
         assert output.split("\n")[:3] == [
             "1000:1000 600 /home/node/.openclaw/openclaw.json",
@@ -225,10 +228,13 @@ def test_standin_runs_as_the_control_plane_creates_it(
         second = plane.wait_for_poll(lambda p: p["generation"] == "2")
         assert second["instance"] == first["instance"], "the same process, not a restart"
 
+        # As the host sees them: docker-init (init: True) and the stand-in under it, both uid 1000.
         top = client.api.top(container.id, ps_args="-o pid,uid,args")
         uid_column, args_column = top["Titles"].index("UID"), top["Titles"].index("COMMAND")
-        standin = [p for p in top["Processes"] if "/app/standin.py" in p[args_column]]
-        assert [p[uid_column] for p in standin] == ["1000"], top
+        assert {p[uid_column] for p in top["Processes"]} == {"1000"}, top
+        assert ["python3 -u /app/standin.py"] == [
+            p[args_column] for p in top["Processes"] if p[args_column].startswith("python3")
+        ], top
         assert run_in(container, "id -u; id -g") == (0, "1000\n1000\n")
 
         code, output = run_in(container, "echo x > /probe")
@@ -242,3 +248,51 @@ def test_standin_runs_as_the_control_plane_creates_it(
         assert attrs["HostConfig"]["ReadonlyRootfs"] is True
         assert attrs["HostConfig"]["CapDrop"] == ["ALL"]
         assert attrs["HostConfig"]["Init"] is True
+
+
+# Prints how a TCP connection to each (host, port) ended: connected, refused or timeout.
+PROBE = """
+import socket, sys
+for target in sys.argv[1:]:
+    host, port = target.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=2).close()
+        print("connected")
+    except ConnectionRefusedError:
+        print("refused")
+    except OSError:
+        print("timeout")
+"""
+
+
+@pytest.mark.parametrize("which", ["e1", "e2"])
+def test_assistants_on_the_network_cannot_reach_each_other(
+    engines: Engines, engine_networks: dict[str, str], standin_image: str, which: str
+) -> None:
+    engine = getattr(engines, which)
+    if not engine.iptables:
+        pytest.skip("this engine runs without iptables, so it cannot enforce enable_icc=false")
+    gateway = engine_networks[engine.name]
+    locked_down = {"user": CONTAINER_USER, "read_only": True, "cap_drop": ["ALL"], "network": NETWORK}
+    with closing(engine.client(timeout=60)) as client, FakeControlPlane(gateway) as plane:
+        # Another user's assistant, idle without a config (so nothing listens on its health port from outside).
+        other = client.containers.create(standin_image, **locked_down)
+        try:
+            other.start()
+            other_ip = client.api.inspect_container(other.id)["NetworkSettings"]["Networks"][NETWORK]["IPAddress"]
+            probe = client.containers.create(
+                standin_image,
+                ["python3", "-c", PROBE, f"{gateway}:{plane.port}", f"{other_ip}:18789", f"{other_ip}:9"],
+                **locked_down,
+            )
+            try:
+                probe.start()
+                assert probe.wait(timeout=30)["StatusCode"] == 0
+                output = probe.logs().decode().split()
+            finally:
+                probe.remove(force=True)
+        finally:
+            other.remove(force=True)
+
+    # The control plane on the gateway answers; the neighbour's packets are dropped, not refused.
+    assert output == ["connected", "timeout", "timeout"]
