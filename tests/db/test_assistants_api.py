@@ -116,9 +116,7 @@ async def test_mock_stripe_gives_a_subscription_and_the_signup_credits(database_
     assert sub.stripe_customer_id == f"mock_cus_{user_id.hex}"
     assert sub.stripe_subscription_id == f"mock_sub_{user_id.hex}"
     assert timedelta(days=29) < sub.current_period_end - datetime.now(UTC) <= timedelta(days=30)
-    assert [(g.reference, g.delta_millicents) for g in grants] == [
-        ("mock-signup", settings.signup_credit_cents * 1000)
-    ]
+    assert [(g.reference, g.delta_millicents) for g in grants] == [("mock-signup", settings.signup_credit_cents * 1000)]
     assert (await _row(sessions, user_id)).wanted
 
 

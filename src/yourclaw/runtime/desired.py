@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -46,9 +47,13 @@ async def load_hosts(session: AsyncSession) -> list[HostServer]:
     return list((await session.scalars(select(HostServer).order_by(HostServer.name))).all())
 
 
-async def load_assistants(session: AsyncSession) -> list[Assistant]:
-    """Every row the reconciler may act on: wanted ones, and unwanted ones until their container is gone."""
-    query = select(Assistant).where((Assistant.wanted.is_(True)) | (Assistant.phase != "none"))
+async def load_assistants(session: AsyncSession, *, volume_retention: timedelta) -> list[Assistant]:
+    """Every row the reconciler may act on: wanted ones, unwanted ones until their container is gone, and
+    deleted ones while their volume is kept (a volume with no row at all belongs to nobody)."""
+    keep_since = datetime.now(UTC) - volume_retention - timedelta(days=1)
+    query = select(Assistant).where(
+        Assistant.wanted.is_(True) | (Assistant.phase != "none") | (Assistant.deleted_at > keep_since)
+    )
     return list((await session.scalars(query)).all())
 
 

@@ -32,7 +32,8 @@ log = structlog.get_logger(__name__)
 LOCK_KEY = 0x59434C41  # "YCLA": one active reconciler per database
 CHANNELS = ("yourclaw_assistants", "yourclaw_polls")
 HOST_CONCURRENCY = 8  # docker-py keeps 10 pooled connections per client over TLS
-OBSERVE_TIMEOUT = 10.0
+OBSERVE_TIMEOUT = 30.0
+OBSERVE_DEADLINE = 3.0
 VOLUME_PASS_EVERY = 60.0
 DEBOUNCE = 0.02
 
@@ -70,6 +71,7 @@ class Reconciler:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watchers: dict[uuid.UUID, threading.Thread] = {}
         self._last_volume_pass = 0.0
+        self._observing: dict[uuid.UUID, asyncio.Task] = {}
         self.limits = planner.Limits(
             max_attempts=settings.worker_max_attempts,
             provision_timeout=timedelta(seconds=settings.provision_timeout_seconds),
@@ -112,17 +114,47 @@ class Reconciler:
             volumes = await asyncio.wait_for(handle.call(handle.client.list_volumes), OBSERVE_TIMEOUT)
         return containers, volumes
 
+    async def _observe_all(self, host_rows: list[HostServer], with_volumes: bool) -> list[object]:
+        """Each host gets OBSERVE_DEADLINE to answer; a host that does not is a failure for this pass and
+        the pass goes on without it (its call keeps its thread until the client times out, and no second
+        call is stacked on it meanwhile), so one silent host never stalls the others."""
+        tasks: dict[uuid.UUID, asyncio.Task] = {}
+        busy: set[uuid.UUID] = set()
+        for host in host_rows:
+            previous = self._observing.get(host.id)
+            if previous is not None and not previous.done():
+                busy.add(host.id)
+                tasks[host.id] = previous
+            else:
+                tasks[host.id] = asyncio.create_task(self._observe(host, with_volumes))
+                # An answer that comes after its pass is dropped; its error was counted as a timeout.
+                tasks[host.id].add_done_callback(lambda t: t.cancelled() or t.exception())
+                self._observing[host.id] = tasks[host.id]
+        fresh = [t for h, t in tasks.items() if h not in busy]
+        if fresh:
+            await asyncio.wait(fresh, timeout=OBSERVE_DEADLINE)
+        results: list[object] = []
+        for host in host_rows:
+            task = tasks[host.id]
+            if host.id in busy or not task.done():
+                results.append(TimeoutError(f"no answer within {OBSERVE_DEADLINE:g} s"))
+            elif task.exception() is not None:
+                results.append(task.exception())
+            else:
+                results.append(task.result())
+        return results
+
     async def run_pass(self, *, volumes: bool | None = None) -> PassReport:
         started = time.perf_counter()
         now = datetime.now(UTC)
         with_volumes = volumes if volumes is not None else time.monotonic() - self._last_volume_pass > VOLUME_PASS_EVERY
         async with self.sessions() as session:
             host_rows = await desired.load_hosts(session)
-            rows = await desired.load_assistants(session)
+            rows = await desired.load_assistants(session, volume_retention=self.limits.volume_retention)
             token_for = await desired.load_tokens(session, self.secrets)
         calls_before = {h.id: self._handle(h).client.api_calls for h in host_rows}
 
-        results = await asyncio.gather(*(self._observe(h, with_volumes) for h in host_rows), return_exceptions=True)
+        results = await self._observe_all(host_rows, with_volumes)
         report = PassReport()
         containers: dict[uuid.UUID, list[ObservedContainer]] = {}
         volume_map: dict[uuid.UUID, list[ObservedVolume]] = {}
