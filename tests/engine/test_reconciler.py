@@ -66,8 +66,9 @@ class ControlPlane:
 
 
 @pytest.fixture
-async def cp(engines, standin_image, engine_networks, database_url, sessions, engine, tmp_path):
+async def cp(engines, standin_image, engine_networks, database_url, sessions, engine, tmp_path, request):
     port = free_port()
+    overrides = getattr(request, "param", {})
     gateways = (engine_networks[engines.e1.name], engine_networks[engines.e2.name])
     settings = make_settings(
         database_url,
@@ -80,7 +81,7 @@ async def cp(engines, standin_image, engine_networks, database_url, sessions, en
         ORPHAN_GRACE_SECONDS="2",
         VOLUME_RETENTION_DAYS=str(6 / 86400),
         WORKER_MAX_ATTEMPTS="2",
-        CONTAINER_MEMORY="256m",
+        **{"CONTAINER_MEMORY": "256m", **overrides},
     )
     host_ids = {}
     async with transaction(sessions) as session:
@@ -369,3 +370,17 @@ async def test_no_host_port_is_published_by_any_assistant(cp):
     with closing(socket.socket()) as probe:
         probe.settimeout(0.5)
         assert probe.connect_ex(("127.0.0.1", 18789)) != 0  # the gateway port is not on the host
+
+
+@pytest.mark.parametrize("cp", [{"CONTAINER_MEMORY": "8m"}], indirect=True)
+async def test_a_crash_loop_shows_as_a_phase_with_its_reason(cp):
+    headers, user_id = await _create(cp)
+
+    async def looping():
+        row = await cp.row(user_id)
+        return row.phase == "crash_loop" and row
+
+    row = await wait_for(looping, timeout=90, message="the crash loop to be seen")
+    assert "out of memory" in row.phase_reason or "crashed" in row.phase_reason
+    view = (await cp.client.get("/api/v1/assistants", headers=headers)).json()
+    assert view["phase"] == "crash_loop" and view["reason"]
