@@ -40,6 +40,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     twilio_whatsapp_number: str = "whatsapp:+14155238886"
     twilio_api_base_url: str | None = None
     twilio_template_content_sid: str | None = None
+    twilio_template_variables: str | None = None
+
+    proactive_daily_cap: int = 20
+    quiet_hours: str = "22:00-08:00"
+    inbound_lease_seconds: int = 60
+    not_ready_notice_seconds: int = 30
+    media_max_bytes: int = 5 * 1024 * 1024
+    media_url_ttl_seconds: int = 900
 
     stripe_secret_key: str | None = None
     stripe_publishable_key: str | None = None

@@ -2,7 +2,7 @@
 
 from yourclaw.db.models.billing import ApiKey, CreditLedgerEntry, Subscription, UserCredits
 from yourclaw.db.models.integrations import UserIntegration
-from yourclaw.db.models.messaging import Message, Outbox, UsageDaily
+from yourclaw.db.models.messaging import InboundMessage, Media, Message, Outbox, UsageDaily
 from yourclaw.db.models.runtime import Assistant, AssistantToken, HostServer
 from yourclaw.db.models.users import User, UserPhone
 
@@ -12,6 +12,8 @@ __all__ = [
     "AssistantToken",
     "CreditLedgerEntry",
     "HostServer",
+    "InboundMessage",
+    "Media",
     "Message",
     "Outbox",
     "Subscription",

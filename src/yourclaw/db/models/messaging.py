@@ -12,12 +12,13 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from yourclaw.db.base import Base, created_at, status_check, updated_at, uuid_pk
@@ -26,6 +27,7 @@ MESSAGE_DIRECTIONS = ("INBOUND", "OUTBOUND")
 MESSAGE_KINDS = ("user", "reply", "proactive", "system")
 OUTBOX_KINDS = ("reply", "proactive", "system")
 OUTBOX_STATUSES = ("PENDING", "HELD", "SENDING", "SENT", "FAILED", "CANCELED")
+INBOUND_STATUSES = ("RECEIVED", "QUEUED", "LEASED", "DONE", "REFUSED", "VERIFICATION")
 
 
 class Message(Base):
@@ -64,10 +66,30 @@ class Outbox(Base):
             postgresql_where=text("dedupe_key IS NOT NULL"),
         ),
         Index("ix_outbox_pending", "user_id", "id", postgresql_where=text("status IN ('PENDING', 'SENDING')")),
+        # Replies to a number with no account yet (sign-up link, a wrong code) go out once per number.
+        Index(
+            "uq_outbox_to_phone_dedupe_key",
+            "to_phone",
+            "dedupe_key",
+            unique=True,
+            postgresql_where=text("user_id IS NULL AND dedupe_key IS NOT NULL"),
+        ),
+        # The assistant's Idempotency-Key: the same key stores one message, however often it is sent.
+        Index(
+            "uq_outbox_user_id_idempotency_key",
+            "user_id",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
+        CheckConstraint("user_id IS NOT NULL OR to_phone IS NOT NULL", name="has_recipient"),
+        CheckConstraint("parts_sent >= 0", name="parts_sent_nonnegative"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # NULL only for a number that has no account (yet): then `to_phone` says where it goes.
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    to_phone: Mapped[str | None] = mapped_column(String(20))
     kind: Mapped[str] = mapped_column(String(16))
     body: Mapped[str] = mapped_column(Text)
     template: Mapped[str | None] = mapped_column(String(64))
@@ -78,8 +100,75 @@ class Outbox(Base):
     next_attempt_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    in_reply_to: Mapped[uuid.UUID | None]
+    media_id: Mapped[uuid.UUID | None]
+    # Parts already handed to Twilio (a long text goes out as several), so a retry never repeats one.
+    parts_sent: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    twilio_sids: Mapped[list[str]] = mapped_column(ARRAY(String(64)), server_default=text("'{}'::varchar[]"))
+    # Quiet hours: not before this time.
+    not_before: Mapped[datetime | None]
+    # Outside the 24-hour window the template went out at this time; the text waits for the user's reply.
+    held_since: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
+
+
+class InboundMessage(Base):
+    """A WhatsApp message as Twilio delivered it: stored before the webhook answers (unique on the
+    MessageSid, so retries are harmless), then routed, then leased to the user's assistant until acked."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (
+        CheckConstraint(status_check("status", INBOUND_STATUSES), name="status"),
+        CheckConstraint("deliveries >= 0", name="deliveries_nonnegative"),
+        Index("ix_inbound_messages_unrouted", "received_at", postgresql_where=text("status = 'RECEIVED'")),
+        Index("ix_inbound_messages_user_id_received_at", "user_id", "received_at"),
+        Index(
+            "ix_inbound_messages_queue",
+            "user_id",
+            "received_at",
+            postgresql_where=text("status IN ('QUEUED', 'LEASED')"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    # NULL while the sender is not a verified user (an unknown number, a "link <code>" message).
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    message_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    from_phone: Mapped[str] = mapped_column(String(20))
+    wa_id: Mapped[str | None] = mapped_column(String(32))
+    profile_name: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text, server_default=text("''"))
+    media: Mapped[list] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    received_at: Mapped[datetime] = created_at()
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'RECEIVED'"))
+    detail: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+    lease_instance: Mapped[str | None] = mapped_column(String(64))
+    deliveries: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    routed_at: Mapped[datetime | None]
+    acked_at: Mapped[datetime | None]
+
+
+class Media(Base):
+    """Bytes we serve through short-lived signed URLs: media the user sent (fetched from Twilio with our
+    credentials, which never enter a container) and media the assistant sends (served to Twilio)."""
+
+    __tablename__ = "media"
+    __table_args__ = (
+        CheckConstraint(status_check("source", ("inbound", "outbound")), name="source"),
+        CheckConstraint("size >= 0", name="size_nonnegative"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(String(10))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = created_at()
+    expires_at: Mapped[datetime]
 
 
 class UsageDaily(Base):
