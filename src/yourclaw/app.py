@@ -18,6 +18,8 @@ from yourclaw.assistants.controller import AssistantsController
 from yourclaw.dependencies import provide_app_state, provide_db_session
 from yourclaw.health import health
 from yourclaw.http_errors import EXCEPTION_HANDLERS
+from yourclaw.messaging import inbound_routes
+from yourclaw.runtime import protocol_routes
 from yourclaw.request_context import request_id_middleware
 from yourclaw.runtime.poll_controller import PollController
 from yourclaw.settings import Settings
@@ -40,7 +42,14 @@ def create_app(settings: Settings) -> Litestar:
         finally:
             await app.state.app_state.close()
 
-    handlers: list = [health, UsersController, AssistantsController, PollController]
+    handlers: list = [
+        health,
+        UsersController,
+        AssistantsController,
+        PollController,
+        *inbound_routes.HANDLERS,
+        *protocol_routes.HANDLERS,
+    ]
     if settings.dev_sign_in:
         handlers.append(DevAuthController)
     api = Router(path=API_PREFIX, route_handlers=handlers)

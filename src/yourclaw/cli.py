@@ -22,6 +22,7 @@ YourClaw control plane: a personal OpenClaw assistant on WhatsApp for everyone w
 Start here:
   yourclaw dev              the whole product locally (API, background work, dashboard) on embedded defaults
   yourclaw serve            the API for production (needs DATABASE_URL, SUPABASE_URL, ENCRYPTION_KEY, ...)
+  yourclaw worker           routes inbound WhatsApp messages and sends the outbox (several may run)
   yourclaw reconcile        the reconciler alone (several may run: one acts, the others stand by)
   yourclaw certs init       the CA and client certificate for the Docker hosts' mutual TLS
   yourclaw hosts add NAME   register a Docker host (then: hosts list, hosts drain NAME)
@@ -105,6 +106,28 @@ def _reconciler_job(settings: Settings):
     return reconciler
 
 
+def _messaging_job(settings: Settings):
+    """The router and the sender as background jobs of this process (`yourclaw worker`, `yourclaw dev`)."""
+
+    async def messaging(stop: asyncio.Event) -> None:
+        from yourclaw.crypto import SecretBox
+        from yourclaw.db.engine import make_engine, make_sessionmaker
+        from yourclaw.messaging.router_worker import run_router
+        from yourclaw.messaging.sender import run_sender
+
+        engine = make_engine(settings.database_url or "", pool_size=5)
+        sessions = make_sessionmaker(engine)
+        secrets = SecretBox(settings.fernet_keys)
+        try:
+            await asyncio.gather(
+                run_router(settings, sessions, secrets, stop), run_sender(settings, sessions, secrets, stop)
+            )
+        finally:
+            await engine.dispose()
+
+    return messaging
+
+
 async def _serve_http(settings: Settings, host: str, port: int, *, announce: str | None = None, background=()) -> None:
     from yourclaw.app import create_app
     from yourclaw.process import run_until_signalled
@@ -169,7 +192,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
         _migrate(resolved)
         url = f"http://{args.host}:{args.port}"
         announce = f"\nYourClaw is running: open {url}  (API health: {url}/api/v1/health; Ctrl-C stops it)\n"
-        background = [_reconciler_job(resolved)]
+        background = [_reconciler_job(resolved), _messaging_job(resolved)]
         asyncio.run(_serve_http(resolved, args.host, args.port, announce=announce, background=background))
 
 
@@ -216,6 +239,24 @@ def cmd_reconcile(args: argparse.Namespace) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await _reconciler_job(resolved)(stop)
+
+    with Database(settings) as resolved:
+        asyncio.run(run(resolved))
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    settings = _settings()
+    configure_logging(settings.log_level)
+    _refuse_dev_modes_in_production(settings)
+
+    async def run(resolved: Settings) -> None:
+        import signal
+
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await _messaging_job(resolved)(stop)
 
     with Database(settings) as resolved:
         asyncio.run(run(resolved))
@@ -345,6 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     up = db.add_parser("upgrade", help="apply every migration up to the latest")
     up.set_defaults(func=cmd_db_upgrade)
 
+    add("worker", cmd_worker, "route inbound WhatsApp messages and send the outbox (run several: they share work)")
     add("reconcile", cmd_reconcile, "run the reconciler: converge containers toward the assistants' desired state")
 
     certs = sub.add_parser("certs", help="TLS for the Docker hosts").add_subparsers(

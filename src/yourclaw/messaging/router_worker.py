@@ -1,0 +1,16 @@
+"""Routes stored inbound messages: verification, refusals, or the user's assistant queue."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from yourclaw.crypto import SecretBox
+from yourclaw.settings import Settings
+
+
+async def run_router(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], secrets: SecretBox, stop: asyncio.Event
+) -> None:
+    await stop.wait()
