@@ -19,8 +19,8 @@ from yourclaw.dependencies import provide_app_state, provide_db_session
 from yourclaw.health import health
 from yourclaw.http_errors import EXCEPTION_HANDLERS
 from yourclaw.messaging import inbound_routes
-from yourclaw.runtime import protocol_routes
 from yourclaw.request_context import request_id_middleware
+from yourclaw.runtime import protocol_routes
 from yourclaw.runtime.poll_controller import PollController
 from yourclaw.settings import Settings
 from yourclaw.state import AppState
