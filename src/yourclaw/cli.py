@@ -226,7 +226,8 @@ def cmd_keys_rotate(args: argparse.Namespace) -> None:
     print(f"re-encrypted {total} secret rows with the first ENCRYPTION_KEY ({detail})")
 
 
-def cmd_reconcile(args: argparse.Namespace) -> None:
+def _run_background_job(make_job) -> None:
+    """A daemon command: one background job of this process until SIGINT/SIGTERM."""
     settings = _settings()
     configure_logging(settings.log_level)
     _refuse_dev_modes_in_production(settings)
@@ -238,28 +239,18 @@ def cmd_reconcile(args: argparse.Namespace) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await _reconciler_job(resolved)(stop)
+        await make_job(resolved)(stop)
 
     with Database(settings) as resolved:
         asyncio.run(run(resolved))
+
+
+def cmd_reconcile(args: argparse.Namespace) -> None:
+    _run_background_job(_reconciler_job)
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
-    settings = _settings()
-    configure_logging(settings.log_level)
-    _refuse_dev_modes_in_production(settings)
-
-    async def run(resolved: Settings) -> None:
-        import signal
-
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await _messaging_job(resolved)(stop)
-
-    with Database(settings) as resolved:
-        asyncio.run(run(resolved))
+    _run_background_job(_messaging_job)
 
 
 def cmd_certs_init(args: argparse.Namespace) -> None:
