@@ -184,6 +184,14 @@ def test_silent_ready_assistant_becomes_disconnected():
     assert action.values == {"phase": "disconnected", "phase_reason": "the assistant has not checked in"}
 
 
+def test_a_container_silent_for_long_is_restarted_with_backoff():
+    a = assistant(phase="disconnected", last_poll_at=NOW - timedelta(seconds=121))
+    (action,) = run([a])
+    assert isinstance(action, p.Restart) and action.container_id == CID
+    assert run([dataclasses.replace(a, next_retry_at=NOW + timedelta(seconds=5))]) == []
+    assert run([dataclasses.replace(a, last_poll_at=NOW - timedelta(seconds=90))]) == []
+
+
 def test_provisioning_that_never_connects_fails_after_the_timeout():
     a = assistant(status="PROVISIONING", phase="connecting", last_poll_at=None)
     old = container(created=(NOW - timedelta(seconds=181)).timestamp())

@@ -89,6 +89,8 @@ class Applier:
                 await self._create(action)
             case planner.Start():
                 await self._start(action)
+            case planner.Restart():
+                await self._start(action, restart=True)
             case planner.WriteConfig():
                 await self._write_config(action)
             case planner.Diagnose():
@@ -158,10 +160,10 @@ class Applier:
         )
         log.info("container_created", user_id=str(row.user_id), why=action.why, host=str(action.host_id))
 
-    async def _start(self, action: planner.Start) -> None:
+    async def _start(self, action: planner.Start | planner.Restart, *, restart: bool = False) -> None:
         row = self.rows[action.assistant_id]
         handle = self.hosts[action.host_id]
-        await handle.call(handle.client.start, action.container_id)
+        await handle.call(handle.client.restart if restart else handle.client.start, action.container_id)
         restarts = row.restart_count + 1
         delay = min(planner.retry_delay(restarts), MAX_RESTART_DELAY)
         await self._update(

@@ -155,6 +155,9 @@ class DockerHost:
     def start(self, container_id: str) -> None:
         self._call(self._api.start, container_id)
 
+    def restart(self, container_id: str) -> None:
+        self._call(self._api.restart, container_id, timeout=10)
+
     def remove(self, container_id: str) -> None:
         try:
             self._call(self._api.remove_container, container_id, force=True)

@@ -84,6 +84,15 @@ class Start:
 
 
 @dataclass(frozen=True)
+class Restart:
+    """A running container whose assistant stopped checking in: its process is stuck or cut off."""
+
+    assistant_id: uuid.UUID
+    host_id: uuid.UUID
+    container_id: str
+
+
+@dataclass(frozen=True)
 class WriteConfig:
     assistant_id: uuid.UUID
     host_id: uuid.UUID
@@ -129,7 +138,7 @@ class SetObserved:
     became_ready: bool = False
 
 
-Action = Create | Start | WriteConfig | Diagnose | RemoveContainer | RemoveVolume | Fail | SetObserved
+Action = Create | Start | Restart | WriteConfig | Diagnose | RemoveContainer | RemoveVolume | Fail | SetObserved
 
 
 # --- planning --------------------------------------------------------------------------------------
@@ -234,8 +243,11 @@ def _plan_wanted(
 
     if a.status == "READY":
         silent = a.last_poll_at is None or now - a.last_poll_at > limits.disconnect_after
+        stuck = a.last_poll_at is None or now - a.last_poll_at > 2 * limits.disconnect_after
         if silent and a.phase != "disconnected":
             actions += _set(a, phase="disconnected", phase_reason="the assistant has not checked in")
+        elif a.phase == "disconnected" and stuck and not waiting:
+            actions.append(Restart(a.id, host.id, container.id))
         elif not silent and a.phase not in ("connecting", "reconfiguring", "restarting"):
             actions += _set(a, phase="connecting", phase_reason=None)
         return actions

@@ -104,6 +104,10 @@ class SimulatedHost:
         container.assistant.start()
         self._changed()
 
+    def restart(self, container_id: str) -> None:
+        self.stop(container_id)
+        self.start(container_id)
+
     def stop(self, container_id: str) -> None:
         """Stands in for a container dying or being stopped behind our back (tests use it)."""
         with self._lock:
