@@ -217,10 +217,19 @@ class Applier:
             "container_id": None,
             "next_retry_at": self.now + (planner.RETRY_AFTER_ERROR if final else planner.retry_delay(attempts)),
         }
+        # phase_reason is what the user reads; last_error (technical) is for operators.
         if final:
-            values.update(status="ERROR", phase="failed", phase_reason=action.error)
+            values.update(
+                status="ERROR",
+                phase="failed",
+                phase_reason="We could not start your assistant. We will try again later, or you can retry now.",
+            )
         else:
-            values.update(status="PROVISIONING", phase="placing", phase_reason=f"retrying: {action.error}")
+            values.update(
+                status="PROVISIONING",
+                phase="placing",
+                phase_reason=f"Starting your assistant took more than one try (attempt {attempts}); retrying.",
+            )
         async with self.sessions() as session, session.begin():
             await session.execute(update(Assistant).where(Assistant.id == row.id).values(**values))
             if final:
