@@ -35,7 +35,9 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # Resolve stderr at each call, not once: whoever replaces sys.stderr later (a test capture, a
+        # daemon's redirect) still gets the lines, and a closed old stream is never written to.
+        logger_factory=lambda *_: structlog.PrintLogger(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
     # Libraries that log through the standard library end up as plain lines at WARNING and above.
