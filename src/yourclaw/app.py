@@ -38,6 +38,7 @@ def create_app(settings: Settings) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.app_state = AppState.build(settings)
         try:
+            await app.state.app_state.start()
             yield
         finally:
             await app.state.app_state.close()

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from yourclaw.accounts.jwt_verifier import TokenVerifier
 from yourclaw.crypto import SecretBox
 from yourclaw.db.engine import make_engine, make_sessionmaker
+from yourclaw.runtime.inbound_listener import InboundListener
 from yourclaw.runtime.inbound_waiter import InboundWaiter
 from yourclaw.settings import Settings
 
@@ -23,6 +24,8 @@ class AppState:
     http: httpx.AsyncClient
     verifier: TokenVerifier
     inbound: InboundWaiter = field(default_factory=InboundWaiter)
+    # Wakes `inbound` from Postgres notifications; started by the app's lifespan (`start`).
+    inbound_listener: InboundListener | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> AppState:
@@ -51,7 +54,13 @@ class AppState:
             inbound=InboundWaiter(),
         )
 
+    async def start(self) -> None:
+        self.inbound_listener = InboundListener(self.settings.database_url or "", self.inbound)
+        await self.inbound_listener.start()
+
     async def close(self) -> None:
         self.inbound.shutdown()
+        if self.inbound_listener is not None:
+            await self.inbound_listener.stop()
         await self.http.aclose()
         await self.engine.dispose()

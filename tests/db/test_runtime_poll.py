@@ -246,8 +246,11 @@ async def test_instance_or_generation_changes_notify_the_reconciler(served, data
 async def test_a_waiting_poll_holds_no_database_connection_and_wakes_per_user(served, assistant):
     waiter = served.state.inbound
     poll = asyncio.create_task(_poll(served.http, assistant.token, wait=5))
-    await wait_for(lambda: waiter.waiting(assistant.user_id) == 1, message="the poll to wait")
-    assert served.state.engine.pool.checkedout() == 0
+    # Registered first, then it looks in the queue once: wait until that look is over too.
+    await wait_for(
+        lambda: waiter.waiting(assistant.user_id) == 1 and served.state.engine.pool.checkedout() == 0,
+        message="the poll to wait holding no connection",
+    )
 
     assert waiter.wake(uuid.uuid4()) == 0
     assert not poll.done()

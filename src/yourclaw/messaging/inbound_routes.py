@@ -2,4 +2,7 @@
 
 from __future__ import annotations
 
-HANDLERS: list = []
+from yourclaw.messaging.views_controller import MessagingViewsController
+from yourclaw.messaging.webhook_controller import TwilioWebhookController
+
+HANDLERS: list = [TwilioWebhookController, MessagingViewsController]

@@ -6,10 +6,13 @@ the reconciler, not this handler, draws conclusions from that (READY, config app
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+import uuid
+from datetime import datetime, timedelta
 from typing import Annotated
 
-from litestar import Controller, get
+import msgspec
+from litestar import Controller, Response, get
 from litestar.di import Provide
 from litestar.params import HeaderParameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,8 +21,11 @@ from yourclaw.assistants import repository as repo
 from yourclaw.db.engine import transaction
 from yourclaw.dependencies import AppStateDep
 from yourclaw.errors import Conflict, NotAuthenticated
+from yourclaw.messaging.inbound_media import offer_media
+from yourclaw.runtime import inbound_queue as queue
 from yourclaw.runtime.assistant_auth import AssistantOwner, provide_assistant
 from yourclaw.runtime.tokens import TokenOwner
+from yourclaw.state import AppState
 
 # An unchanged poll is written at most this often: enough for the reconciler's "disconnected" check
 # (twice the wait plus a margin), without a write per poll.
@@ -29,6 +35,27 @@ MAX_WAIT = 60
 DEFAULT_WAIT = 25
 INSTANCE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 _BIGINT_MAX = 2**63 - 1
+# While the LISTEN connection is down a waiting poll looks for itself this often.
+UNLISTENED_RECHECK = 2.0
+# Clocks: wake a little after the lease in flight runs out, not a little before.
+LEASE_MARGIN = 0.05
+
+
+class MediaOut(msgspec.Struct):
+    url: str
+    content_type: str
+
+
+class InboundOut(msgspec.Struct):
+    id: uuid.UUID
+    from_: str = msgspec.field(name="from")  # the user's id, never the phone: a new number keeps the chat
+    text: str
+    media: list[MediaOut]
+    received_at: datetime
+
+
+class InboundBatch(msgspec.Struct):
+    messages: list[InboundOut]
 
 
 def next_instances(current: str | None, superseded: list[str], presented: str) -> tuple[str, list[str]]:
@@ -58,12 +85,60 @@ async def check_in(session: AsyncSession, owner: TokenOwner, *, instance_id: str
         await repo.notify_poll_change(session, owner.assistant_id)
 
 
+async def take_message(app_state: AppState, owner: TokenOwner, instance_id: str) -> queue.Take:
+    """One hand-out attempt, in a short transaction of its own (any media fetch comes after it)."""
+    async with transaction(app_state.sessions) as session:
+        return await queue.hand_out(
+            session, owner.user_id, instance_id=instance_id, lease_seconds=app_state.settings.inbound_lease_seconds
+        )
+
+
+async def as_batch(app_state: AppState, message: queue.HandedOut) -> InboundBatch:
+    links = await offer_media(message, settings=app_state.settings, sessions=app_state.sessions, http=app_state.http)
+    out = InboundOut(
+        id=message.id,
+        from_=str(message.user_id),
+        text=message.body,
+        media=[MediaOut(url=link.url, content_type=link.content_type) for link in links],
+        received_at=message.received_at,
+    )
+    return InboundBatch(messages=[out])
+
+
+async def next_message(app_state: AppState, owner: TokenOwner, instance_id: str, wait: float) -> queue.HandedOut | None:
+    """The user's next message, waiting up to `wait` seconds for one. Registered with the waiter before
+    each look, so a notification between the look and the wait is not lost; no connection is held while
+    waiting. A message in flight ends the wait early when its lease runs out (redelivery)."""
+    waiter, listener = app_state.inbound, app_state.inbound_listener
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    woken = False
+    while not waiter.closed:
+        with waiter.listen(owner.user_id) as wakeup:
+            take = await take_message(app_state, owner, instance_id)
+            if take.message is not None:
+                return take.message
+            if woken and take.busy_for is None:
+                # Woken, yet nothing is queued or in flight (taken and finished meanwhile): answer now,
+                # the plugin polls again at once.
+                return None
+            pause = deadline - loop.time()
+            if pause <= 0:
+                return None
+            if take.busy_for is not None:
+                pause = min(pause, max(take.busy_for, 0.0) + LEASE_MARGIN)
+            if listener is None or not listener.connected:
+                pause = min(pause, UNLISTENED_RECHECK)
+            woken = await wakeup.wait(pause)
+    return None
+
+
 class PollController(Controller):
     path = "/runtime"
     tags = ["runtime"]
     dependencies = {"assistant": Provide(provide_assistant)}
 
-    @get("/inbound", status_code=204)
+    @get("/inbound", status_code=200)
     async def inbound(
         self,
         app_state: AppStateDep,
@@ -71,8 +146,11 @@ class PollController(Controller):
         generation: Annotated[int, HeaderParameter(name="X-Config-Generation", ge=0, le=_BIGINT_MAX)],
         instance_id: Annotated[str, HeaderParameter(name="X-Instance-Id", pattern=INSTANCE_ID_PATTERN)],
         wait: Annotated[int, QueryParameter(ge=0, le=MAX_WAIT)] = DEFAULT_WAIT,
-    ) -> None:
+    ) -> Response[InboundBatch | None]:
         # A transaction of its own, over before the wait: a waiting poll holds no database connection.
         async with transaction(app_state.sessions) as session:
             await check_in(session, assistant, instance_id=instance_id, generation=generation)
-        await app_state.inbound.wait(assistant.user_id, wait)
+        message = await next_message(app_state, assistant, instance_id, wait)
+        if message is None:
+            return Response(None, status_code=204)
+        return Response(await as_batch(app_state, message), status_code=200)

@@ -2,4 +2,6 @@
 
 from __future__ import annotations
 
-HANDLERS: list = []
+from yourclaw.runtime.protocol_controller import MediaController, ProtocolController
+
+HANDLERS: list = [ProtocolController, MediaController]

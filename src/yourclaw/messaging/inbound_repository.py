@@ -1,0 +1,305 @@
+"""SQL of the inbound side: the webhook's writes, the router's reads and writes, and the dashboard's
+views. Queries that serve a user's request are scoped to that user."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import String, and_, case, cast, func, literal, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import distinct_on, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from yourclaw.db.models import Assistant, InboundMessage, Message, Outbox, UsageDaily, UserPhone
+from yourclaw.messaging.outbox import OUTBOX_CHANNEL
+
+# The router LISTENs here; payload: the inbound message id.
+INBOUND_CHANNEL = "yourclaw_inbound"
+# Each API process LISTENs here and wakes the user's waiting long polls; payload: the user id.
+USER_INBOUND_CHANNEL = "yourclaw_user_inbound"
+
+# Twilio's status callbacks may arrive out of order; a status never goes back to an earlier one.
+_STATUS_RANK = {
+    "accepted": 1,
+    "scheduled": 1,
+    "queued": 1,
+    "sending": 2,
+    "sent": 3,
+    "delivered": 4,
+    "read": 5,
+    "failed": 6,
+    "undelivered": 6,
+    "canceled": 6,
+}
+DELIVERY_STATUSES = frozenset(_STATUS_RANK)
+
+
+async def _notify(session: AsyncSession, channel: str, payload: object) -> None:
+    # Delivered at commit: a listener never wakes for a row it cannot see yet.
+    await session.execute(select(func.pg_notify(channel, str(payload))))
+
+
+# --- the webhook ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Received:
+    message_sid: str
+    from_phone: str
+    body: str
+    profile_name: str | None
+    wa_id: str | None
+    media: list[dict[str, str]]
+
+
+async def store_received(session: AsyncSession, message: Received) -> uuid.UUID | None:
+    """The new row's id, or None when Twilio already delivered this MessageSid (a retry)."""
+    stmt = (
+        insert(InboundMessage)
+        .values(
+            message_sid=message.message_sid,
+            from_phone=message.from_phone,
+            body=message.body,
+            profile_name=message.profile_name,
+            wa_id=message.wa_id,
+            media=message.media,
+            status="RECEIVED",
+        )
+        .on_conflict_do_nothing(index_elements=[InboundMessage.message_sid])
+        .returning(InboundMessage.id)
+    )
+    new_id = await session.scalar(stmt)
+    if new_id is not None:
+        await _notify(session, INBOUND_CHANNEL, new_id)
+    return new_id
+
+
+async def open_window(session: AsyncSession, phone: str, profile_name: str | None) -> uuid.UUID | None:
+    """The user wrote: WhatsApp's 24-hour window is open again for their verified number. Wakes the
+    sender, so texts held outside the window go now. Returns the number's owner, if verified."""
+    values: dict[str, object] = {"last_inbound_at": func.now()}
+    if profile_name:
+        values["profile_name"] = profile_name
+    user_id = await session.scalar(
+        update(UserPhone)
+        .where(UserPhone.phone_e164 == phone, UserPhone.verified_at.is_not(None))
+        .values(**values)
+        .returning(UserPhone.user_id)
+    )
+    if user_id is not None:
+        await _notify(session, OUTBOX_CHANNEL, user_id)
+    return user_id
+
+
+async def set_delivery_status(session: AsyncSession, twilio_sid: str, status: str) -> bool:
+    """False when no message has this sid (a part sent to a number without an account, or an old one)."""
+    rank = case(_STATUS_RANK, value=Message.delivery_status, else_=0)
+    new_rank = _STATUS_RANK.get(status, 0)
+    found = await session.scalar(
+        update(Message)
+        .where(Message.twilio_sid == twilio_sid, or_(Message.delivery_status.is_(None), rank <= new_rank))
+        .values(delivery_status=status)
+        .returning(Message.id)
+    )
+    if found is not None:
+        return True
+    return await session.scalar(select(Message.id).where(Message.twilio_sid == twilio_sid)) is not None
+
+
+# --- the router ----------------------------------------------------------------------------------
+
+
+async def claim_heads(session: AsyncSession, limit: int, skip: set[uuid.UUID]) -> list[InboundMessage]:
+    """The oldest unrouted message of each sender, locked for this transaction. Only heads: routing a
+    sender's messages in order keeps STOP, limits and the assistant's queue in the order they were sent,
+    even with several routers (one that skips a locked head cannot take the message behind it)."""
+    older = aliased(InboundMessage)
+    earlier = or_(
+        older.received_at < InboundMessage.received_at,
+        and_(older.received_at == InboundMessage.received_at, older.id < InboundMessage.id),
+    )
+    is_head = ~(
+        select(literal(1))
+        .where(older.status == "RECEIVED", older.from_phone == InboundMessage.from_phone, earlier)
+        .exists()
+    )
+    stmt = select(InboundMessage).where(InboundMessage.status == "RECEIVED", is_head)
+    if skip:
+        stmt = stmt.where(InboundMessage.id.not_in(skip))
+    stmt = stmt.order_by(InboundMessage.received_at, InboundMessage.id).limit(limit)
+    stmt = stmt.with_for_update(skip_locked=True, of=InboundMessage)
+    return list((await session.scalars(stmt.execution_options(populate_existing=True))).all())
+
+
+async def set_outcome(
+    session: AsyncSession, message_id: uuid.UUID, status: str, detail: str | None, user_id: uuid.UUID | None
+) -> None:
+    await session.execute(
+        update(InboundMessage)
+        .where(InboundMessage.id == message_id)
+        .values(status=status, detail=detail, user_id=user_id, routed_at=func.now())
+    )
+
+
+async def refuse_unroutable(session: AsyncSession, message_id: uuid.UUID) -> bool:
+    """A message that failed to route too often; False when it was routed meanwhile."""
+    done = await session.scalar(
+        update(InboundMessage)
+        .where(InboundMessage.id == message_id, InboundMessage.status == "RECEIVED")
+        .values(status="REFUSED", detail="INTERNAL", routed_at=func.now())
+        .returning(InboundMessage.id)
+    )
+    return done is not None
+
+
+async def verified_phone(session: AsyncSession, phone: str) -> UserPhone | None:
+    stmt = select(UserPhone).where(UserPhone.phone_e164 == phone, UserPhone.verified_at.is_not(None))
+    return await session.scalar(stmt.execution_options(populate_existing=True))
+
+
+async def pending_with_code(session: AsyncSession, phone: str, code: str) -> UserPhone | None:
+    """The unverified row for this number with this code, locked: one verification at a time per row."""
+    stmt = (
+        select(UserPhone)
+        .where(
+            UserPhone.phone_e164 == phone,
+            UserPhone.verification_code == code,
+            UserPhone.verified_at.is_(None),
+        )
+        .with_for_update()
+    )
+    return await session.scalar(stmt.execution_options(populate_existing=True))
+
+
+async def mark_verified(
+    session: AsyncSession, phone_id: uuid.UUID, *, wrote_at: datetime, profile_name: str | None
+) -> None:
+    """Proven. The code is spent, and the "link" message itself opened the 24-hour window, so the
+    welcome goes out as a plain message."""
+    values: dict[str, object] = {
+        "verified_at": func.now(),
+        "verification_code": None,
+        "code_expires_at": None,
+        "last_inbound_at": wrote_at,
+        "opted_out_at": None,
+    }
+    if profile_name:
+        values["profile_name"] = profile_name
+    await session.execute(update(UserPhone).where(UserPhone.id == phone_id).values(**values))
+
+
+async def set_opted_out(session: AsyncSession, user_id: uuid.UUID, opted_out: bool) -> None:
+    value = func.coalesce(UserPhone.opted_out_at, func.now()) if opted_out else None
+    await session.execute(
+        update(UserPhone)
+        .where(UserPhone.user_id == user_id, UserPhone.verified_at.is_not(None))
+        .values(opted_out_at=value)
+    )
+
+
+async def assistant_status(session: AsyncSession, user_id: uuid.UUID) -> str | None:
+    return await session.scalar(
+        select(Assistant.status).where(Assistant.user_id == user_id, Assistant.wanted.is_(True))
+    )
+
+
+async def queued_since(session: AsyncSession, user_id: uuid.UUID, since: datetime) -> list[datetime]:
+    """When the user's messages that reached the queue arrived, since `since` (rate limits)."""
+    stmt = select(InboundMessage.received_at).where(
+        InboundMessage.user_id == user_id,
+        InboundMessage.received_at > since,
+        InboundMessage.status.in_(("QUEUED", "LEASED", "DONE")),
+        InboundMessage.detail.is_(None),
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def record_queued(session: AsyncSession, user_id: uuid.UUID, body: str) -> None:
+    """The conversation's audit row and today's counter; then the user's waiting polls wake."""
+    session.add(Message(user_id=user_id, direction="INBOUND", kind="user", body=body))
+    await session.execute(
+        insert(UsageDaily)
+        .values(user_id=user_id, inbound_count=1)
+        .on_conflict_do_update(
+            index_elements=[UsageDaily.user_id, UsageDaily.day],
+            set_={"inbound_count": UsageDaily.inbound_count + 1, "updated_at": func.now()},
+        )
+    )
+    await session.flush()
+    await _notify(session, USER_INBOUND_CHANNEL, user_id)
+
+
+async def waiting_too_long(
+    session: AsyncSession, older_than: timedelta, *, dedupe_prefix: str
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(user id, message id) of each user's next message when it has been available to their assistant
+    for longer than `older_than` and nothing of theirs is in flight: the assistant is not taking it.
+    Available since it was queued, its lease ran out, or the message before it was acked. Messages
+    already noticed (an outbox row with `dedupe_prefix` + their id) are left out."""
+    head = aliased(InboundMessage)
+    other = aliased(InboundMessage)
+    in_flight = (
+        select(literal(1))
+        .where(
+            other.user_id == head.user_id,
+            other.status == "LEASED",
+            other.lease_until >= func.now(),
+        )
+        .exists()
+    )
+    last_ack = (
+        select(func.max(other.acked_at)).where(other.user_id == head.user_id, other.status == "DONE").scalar_subquery()
+    )
+    available_since = func.greatest(
+        head.routed_at,
+        case((head.status == "LEASED", head.lease_until), else_=None),
+        last_ack,
+    )
+    waiting = or_(head.status == "QUEUED", and_(head.status == "LEASED", head.lease_until < func.now()))
+    heads = (
+        select(head.user_id, head.id, available_since.label("since"))
+        .ext(distinct_on(head.user_id))
+        .where(waiting, ~in_flight)
+        .order_by(head.user_id, head.received_at, head.id)
+        .subquery()
+    )
+    noticed = (
+        select(literal(1))
+        .where(Outbox.user_id == heads.c.user_id, Outbox.dedupe_key == dedupe_prefix + cast(heads.c.id, String))
+        .exists()
+    )
+    stmt = select(heads.c.user_id, heads.c.id).where(heads.c.since < func.now() - older_than, ~noticed)
+    return [(row[0], row[1]) for row in (await session.execute(stmt)).all()]
+
+
+# --- the dashboard's views -----------------------------------------------------------------------
+
+
+async def usage_days(session: AsyncSession, user_id: uuid.UUID, days: int) -> tuple[date, list[UsageDaily]]:
+    """The user's counters over the last `days` days (the database's calendar, as the counters use),
+    with the first of those days."""
+    first = await session.scalar(select(func.current_date() - (days - 1)))
+    rows = await session.scalars(
+        select(UsageDaily).where(UsageDaily.user_id == user_id, UsageDaily.day >= first).order_by(UsageDaily.day)
+    )
+    return first, list(rows.all())
+
+
+async def conversation_page(
+    session: AsyncSession, user_id: uuid.UUID, limit: int, before: uuid.UUID | None
+) -> list[Message] | None:
+    """Newest first. None when `before` is not one of this user's messages."""
+    stmt = select(Message).where(Message.user_id == user_id)
+    if before is not None:
+        cursor = (
+            await session.execute(
+                select(Message.created_at, Message.id).where(Message.id == before, Message.user_id == user_id)
+            )
+        ).first()
+        if cursor is None:
+            return None
+        stmt = stmt.where(tuple_(Message.created_at, Message.id) < tuple_(cursor[0], cursor[1]))
+    stmt = stmt.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit)
+    return list((await session.scalars(stmt)).all())
