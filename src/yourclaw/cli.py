@@ -21,6 +21,7 @@ YourClaw control plane: a personal OpenClaw assistant on WhatsApp for everyone w
 
 Start here:
   yourclaw dev              the whole product locally (API, background work, dashboard) on embedded defaults
+  yourclaw say TEXT         be a WhatsApp user of the local product (a signed webhook), print the replies
   yourclaw serve            the API for production (needs DATABASE_URL, SUPABASE_URL, ENCRYPTION_KEY, ...)
   yourclaw worker           routes inbound WhatsApp messages and sends the outbox (several may run)
   yourclaw reconcile        the reconciler alone (several may run: one acts, the others stand by)
@@ -346,6 +347,39 @@ def cmd_hosts_drain(args: argparse.Namespace, draining: bool = True) -> None:
     print(f"host {args.name}: {'no new assistants will be placed here' if draining else 'accepting assistants again'}")
 
 
+def cmd_say(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from yourclaw import dev_secrets
+    from yourclaw.dev_chat import say
+    from yourclaw.errors import YourClawError
+
+    # The same secrets and addresses as the `yourclaw dev` it talks to.
+    state_dir = Path(os.environ.get("YOURCLAW_STATE_DIR") or ".yourclaw")
+    dev_secrets.apply_to_environment(state_dir)
+    os.environ.setdefault("YOURCLAW_ENV", "development")
+    os.environ.setdefault("API_URL", f"http://127.0.0.1:{args.port}")
+    settings = _settings()
+    configure_logging("WARNING")
+    try:
+        with Database(settings) as resolved:
+            replies = asyncio.run(say(resolved, args.phone, " ".join(args.text), wait=args.wait))
+    except YourClawError as exc:
+        _fail(exc.detail)
+    except httpx_errors() as exc:
+        _fail(f"could not reach yourclaw dev at {settings.api_url} ({type(exc).__name__}): is it running?")
+    for reply in replies:
+        print(f"< {reply}")
+    if not replies:
+        print(f"(no reply within {args.wait:g} s)")
+
+
+def httpx_errors():
+    import httpx
+
+    return (httpx.HTTPError,)
+
+
 def cmd_keys_generate(args: argparse.Namespace) -> None:
     from cryptography.fernet import Fernet
 
@@ -366,6 +400,12 @@ def build_parser() -> argparse.ArgumentParser:
     dev = add("dev", cmd_dev, "run the whole product locally on embedded defaults")
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=8000)
+
+    say = add("say", cmd_say, "send a WhatsApp message to the local `yourclaw dev` as a user would, print the replies")
+    say.add_argument("--phone", default="+14155552671", help="the sender's number (E.164)")
+    say.add_argument("--port", type=int, default=8000, help="the port `yourclaw dev` listens on")
+    say.add_argument("--wait", type=float, default=30.0, help="seconds to wait for replies")
+    say.add_argument("text", nargs="+")
 
     serve = add("serve", cmd_serve, "serve the API (production settings unless YOURCLAW_ENV=development)")
     serve.add_argument("--host", default="0.0.0.0")

@@ -85,6 +85,33 @@ def test_dev_runs_the_product_on_embedded_defaults_and_stops_cleanly(tmp_path):
         assert httpx.get(f"{base}/api/v1/users/me", headers=headers).json()["phone"]["phone"] == "+14155552671"
         secrets_file = tmp_path / ".yourclaw" / "dev-secrets.json"
         assert secrets_file.stat().st_mode & 0o777 == 0o600
+
+        # A user of the local product on WhatsApp: signed webhooks through the real pipeline, the simulated
+        # runtime's assistant answering, the local Twilio stand-in recording what would be sent.
+        def say(*words: str) -> list[str]:
+            result = subprocess.run(
+                [*YOURCLAW, "say", "--port", str(port), "--wait", "20", *words],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert result.returncode == 0, result.stderr
+            return [line[2:] for line in result.stdout.splitlines() if line.startswith("< ")]
+
+        code = phone.json()["verification"]["code"]
+        assert any("linked" in reply.lower() for reply in say("link", code))
+        assert httpx.post(f"{base}/api/v1/assistants", headers=headers).status_code == 202
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{base}/api/v1/assistants", headers=headers).json()["status"] != "READY":
+            assert time.monotonic() < deadline, "the assistant did not become READY"
+            time.sleep(0.2)
+        assert say("hello", "there") == ["echo: hello there"]
+        assert say("proactive", "2", "stretch", "your", "legs") == ["ok, in 2s", "stretch your legs"]
+        conversation = httpx.get(f"{base}/api/v1/messages", headers=headers).json()
+        bodies = [m["body"] for m in conversation["messages"]]
+        assert "hello there" in bodies and "echo: hello there" in bodies and "stretch your legs" in bodies
     finally:
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)
