@@ -380,7 +380,7 @@ async def test_a_crash_loop_shows_as_a_phase_with_its_reason(cp):
         row = await cp.row(user_id)
         return row.phase == "crash_loop" and row
 
-    row = await wait_for(looping, timeout=90, message="the crash loop to be seen")
+    row = await wait_for(looping, timeout=150, message="the crash loop to be seen")
     assert "out of memory" in row.phase_reason or "crashed" in row.phase_reason
     view = (await cp.client.get("/api/v1/assistants", headers=headers)).json()
     assert view["phase"] == "crash_loop" and view["reason"]

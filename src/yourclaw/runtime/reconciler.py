@@ -36,6 +36,7 @@ OBSERVE_TIMEOUT = 30.0
 OBSERVE_DEADLINE = 3.0
 VOLUME_PASS_EVERY = 60.0
 DEBOUNCE = 0.02
+EVENT_SETTLE = 0.3
 
 HostFactory = Callable[[HostServer], HostClient]
 
@@ -72,6 +73,8 @@ class Reconciler:
         self._watchers: dict[uuid.UUID, threading.Thread] = {}
         self._last_volume_pass = 0.0
         self._observing: dict[uuid.UUID, asyncio.Task] = {}
+        self._inflight: dict[object, asyncio.Task] = {}
+        self._finished_at: dict[object, float] = {}
         self.limits = planner.Limits(
             max_attempts=settings.worker_max_attempts,
             provision_timeout=timedelta(seconds=settings.provision_timeout_seconds),
@@ -86,8 +89,11 @@ class Reconciler:
         self._wake.set()
 
     def _wake_threadsafe(self) -> None:
+        """From a host's events thread. Docker 20.10 sends "die" before its container list says "exited",
+        so look again a moment later too."""
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._wake.set)
+            self._loop.call_soon_threadsafe(self._loop.call_later, EVENT_SETTLE, self._wake.set)
 
     def _handle(self, host: HostServer) -> HostHandle:
         handle = self.handles.get(host.id)
@@ -146,6 +152,8 @@ class Reconciler:
 
     async def run_pass(self, *, volumes: bool | None = None) -> PassReport:
         started = time.perf_counter()
+        pass_started = time.monotonic()
+        self._finished_at = {k: t for k, t in self._finished_at.items() if pass_started - t < 60}
         now = datetime.now(UTC)
         with_volumes = volumes if volumes is not None else time.monotonic() - self._last_volume_pass > VOLUME_PASS_EVERY
         async with self.sessions() as session:
@@ -204,14 +212,17 @@ class Reconciler:
                 token_for,
                 now,
             )
-            await self._apply(applier, actions)
+            await self._apply(applier, actions, pass_started)
         report.api_calls = sum(self.handles[h.id].client.api_calls - calls_before[h.id] for h in host_rows)
         report.seconds = time.perf_counter() - started
         self.passes += 1
         return report
 
-    async def _apply(self, applier: Applier, actions: list[planner.Action]) -> None:
-        """Actions for one assistant (or one container) run in order; different ones run concurrently."""
+    async def _apply(self, applier: Applier, actions: list[planner.Action], pass_started: float) -> None:
+        """Actions for one assistant (or one container) run in order, as a background task: the pass does
+        not wait for them, so a slow `docker start` never holds up the next pass (readiness, crashes, new
+        requests). An assistant with work in flight, or whose work ended after this pass read the rows, is
+        left to the next pass, which the finishing task wakes."""
         groups: dict[object, list[planner.Action]] = {}
         for action in actions:
             key = getattr(action, "assistant_id", None) or getattr(action, "container_id", None) or id(action)
@@ -221,7 +232,24 @@ class Reconciler:
             for action in group:
                 await applier.run(action)
 
-        await asyncio.gather(*(run_group(g) for g in groups.values()))
+        def finished(key: object) -> None:
+            self._inflight.pop(key, None)
+            self._finished_at[key] = time.monotonic()
+            self._wake.set()
+
+        for key, group in groups.items():
+            if key in self._inflight or self._finished_at.get(key, 0.0) > pass_started:
+                continue
+            task = asyncio.create_task(run_group(group))
+            self._inflight[key] = task
+            task.add_done_callback(lambda _, key=key: finished(key))
+
+    async def settle(self, timeout: float | None = None) -> None:
+        """Wait for the actions started by earlier passes (tests, benchmarks, shutdown)."""
+        while self._inflight:
+            done, _ = await asyncio.wait(list(self._inflight.values()), timeout=timeout)
+            if not done:
+                return
 
     # --- leadership and the loop ------------------------------------------------------------------
 
@@ -287,6 +315,7 @@ class Reconciler:
                 await asyncio.sleep(DEBOUNCE)  # let a burst of notifications land in one pass
         finally:
             stop_task.cancel()
+            await self.settle(timeout=30)
 
     def close(self) -> None:
         for handle in self.handles.values():
