@@ -34,6 +34,8 @@ CHANNELS = ("yourclaw_assistants", "yourclaw_polls")
 HOST_CONCURRENCY = 8  # docker-py keeps 10 pooled connections per client over TLS
 OBSERVE_TIMEOUT = 30.0
 OBSERVE_DEADLINE = 3.0
+HOST_SILENT_AFTER = 10.0
+PENDING = object()  # a host still answering: no information this pass, and no failure either
 VOLUME_PASS_EVERY = 60.0
 DEBOUNCE = 0.02
 EVENT_SETTLE = 0.3
@@ -73,6 +75,7 @@ class Reconciler:
         self._watchers: dict[uuid.UUID, threading.Thread] = {}
         self._last_volume_pass = 0.0
         self._observing: dict[uuid.UUID, asyncio.Task] = {}
+        self._observe_started: dict[uuid.UUID, float] = {}
         self._inflight: dict[object, asyncio.Task] = {}
         self._finished_at: dict[object, float] = {}
         self.limits = planner.Limits(
@@ -121,29 +124,35 @@ class Reconciler:
         return containers, volumes
 
     async def _observe_all(self, host_rows: list[HostServer], with_volumes: bool) -> list[object]:
-        """Each host gets OBSERVE_DEADLINE to answer; a host that does not is a failure for this pass and
-        the pass goes on without it (its call keeps its thread until the client times out, and no second
-        call is stacked on it meanwhile), so one silent host never stalls the others."""
+        """Each host gets OBSERVE_DEADLINE to answer this pass. A host still busy after that is left out of
+        the pass (no decisions on no information) without counting against it: a loaded engine answers
+        slowly. One silent for longer than HOST_SILENT_AFTER counts as a failure on every pass until it
+        answers. Either way the pass goes on, so one host never stalls the others, and no second call is
+        stacked on a pending one."""
+        now = time.monotonic()
         tasks: dict[uuid.UUID, asyncio.Task] = {}
-        busy: set[uuid.UUID] = set()
         for host in host_rows:
             previous = self._observing.get(host.id)
             if previous is not None and not previous.done():
-                busy.add(host.id)
                 tasks[host.id] = previous
-            else:
-                tasks[host.id] = asyncio.create_task(self._observe(host, with_volumes))
-                # An answer that comes after its pass is dropped; its error was counted as a timeout.
-                tasks[host.id].add_done_callback(lambda t: t.cancelled() or t.exception())
-                self._observing[host.id] = tasks[host.id]
-        fresh = [t for h, t in tasks.items() if h not in busy]
-        if fresh:
-            await asyncio.wait(fresh, timeout=OBSERVE_DEADLINE)
+                continue
+            task = asyncio.create_task(self._observe(host, with_volumes))
+            # An answer that comes after its pass is dropped; a failure then is counted by a later pass.
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            self._observing[host.id] = tasks[host.id] = task
+            self._observe_started[host.id] = now
+        pending = [t for t in tasks.values() if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=OBSERVE_DEADLINE)
         results: list[object] = []
         for host in host_rows:
             task = tasks[host.id]
-            if host.id in busy or not task.done():
-                results.append(TimeoutError(f"no answer within {OBSERVE_DEADLINE:g} s"))
+            if not task.done():
+                waited = time.monotonic() - self._observe_started[host.id]
+                silent = waited > HOST_SILENT_AFTER
+                results.append(TimeoutError(f"no answer for {waited:.0f} s") if silent else PENDING)
+            elif task.cancelled():
+                results.append(TimeoutError("observation cancelled"))
             elif task.exception() is not None:
                 results.append(task.exception())
             else:
@@ -168,6 +177,9 @@ class Reconciler:
         volume_map: dict[uuid.UUID, list[ObservedVolume]] = {}
         views = []
         for host, result in zip(host_rows, results, strict=True):
+            if result is PENDING:
+                views.append(planner.HostView(host.id, host.name, host.draining, host.max_containers, host.reachable))
+                continue
             ok = not isinstance(result, BaseException)
             error = None if ok else (f"{type(result).__name__}: {result}" if str(result) else type(result).__name__)
             reachable = await record_host(
