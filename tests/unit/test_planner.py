@@ -149,6 +149,12 @@ def test_ready_assistant_table(desired, observed, expected):
     assert kinds(actions) == expected
 
 
+def test_a_crash_loop_stays_visible_while_the_container_is_up_between_crashes():
+    a = assistant(status="PROVISIONING", phase="crash_loop", last_poll_at=None)
+    young = container(created=(NOW - timedelta(seconds=30)).timestamp())
+    assert run([a], {H1.id: [young], H2.id: []}) == []
+
+
 def test_recreate_replaces_the_old_container():
     a = assistant(recreate_requested_at=NOW - timedelta(seconds=1), status="PROVISIONING")
     (action,) = run([a])

@@ -248,7 +248,7 @@ def _plan_wanted(
             actions += _set(a, phase="disconnected", phase_reason="the assistant has not checked in")
         elif a.phase == "disconnected" and stuck and not waiting:
             actions.append(Restart(a.id, host.id, container.id))
-        elif not silent and a.phase not in ("connecting", "reconfiguring", "restarting"):
+        elif not silent and a.phase not in ("connecting", "reconfiguring", "restarting", "crash_loop"):
             actions += _set(a, phase="connecting", phase_reason=None)
         return actions
 
@@ -256,6 +256,8 @@ def _plan_wanted(
     if started_long_ago:
         seconds = int(limits.provision_timeout.total_seconds())
         return actions + [Fail(a.id, f"the assistant did not connect within {seconds} s", host.id, container.id)]
+    if a.phase == "crash_loop":
+        return actions  # up between two crashes: the loop stays visible until it connects
     return actions + _set(a, phase="connecting")
 
 
