@@ -8,6 +8,7 @@ import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from yourclaw.errors import YourClawError
 
@@ -60,6 +61,11 @@ def database_error(_: Request, exc: Exception) -> Response:
     return _error(503, "The database is unavailable; try again shortly", "DATABASE_UNAVAILABLE")
 
 
+def overloaded(_: Request, exc: Exception) -> Response:
+    log.warning("database_pool_exhausted")
+    return _error(503, "The service is busy; try again shortly", "OVERLOADED", headers={"Retry-After": "2"})
+
+
 def internal_error(_: Request, exc: Exception) -> Response:
     log.exception("unhandled_error", error=type(exc).__name__)
     return _error(500, "Internal server error", "INTERNAL_ERROR")
@@ -80,6 +86,7 @@ EXCEPTION_HANDLERS = {
     ValidationException: validation_error,
     HTTPException: http_error,
     DBAPIError: dbapi_error,
+    PoolTimeout: overloaded,
     OSError: database_error,
     Exception: internal_error,
 }

@@ -115,6 +115,8 @@ class TwilioFake:
         self._plans: deque[_Plan] = deque()
         self._media: dict[str, _Media] = {}
         self._released = threading.Event()
+        self._http: httpx.Client | None = None
+        self._http_lock = threading.Lock()
         self.attempts = 0  # valid POSTs to Messages.json, whether they then failed or not
         self.held = 0  # answers currently held back
         self._in_flight: dict[str, int] = {}
@@ -135,6 +137,10 @@ class TwilioFake:
 
     def stop(self) -> None:
         self._released.set()
+        with self._http_lock:
+            if self._http is not None:
+                self._http.close()
+                self._http = None
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -197,7 +203,12 @@ class TwilioFake:
 
     def post_signed(self, url: str, params: dict[str, str]) -> httpx.Response:
         headers = {"X-Twilio-Signature": self.sign(url, params)}
-        return httpx.post(url, data=params, headers=headers, timeout=10.0)
+        # One kept-alive client: a new one per callback builds a TLS context each time (costly).
+        with self._http_lock:
+            if self._http is None:
+                self._http = httpx.Client(timeout=10.0)
+            http = self._http
+        return http.post(url, data=params, headers=headers)
 
     def post_inbound(
         self,
