@@ -19,9 +19,10 @@ from twilio.request_validator import RequestValidator
 
 from tests.support import LiveServer, free_port, make_settings
 from yourclaw.app import create_app
+from yourclaw.db.engine import transaction
 from yourclaw.db.models import InboundMessage, Message, User, UserPhone
 from yourclaw.messaging.inbound_repository import INBOUND_CHANNEL
-from yourclaw.messaging.outbox import OUTBOX_CHANNEL
+from yourclaw.messaging.outbox import OUTBOX_CHANNEL, enqueue_whatsapp
 
 pytestmark = pytest.mark.db
 
@@ -239,6 +240,14 @@ async def test_a_message_opens_the_window_of_the_verified_number_and_wakes_the_s
     pending = await _user_with_phone(sessions, "+15550003333", verified=False)
     async with listening(database_url, OUTBOX_CHANNEL) as notes:
         before = datetime.now(UTC)
+        # Nothing waiting for them: the sender is left alone.
+        assert (await post_signed(twilio, WHATSAPP, inbound_params(phone="+15550002222"))).status_code == 200
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(notes.get(), 0.3)
+        # A text held outside the window: it can go now, so the sender is woken.
+        async with transaction(sessions) as session:
+            await enqueue_whatsapp(session, owner, "held for you", kind="proactive")
+        assert await asyncio.wait_for(notes.get(), 5) == (OUTBOX_CHANNEL, str(owner))  # the enqueue's own
         assert (await post_signed(twilio, WHATSAPP, inbound_params(phone="+15550002222"))).status_code == 200
         assert await asyncio.wait_for(notes.get(), 5) == (OUTBOX_CHANNEL, str(owner))
         assert (await post_signed(twilio, WHATSAPP, inbound_params(phone="+15550003333"))).status_code == 200

@@ -92,7 +92,7 @@ async def make_user(
 async def receive(sessions, phone: str, body: str, media: list | None = None) -> uuid.UUID:
     async with transaction(sessions) as s:
         message = repo.Received("SM" + uuid.uuid4().hex, phone, body, "Ann", phone.lstrip("+"), media or [])
-        return await repo.store_received(s, message)
+        return await repo.receive(s, message)
 
 
 async def statuses(sessions, ids: list[uuid.UUID]) -> list[tuple[str, str | None]]:

@@ -3,11 +3,12 @@ views. Queries that serve a user's request are scoped to that user."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import String, and_, case, cast, func, literal, or_, select, tuple_, update
+from sqlalchemy import String, and_, case, cast, func, literal, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -54,43 +55,49 @@ class Received:
     media: list[dict[str, str]]
 
 
-async def store_received(session: AsyncSession, message: Received) -> uuid.UUID | None:
-    """The new row's id, or None when Twilio already delivered this MessageSid (a retry)."""
-    stmt = (
-        insert(InboundMessage)
-        .values(
-            message_sid=message.message_sid,
-            from_phone=message.from_phone,
-            body=message.body,
-            profile_name=message.profile_name,
-            wa_id=message.wa_id,
-            media=message.media,
-            status="RECEIVED",
+_RECEIVE = text(
+    """
+    WITH stored AS (
+        INSERT INTO inbound_messages (message_sid, from_phone, body, profile_name, wa_id, media, status)
+        VALUES (:sid, :phone, :body, :profile_name, :wa_id, CAST(:media AS jsonb), 'RECEIVED')
+        ON CONFLICT (message_sid) DO NOTHING
+        RETURNING id
+    ), window_opened AS (
+        UPDATE user_phones
+        SET last_inbound_at = now(), profile_name = COALESCE(:profile_name, profile_name), updated_at = now()
+        WHERE phone_e164 = :phone AND verified_at IS NOT NULL AND EXISTS (SELECT 1 FROM stored)
+        RETURNING user_id
+    )
+    SELECT
+        (SELECT id FROM stored) AS id,
+        (SELECT pg_notify(:inbound_channel, id::text) FROM stored) AS woke_router,
+        (SELECT pg_notify(:outbox_channel, w.user_id::text) FROM window_opened w
+         WHERE EXISTS (SELECT 1 FROM outbox o WHERE o.user_id = w.user_id AND o.status IN ('PENDING', 'HELD')))
+            AS woke_sender
+    """
+)
+
+
+async def receive(session: AsyncSession, message: Received) -> uuid.UUID | None:
+    """The webhook's whole write in one round trip: store the message (None when Twilio already delivered
+    this MessageSid), open the verified number's 24-hour window, wake the router, and wake the sender only
+    when it has something waiting for that user (a NOTIFY serialises commits, so not one per message)."""
+    row = (
+        await session.execute(
+            _RECEIVE,
+            {
+                "sid": message.message_sid,
+                "phone": message.from_phone,
+                "body": message.body,
+                "profile_name": message.profile_name,
+                "wa_id": message.wa_id,
+                "media": json.dumps(message.media),
+                "inbound_channel": INBOUND_CHANNEL,
+                "outbox_channel": OUTBOX_CHANNEL,
+            },
         )
-        .on_conflict_do_nothing(index_elements=[InboundMessage.message_sid])
-        .returning(InboundMessage.id)
-    )
-    new_id = await session.scalar(stmt)
-    if new_id is not None:
-        await _notify(session, INBOUND_CHANNEL, new_id)
-    return new_id
-
-
-async def open_window(session: AsyncSession, phone: str, profile_name: str | None) -> uuid.UUID | None:
-    """The user wrote: WhatsApp's 24-hour window is open again for their verified number. Wakes the
-    sender, so texts held outside the window go now. Returns the number's owner, if verified."""
-    values: dict[str, object] = {"last_inbound_at": func.now()}
-    if profile_name:
-        values["profile_name"] = profile_name
-    user_id = await session.scalar(
-        update(UserPhone)
-        .where(UserPhone.phone_e164 == phone, UserPhone.verified_at.is_not(None))
-        .values(**values)
-        .returning(UserPhone.user_id)
-    )
-    if user_id is not None:
-        await _notify(session, OUTBOX_CHANNEL, user_id)
-    return user_id
+    ).first()
+    return row.id if row is not None else None
 
 
 async def set_delivery_status(session: AsyncSession, twilio_sid: str, status: str) -> bool:

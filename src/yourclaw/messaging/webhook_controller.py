@@ -85,9 +85,8 @@ class TwilioWebhookController(Controller):
     @post("/whatsapp", status_code=200)
     async def whatsapp(self, db_session: DbSession, twilio_form: TwilioForm) -> Response[str]:
         message = parse_received(twilio_form)
-        new_id = await repo.store_received(db_session, message)
+        new_id = await repo.receive(db_session, message)
         if new_id is not None:
-            await repo.open_window(db_session, message.from_phone, message.profile_name)
             log.info("inbound_received", message_id=str(new_id), media=len(message.media))
         else:
             log.info("inbound_duplicate", message_sid=message.message_sid)
