@@ -20,7 +20,7 @@ def make_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
         pool_pre_ping=False,
         pool_recycle=1800,
         # Past capacity, answer 503 in seconds rather than queueing for 30 s behind a full pool.
-        pool_timeout=5,
+        pool_timeout=10,
     )
 
 
