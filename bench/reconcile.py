@@ -49,6 +49,7 @@ import docker  # noqa: E402
 import docker.errors  # noqa: E402
 import httpx  # noqa: E402
 import structlog  # noqa: E402
+from _stats import pct  # noqa: E402  (bench/ is on sys.path when run as a script)
 from docker.models.containers import _create_container_args  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 from tests.engine.conftest import _ensure_network, managed_subnet  # noqa: E402
@@ -85,15 +86,6 @@ TARGET_IDLE_SECONDS = 0.5
 
 def now() -> float:
     return time.time()
-
-
-def pct(values: Iterable[float], q: float) -> float:
-    data = sorted(values)
-    if not data:
-        return float("nan")
-    k = (len(data) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(data) - 1)
-    return data[lo] + (data[hi] - data[lo]) * (k - lo)
 
 
 def fmt_s(value: float) -> str:

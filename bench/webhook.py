@@ -52,6 +52,7 @@ if str(ROOT) not in sys.path:
 
 import asyncpg  # noqa: E402
 import httpx  # noqa: E402
+from _stats import pct  # noqa: E402  (bench/ is on sys.path when run as a script)
 from cryptography.fernet import Fernet  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
 from twilio.request_validator import RequestValidator  # noqa: E402
@@ -81,15 +82,6 @@ TARGET_SEND_MS = 20.0  # (b) p50
 
 def say(*parts: object) -> None:
     print(*parts, flush=True)
-
-
-def pct(values: Iterable[float], q: float) -> float:
-    data = sorted(values)
-    if not data:
-        return float("nan")
-    k = (len(data) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(data) - 1)
-    return data[lo] + (data[hi] - data[lo]) * (k - lo)
 
 
 def ms(value: float) -> str:

@@ -5,11 +5,16 @@ from __future__ import annotations
 import asyncio
 import socket
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography.fernet import Fernet
 from litestar.testing import AsyncTestClient
 
+from yourclaw.billing import credits
+from yourclaw.db.engine import transaction
+from yourclaw.db.models import Assistant, User, UserPhone
+from yourclaw.llm import catalog
 from yourclaw.settings import Settings, load_settings
 
 DEV_SECRET = "test-dev-secret-" + "x" * 40
@@ -101,3 +106,34 @@ class LiveServer:
             await asyncio.wait_for(self._task, 30)
         for sock in self._sockets:
             sock.close()
+
+
+async def make_user(
+    sessions,
+    phone: str,
+    *,
+    verified: bool = True,
+    assistant: str | None = "READY",
+    phase: str = "ready",
+    cents: int = 100,
+    code: str = "123456",
+    code_expires_in: timedelta = timedelta(minutes=30),
+) -> uuid.UUID:
+    async with transaction(sessions) as s:
+        user = User(id=uuid.uuid4(), email=f"{uuid.uuid4().hex[:8]}@example.com")
+        s.add(user)
+        await s.flush()
+        s.add(
+            UserPhone(
+                user_id=user.id,
+                phone_e164=phone,
+                verified_at=datetime.now(UTC) if verified else None,
+                verification_code=None if verified else code,
+                code_expires_at=None if verified else datetime.now(UTC) + code_expires_in,
+            )
+        )
+        if assistant is not None:
+            s.add(Assistant(user_id=user.id, model=catalog.DEFAULT_MODEL, status=assistant, phase=phase))
+        if cents:
+            await credits.grant(s, user.id, cents * 1000, reference=f"test-grant-{user.id}")
+        return user.id

@@ -350,6 +350,8 @@ def cmd_hosts_drain(args: argparse.Namespace, draining: bool = True) -> None:
 def cmd_say(args: argparse.Namespace) -> None:
     from pathlib import Path
 
+    import httpx
+
     from yourclaw import dev_secrets
     from yourclaw.dev_chat import say
     from yourclaw.errors import YourClawError
@@ -366,18 +368,12 @@ def cmd_say(args: argparse.Namespace) -> None:
             replies = asyncio.run(say(resolved, args.phone, " ".join(args.text), wait=args.wait))
     except YourClawError as exc:
         _fail(exc.detail)
-    except httpx_errors() as exc:
+    except httpx.HTTPError as exc:
         _fail(f"could not reach yourclaw dev at {settings.api_url} ({type(exc).__name__}): is it running?")
     for reply in replies:
         print(f"< {reply}")
     if not replies:
         print(f"(no reply within {args.wait:g} s)")
-
-
-def httpx_errors():
-    import httpx
-
-    return (httpx.HTTPError,)
 
 
 def cmd_keys_generate(args: argparse.Namespace) -> None:

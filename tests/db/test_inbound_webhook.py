@@ -17,10 +17,10 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
-from tests.support import LiveServer, free_port, make_settings
+from tests.support import LiveServer, free_port, make_settings, make_user
 from yourclaw.app import create_app
 from yourclaw.db.engine import transaction
-from yourclaw.db.models import InboundMessage, Message, User, UserPhone
+from yourclaw.db.models import InboundMessage, Message, UserPhone
 from yourclaw.messaging.inbound_repository import INBOUND_CHANNEL
 from yourclaw.messaging.outbox import OUTBOX_CHANNEL, enqueue_whatsapp
 
@@ -212,32 +212,14 @@ async def test_a_body_that_is_not_a_form_is_refused(twilio):
     assert response.status_code == 415 and response.json()["code"] == "UNSUPPORTED_MEDIA_TYPE"
 
 
-async def _user_with_phone(sessions, phone: str, *, verified: bool) -> uuid.UUID:
-    async with sessions() as s:
-        user = User(id=uuid.uuid4(), email=f"{uuid.uuid4().hex[:6]}@example.com")
-        s.add(user)
-        await s.flush()
-        s.add(
-            UserPhone(
-                user_id=user.id,
-                phone_e164=phone,
-                verified_at=datetime.now(UTC) if verified else None,
-                verification_code=None if verified else "123456",
-                code_expires_at=None if verified else datetime.now(UTC) + timedelta(minutes=30),
-            )
-        )
-        await s.commit()
-        return user.id
-
-
 async def _phone(sessions, user_id) -> UserPhone:
     async with sessions() as s:
         return await s.scalar(select(UserPhone).where(UserPhone.user_id == user_id))
 
 
 async def test_a_message_opens_the_window_of_the_verified_number_and_wakes_the_sender(twilio, sessions, database_url):
-    owner = await _user_with_phone(sessions, "+15550002222", verified=True)
-    pending = await _user_with_phone(sessions, "+15550003333", verified=False)
+    owner = await make_user(sessions, "+15550002222", verified=True, assistant=None, cents=0)
+    pending = await make_user(sessions, "+15550003333", verified=False, assistant=None, cents=0)
     async with listening(database_url, OUTBOX_CHANNEL) as notes:
         before = datetime.now(UTC)
         # Nothing waiting for them: the sender is left alone.
@@ -273,7 +255,7 @@ async def _delivery(sessions, sid: str) -> str | None:
 
 
 async def test_status_callbacks_update_delivery_and_never_go_back(twilio, sessions):
-    user_id = await _user_with_phone(sessions, "+15550004444", verified=True)
+    user_id = await make_user(sessions, "+15550004444", verified=True, assistant=None, cents=0)
     sid = "SM" + "b" * 32
     await _message(sessions, user_id, sid)
 

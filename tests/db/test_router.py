@@ -15,12 +15,10 @@ import pytest
 from sqlalchemy import func, select, update
 from twilio.request_validator import RequestValidator
 
-from tests.support import LiveServer, free_port, make_settings, wait_for
-from yourclaw.billing import credits
+from tests.support import LiveServer, free_port, make_settings, make_user, wait_for
 from yourclaw.crypto import SecretBox
 from yourclaw.db.engine import transaction
-from yourclaw.db.models import Assistant, InboundMessage, Message, Outbox, UsageDaily, User, UserPhone
-from yourclaw.llm import catalog
+from yourclaw.db.models import Assistant, InboundMessage, Message, Outbox, UsageDaily, UserPhone
 from yourclaw.messaging import inbound_repository as repo
 from yourclaw.messaging import notices, routing
 from yourclaw.messaging.outbox import enqueue_whatsapp
@@ -56,37 +54,6 @@ async def routers(settings, sessions, count: int = 1) -> AsyncIterator[None]:
     finally:
         stop.set()
         await asyncio.wait_for(asyncio.gather(*tasks), 10)
-
-
-async def make_user(
-    sessions,
-    phone: str,
-    *,
-    verified: bool = True,
-    assistant: str | None = "READY",
-    phase: str = "ready",
-    cents: int = 100,
-    code: str = "123456",
-    code_expires_in: timedelta = timedelta(minutes=30),
-) -> uuid.UUID:
-    async with transaction(sessions) as s:
-        user = User(id=uuid.uuid4(), email=f"{uuid.uuid4().hex[:8]}@example.com")
-        s.add(user)
-        await s.flush()
-        s.add(
-            UserPhone(
-                user_id=user.id,
-                phone_e164=phone,
-                verified_at=datetime.now(UTC) if verified else None,
-                verification_code=None if verified else code,
-                code_expires_at=None if verified else datetime.now(UTC) + code_expires_in,
-            )
-        )
-        if assistant is not None:
-            s.add(Assistant(user_id=user.id, model=catalog.DEFAULT_MODEL, status=assistant, phase=phase))
-        if cents:
-            await credits.grant(s, user.id, cents * 1000, reference=f"test-grant-{user.id}")
-        return user.id
 
 
 async def receive(sessions, phone: str, body: str, media: list | None = None) -> uuid.UUID:

@@ -13,8 +13,8 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from tests.db.test_router import audit_rows, inbound_count, make_user, receive
-from tests.support import PROJECT_ROOT
+from tests.db.test_router import audit_rows, inbound_count, receive
+from tests.support import PROJECT_ROOT, make_user
 from yourclaw.db.models import InboundMessage
 
 pytestmark = pytest.mark.db

@@ -10,7 +10,6 @@ import socket
 import tarfile
 import threading
 import uuid
-from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -155,7 +154,6 @@ async def test_provision_to_ready_locked_down_and_unpublished(cp):
 
     # POST again never recreates.
     assert (await cp.client.post("/api/v1/assistants", headers=headers)).status_code == 202
-    await asyncio.sleep(0)  # let the notification reach the reconciler
     for _ in range(3):
         await cp.reconciler.run_pass()
     assert (await cp.row(user_id)).container_id == row.container_id
@@ -367,9 +365,6 @@ async def test_no_host_port_is_published_by_any_assistant(cp):
     for client in (cp.e1, cp.e2):
         for container in client.api.containers(all=True, filters={"label": f"{LABEL_MANAGED}=true"}):
             assert container["Ports"] == []
-    with closing(socket.socket()) as probe:
-        probe.settimeout(0.5)
-        assert probe.connect_ex(("127.0.0.1", 18789)) != 0  # the gateway port is not on the host
 
 
 @pytest.mark.parametrize("cp", [{"CONTAINER_MEMORY": "8m"}], indirect=True)

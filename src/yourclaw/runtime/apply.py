@@ -114,14 +114,14 @@ class Applier:
             self.settings, row, self.token_for.get(row.id), self.host_rows.get(row.host_server_id), generation
         )
 
-    async def _write_files(self, handle: HostHandle, container_id: str, row: Assistant, host_id: uuid.UUID):
+    async def _write_files(self, handle: HostHandle, container_id: str, row: Assistant):
         """Render with the next generation when the config changed, write config and instructions."""
-        host_row = self.host_rows.get(host_id)
-        probe = render(self.settings, row, self.token_for.get(row.id), host_row, row.desired_generation)
-        if probe.config is None:
+        rendered = self._render(row, row.desired_generation)
+        if rendered.config is None:
             raise RuntimeError("the assistant has no valid token")
-        generation = row.desired_generation + (1 if probe.config_hash != row.config_hash else 0)
-        rendered = render(self.settings, row, self.token_for.get(row.id), host_row, generation)
+        # The hash leaves the generation out, so bumping it changes nothing else in the rendering.
+        generation = row.desired_generation + (1 if rendered.config_hash != row.config_hash else 0)
+        rendered.config["channels"]["yourclaw"]["generation"] = generation
         existing = await handle.call(handle.client.read_file, container_id, openclaw_config.INSTRUCTIONS_PATH)
         instructions = openclaw_config.merge_instructions(existing.decode("utf-8", "replace") if existing else None)
         await handle.call(
@@ -144,7 +144,7 @@ class Applier:
         rendered = self._render(row, row.desired_generation)
         await self._update(row.id, host_server_id=action.host_id, phase="creating", phase_reason=None)
         container_id = await handle.call(handle.client.create, rendered.spec)
-        rendered, generation = await self._write_files(handle, container_id, row, action.host_id)
+        rendered, generation = await self._write_files(handle, container_id, row)
         await handle.call(handle.client.start, container_id)
         was_ready = row.status == "READY" and action.why != "recreate"
         await self._update(
@@ -177,7 +177,7 @@ class Applier:
     async def _write_config(self, action: planner.WriteConfig) -> None:
         row = self.rows[action.assistant_id]
         handle = self.hosts[action.host_id]
-        rendered, generation = await self._write_files(handle, action.container_id, row, action.host_id)
+        rendered, generation = await self._write_files(handle, action.container_id, row)
         values = {
             "config_hash": rendered.config_hash,
             "desired_generation": generation,

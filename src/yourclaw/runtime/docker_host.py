@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-import docker
 import requests
 import structlog
 from docker.errors import APIError, DockerException, NotFound
@@ -225,10 +224,3 @@ class DockerHost:
             except Exception:  # noqa: BLE001
                 pass
         self._client.close()
-
-
-def open_host(name: str, docker_url: str, tls_dir: Path, api_version: str) -> DockerHost:
-    return DockerHost(name, docker_url, tls_dir, api_version=api_version)
-
-
-__all__ = ["DockerHost", "open_host", "tar_files", "docker"]
