@@ -200,15 +200,15 @@ class DockerHost:
         except NotFound:
             pass
 
-    def watch_events(self, on_event: Callable[[], None]) -> None:
-        """Blocks (its own thread): calls `on_event` for every change to one of our containers, until
-        `close()`. Reconnects after a failure, so a restarted engine is watched again."""
+    def watch_events(self, on_event: Callable[..., None]) -> None:
+        """Blocks (its own thread): calls `on_event(action, container_id)` for every change to one of our
+        containers, until `close()`. Reconnects after a failure, so a restarted engine is watched again."""
         filters = {"type": "container", "label": [f"{LABEL_MANAGED}=true"]}
         while not self._closed.is_set():
             try:
                 self._events_stream = self._api.events(decode=True, filters=filters)
-                for _ in self._events_stream:
-                    on_event()
+                for event in self._events_stream:
+                    on_event(event.get("Action") or event.get("status") or "", event.get("id") or "")
             except Exception as exc:  # noqa: BLE001  (any failure: wait and watch again)
                 if self._closed.is_set():
                     break

@@ -88,6 +88,8 @@ class HostClient(Protocol):
 
     def remove_volume(self, name: str) -> None: ...
 
-    def watch_events(self, on_event: Callable[[], None]) -> None: ...
+    def watch_events(self, on_event: Callable[..., None]) -> None:
+        """Blocks until `close()`, calling `on_event(action, container_id)` (both may be omitted) for each
+        change to one of our containers."""
 
     def close(self) -> None: ...

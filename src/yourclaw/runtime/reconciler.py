@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import threading
 import time
 import uuid
@@ -39,6 +40,7 @@ PENDING = object()  # a host still answering: no information this pass, and no f
 VOLUME_PASS_EVERY = 60.0
 DEBOUNCE = 0.02
 EVENT_SETTLE = 0.3
+DIED_MEMORY = 5.0  # how long a "die" event overrides a list that still says "running"
 
 HostFactory = Callable[[HostServer], HostClient]
 
@@ -78,6 +80,7 @@ class Reconciler:
         self._observe_started: dict[uuid.UUID, float] = {}
         self._inflight: dict[object, asyncio.Task] = {}
         self._finished_at: dict[object, float] = {}
+        self._died: dict[str, float] = {}
         self.limits = planner.Limits(
             max_attempts=settings.worker_max_attempts,
             provision_timeout=timedelta(seconds=settings.provision_timeout_seconds),
@@ -91,12 +94,36 @@ class Reconciler:
     def wake(self) -> None:
         self._wake.set()
 
-    def _wake_threadsafe(self) -> None:
-        """From a host's events thread. Docker 20.10 sends "die" before its container list says "exited",
-        so look again a moment later too."""
+    def _wake_threadsafe(self, action: str = "", container_id: str = "") -> None:
+        """From a host's events thread."""
         if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._wake.set)
-            self._loop.call_soon_threadsafe(self._loop.call_later, EVENT_SETTLE, self._wake.set)
+            self._loop.call_soon_threadsafe(self._on_event, action, container_id)
+
+    def _on_event(self, action: str, container_id: str) -> None:
+        """Docker 20.10 sends "die" while its container list still says "running" (for a few hundred ms,
+        while it cleans up). Remembering the death lets the pass this event wakes start the container at
+        once instead of a pass later; a `start` of a container Docker is already restarting is a no-op."""
+        if container_id and action == "die":
+            self._died[container_id] = time.monotonic()
+        elif container_id and action == "start":
+            self._died.pop(container_id, None)
+        self._wake.set()
+        self._loop.call_later(EVENT_SETTLE, self._wake.set)
+
+    def _apply_deaths(self, observed: list[ObservedContainer]) -> list[ObservedContainer]:
+        if not self._died:
+            return observed
+        horizon = time.monotonic() - DIED_MEMORY
+        self._died = {cid: at for cid, at in self._died.items() if at > horizon}
+        out = []
+        for container in observed:
+            if container.id in self._died:
+                if container.running:
+                    container = dataclasses.replace(container, state="exited", health=None)
+                else:
+                    self._died.pop(container.id)  # the list caught up
+            out.append(container)
+        return out
 
     def _handle(self, host: HostServer) -> HostHandle:
         handle = self.handles.get(host.id)
@@ -186,7 +213,8 @@ class Reconciler:
                 self.sessions, host, ok=ok, error=error, threshold=self.settings.host_failure_threshold
             )
             if ok:
-                containers[host.id], host_volumes = result
+                host_containers, host_volumes = result
+                containers[host.id] = self._apply_deaths(host_containers)
                 if host_volumes is not None:
                     volume_map[host.id] = host_volumes
             else:

@@ -38,7 +38,7 @@ class SimulatedHost:
         self._containers: dict[str, _Container] = {}
         self._volumes: dict[str, uuid.UUID] = {}
         self._lock = threading.Lock()
-        self._on_event: Callable[[], None] | None = None
+        self._on_event: Callable[..., None] | None = None
         self._closed = threading.Event()
         # Volumes outlive the process, as they outlive containers on a real host.
         for directory in (root / "volumes").glob("yourclaw-data-*") if (root / "volumes").is_dir() else ():
@@ -153,7 +153,7 @@ class SimulatedHost:
             self._volumes.pop(name, None)
         shutil.rmtree(self._volume_dir(name), ignore_errors=True)
 
-    def watch_events(self, on_event: Callable[[], None]) -> None:
+    def watch_events(self, on_event: Callable[..., None]) -> None:
         self._on_event = on_event
         self._closed.wait()
 
