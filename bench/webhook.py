@@ -549,7 +549,8 @@ class TimedTwilio(TwilioFake):
 
     def stop(self) -> None:
         super().stop()
-        self._http.close()
+        if self._http is not None:
+            self._http.close()
 
     def _create(self, form: dict[str, list[str]]) -> tuple[int, dict]:
         arrived = time.time()

@@ -143,7 +143,13 @@ def cmd_serve(args: argparse.Namespace) -> None:
     with Database(settings) as resolved:
         if args.migrate:
             _migrate(resolved)
-        asyncio.run(_serve_http(resolved, args.host, args.port))
+        _run(_serve_http(resolved, args.host, args.port))
+
+
+def _run(main):
+    from yourclaw.process import run
+
+    return run(main)
 
 
 def _dev_environment(port: int) -> list[str]:
@@ -194,7 +200,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
         url = f"http://{args.host}:{args.port}"
         announce = f"\nYourClaw is running: open {url}  (API health: {url}/api/v1/health; Ctrl-C stops it)\n"
         background = [_reconciler_job(resolved), _messaging_job(resolved)]
-        asyncio.run(_serve_http(resolved, args.host, args.port, announce=announce, background=background))
+        _run(_serve_http(resolved, args.host, args.port, announce=announce, background=background))
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> None:
@@ -243,7 +249,7 @@ def _run_background_job(make_job) -> None:
         await make_job(resolved)(stop)
 
     with Database(settings) as resolved:
-        asyncio.run(run(resolved))
+        _run(run(resolved))
 
 
 def cmd_reconcile(args: argparse.Namespace) -> None:
