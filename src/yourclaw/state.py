@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from yourclaw.accounts.jwt_verifier import TokenVerifier
 from yourclaw.crypto import SecretBox
 from yourclaw.db.engine import make_engine, make_sessionmaker
+from yourclaw.messaging.router_wakeup import RouterWakeup, notify_with
 from yourclaw.runtime.inbound_listener import InboundListener
 from yourclaw.runtime.inbound_waiter import InboundWaiter
 from yourclaw.settings import Settings
@@ -26,6 +27,11 @@ class AppState:
     inbound: InboundWaiter = field(default_factory=InboundWaiter)
     # Wakes `inbound` from Postgres notifications; started by the app's lifespan (`start`).
     inbound_listener: InboundListener | None = None
+    # Wakes the router after a webhook's commit (see `messaging.router_wakeup`).
+    router_wakeup: RouterWakeup = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.router_wakeup = RouterWakeup(notify_with(self.engine))
 
     @classmethod
     def build(cls, settings: Settings) -> AppState:
@@ -60,6 +66,7 @@ class AppState:
 
     async def close(self) -> None:
         self.inbound.shutdown()
+        await self.router_wakeup.close()
         if self.inbound_listener is not None:
             await self.inbound_listener.stop()
         await self.http.aclose()

@@ -212,6 +212,25 @@ async def test_a_body_that_is_not_a_form_is_refused(twilio):
     assert response.status_code == 415 and response.json()["code"] == "UNSUPPORTED_MEDIA_TYPE"
 
 
+async def test_other_methods_and_oversized_forms_are_refused_with_a_code(twilio, sessions):
+    got = await twilio.get(WHATSAPP)
+    assert got.status_code == 405 and got.json()["code"] == "METHOD_NOT_ALLOWED"
+    huge = await post_signed(twilio, WHATSAPP, inbound_params(body="x" * 70_000))
+    assert huge.status_code == 413 and huge.json()["code"] == "BODY_TOO_LARGE"
+    assert await _rows(sessions) == []
+
+
+async def test_every_value_of_a_repeated_field_is_signed(twilio, sessions):
+    """Twilio signs each value of a repeated field; one added by someone else breaks the signature."""
+    params = inbound_params()
+    pairs = [*params.items(), ("Extra", "a"), ("Extra", "b")]
+    url = API_URL + WHATSAPP
+    sig = RequestValidator(TOKEN).compute_signature(url, {**params, "Extra": "a"})
+    response = await twilio.post(WHATSAPP, content=urlencode(pairs), headers={**FORM, "X-Twilio-Signature": sig})
+    assert response.status_code == 403 and response.json()["code"] == "INVALID_SIGNATURE"
+    assert await _rows(sessions) == []
+
+
 async def _phone(sessions, user_id) -> UserPhone:
     async with sessions() as s:
         return await s.scalar(select(UserPhone).where(UserPhone.user_id == user_id))

@@ -57,9 +57,13 @@ async def routers(settings, sessions, count: int = 1) -> AsyncIterator[None]:
 
 
 async def receive(sessions, phone: str, body: str, media: list | None = None) -> uuid.UUID:
+    """What the webhook does: store the message, then wake the router after the commit."""
     async with transaction(sessions) as s:
         message = repo.Received("SM" + uuid.uuid4().hex, phone, body, "Ann", phone.lstrip("+"), media or [])
-        return await repo.receive(s, message)
+        message_id = await repo.receive(s, message)
+    async with transaction(sessions) as s:
+        await s.execute(select(func.pg_notify(repo.INBOUND_CHANNEL, str(message_id))))
+    return message_id
 
 
 async def statuses(sessions, ids: list[uuid.UUID]) -> list[tuple[str, str | None]]:

@@ -10,14 +10,14 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import String, and_, case, cast, func, literal, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import distinct_on, insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 
 from yourclaw.db.models import Assistant, InboundMessage, Message, Outbox, UsageDaily, UserPhone
 from yourclaw.messaging.outbox import OUTBOX_CHANNEL
+from yourclaw.messaging.router_wakeup import INBOUND_CHANNEL
 
-# The router LISTENs here; payload: the inbound message id.
-INBOUND_CHANNEL = "yourclaw_inbound"
+__all__ = ["INBOUND_CHANNEL"]
 # Each API process LISTENs here and wakes the user's waiting long polls; payload: the user id.
 USER_INBOUND_CHANNEL = "yourclaw_user_inbound"
 
@@ -70,7 +70,6 @@ _RECEIVE = text(
     )
     SELECT
         (SELECT id FROM stored) AS id,
-        (SELECT pg_notify(:inbound_channel, id::text) FROM stored) AS woke_router,
         (SELECT pg_notify(:outbox_channel, w.user_id::text) FROM window_opened w
          WHERE EXISTS (SELECT 1 FROM outbox o WHERE o.user_id = w.user_id AND o.status IN ('PENDING', 'HELD')))
             AS woke_sender
@@ -78,10 +77,11 @@ _RECEIVE = text(
 )
 
 
-async def receive(session: AsyncSession, message: Received) -> uuid.UUID | None:
+async def receive(session: AsyncSession | AsyncConnection, message: Received) -> uuid.UUID | None:
     """The webhook's whole write in one round trip: store the message (None when Twilio already delivered
-    this MessageSid), open the verified number's 24-hour window, wake the router, and wake the sender only
-    when it has something waiting for that user (a NOTIFY serialises commits, so not one per message)."""
+    this MessageSid), open the verified number's 24-hour window, and wake the sender only when it has
+    something waiting for that user (a NOTIFY serialises commits, so not one per message; the router is
+    woken after the commit, see `router_wakeup`)."""
     row = (
         await session.execute(
             _RECEIVE,
@@ -92,7 +92,6 @@ async def receive(session: AsyncSession, message: Received) -> uuid.UUID | None:
                 "profile_name": message.profile_name,
                 "wa_id": message.wa_id,
                 "media": json.dumps(message.media),
-                "inbound_channel": INBOUND_CHANNEL,
                 "outbox_channel": OUTBOX_CHANNEL,
             },
         )

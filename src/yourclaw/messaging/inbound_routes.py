@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
+from yourclaw.messaging.inbound_webhook import twilio_whatsapp_webhook
 from yourclaw.messaging.views_controller import MessagingViewsController
 from yourclaw.messaging.webhook_controller import TwilioWebhookController
 
-HANDLERS: list = [TwilioWebhookController, MessagingViewsController]
+HANDLERS: list = [twilio_whatsapp_webhook, TwilioWebhookController, MessagingViewsController]

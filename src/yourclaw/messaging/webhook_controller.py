@@ -1,13 +1,15 @@
-"""Twilio's webhooks: incoming WhatsApp messages and delivery status callbacks. Both are signed
-(`twilio_signature`), answer in milliseconds and leave the work to the router and the sender: a
-message is durable (unique on its MessageSid, so Twilio's retries are harmless) before we answer."""
+"""Twilio's webhooks: delivery status callbacks here, and the parsing both webhooks share. Incoming
+WhatsApp messages have a lean handler of their own (`inbound_webhook`). Both are signed
+(`twilio_signature`), answer in milliseconds and leave the work to the router and the sender: a message
+is durable (unique on its MessageSid, so Twilio's retries are harmless) before we answer."""
 
 from __future__ import annotations
 
 import re
+from typing import Protocol
 
 import structlog
-from litestar import Controller, Response, post
+from litestar import Controller, post
 from litestar.datastructures import FormMultiDict
 from litestar.di import NamedDependency, Provide
 
@@ -19,7 +21,6 @@ from yourclaw.messaging.twilio_signature import provide_twilio_form
 
 log = structlog.get_logger(__name__)
 
-EMPTY_TWIML = "<Response></Response>"
 WHATSAPP_PREFIX = "whatsapp:"
 MAX_MEDIA = 10  # Twilio's own limit per message
 _SID = re.compile(r"^[A-Za-z0-9]{2,64}$")
@@ -30,12 +31,16 @@ _STATUS = re.compile(r"^[a-z_-]{1,20}$")
 TwilioForm = NamedDependency[FormMultiDict]
 
 
-def _field(form: FormMultiDict, name: str) -> str:
+class Form(Protocol):
+    def get(self, name: str, /) -> object: ...
+
+
+def _field(form: Form, name: str) -> str:
     value = form.get(name)
     return value.strip() if isinstance(value, str) else ""
 
 
-def message_sid(form: FormMultiDict) -> str:
+def message_sid(form: Form) -> str:
     sid = _field(form, "MessageSid") or _field(form, "SmsMessageSid")
     if not sid:
         raise Unprocessable("MessageSid is required", code="MISSING_MESSAGE_SID")
@@ -44,14 +49,14 @@ def message_sid(form: FormMultiDict) -> str:
     return sid
 
 
-def sender_phone(form: FormMultiDict) -> str:
+def sender_phone(form: Form) -> str:
     raw = _field(form, "From")
     if not raw.startswith(WHATSAPP_PREFIX) or not _E164.match(raw[len(WHATSAPP_PREFIX) :]):
         raise Unprocessable("From must be a WhatsApp number: whatsapp:+<E.164>", code="INVALID_FROM")
     return raw[len(WHATSAPP_PREFIX) :]
 
 
-def media_of(form: FormMultiDict) -> list[dict[str, str]]:
+def media_of(form: Form) -> list[dict[str, str]]:
     raw = _field(form, "NumMedia") or "0"
     if not raw.isdigit():
         raise Unprocessable("NumMedia must be a number", code="INVALID_NUM_MEDIA")
@@ -63,7 +68,7 @@ def media_of(form: FormMultiDict) -> list[dict[str, str]]:
     return media
 
 
-def parse_received(form: FormMultiDict) -> repo.Received:
+def parse_received(form: Form) -> repo.Received:
     wa_id = _field(form, "WaId")
     value = form.get("Body")
     return repo.Received(
@@ -81,16 +86,6 @@ class TwilioWebhookController(Controller):
     tags = ["webhooks"]
     include_in_schema = False
     dependencies = {"twilio_form": Provide(provide_twilio_form)}
-
-    @post("/whatsapp", status_code=200)
-    async def whatsapp(self, db_session: DbSession, twilio_form: TwilioForm) -> Response[str]:
-        message = parse_received(twilio_form)
-        new_id = await repo.receive(db_session, message)
-        if new_id is not None:
-            log.info("inbound_received", message_id=str(new_id), media=len(message.media))
-        else:
-            log.info("inbound_duplicate", message_sid=message.message_sid)
-        return Response(EMPTY_TWIML, media_type="text/xml", status_code=200)
 
     @post("/status", status_code=204)
     async def status(self, db_session: DbSession, twilio_form: TwilioForm) -> None:

@@ -1,0 +1,110 @@
+"""`POST /api/v1/webhooks/twilio/whatsapp`, the busiest call we answer, as a bare ASGI handler.
+
+It does what the controller layer would (signature, validation, `{detail, code}` errors through the app's
+exception handlers, request ids) without its per-request machinery: the body is read and parsed once,
+the write is one statement on a pooled connection, and the router is woken after the commit
+(`router_wakeup`). What makes the answer durable is unchanged: the row is committed before the 200.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+import structlog
+from litestar import asgi
+from litestar.types import Receive, Scope, Send
+from twilio.request_validator import SIGNATURE_HEADER
+
+from yourclaw.errors import Forbidden, ServiceUnavailable, YourClawError
+from yourclaw.messaging import inbound_repository as repo
+from yourclaw.messaging.twilio_signature import FORM_CONTENT_TYPE, is_valid, public_url
+from yourclaw.messaging.webhook_controller import parse_received
+from yourclaw.state import AppState
+
+log = structlog.get_logger(__name__)
+
+PATH = "/webhooks/twilio/whatsapp"
+MAX_BODY = 64 * 1024  # Twilio's largest form (1,600 characters of text, 10 media URLs) is far below this
+_SIGNATURE = SIGNATURE_HEADER.lower().encode()
+_EMPTY_TWIML = b"<Response></Response>"
+_TWIML_HEADERS = [(b"content-type", b"text/xml; charset=utf-8"), (b"content-length", str(len(_EMPTY_TWIML)).encode())]
+
+
+class WebhookForm(dict[str, list[str]]):
+    """Form fields with every value kept: `get` gives the first, `getall` (what the twilio validator
+    asks for) all of them, so a repeated field is signed and checked like Twilio does."""
+
+    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        values = super().get(name)
+        return values[0] if values else default
+
+    def getall(self, name: str) -> list[str]:
+        return super().get(name, [])
+
+
+def parse_form(body: bytes) -> WebhookForm:
+    form = WebhookForm()
+    for name, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
+        form.setdefault(name, []).append(value)
+    return form
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise YourClawError("The client went away", code="CLIENT_DISCONNECTED")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise YourClawError("The form is larger than any Twilio webhook", code="BODY_TOO_LARGE", status_code=413)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _headers(scope: Scope) -> tuple[str, str]:
+    content_type = signature = ""
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            content_type = value.decode("latin-1").partition(";")[0].strip().lower()
+        elif name == _SIGNATURE:
+            signature = value.decode("latin-1")
+    return content_type, signature
+
+
+@asgi(PATH, copy_scope=False)
+async def twilio_whatsapp_webhook(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["method"] != "POST":
+        raise YourClawError("Use POST", code="METHOD_NOT_ALLOWED", status_code=405)
+    state: AppState = scope["litestar_app"].state.app_state
+    settings = state.settings
+    if not settings.twilio_auth_token:
+        raise ServiceUnavailable(
+            "Twilio webhooks are refused until TWILIO_AUTH_TOKEN is set", code="TWILIO_NOT_CONFIGURED"
+        )
+    content_type, signature = _headers(scope)
+    if content_type != FORM_CONTENT_TYPE:
+        raise YourClawError(f"Expected a {FORM_CONTENT_TYPE} body", code="UNSUPPORTED_MEDIA_TYPE", status_code=415)
+    if not signature:
+        raise Forbidden("Missing X-Twilio-Signature", code="INVALID_SIGNATURE")
+    form = parse_form(await _read_body(receive))
+    # raw_path keeps the percent-encoding Twilio signed; the URL is API_URL's, never the request's host.
+    raw_path = scope.get("raw_path")
+    path = raw_path.decode("latin-1") if raw_path else scope["path"]
+    url = public_url(settings.api_url, path, scope.get("query_string", b"").decode("latin-1"))
+    if not is_valid(settings.twilio_auth_token, url, form, signature):
+        log.warning("twilio_signature_rejected", url=url)
+        raise Forbidden("Invalid X-Twilio-Signature", code="INVALID_SIGNATURE")
+
+    message = parse_received(form)
+    async with state.engine.begin() as conn:
+        new_id = await repo.receive(conn, message)
+    if new_id is not None:
+        state.router_wakeup.wake(str(new_id))
+        log.info("inbound_received", message_id=str(new_id), media=len(message.media))
+    else:
+        log.info("inbound_duplicate", message_sid=message.message_sid)
+    await send({"type": "http.response.start", "status": 200, "headers": _TWIML_HEADERS})
+    await send({"type": "http.response.body", "body": _EMPTY_TWIML})
