@@ -99,7 +99,9 @@ async def twilio_whatsapp_webhook(scope: Scope, receive: Receive, send: Send) ->
         raise Forbidden("Invalid X-Twilio-Signature", code="INVALID_SIGNATURE")
 
     message = parse_received(form)
-    async with state.engine.begin() as conn:
+    # One statement is its own transaction: no BEGIN and COMMIT round trips around it.
+    async with state.engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
         new_id = await repo.receive(conn, message)
     if new_id is not None:
         state.router_wakeup.wake(str(new_id))
