@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 from litestar.testing import AsyncTestClient
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from yourclaw.billing import credits
 from yourclaw.db.engine import transaction
@@ -137,3 +138,33 @@ async def make_user(
         if cents:
             await credits.grant(s, user.id, cents * 1000, reference=f"test-grant-{user.id}")
         return user.id
+
+
+async def subscribe(sessions_or_session, user_id: uuid.UUID, status: str = "ACTIVE") -> None:
+    """A subscription row written directly, as if Stripe's webhooks had already been applied (the user
+    row is made if missing). Takes a sessionmaker (commits) or a session (the caller commits)."""
+    from sqlalchemy.dialects.postgresql import insert
+
+    from yourclaw.db.models import Subscription
+
+    async def write(s) -> None:
+        await s.execute(insert(User).values(id=user_id).on_conflict_do_nothing())
+        now = datetime.now(UTC)
+        s.add(
+            Subscription(
+                user_id=user_id,
+                stripe_customer_id=f"cus_{user_id.hex[:12]}",
+                stripe_subscription_id=f"sub_{user_id.hex}",
+                status=status,
+                current_period_end=now + timedelta(days=30),
+                activated_at=now if status in ("ACTIVE", "PAST_DUE") else None,
+                past_due_since=now if status == "PAST_DUE" else None,
+            )
+        )
+        await s.flush()
+
+    if isinstance(sessions_or_session, AsyncSession):
+        await write(sessions_or_session)
+    else:
+        async with transaction(sessions_or_session) as s:
+            await write(s)

@@ -102,31 +102,34 @@ async def test_starting_needs_an_active_subscription(client, sessions):
     assert await _row(sessions, user_id) is None
 
 
-async def test_mock_stripe_gives_a_subscription_and_the_signup_credits(database_url, db, sessions):
-    settings = make_settings(database_url, MOCK_STRIPE="true")
+async def test_mock_stripe_gives_no_free_subscription(database_url, db, sessions, tmp_path):
+    """MOCK_STRIPE runs a local Stripe stand-in; it never makes a subscription nobody paid for."""
+    settings = make_settings(database_url, MOCK_STRIPE="true", YOURCLAW_STATE_DIR=str(tmp_path))
     async with AsyncTestClient(app=create_app(settings)) as client:
         headers, user_id = await sign_in(client)
-        assert (await client.post(API, headers=headers)).status_code == 202
-        assert (await client.post(API, headers=headers)).status_code == 202
-
-    async with sessions() as s:
-        sub = await s.scalar(select(Subscription).where(Subscription.user_id == user_id))
-        grants = list(await s.scalars(select(CreditLedgerEntry).where(CreditLedgerEntry.user_id == user_id)))
-    assert sub.status == "ACTIVE"
-    assert sub.stripe_customer_id == f"mock_cus_{user_id.hex}"
-    assert sub.stripe_subscription_id == f"mock_sub_{user_id.hex}"
-    assert timedelta(days=29) < sub.current_period_end - datetime.now(UTC) <= timedelta(days=30)
-    assert [(g.reference, g.delta_millicents) for g in grants] == [("mock-signup", settings.signup_credit_cents * 1000)]
-    assert (await _row(sessions, user_id)).wanted
-
-
-async def test_mock_stripe_does_not_override_a_lapsed_subscription(database_url, db, sessions):
-    settings = make_settings(database_url, MOCK_STRIPE="true")
-    async with AsyncTestClient(app=create_app(settings)) as client:
-        headers, user_id = await sign_in(client)
-        await _subscribe(sessions, user_id, status="PAST_DUE")
         response = await client.post(API, headers=headers)
     assert response.status_code == 402 and response.json()["code"] == "SUBSCRIPTION_REQUIRED"
+    async with sessions() as s:
+        assert await s.scalar(select(Subscription).where(Subscription.user_id == user_id)) is None
+        assert await s.scalar(select(CreditLedgerEntry).where(CreditLedgerEntry.user_id == user_id)) is None
+    assert await _row(sessions, user_id) is None
+
+
+async def test_an_unpaid_subscription_may_start_only_within_its_grace_period(client, sessions):
+    headers, user_id = await sign_in(client)
+    await _subscribe(sessions, user_id, status="PAST_DUE")
+    await _set_subscription(sessions, user_id, past_due_since=datetime.now(UTC) - timedelta(days=1))
+    assert (await client.post(API, headers=headers)).status_code == 202
+
+    await _set_subscription(sessions, user_id, past_due_since=datetime.now(UTC) - timedelta(days=8))
+    response = await client.post(API, headers=headers, json={"recreate": True})
+    assert response.status_code == 402 and response.json()["code"] == "SUBSCRIPTION_REQUIRED"
+
+
+async def _set_subscription(sessions, user_id: uuid.UUID, **values) -> None:
+    async with sessions() as s:
+        await s.execute(update(Subscription).where(Subscription.user_id == user_id).values(**values))
+        await s.commit()
 
 
 async def test_start_creates_a_provisioning_assistant_with_one_token_and_notifies(client, sessions, notifications):
@@ -136,7 +139,7 @@ async def test_start_creates_a_provisioning_assistant_with_one_token_and_notifie
     body = response.json()
     assert set(body) == VIEW_KEYS
     assert body["status"] == "PROVISIONING" and body["phase"] == "placing"
-    assert body["model"] == catalog.DEFAULT_MODEL and body["model_label"] == "Claude Sonnet 4.6"
+    assert body["model"] == catalog.DEFAULT_MODEL and body["model_label"] == "Claude Sonnet 5"
     assert body["reason"] is None and body["created_at"]
 
     row = await _row(sessions, user_id)
@@ -373,7 +376,7 @@ async def test_users_only_see_and_change_their_own_assistant(client, sessions):
     await client.post(API, headers=headers_a)
 
     assert (await client.get(API, headers=headers_b)).json()["status"] == "NONE"
-    patched = await client.patch(API, headers=headers_b, json={"model": "anthropic/claude-opus-4-6"})
+    patched = await client.patch(API, headers=headers_b, json={"model": "anthropic/claude-opus-5"})
     assert patched.status_code == 404
     assert (await client.delete(API, headers=headers_b)).status_code == 202
 

@@ -102,6 +102,14 @@ def test_dev_runs_the_product_on_embedded_defaults_and_stops_cleanly(tmp_path):
 
         code = phone.json()["verification"]["code"]
         assert any("linked" in reply.lower() for reply in say("link", code))
+        # Paying on the local Stripe stand-in's checkout page (its form, as a browser posts it) starts
+        # the assistant with no further click.
+        checkout = httpx.post(f"{base}/api/v1/checkout", headers=headers)
+        assert checkout.status_code == 200, checkout.text
+        paid = httpx.post(checkout.json()["checkout_url"] + "/pay")
+        assert paid.status_code == 303 and paid.headers["location"].startswith(f"{base}/dashboard?session_id=cs_")
+        assert httpx.get(f"{base}/api/v1/subscription", headers=headers).json()["status"] == "ACTIVE"
+        assert httpx.get(f"{base}/api/v1/assistants", headers=headers).json()["status"] != "NONE"
         assert httpx.post(f"{base}/api/v1/assistants", headers=headers).status_code == 202
         deadline = time.monotonic() + 30
         while httpx.get(f"{base}/api/v1/assistants", headers=headers).json()["status"] != "READY":
@@ -117,5 +125,5 @@ def test_dev_runs_the_product_on_embedded_defaults_and_stops_cleanly(tmp_path):
         output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output
     assert f"open http://127.0.0.1:{port}" in output
-    assert "MOCK_TWILIO=true" in output
+    assert "MOCK_TWILIO=true" in output and "MOCK_STRIPE=true" in output
     assert not (tmp_path / ".yourclaw" / "pg" / "postmaster.pid").exists(), "embedded PostgreSQL left running"

@@ -101,9 +101,9 @@ async def test_status_checks(db, model, values, constraint):
 
 async def test_one_assistant_per_user(db):
     user_id = await _user(db)
-    db.add(Assistant(user_id=user_id, model="anthropic/claude-sonnet-4-6"))
+    db.add(Assistant(user_id=user_id, model="anthropic/claude-sonnet-5"))
     await db.flush()
-    db.add(Assistant(user_id=user_id, model="anthropic/claude-sonnet-4-6"))
+    db.add(Assistant(user_id=user_id, model="anthropic/claude-sonnet-5"))
     with pytest.raises(IntegrityError, match="uq_assistants_user_id"):
         await db.flush()
     await db.rollback()
@@ -114,7 +114,7 @@ async def test_deleting_a_user_deletes_their_rows(db):
     await _phone(db, user_id)
     db.add_all(
         [
-            Assistant(user_id=user_id, model="anthropic/claude-sonnet-4-6"),
+            Assistant(user_id=user_id, model="anthropic/claude-sonnet-5"),
             Message(user_id=user_id, direction="INBOUND", body="hi"),
             Outbox(user_id=user_id, kind="system", body="hello"),
             UserCredits(user_id=user_id, total_millicents=5),

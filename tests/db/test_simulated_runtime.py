@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from tests.support import LiveServer, free_port, make_settings, wait_for
+from tests.support import LiveServer, free_port, make_settings, subscribe, wait_for
 from yourclaw.assistants import service as assistants_service
 from yourclaw.crypto import SecretBox
 from yourclaw.db.engine import transaction
@@ -29,7 +29,6 @@ async def product(database_url, sessions, tmp_path, engine):
         database_url,
         API_URL=f"http://127.0.0.1:{port}",
         MOCK_CONTAINERS="true",
-        MOCK_STRIPE="true",
         YOURCLAW_STATE_DIR=str(tmp_path / "state"),
         RECONCILE_INTERVAL="1",
     )
@@ -66,6 +65,7 @@ def _host(reconciler):
 async def test_assistant_lifecycle_on_the_simulated_runtime(product, sessions):
     settings, client, reconciler = product
     headers, user_id = await _sign_in(client)
+    await subscribe(sessions, user_id)
 
     created = await client.post("/api/v1/assistants", headers=headers)
     assert created.status_code == 202 and created.json()["status"] == "PROVISIONING"

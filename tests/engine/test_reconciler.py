@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import select, update
 
 from tests.conftest import _truncate
-from tests.support import LiveServer, free_port, make_settings, wait_for
+from tests.support import LiveServer, free_port, make_settings, subscribe, wait_for
 from yourclaw.assistants import service as assistants_service
 from yourclaw.crypto import SecretBox
 from yourclaw.db.engine import transaction
@@ -45,7 +45,9 @@ class ControlPlane:
     async def sign_in(self) -> tuple[dict, uuid.UUID]:
         email = f"{uuid.uuid4().hex[:10]}@example.com"
         body = (await self.client.post("/api/v1/dev/login", json={"email": email})).json()
-        return {"Authorization": f"Bearer {body['access_token']}"}, uuid.UUID(body["user_id"])
+        user_id = uuid.UUID(body["user_id"])
+        await subscribe(self.sessions, user_id)  # as a paid checkout's webhooks would leave it
+        return {"Authorization": f"Bearer {body['access_token']}"}, user_id
 
     async def row(self, user_id: uuid.UUID) -> Assistant:
         async with self.sessions() as session:
@@ -72,7 +74,6 @@ async def cp(engines, standin_image, engine_networks, database_url, sessions, en
     settings = make_settings(
         database_url,
         API_URL=f"http://127.0.0.1:{port}",
-        MOCK_STRIPE="true",
         DOCKER_TLS_DIR=str(engines.tls_dir),
         ASSISTANT_IMAGE=standin_image,
         YOURCLAW_STATE_DIR=str(tmp_path),
@@ -162,7 +163,7 @@ async def test_provision_to_ready_locked_down_and_unpublished(cp):
 async def test_model_change_and_token_rotation_apply_in_place(cp):
     headers, user_id = await _create(cp)
     row = await cp.ready(user_id)
-    patched = await cp.client.patch("/api/v1/assistants", json={"model": "anthropic/claude-opus-4-6"}, headers=headers)
+    patched = await cp.client.patch("/api/v1/assistants", json={"model": "anthropic/claude-opus-5"}, headers=headers)
     assert patched.status_code == 202
 
     async def generation(expected: int):
@@ -177,7 +178,7 @@ async def test_model_change_and_token_rotation_apply_in_place(cp):
     after_rotation = await wait_for(lambda: generation(row.desired_generation + 2), timeout=READY_TIMEOUT)
     assert after_rotation.container_id == row.container_id
     config = _read_config(cp.engine_of(row), row.container_id)
-    assert '"anthropic/claude-opus-4-6"' in config and f'"generation": {row.desired_generation + 2}' in config
+    assert '"anthropic/claude-opus-5"' in config and f'"generation": {row.desired_generation + 2}' in config
 
 
 def _read_config(client: docker.DockerClient, container_id: str) -> str:

@@ -10,7 +10,7 @@ from sqlalchemy import Row, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from yourclaw.db.models import Assistant, Subscription
+from yourclaw.db.models import Assistant
 
 # The reconciler LISTENs on these. Notifications are delivered at commit, so it never wakes for a
 # change it cannot see yet.
@@ -24,10 +24,6 @@ async def notify_desired_change(session: AsyncSession, user_id: uuid.UUID) -> No
 
 async def notify_poll_change(session: AsyncSession, assistant_id: uuid.UUID) -> None:
     await session.execute(select(func.pg_notify(POLLS_CHANNEL, str(assistant_id))))
-
-
-async def subscription_status(session: AsyncSession, user_id: uuid.UUID) -> str | None:
-    return await session.scalar(select(Subscription.status).where(Subscription.user_id == user_id))
 
 
 async def get(session: AsyncSession, user_id: uuid.UUID) -> Assistant | None:

@@ -4,12 +4,14 @@ Docker; every change notifies the reconciler, which converges the containers."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yourclaw.assistants import repository as repo
 from yourclaw.assistants.schemas import AssistantOut, ModelOut, ModelsOut
-from yourclaw.billing import mock_subscription
+from yourclaw.billing import repository as billing_repo
+from yourclaw.billing.status_map import entitled
 from yourclaw.crypto import SecretBox
 from yourclaw.db.models import Assistant
 from yourclaw.errors import NotFound, PaymentRequired, Unprocessable
@@ -85,11 +87,9 @@ async def current(session: AsyncSession, user_id: uuid.UUID) -> AssistantOut:
 
 
 async def _require_subscription(session: AsyncSession, settings: Settings, user_id: uuid.UUID) -> None:
-    status = await repo.subscription_status(session, user_id)
-    if status is None and settings.mock_stripe:
-        await mock_subscription.ensure_mock_subscription(session, settings, user_id)
-        status = await repo.subscription_status(session, user_id)
-    if status != "ACTIVE":
+    subscription = await billing_repo.get_subscription(session, user_id)
+    grace = timedelta(days=settings.past_due_grace_days)
+    if subscription is None or not entitled(subscription.status, subscription.past_due_since, datetime.now(UTC), grace):
         raise PaymentRequired(
             "An active subscription is needed to run an assistant; subscribe first", code="SUBSCRIPTION_REQUIRED"
         )
@@ -101,6 +101,14 @@ async def request_assistant(
     """Want an assistant. Asking again for a working one changes nothing: a double click or a retry
     must never tear it down; only `recreate` or a failed assistant provisions afresh."""
     await _require_subscription(session, settings, user_id)
+    return await want(session, secrets, user_id, recreate=recreate)
+
+
+async def want(
+    session: AsyncSession, secrets: SecretBox, user_id: uuid.UUID, *, recreate: bool = False
+) -> AssistantOut:
+    """The desired-state change behind `request_assistant`, for callers that settled entitlement
+    themselves (billing, on a paid subscription)."""
     assistant = await repo.lock(session, user_id)
     if assistant is None:
         created = await repo.insert_if_absent(session, user_id, model=catalog.DEFAULT_MODEL)

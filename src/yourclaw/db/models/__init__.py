@@ -1,6 +1,13 @@
 """Every table, imported here so Alembic sees the whole metadata."""
 
-from yourclaw.db.models.billing import ApiKey, CreditLedgerEntry, Subscription, UserCredits
+from yourclaw.db.models.billing import (
+    ApiKey,
+    BillingCustomer,
+    CreditLedgerEntry,
+    StripeEvent,
+    Subscription,
+    UserCredits,
+)
 from yourclaw.db.models.integrations import UserIntegration
 from yourclaw.db.models.messaging import InboundMessage, Media, Message, Outbox, UsageDaily
 from yourclaw.db.models.runtime import Assistant, AssistantToken, HostServer
@@ -10,12 +17,14 @@ __all__ = [
     "ApiKey",
     "Assistant",
     "AssistantToken",
+    "BillingCustomer",
     "CreditLedgerEntry",
     "HostServer",
     "InboundMessage",
     "Media",
     "Message",
     "Outbox",
+    "StripeEvent",
     "Subscription",
     "UsageDaily",
     "User",

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from yourclaw.db.base import Base, created_at, status_check, updated_at, uuid_pk
 
-SUBSCRIPTION_STATUSES = ("ACTIVE", "PAST_DUE", "CANCELED", "INCOMPLETE")
+SUBSCRIPTION_STATUSES = ("ACTIVE", "PAST_DUE", "CANCELED", "INCOMPLETE", "PAUSED")
 LEDGER_REASONS = ("GRANT", "LLM_USAGE", "RESET", "ADJUSTMENT")
 KEY_PROVIDERS = ("ANTHROPIC",)
 
@@ -36,8 +36,35 @@ class Subscription(Base):
     status: Mapped[str] = mapped_column(String(20), server_default=text("'ACTIVE'"))
     current_period_end: Mapped[datetime | None]
     cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # First seen ACTIVE: the assistant is wanted once, at that moment, and never again on a renewal.
+    activated_at: Mapped[datetime | None]
+    # Start of the grace period in which an unpaid subscription still runs the assistant.
+    past_due_since: Mapped[datetime | None]
+    # Billing (not the user) stopped the assistant; paying again brings it back.
+    suspended_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
+
+
+class BillingCustomer(Base):
+    """The user's one Stripe customer, kept from the first checkout on (before any subscription exists),
+    so every later checkout and the portal reuse it."""
+
+    __tablename__ = "billing_customers"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    stripe_customer_id: Mapped[str] = mapped_column(String(100), unique=True)
+    created_at: Mapped[datetime] = created_at()
+
+
+class StripeEvent(Base):
+    """Each Stripe event applied, by id: a redelivery finds its row and does nothing."""
+
+    __tablename__ = "stripe_events"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = created_at()
 
 
 class UserCredits(Base):
