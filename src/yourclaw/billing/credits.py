@@ -60,16 +60,28 @@ async def has_own_key(session: AsyncSession, user_id: uuid.UUID) -> bool:
     return (await session.scalar(select(ApiKey.id).where(ApiKey.user_id == user_id).limit(1))) is not None
 
 
-async def spend_decision(session: AsyncSession, user_id: uuid.UUID) -> SpendDecision:
-    """An own key means unlimited (the user pays Anthropic); otherwise some credit must remain."""
-    if await has_own_key(session, user_id):
+def decide(*, own_key: bool, current: Balance) -> SpendDecision:
+    """An own key means unlimited (the user pays Anthropic); otherwise some credit must remain. Calls
+    already in flight are not counted, so overdraw is bounded by them (their cost is charged exactly)."""
+    if own_key:
         return SpendDecision(allowed=True, own_key=True, remaining_millicents=0)
-    current = await balance(session, user_id)
     return SpendDecision(
         allowed=current.remaining_millicents > 0,
         own_key=False,
         remaining_millicents=current.remaining_millicents,
     )
+
+
+async def spend_decision(session: AsyncSession, user_id: uuid.UUID) -> SpendDecision:
+    if await has_own_key(session, user_id):
+        return decide(own_key=True, current=Balance(0, 0))
+    return decide(own_key=False, current=await balance(session, user_id))
+
+
+def is_low(current: Balance, percent: int) -> bool:
+    """Some credit left, but no more than `percent` of the period's allowance."""
+    remaining = current.remaining_millicents
+    return current.total_millicents > 0 and 0 < remaining * 100 <= current.total_millicents * percent
 
 
 async def _record(session: AsyncSession, user_id: uuid.UUID, delta: int, reason: str, reference: str) -> bool:

@@ -93,8 +93,32 @@ def no_credits(app_url: str) -> str:
     )
 
 
+def llm_out_of_credits(app_url: str) -> str:
+    """From the LLM proxy: the assistant got the message but cannot think without credits."""
+    return (
+        "Your assistant is out of credits, so it can't answer right now. "
+        f"Add credits or your own Anthropic API key at {_site(app_url)}."
+    )
+
+
+def low_credits(app_url: str, remaining_cents: int) -> str:
+    return (
+        f"Heads up: your assistant has ${remaining_cents / 100:.2f} of credits left for this billing period. "
+        f"When they run out it stops answering until they renew; you can add your own Anthropic API key at "
+        f"{_site(app_url)} to keep it going."
+    )
+
+
 def still_waiting() -> str:
     return (
         "Your assistant is taking longer than usual; it may be restarting. "
         "Your message is safe and it will answer as soon as it's back."
+    )
+
+
+def payment_failed(app_url: str, grace_days: float) -> str:
+    days = max(1, round(grace_days))
+    return (
+        "Your YourClaw payment didn't go through. Your assistant keeps working for "
+        f"{days} more day{'s' if days != 1 else ''}; update your card at {_site(app_url)} to keep it running."
     )
