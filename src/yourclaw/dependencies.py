@@ -12,6 +12,7 @@ from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yourclaw.accounts import repository as accounts_repo
+from yourclaw.accounts import web_session
 from yourclaw.db.models import User
 from yourclaw.errors import NotAuthenticated
 from yourclaw.state import AppState
@@ -45,13 +46,20 @@ def bearer_token(request: Request) -> str:
 async def provide_current_user(
     request: Request, app_state: NamedDependency[AppState], db_session: NamedDependency[AsyncSession]
 ) -> User:
-    claims = await app_state.verifier.verify(bearer_token(request))
-    try:
-        user_id = uuid.UUID(claims.sub)
-    except ValueError:
-        raise NotAuthenticated("The token's subject is not a user id", code="INVALID_TOKEN") from None
+    """The user of a Bearer token or, without an Authorization header, of the browser's session cookie
+    (whose writes must carry the CSRF token)."""
+    if "authorization" not in request.headers and web_session.SESSION_COOKIE in request.cookies:
+        session = web_session.require(app_state.settings, request)
+        user_id, email = session.user_id, session.email
+    else:
+        claims = await app_state.verifier.verify(bearer_token(request))
+        try:
+            user_id = uuid.UUID(claims.sub)
+        except ValueError:
+            raise NotAuthenticated("The token's subject is not a user id", code="INVALID_TOKEN") from None
+        email = claims.email
     structlog.contextvars.bind_contextvars(user_id=str(user_id))
-    return await accounts_repo.upsert_user(db_session, user_id, claims.email)
+    return await accounts_repo.upsert_user(db_session, user_id, email)
 
 
 # Explicit markers for handler and provider parameters (Litestar stops inferring them in 3.0).

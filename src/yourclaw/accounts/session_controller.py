@@ -1,0 +1,93 @@
+"""The browser's session: exchange a verified sign-in token (Supabase, or dev sign-in) for our cookie, read it,
+end it. See `web_session` for the cookie and CSRF rules."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import msgspec
+from litestar import Controller, MediaType, Request, Response, delete, get, post
+from litestar.params import JSONBody
+
+from yourclaw.accounts import repository as repo
+from yourclaw.accounts import web_session
+from yourclaw.dependencies import AppStateDep, DbSession
+from yourclaw.errors import Forbidden, NotAuthenticated, YourClawError
+from yourclaw.settings import Settings
+
+
+class SessionInput(msgspec.Struct):
+    access_token: str
+
+
+class SessionOut(msgspec.Struct):
+    user_id: uuid.UUID
+    email: str | None
+    expires_at: datetime
+    # The value to send as X-CSRF-Token on writes (also readable from the yourclaw_csrf cookie).
+    csrf_token: str
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _refuse_cross_site(settings: Settings, request: Request) -> None:
+    """Login CSRF (signing a victim into someone else's account): a cross-site form cannot send JSON without a
+    CORS preflight, which only APP_URL passes, and browsers name the page's origin on every such POST."""
+    content_type, _ = request.content_type
+    if content_type != "application/json":
+        raise YourClawError("Send the token as application/json", code="UNSUPPORTED_MEDIA_TYPE", status_code=415)
+    origin = request.headers.get("origin")
+    if origin and origin not in {_origin(settings.app_url), _origin(settings.api_url)}:
+        raise Forbidden("Sign-in is accepted only from this site's own pages", code="CROSS_SITE_REQUEST")
+
+
+def _out(settings: Settings, session: web_session.WebSession) -> SessionOut:
+    return SessionOut(
+        user_id=session.user_id,
+        email=session.email,
+        expires_at=datetime.fromtimestamp(session.expires_at, UTC),
+        csrf_token=web_session.csrf_token(settings, session.sid),
+    )
+
+
+class SessionController(Controller):
+    path = "/session"
+    tags = ["session"]
+
+    @post("/", status_code=200)
+    async def create(
+        self, request: Request, app_state: AppStateDep, db_session: DbSession, data: JSONBody[SessionInput]
+    ) -> Response[SessionOut]:
+        settings = app_state.settings
+        _refuse_cross_site(settings, request)
+        claims = await app_state.verifier.verify(data.access_token.strip())
+        try:
+            user_id = uuid.UUID(claims.sub)
+        except ValueError:
+            raise NotAuthenticated("The token's subject is not a user id", code="INVALID_TOKEN") from None
+        await repo.upsert_user(db_session, user_id, claims.email)
+        token, session = web_session.issue(settings, user_id, claims.email)
+        response = Response(_out(settings, session), media_type=MediaType.JSON)
+        return web_session.with_cookies(response, web_session.session_cookies(settings, token, session))
+
+    @get("/")
+    async def show(self, request: Request, app_state: AppStateDep) -> SessionOut:
+        session = web_session.from_request(app_state.settings, request)
+        if session is None:
+            raise NotAuthenticated("You are not signed in", code="NOT_AUTHENTICATED")
+        return _out(app_state.settings, session)
+
+    @delete("/", status_code=204)
+    async def end(self, request: Request, app_state: AppStateDep) -> Response[None]:
+        settings = app_state.settings
+        session = web_session.from_request(settings, request)
+        if session is not None:
+            # Otherwise any site could sign people out.
+            web_session.check_csrf(settings, request, session)
+        response = Response(None, status_code=204)
+        return web_session.with_cookies(response, web_session.cleared_cookies(settings))

@@ -1,0 +1,59 @@
+// Every call to /api/v1: same-origin cookies, the CSRF token on writes, errors as ApiError {status, code, detail}.
+export class ApiError extends Error {
+  constructor(status, code, detail) {
+    super(detail);
+    this.status = status;
+    this.code = code;
+    this.detail = detail;
+  }
+}
+
+function cookie(name) {
+  const hit = document.cookie.split("; ").find((part) => part.startsWith(name + "="));
+  return hit ? decodeURIComponent(hit.slice(name.length + 1)) : "";
+}
+
+export function toLogin() {
+  const next = location.pathname + location.search;
+  location.assign("/login?next=" + encodeURIComponent(next));
+}
+
+export async function api(method, path, body) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET") headers["X-CSRF-Token"] = cookie("yourclaw_csrf");
+  let response;
+  try {
+    response = await fetch("/api/v1" + path, {
+      method,
+      headers,
+      credentials: "same-origin",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError(0, "NETWORK_ERROR", "Could not reach YourClaw. Check your connection and try again.");
+  }
+  if (response.status === 204) return null;
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {
+    data = null;
+  }
+  if (!response.ok) {
+    const code = (data && data.code) || "HTTP_" + response.status;
+    const detail = (data && data.detail) || `Something went wrong (HTTP ${response.status}).`;
+    throw new ApiError(response.status, code, detail);
+  }
+  return data;
+}
+
+// For the signed-in pages: a 401 means the session ended, so go and sign in again.
+export async function authed(method, path, body) {
+  try {
+    return await api(method, path, body);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) toLogin();
+    throw error;
+  }
+}

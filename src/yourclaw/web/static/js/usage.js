@@ -1,0 +1,79 @@
+// The Usage section: today's messages against the daily limit, credits used and left as a bar, and the
+// last 7 days as a small bar chart drawn in SVG.
+import { authed } from "./api.js";
+import { dollars, el } from "./ui.js";
+
+const SVG = "http://www.w3.org/2000/svg";
+
+function svg(tag, attrs, ...children) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  node.append(...children);
+  return node;
+}
+
+function chart(days) {
+  const width = 560;
+  const height = 160;
+  const pad = 22;
+  const slot = (width - pad) / days.length;
+  const peak = Math.max(1, ...days.map((d) => Math.max(d.inbound, d.outbound)));
+  const scale = (n) => ((height - pad - 10) * n) / peak;
+  const title = days.map((d) => `${d.day}: ${d.inbound} from you, ${d.outbound} from your assistant`).join("; ");
+  const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": "Messages over the last 7 days. " + title });
+  days.forEach((d, i) => {
+    const x = pad + i * slot + slot * 0.18;
+    const w = slot * 0.3;
+    const base = height - pad;
+    const inH = scale(d.inbound);
+    const outH = scale(d.outbound);
+    root.append(
+      svg("rect", { class: "bar", x, y: base - inH, width: w, height: Math.max(inH, 0.5), rx: 3 }, svg("title", {}, `${d.inbound} from you`)),
+      svg("rect", { class: "bar-out", x: x + w + 2, y: base - outH, width: w, height: Math.max(outH, 0.5), rx: 3 }, svg("title", {}, `${d.outbound} from your assistant`)),
+    );
+    const label = new Date(d.day + "T12:00:00").toLocaleDateString([], { weekday: "short" });
+    root.append(svg("text", { x: x + w, y: height - 6, "text-anchor": "middle" }, label));
+  });
+  root.append(svg("text", { x: 2, y: 12 }, String(peak)));
+  return root;
+}
+
+export function mountUsage(card) {
+  async function load(me) {
+    const usage = await authed("GET", "/usage?days=7");
+    const today = usage.days[usage.days.length - 1] || { inbound: 0, outbound: 0 };
+    const credits = me.credits;
+    const ownKey = usage.credits.own_key;
+    const total = Math.max(credits.total_cents, usage.credits.remaining_cents);
+    const left = usage.credits.remaining_cents;
+    const used = Math.max(0, total - left);
+    const fill = el("div", {});
+    const meter = el("div", { class: "meter", role: "meter", "aria-label": "AI credits left", "aria-valuemin": "0", "aria-valuemax": String(total), "aria-valuenow": String(left) }, fill);
+    fill.style.width = total ? `${Math.round((100 * left) / total)}%` : "0%";
+    card.replaceChildren(
+      el(
+        "div",
+        { class: "stats" },
+        el("div", { class: "stat" }, el("div", { class: "value", id: "usage-today", text: String(today.inbound) }), el("div", { class: "label", text: `messages from you today (limit ${usage.limits.per_day})` })),
+        el("div", { class: "stat" }, el("div", { class: "value", text: String(today.outbound) }), el("div", { class: "label", text: "replies and alerts today" })),
+        el("div", { class: "stat" }, el("div", { class: "value", id: "credits-left", text: ownKey ? "∞" : dollars(left) }), el("div", { class: "label", text: ownKey ? "your own key: no credit limit" : "AI credits left" })),
+      ),
+      el(
+        "div",
+        { class: "sub-block" },
+        el("h3", { text: "AI credits" }),
+        ownKey
+          ? el("p", { class: "muted", text: "Your own Anthropic key is in use: Anthropic bills you directly and no credits are spent." })
+          : el("div", {}, meter, el("p", { class: "muted small", text: `${dollars(used)} used · ${dollars(left)} left of ${dollars(total)} this period` })),
+      ),
+      el(
+        "div",
+        { class: "sub-block chart" },
+        el("h3", { text: "Last 7 days" }),
+        el("div", { class: "legend" }, el("span", {}, el("i", { class: "in" }), "From you"), el("span", {}, el("i", { class: "out" }), "From your assistant")),
+        chart(usage.days),
+      ),
+    );
+  }
+  return { load };
+}
