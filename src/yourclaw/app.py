@@ -15,15 +15,19 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from yourclaw import __version__
 from yourclaw.accounts.controller import DevAuthController, UsersController
 from yourclaw.assistants.controller import AssistantsController
+from yourclaw.billing import controller as billing_routes
+from yourclaw.billing.api_keys_controller import ApiKeysController
 from yourclaw.dependencies import provide_app_state, provide_db_session
 from yourclaw.health import health
 from yourclaw.http_errors import EXCEPTION_HANDLERS
+from yourclaw.llm.proxy_controller import LlmProxyController
 from yourclaw.messaging import inbound_routes
 from yourclaw.request_context import request_id_middleware
 from yourclaw.runtime import protocol_routes
 from yourclaw.runtime.poll_controller import PollController
 from yourclaw.settings import Settings
 from yourclaw.state import AppState
+from yourclaw.web import routes as web_routes
 
 API_PREFIX = "/api/v1"
 
@@ -47,16 +51,20 @@ def create_app(settings: Settings) -> Litestar:
         health,
         UsersController,
         AssistantsController,
+        ApiKeysController,
         PollController,
         *inbound_routes.HANDLERS,
         *protocol_routes.HANDLERS,
+        *billing_routes.HANDLERS,
+        *web_routes.api_handlers(settings),
     ]
     if settings.dev_sign_in:
         handlers.append(DevAuthController)
     api = Router(path=API_PREFIX, route_handlers=handlers)
 
     app = Litestar(
-        route_handlers=[api],
+        # The LLM proxy sits outside /api/v1: assistants name it as their Anthropic base URL.
+        route_handlers=[api, LlmProxyController, *web_routes.page_routes(settings)],
         lifespan=[lifespan],
         dependencies={
             "app_state": Provide(provide_app_state, sync_to_thread=False),
@@ -67,7 +75,7 @@ def create_app(settings: Settings) -> Litestar:
         cors_config=CORSConfig(
             allow_origins=[_origin(settings.app_url)],
             allow_credentials=True,
-            allow_headers=["authorization", "content-type", "x-request-id"],
+            allow_headers=["authorization", "content-type", "x-request-id", "x-csrf-token"],
             expose_headers=["x-request-id"],
         ),
         openapi_config=OpenAPIConfig(

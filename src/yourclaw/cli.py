@@ -108,9 +108,11 @@ def _reconciler_job(settings: Settings):
 
 
 def _messaging_job(settings: Settings):
-    """The router and the sender as background jobs of this process (`yourclaw worker`, `yourclaw dev`)."""
+    """The router, the sender and the billing grace sweep as background jobs of this process
+    (`yourclaw worker`, `yourclaw dev`)."""
 
     async def messaging(stop: asyncio.Event) -> None:
+        from yourclaw.billing.grace import run_grace_sweeper
         from yourclaw.crypto import SecretBox
         from yourclaw.db.engine import make_engine, make_sessionmaker
         from yourclaw.messaging.router_worker import run_router
@@ -121,7 +123,9 @@ def _messaging_job(settings: Settings):
         secrets = SecretBox(settings.fernet_keys)
         try:
             await asyncio.gather(
-                run_router(settings, sessions, secrets, stop), run_sender(settings, sessions, secrets, stop)
+                run_router(settings, sessions, secrets, stop),
+                run_sender(settings, sessions, secrets, stop),
+                run_grace_sweeper(settings, sessions, stop),
             )
         finally:
             await engine.dispose()
@@ -185,7 +189,10 @@ def _dev_environment(port: int) -> list[str]:
     if not os.environ.get("DATABASE_URL"):
         notes.append(f"embedded PostgreSQL in {state_dir}/pg (DATABASE_URL is not set)")
     if not os.environ.get("SUPABASE_URL"):
-        notes.append('dev sign-in: POST /api/v1/dev/login {"email": ...} (SUPABASE_URL is not set)')
+        notes.append(
+            'dev sign-in: any email on the sign-in page, or POST /api/v1/dev/login {"email": ...} '
+            "(SUPABASE_URL is not set)"
+        )
     return notes
 
 

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import msgspec
 from cryptography.fernet import Fernet
 
-MODELS_DEFAULT = "anthropic/claude-sonnet-4-6"
+MODELS_DEFAULT = "anthropic/claude-sonnet-5"  # = llm.catalog.DEFAULT_MODEL
 
 
 class SettingsError(Exception):
@@ -54,6 +54,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     stripe_webhook_secret: str | None = None
     stripe_price_id: str | None = None
     stripe_api_base_url: str | None = None
+    past_due_grace_days: float = 7.0
 
     anthropic_api_key: str | None = None
     anthropic_base_url: str = "https://api.anthropic.com"
@@ -74,6 +75,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     worker_max_attempts: int = 3
 
     phone_code_ttl_minutes: int = 30
+    session_ttl_days: int = 14
     assistant_token_grace_seconds: int = 300
     signup_credit_cents: int = 1000
 
@@ -230,6 +232,7 @@ def _validate(settings: Settings) -> None:
         "worker_max_attempts",
         "db_pool_size",
         "phone_code_ttl_minutes",
+        "session_ttl_days",
     )
     for name in positive:
         if getattr(settings, name) <= 0:

@@ -8,8 +8,11 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from yourclaw.accounts.jwt_verifier import TokenVerifier
+from yourclaw.billing.stripe_client import StripeGateway
+from yourclaw.billing.stripe_fake import StripeFake, start_dev_fake
 from yourclaw.crypto import SecretBox
 from yourclaw.db.engine import make_engine, make_sessionmaker
+from yourclaw.llm.proxy import LlmProxy
 from yourclaw.messaging.router_wakeup import RouterWakeup, notify_with
 from yourclaw.runtime.inbound_listener import InboundListener
 from yourclaw.runtime.inbound_waiter import InboundWaiter
@@ -24,13 +27,19 @@ class AppState:
     secrets: SecretBox
     http: httpx.AsyncClient
     verifier: TokenVerifier
+    # The metering LLM proxy: its own upstream client, the dev stand-in when there is no key.
+    llm: LlmProxy
     inbound: InboundWaiter = field(default_factory=InboundWaiter)
     # Wakes `inbound` from Postgres notifications; started by the app's lifespan (`start`).
     inbound_listener: InboundListener | None = None
+    # Stripe through its SDK (no I/O until used); with MOCK_STRIPE, the local stand-in `start` runs.
+    stripe: StripeGateway = field(init=False)
+    stripe_fake: StripeFake | None = None
     # Wakes the router after a webhook's commit (see `messaging.router_wakeup`).
     router_wakeup: RouterWakeup = field(init=False)
 
     def __post_init__(self) -> None:
+        self.stripe = StripeGateway(self.settings)
         self.router_wakeup = RouterWakeup(notify_with(self.engine))
 
     @classmethod
@@ -50,17 +59,25 @@ class AppState:
                 issuer=settings.jwt_issuer,
                 http=http,
             )
+        sessions = make_sessionmaker(engine)
+        secrets = SecretBox(settings.fernet_keys)
         return cls(
             settings=settings,
             engine=engine,
-            sessions=make_sessionmaker(engine),
-            secrets=SecretBox(settings.fernet_keys),
+            sessions=sessions,
+            secrets=secrets,
             http=http,
             verifier=verifier,
+            llm=LlmProxy(settings, engine, sessions, secrets),
             inbound=InboundWaiter(),
         )
 
     async def start(self) -> None:
+        if self.settings.mock_stripe and not self.settings.stripe_api_base_url:
+            # The API process is the one that needs Stripe (checkout, portal, re-reads), so it runs the fake.
+            self.stripe_fake, self.settings = start_dev_fake(self.settings)
+            self.stripe = StripeGateway(self.settings)
+        await self.llm.start()
         self.inbound_listener = InboundListener(self.settings.database_url or "", self.inbound)
         await self.inbound_listener.start()
 
@@ -70,4 +87,9 @@ class AppState:
         if self.inbound_listener is not None:
             await self.inbound_listener.stop()
         await self.http.aclose()
+        await self.stripe.close()
+        if self.stripe_fake is not None:
+            self.stripe_fake.stop()
+        # Before the engine goes: the last calls' charges are still being written.
+        await self.llm.close()
         await self.engine.dispose()
