@@ -109,7 +109,7 @@ async def test_outbox_notifies_at_commit(database_url, sessions):
 async def test_assistant_tokens_issue_verify_rotate_revoke(db):
     box = SecretBox([Fernet.generate_key().decode()])
     user_id = await _user(db)
-    assistant = Assistant(user_id=user_id, model="anthropic/claude-sonnet-4-6")
+    assistant = Assistant(user_id=user_id, model="anthropic/claude-sonnet-5")
     db.add(assistant)
     await db.flush()
 
@@ -138,7 +138,7 @@ async def test_keys_rotate_keeps_every_secret_readable(db, sessions):
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     old_box = SecretBox([old])
     user_id = await _user(db)
-    assistant = Assistant(user_id=user_id, model="anthropic/claude-sonnet-4-6")
+    assistant = Assistant(user_id=user_id, model="anthropic/claude-sonnet-5")
     db.add(assistant)
     await db.flush()
     token = await tokens.issue(db, old_box, user_id=user_id, assistant_id=assistant.id)

@@ -22,8 +22,15 @@ def test_every_offered_model_has_a_price():
     for model in catalog.MODELS:
         upstream = model.id.removeprefix("anthropic/")
         assert catalog.prices_for(upstream) is not None, model.id
-    assert catalog.DEFAULT_MODEL == "anthropic/claude-sonnet-4-6"
+    assert catalog.DEFAULT_MODEL == "anthropic/claude-sonnet-5"
     assert catalog.is_offered("anthropic/claude-haiku-4-5") and not catalog.is_offered("gpt-4")
+
+
+def test_a_retired_choice_runs_its_successor():
+    assert not catalog.is_offered("anthropic/claude-sonnet-4-6")
+    assert catalog.current_model("anthropic/claude-sonnet-4-6") == "anthropic/claude-sonnet-5"
+    assert catalog.current_model("anthropic/claude-haiku-4-5") == "anthropic/claude-haiku-4-5"
+    assert all(successor in catalog.MODEL_IDS for successor in catalog.RETIRED_MODELS.values())
 
 
 def test_cost_is_exact_integer_millicents_rounded_up():

@@ -37,16 +37,19 @@ def _usd_per_mtok(input: float, output: float) -> TokenPrices:
     )
 
 
+# Ids the pinned OpenClaw's anthropic catalog lists as current (openclaw 2026.9.6: its bundled anthropic
+# plugin manifest, `modelCatalog.providers.anthropic`); tests/e2e/test_openclaw_config.py validates a config
+# rendered with each. Change them together with the pinned version (infra/image/versions.env).
 MODELS: tuple[ModelOption, ...] = (
     ModelOption(
-        id="anthropic/claude-sonnet-4-6",
-        label="Claude Sonnet 4.6",
+        id="anthropic/claude-sonnet-5",
+        label="Claude Sonnet 5",
         summary="Fast and capable: the best balance for everyday help (default)",
     ),
     ModelOption(
-        id="anthropic/claude-opus-4-6",
-        label="Claude Opus 4.6",
-        summary="Most capable for hard, multi-step tasks; uses credits about 1.7x faster",
+        id="anthropic/claude-opus-5",
+        label="Claude Opus 5",
+        summary="Most capable for hard, multi-step tasks; uses credits about 2.5x faster",
     ),
     ModelOption(
         id="anthropic/claude-haiku-4-5",
@@ -57,15 +60,30 @@ MODELS: tuple[ModelOption, ...] = (
 DEFAULT_MODEL = MODELS[0].id
 MODEL_IDS = frozenset(m.id for m in MODELS)
 
+# Ids users could pick before, and what an assistant still set to one of them now runs: the pinned OpenClaw
+# no longer lists them, and a config naming an unknown model would leave the assistant unable to answer.
+RETIRED_MODELS: dict[str, str] = {
+    "anthropic/claude-sonnet-4-6": "anthropic/claude-sonnet-5",
+    "anthropic/claude-opus-4-6": "anthropic/claude-opus-5",
+}
+
 PRICES: dict[str, TokenPrices] = {
+    "claude-sonnet-5": _usd_per_mtok(2.00, 10.00),
+    "claude-opus-5": _usd_per_mtok(5.00, 25.00),
+    "claude-haiku-4-5": _usd_per_mtok(1.00, 5.00),
+    # Retired from the picker, still priced: calls made before a config rewrite took effect.
     "claude-sonnet-4-6": _usd_per_mtok(3.00, 15.00),
     "claude-opus-4-6": _usd_per_mtok(5.00, 25.00),
-    "claude-haiku-4-5": _usd_per_mtok(1.00, 5.00),
 }
 
 
 def is_offered(model_id: str) -> bool:
     return model_id in MODEL_IDS
+
+
+def current_model(model_id: str) -> str:
+    """The id to run for a stored choice: a retired one maps to its successor, anything else is kept."""
+    return RETIRED_MODELS.get(model_id, model_id)
 
 
 def prices_for(upstream_model: str) -> TokenPrices | None:

@@ -19,6 +19,7 @@ LABEL_SPEC = "yourclaw.spec_hash"
 NETWORK = "yourclaw"
 HOME = "/home/node"
 DATA_DIR = f"{HOME}/.openclaw"
+CACHE_DIR = f"{HOME}/.cache"
 CONTAINER_USER = "1000:1000"
 
 
@@ -65,7 +66,7 @@ class ContainerSpec:
             "tmp_size": self.tmp_size,
             "environment": sorted(self.environment),
             "volume": self.volume,
-            "layout": 1,  # bump when the create arguments below change shape
+            "layout": 2,  # bump when the create arguments below change shape
         }
 
     @property
@@ -85,7 +86,12 @@ class ContainerSpec:
             "labels": self.labels(),
             "environment": dict(self.environment),
             "volumes": {self.volume: {"bind": DATA_DIR, "mode": "rw"}},
-            "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={self.tmp_size}"},
+            "tmpfs": {
+                "/tmp": f"rw,nosuid,nodev,size={self.tmp_size}",
+                # OpenClaw keeps a shared state database under ~/.cache and will not start without it;
+                # the root filesystem is read-only, and this is scratch, not the user's data.
+                CACHE_DIR: f"rw,nosuid,nodev,size={self.tmp_size},uid=1000,gid=1000,mode=0700",
+            },
             "read_only": True,
             "mem_limit": self.memory,
             "memswap_limit": self.memory,

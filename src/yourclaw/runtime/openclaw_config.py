@@ -13,6 +13,8 @@ import json
 import uuid
 from dataclasses import dataclass
 
+from yourclaw.llm import catalog
+
 GATEWAY_PORT = 18789
 CONFIG_PATH = "openclaw.json"
 INSTRUCTIONS_PATH = "workspace/AGENTS.md"
@@ -47,6 +49,28 @@ def gateway_token(assistant_token: str) -> str:
     return hashlib.sha256(b"yourclaw-gateway:" + assistant_token.encode()).hexdigest()
 
 
+# The image's Chromium (infra/image/Dockerfile); the browser tool runs it headless, without its sandbox
+# (the container is the sandbox: no user namespaces under --cap-drop ALL).
+BROWSER_EXECUTABLE = "/usr/bin/chromium"
+# Our channel plugin (infra/image/plugin): its id is also the key of its config section.
+PLUGIN_ID = "yourclaw"
+
+# The plugins a gateway loads: only what the assistant uses. Unlisted bundled plugins stay unloaded, which
+# saved ~300 MB after a few turns and made turns faster (design.md, "Memory"). Checked against the pinned
+# OpenClaw by tests/e2e/test_openclaw_config.py.
+PLUGINS_ALLOW = (
+    "anthropic",  # the model provider (through our metering proxy)
+    "browser",  # the browser tool
+    "memory-core",  # memory files + the pre-compaction memory flush
+    "web-readability",  # readable text for web_fetch
+    PLUGIN_ID,  # the only channel
+)
+
+# Heartbeats are full agent turns paid from the user's credits: hourly, in a fresh light session, and only
+# ever to the owner (the one user) — a `last` target could follow a conversation we did not start.
+HEARTBEAT = {"target": "owner", "every": "1h", "isolatedSession": True, "lightContext": True}
+
+
 def render(
     *,
     user_id: uuid.UUID,
@@ -56,6 +80,9 @@ def render(
     generation: int,
     integrations: tuple[Integration, ...] = (),
 ) -> dict:
+    """Only keys the pinned OpenClaw accepts (tests/e2e/test_openclaw_config.py runs `openclaw config
+    validate` on this with the plugin installed); hot-reloadable except `gateway.*`, which never changes
+    for an assistant."""
     api = api_url.rstrip("/")
     config: dict = {
         "gateway": {
@@ -67,21 +94,43 @@ def render(
             "http": {"endpoints": {"chatCompletions": {"enabled": False}}},
             "controlUi": {"enabled": False},
         },
-        "agents": {"defaults": {"model": {"primary": model}, "heartbeat": {"target": "owner"}}},
+        "agents": {
+            "defaults": {
+                "model": {"primary": catalog.current_model(model)},
+                "heartbeat": dict(HEARTBEAT),
+                # Save what matters to memory files before old turns are compacted away.
+                "compaction": {"memoryFlush": {"enabled": True}},
+                # Old tool output (pages, files) is trimmed from the context once the prompt cache expired.
+                "contextPruning": {"mode": "cache-ttl"},
+            }
+        },
         "models": {
             "providers": {
                 "anthropic": {"baseUrl": f"{api}/llm/anthropic", "api": "anthropic-messages", "apiKey": token}
             }
         },
-        "tools": {"profile": "full"},
-        "commands": {"ownerAllowFrom": [f"yourclaw:{user_id}"]},
-        "channels": {"yourclaw": {"apiUrl": api, "token": token, "userId": str(user_id), "generation": generation}},
+        "tools": {
+            "profile": "full",
+            "web": {"search": {"enabled": True}, "fetch": {"enabled": True}},
+            "media": {"image": {"enabled": True}},
+        },
+        "browser": {"enabled": True, "headless": True, "noSandbox": True, "executablePath": BROWSER_EXECUTABLE},
+        "cron": {"enabled": True},
+        # The user is the owner: heartbeats (target "owner") and owner-only commands resolve to them.
+        "commands": {"ownerAllowFrom": [f"{PLUGIN_ID}:{user_id}"]},
+        "plugins": {"allow": list(PLUGINS_ALLOW), "entries": {PLUGIN_ID: {"enabled": True}}},
+        "channels": {PLUGIN_ID: {"apiUrl": api, "token": token, "userId": str(user_id), "generation": generation}},
     }
     if integrations:
-        config["mcp"] = {
-            "servers": {i.name: {"command": i.command, "args": list(i.args), "env": dict(i.env)} for i in integrations}
-        }
+        config["mcp"] = {"servers": {i.name: _mcp_server(i) for i in integrations}}
     return config
+
+
+def _mcp_server(integration: Integration) -> dict:
+    server: dict = {"command": integration.command, "args": list(integration.args)}
+    if integration.env:
+        server["env"] = dict(integration.env)
+    return server
 
 
 def config_hash(config: dict) -> str:
