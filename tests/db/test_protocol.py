@@ -27,7 +27,7 @@ from tests.db.test_inbound_delivery import (
     serve,
 )
 from tests.support import make_settings
-from yourclaw.db.models import Media, Outbox
+from yourclaw.db.models import Assistant, Media, Outbox
 from yourclaw.messaging import media_urls
 from yourclaw.messaging.outbox import OUTBOX_CHANNEL
 from yourclaw.runtime.inbound_queue import MEDIA_RETENTION
@@ -117,7 +117,12 @@ async def test_extend_is_for_the_instance_holding_the_lease(served, sessions, al
     extend = f"{INBOUND}/{message_id}/extend"
 
     # The plugin need not say which instance it is: the assistant's current one holds the lease.
+    async with sessions() as s:
+        polled_at = await s.scalar(select(Assistant.last_poll_at).where(Assistant.user_id == alice.user_id))
     assert (await served.http.post(extend, headers=alice.headers)).status_code == 204
+    # A long turn polls for nothing meanwhile: renewing its lease is the sign the instance is alive.
+    async with sessions() as s:
+        assert await s.scalar(select(Assistant.last_poll_at).where(Assistant.user_id == alice.user_id)) > polled_at
     assert (await served.http.post(extend, headers=poll_headers(alice, "inst-a"))).status_code == 204
     other = await served.http.post(extend, headers=poll_headers(alice, "inst-x"))
     assert other.status_code == 409 and error_code(other) == "LEASE_NOT_HELD"

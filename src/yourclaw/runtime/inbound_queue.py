@@ -133,6 +133,11 @@ async def extend(
         .returning(InboundMessage.id)
     )
     if await session.scalar(stmt) is not None:
+        # The current instance is alive and working: a turn longer than the disconnect limit polls for
+        # nothing meanwhile, and must not get its container restarted under it.
+        await session.execute(
+            update(Assistant).where(Assistant.id == assistant_id).values(last_poll_at=func.clock_timestamp())
+        )
         return "extended"
     return "missing" if await _status(session, message_id, user_id) is None else "not_held"
 
