@@ -72,9 +72,6 @@ class Watch:
         if msg.type != "error":
             return
         where = msg.location.get("url") or ""
-        # The local Stripe stand-in's checkout page (standing in for stripe.com, not one of ours) has no icon.
-        if urlsplit(where).path == "/favicon.ico" and not self.page_url.startswith(self.origin + "/"):
-            return
         self.errors.append(f"console: {msg.text} at {where} on {self.page_url}")
 
     def _request(self, request) -> None:

@@ -58,7 +58,8 @@ def decode_form(raw: str) -> dict[str, Any]:
 def _page(title: str, body: str) -> bytes:
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
-        f'content="width=device-width,initial-scale=1"><title>{html.escape(title)}</title>'
+        f'content="width=device-width,initial-scale=1"><link rel="icon" href="data:,">'
+        f"<title>{html.escape(title)}</title>"
         f"<style>{_STYLE}</style></head><body><main>{body}</main></body></html>"
     ).encode()
 
