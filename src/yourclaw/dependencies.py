@@ -48,6 +48,7 @@ async def provide_current_user(
 ) -> User:
     """The user of a Bearer token or, without an Authorization header, of the browser's session cookie
     (whose writes must carry the CSRF token)."""
+    session = None
     if "authorization" not in request.headers and web_session.SESSION_COOKIE in request.cookies:
         session = web_session.require(app_state.settings, request)
         user_id, email = session.user_id, session.email
@@ -59,7 +60,10 @@ async def provide_current_user(
             raise NotAuthenticated("The token's subject is not a user id", code="INVALID_TOKEN") from None
         email = claims.email
     structlog.contextvars.bind_contextvars(user_id=str(user_id))
-    return await accounts_repo.upsert_user(db_session, user_id, email)
+    user = await accounts_repo.upsert_user(db_session, user_id, email)
+    if session is not None and session.revoked_by(user.sessions_revoked_at):
+        raise NotAuthenticated("Your session has ended; sign in again", code="SESSION_EXPIRED")
+    return user
 
 
 # Explicit markers for handler and provider parameters (Litestar stops inferring them in 3.0).

@@ -101,6 +101,24 @@ async def test_sign_out_clears_the_session(client):
     assert page.status_code == 303 and page.headers["location"] == "/login?next=%2Fdashboard"
 
 
+async def test_sign_out_voids_a_copied_session_cookie_and_a_new_sign_in_works(client):
+    email = f"ana-{uuid.uuid4().hex[:8]}@example.com"
+    csrf = await _cookie_session(client, email)
+    me = (await client.get("/api/v1/users/me")).json()
+    copied = client.cookies[web_session.SESSION_COOKIE]
+    assert (await client.delete("/api/v1/session", headers={"X-CSRF-Token": csrf})).status_code == 204
+
+    client.cookies.set(web_session.SESSION_COOKIE, copied)
+    stolen = await client.get("/api/v1/users/me")
+    assert stolen.status_code == 401 and stolen.json()["code"] == "SESSION_EXPIRED"
+    assert (await client.get("/api/v1/session")).status_code == 401
+    client.cookies.clear()
+
+    await _cookie_session(client, email)
+    again = await client.get("/api/v1/users/me")
+    assert again.status_code == 200 and again.json()["id"] == me["id"]
+
+
 async def test_forged_or_expired_cookies_are_refused(client):
     settings = client.app.state.app_state.settings
     expired, _ = web_session.issue(settings, uuid.uuid4(), "a@example.com", now=int(time.time()) - 30 * 86400)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +23,14 @@ async def upsert_user(session: AsyncSession, user_id: uuid.UUID, email: str | No
     elif email and user.email != email:
         user.email = email
     return user
+
+
+async def sessions_revoked_at(session: AsyncSession, user_id: uuid.UUID) -> datetime | None:
+    return await session.scalar(select(User.sessions_revoked_at).where(User.id == user_id))
+
+
+async def revoke_sessions(session: AsyncSession, user_id: uuid.UUID) -> None:
+    await session.execute(update(User).where(User.id == user_id).values(sessions_revoked_at=func.clock_timestamp()))
 
 
 async def get_phone(session: AsyncSession, user_id: uuid.UUID) -> UserPhone | None:

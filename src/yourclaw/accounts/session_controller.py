@@ -76,18 +76,21 @@ class SessionController(Controller):
         return web_session.with_cookies(response, web_session.session_cookies(settings, token, session))
 
     @get("/")
-    async def show(self, request: Request, app_state: AppStateDep) -> SessionOut:
+    async def show(self, request: Request, app_state: AppStateDep, db_session: DbSession) -> SessionOut:
         session = web_session.from_request(app_state.settings, request)
-        if session is None:
+        if session is None or session.revoked_by(await repo.sessions_revoked_at(db_session, session.user_id)):
             raise NotAuthenticated("You are not signed in", code="NOT_AUTHENTICATED")
         return _out(app_state.settings, session)
 
     @delete("/", status_code=204)
-    async def end(self, request: Request, app_state: AppStateDep) -> Response[None]:
+    async def end(self, request: Request, app_state: AppStateDep, db_session: DbSession) -> Response[None]:
+        """Signs this user out of every browser: the cookie is stateless, so ending only this one would
+        leave a copied cookie working until it expires."""
         settings = app_state.settings
         session = web_session.from_request(settings, request)
         if session is not None:
             # Otherwise any site could sign people out.
             web_session.check_csrf(settings, request, session)
+            await repo.revoke_sessions(db_session, session.user_id)
         response = Response(None, status_code=204)
         return web_session.with_cookies(response, web_session.cleared_cookies(settings))

@@ -20,6 +20,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Iterable
+from datetime import datetime
 
 import jwt
 import msgspec
@@ -44,6 +45,10 @@ class WebSession(msgspec.Struct, frozen=True):
     email: str | None
     sid: str
     expires_at: int
+    issued_at_ms: int = 0  # finer than `iat`: a sign-out and a new sign-in can fall in the same second
+
+    def revoked_by(self, revoked_at: datetime | None) -> bool:
+        return revoked_at is not None and self.issued_at_ms <= revoked_at.timestamp() * 1000
 
 
 def _keys(settings: Settings) -> list[bytes]:
@@ -80,9 +85,14 @@ def _csrf_matches(settings: Settings, sid: str, given: str) -> bool:
 def issue(
     settings: Settings, user_id: uuid.UUID, email: str | None, *, now: int | None = None
 ) -> tuple[str, WebSession]:
-    now = int(time.time()) if now is None else now
+    now_ms = int(time.time() * 1000) if now is None else now * 1000
+    now = now_ms // 1000
     session = WebSession(
-        user_id=user_id, email=email, sid=secrets.token_urlsafe(18), expires_at=now + ttl_seconds(settings)
+        user_id=user_id,
+        email=email,
+        sid=secrets.token_urlsafe(18),
+        expires_at=now + ttl_seconds(settings),
+        issued_at_ms=now_ms,
     )
     payload = {
         "sub": str(user_id),
@@ -90,6 +100,7 @@ def issue(
         "sid": session.sid,
         "aud": _AUDIENCE,
         "iat": now,
+        "iat_ms": now_ms,
         "exp": session.expires_at,
     }
     return jwt.encode(payload, _keys(settings)[0], algorithm=_ALG), session
@@ -118,8 +129,15 @@ def decode(settings: Settings, token: str) -> WebSession | None:
     sid = payload.get("sid")
     if not isinstance(sid, str) or not sid:
         return None
+    issued_at_ms = payload.get("iat_ms")
+    if not isinstance(issued_at_ms, int):
+        return None
     return WebSession(
-        user_id=user_id, email=email if isinstance(email, str) else None, sid=sid, expires_at=int(payload["exp"])
+        user_id=user_id,
+        email=email if isinstance(email, str) else None,
+        sid=sid,
+        expires_at=int(payload["exp"]),
+        issued_at_ms=issued_at_ms,
     )
 
 
