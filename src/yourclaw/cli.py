@@ -186,6 +186,10 @@ def _dev_environment(port: int) -> list[str]:
             "MOCK_CONTAINERS=true: simulated runtime, in-process assistants (set MOCK_CONTAINERS=false to use "
             "the Docker hosts added with `yourclaw hosts add`)"
         )
+    if "STANDIN_LLM" not in os.environ:
+        # The simulated assistants answer through the metering LLM proxy, so replies cost credits as real
+        # ones do (with no ANTHROPIC_API_KEY, the proxy's upstream is a local stand-in model).
+        os.environ["STANDIN_LLM"] = "1"
     if not os.environ.get("DATABASE_URL"):
         notes.append(f"embedded PostgreSQL in {state_dir}/pg (DATABASE_URL is not set)")
     if not os.environ.get("SUPABASE_URL"):

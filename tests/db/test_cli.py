@@ -115,11 +115,14 @@ def test_dev_runs_the_product_on_embedded_defaults_and_stops_cleanly(tmp_path):
         while httpx.get(f"{base}/api/v1/assistants", headers=headers).json()["status"] != "READY":
             assert time.monotonic() < deadline, "the assistant did not become READY"
             time.sleep(0.2)
-        assert say("hello", "there") == ["echo: hello there"]
+        # The local assistant answers through the metering proxy and its stand-in model: credits are spent.
+        assert say("hello", "there") == ["(stand-in model) You said: hello there"]
+        credits = httpx.get(f"{base}/api/v1/subscription", headers=headers).json()
+        assert 0 < credits["credits_remaining_cents"] < credits["credits_total_cents"]
         assert say("proactive", "2", "stretch", "your", "legs") == ["ok, in 2s", "stretch your legs"]
         conversation = httpx.get(f"{base}/api/v1/messages", headers=headers).json()
         bodies = [m["body"] for m in conversation["messages"]]
-        assert "hello there" in bodies and "echo: hello there" in bodies and "stretch your legs" in bodies
+        assert "hello there" in bodies and "stretch your legs" in bodies
     finally:
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)
