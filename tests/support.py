@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -63,6 +64,18 @@ async def wait_for(predicate, *, timeout: float = 10.0, interval: float = 0.05, 
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}")
         await asyncio.sleep(interval)
+
+
+def wait_for_sync(predicate, *, timeout: float = 10.0, interval: float = 0.05, message: str = "condition"):
+    """`wait_for` for synchronous tests (the browser layer drives Playwright's sync API)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
 
 
 class LiveServer:
