@@ -55,7 +55,7 @@ from sqlalchemy import select  # noqa: E402
 from tests.engine.conftest import _ensure_network, managed_subnet  # noqa: E402
 from tests.engine.dockerd import CACHE_DIR, TlsDockerd, ensure_docker_installed  # noqa: E402
 from tests.engine.images import STANDIN_TAG, build_image, ensure_standin_image  # noqa: E402
-from tests.support import LiveServer, free_port, make_settings  # noqa: E402
+from tests.support import LiveServer, free_port, make_settings, subscribe  # noqa: E402
 
 from yourclaw.crypto import SecretBox  # noqa: E402
 from yourclaw.db import migrations  # noqa: E402
@@ -670,8 +670,11 @@ async def sign_in(client: httpx.AsyncClient) -> tuple[dict, uuid.UUID]:
     return {"Authorization": f"Bearer {body['access_token']}"}, uuid.UUID(body["user_id"])
 
 
-async def provision(client: httpx.AsyncClient, monitor: Monitor, count: int, timeout: float) -> Provisioned:
+async def provision(client: httpx.AsyncClient, sessions, monitor: Monitor, count: int, timeout: float) -> Provisioned:
     signed = await asyncio.gather(*(sign_in(client) for _ in range(count)))
+    # Paid already (as if Stripe's webhooks had landed), before the clock starts: an assistant needs it.
+    for _, user_id in signed:
+        await subscribe(sessions, user_id)
     posted: dict[uuid.UUID, float] = {}
     post_seconds: list[float] = []
 
@@ -793,7 +796,7 @@ class ControlPlane:
 
 async def phase_provisioning(cp: ControlPlane, args, base: BaselineResult, report: Report) -> Provisioned:
     say(f"reconciler: {args.assistants} assistants, POST to READY ...")
-    prov = await provision(cp.client, cp.monitor, args.assistants, args.timeout)
+    prov = await provision(cp.client, cp.sessions, cp.monitor, args.assistants, args.timeout)
     end = prov.started + (prov.wall if prov.wall == prov.wall else args.timeout)
     say(f"  {len(prov.ready)}/{args.assistants} READY, last after {fmt_s(prov.wall)}")
     per = [prov.ready[u] - prov.posted[u] for u in prov.ready]
@@ -930,7 +933,7 @@ async def phase_fill(cp: ControlPlane, args, report: Report) -> int:
     extra = max(0, args.idle_total - args.assistants)
     say(f"idle pass: adding {extra} assistants for {args.idle_total} READY ...")
     if extra:
-        more = await provision(cp.client, cp.monitor, extra, args.fill_timeout)
+        more = await provision(cp.client, cp.sessions, cp.monitor, extra, args.fill_timeout)
         end = more.started + (more.wall if more.wall == more.wall else args.fill_timeout)
         per = [more.ready[u] - more.posted[u] for u in more.ready]
         d = report.detail
