@@ -147,7 +147,7 @@ def _run_background_job(make_job) -> None:
     configure_logging(settings.log_level)
     refuse_dev_modes_in_production(settings)
 
-    async def run(resolved: Settings) -> None:
+    async def until_signalled(resolved: Settings) -> None:
         import signal
 
         stop = asyncio.Event()
@@ -157,7 +157,7 @@ def _run_background_job(make_job) -> None:
         await make_job(resolved)(stop)
 
     with Database(settings) as resolved:
-        run(run(resolved))
+        run(until_signalled(resolved))
 
 
 def cmd_reconcile(args: argparse.Namespace) -> None:
