@@ -262,9 +262,37 @@ async def test_a_waiting_poll_holds_no_database_connection_and_wakes_per_user(se
     assert waiter.waiting() == 0
 
 
-async def test_shutdown_releases_waiting_polls_at_once(served, assistant):
+async def test_a_newer_poll_ends_an_older_one_of_the_same_user(served, assistant):
+    """An older poll still waiting is one its client gave up (the plugin's channel restarted): it answers
+    at once instead of taking the next message for a connection nobody reads."""
     waiter = served.state.inbound
-    polls = [asyncio.create_task(_poll(served.http, assistant.token, wait=30, instance="inst-a")) for _ in range(3)]
+    loop = asyncio.get_running_loop()
+    older = asyncio.create_task(_poll(served.http, assistant.token, wait=30))
+    await wait_for(lambda: waiter.waiting(assistant.user_id) == 1, message="the first poll to wait")
+    newer = asyncio.create_task(_poll(served.http, assistant.token, wait=30))
+    started = loop.time()
+    assert (await asyncio.wait_for(older, 2)).status_code == 204 and loop.time() - started < 1
+    await wait_for(lambda: waiter.waiting(assistant.user_id) == 1, message="the newer poll to wait")
+    assert not newer.done()
+    waiter.shutdown()
+    assert (await asyncio.wait_for(newer, 2)).status_code == 204
+
+
+async def test_shutdown_releases_waiting_polls_at_once(served, sessions, assistant):
+    waiter = served.state.inbound
+    box = SecretBox([Fernet.generate_key().decode()])
+    others = []
+    for _ in range(2):  # one poll per user: a second one of the same user would end the first
+        async with sessions() as s:
+            user = User(id=uuid.uuid4(), email=f"{uuid.uuid4().hex[:8]}@example.com")
+            s.add(user)
+            await s.flush()
+            row = Assistant(user_id=user.id, model=catalog.DEFAULT_MODEL, status="READY", phase="ready")
+            s.add(row)
+            await s.flush()
+            others.append(await tokens.issue(s, box, user_id=user.id, assistant_id=row.id))
+            await s.commit()
+    polls = [asyncio.create_task(_poll(served.http, token, wait=30)) for token in (assistant.token, *others)]
     await wait_for(lambda: waiter.waiting() == 3, message="the polls to wait")
     loop = asyncio.get_running_loop()
     started = loop.time()

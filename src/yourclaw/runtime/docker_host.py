@@ -22,6 +22,8 @@ from yourclaw.runtime.host_client import ExitInfo, HostUnavailable, ObservedCont
 log = structlog.get_logger(__name__)
 _HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")
 OWNER_UID = 1000
+# An idle gateway stops in under a second; one in a turn gets this long before it is killed.
+STOP_GRACE_SECONDS = 10
 
 
 def _user_id(labels: dict | None) -> uuid.UUID | None:
@@ -158,7 +160,11 @@ class DockerHost:
         self._call(self._api.restart, container_id, timeout=10)
 
     def remove(self, container_id: str) -> None:
+        """Stopped first, so OpenClaw shuts down cleanly: a gateway killed outright leaves its owner lease in
+        the state database on the volume, bound to the container's hostname, and the next container on that
+        volume (a recreate, an upgrade) refuses to start until the lease runs out, minutes later."""
         try:
+            self._call(self._api.stop, container_id, timeout=STOP_GRACE_SECONDS)
             self._call(self._api.remove_container, container_id, force=True)
         except NotFound:
             pass

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 
@@ -24,6 +24,7 @@ class Wakeup:
 class InboundWaiter:
     def __init__(self) -> None:
         self._waiting: dict[uuid.UUID, set[asyncio.Future[bool]]] = {}
+        self._newest: dict[uuid.UUID, object] = {}
         self._closed = False
 
     @property
@@ -51,6 +52,21 @@ class InboundWaiter:
                 futures.discard(future)
                 if not futures:
                     del self._waiting[user_id]
+
+    @contextmanager
+    def poll(self, user_id: uuid.UUID) -> Iterator[Callable[[], bool]]:
+        """One long poll for this user; yields "is it still the newest?". An assistant polls one request at a
+        time, so an older poll still waiting is one its client gave up (the plugin's channel restarted on a
+        config change, a connection dropped): it is woken to answer at once, or it would take the user's
+        next message and answer a closed connection, leaving the message leased until the lease ran out."""
+        ticket = object()
+        self._newest[user_id] = ticket
+        self.wake(user_id)
+        try:
+            yield lambda: self._newest.get(user_id) is ticket
+        finally:
+            if self._newest.get(user_id) is ticket:
+                del self._newest[user_id]
 
     async def wait(self, user_id: uuid.UUID, timeout: float) -> bool:
         with self.listen(user_id) as wakeup:

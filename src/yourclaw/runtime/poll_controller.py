@@ -108,28 +108,30 @@ async def as_batch(app_state: AppState, message: queue.HandedOut) -> InboundBatc
 async def next_message(app_state: AppState, owner: TokenOwner, instance_id: str, wait: float) -> queue.HandedOut | None:
     """The user's next message, waiting up to `wait` seconds for one. Registered with the waiter before
     each look, so a notification between the look and the wait is not lost; no connection is held while
-    waiting. A message in flight ends the wait early when its lease runs out (redelivery)."""
+    waiting. A message in flight ends the wait early when its lease runs out (redelivery). A newer poll for the
+    same user ends this one (see `InboundWaiter.poll`)."""
     waiter, listener = app_state.inbound, app_state.inbound_listener
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     woken = False
-    while not waiter.closed:
-        with waiter.listen(owner.user_id) as wakeup:
-            take = await take_message(app_state, owner, instance_id)
-            if take.message is not None:
-                return take.message
-            if woken and take.busy_for is None:
-                # Woken, yet nothing is queued or in flight (taken and finished meanwhile): answer now,
-                # the plugin polls again at once.
-                return None
-            pause = deadline - loop.time()
-            if pause <= 0:
-                return None
-            if take.busy_for is not None:
-                pause = min(pause, max(take.busy_for, 0.0) + LEASE_MARGIN)
-            if listener is None or not listener.connected:
-                pause = min(pause, UNLISTENED_RECHECK)
-            woken = await wakeup.wait(pause)
+    with waiter.poll(owner.user_id) as newest:
+        while not waiter.closed and newest():
+            with waiter.listen(owner.user_id) as wakeup:
+                take = await take_message(app_state, owner, instance_id)
+                if take.message is not None:
+                    return take.message
+                if woken and take.busy_for is None:
+                    # Woken, yet nothing is queued or in flight (taken and finished meanwhile): answer now,
+                    # the plugin polls again at once.
+                    return None
+                pause = deadline - loop.time()
+                if pause <= 0:
+                    return None
+                if take.busy_for is not None:
+                    pause = min(pause, max(take.busy_for, 0.0) + LEASE_MARGIN)
+                if listener is None or not listener.connected:
+                    pause = min(pause, UNLISTENED_RECHECK)
+                woken = await wakeup.wait(pause)
     return None
 
 
