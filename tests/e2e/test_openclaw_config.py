@@ -14,7 +14,8 @@ from tests.e2e.openclaw_toolchain import install_plugin, pinned_toolchain, run
 from yourclaw.llm import catalog
 from yourclaw.runtime import openclaw_config
 
-pytestmark = pytest.mark.e2e
+# The first test may install the pinned OpenClaw from npm (several minutes on a cold machine).
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 
 USER = uuid.UUID("00000000-0000-4000-8000-000000000001")
 TOKEN = "yca_" + "A" * 43
