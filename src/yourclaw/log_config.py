@@ -13,10 +13,14 @@ _SAFE_KEYS = {"dedupe_key", "idempotency_key", "key_hint", "token_hash_prefix"}
 
 
 def _scrub(_logger, _name, event_dict: dict) -> dict:
-    """Drop the value of any field whose name says it is a secret, whatever the caller passed."""
-    for key in list(event_dict):
-        if key not in _SAFE_KEYS and _SECRET_KEYS.search(key):
-            event_dict[key] = "[redacted]"
+    """Drop the value of any field whose name says it is a secret, whatever the caller passed. Counts and
+    flags (`input_tokens=1200`, `own_key=True`) carry no secret and stay readable."""
+    for key, value in list(event_dict.items()):
+        if key in _SAFE_KEYS or not _SECRET_KEYS.search(key):
+            continue
+        if value is None or isinstance(value, bool | int | float):
+            continue
+        event_dict[key] = "[redacted]"
     return event_dict
 
 
