@@ -27,7 +27,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     log_level: str = "INFO"
 
     database_url: str | None = None
-    db_pool_size: int = 10
+    db_pool_size: int = 20
 
     supabase_url: str | None = None
     supabase_anon_key: str | None = None

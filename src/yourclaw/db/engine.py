@@ -10,11 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from yourclaw.settings import normalize_database_url
 
 
-def make_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
+def make_engine(database_url: str, *, pool_size: int = 10, max_overflow: int | None = None) -> AsyncEngine:
+    """`max_overflow` defaults to `pool_size` (bursty background work); the API passes 0, see `AppState`."""
     return create_async_engine(
         normalize_database_url(database_url),
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=pool_size if max_overflow is None else max_overflow,
         # No ping per checkout: it cost round trips on every request. A connection that died with the
         # server fails its request once (503, which callers and Twilio retry) and is then replaced.
         pool_pre_ping=False,
