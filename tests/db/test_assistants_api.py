@@ -12,14 +12,13 @@ import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert
 
 from tests.db.test_runtime_poll import running
-from tests.support import make_settings, sign_in
+from tests.support import make_settings, sign_in, subscribe
 from yourclaw.app import create_app
 from yourclaw.assistants import service
 from yourclaw.assistants.repository import ASSISTANTS_CHANNEL
-from yourclaw.db.models import Assistant, AssistantToken, CreditLedgerEntry, HostServer, Subscription, User
+from yourclaw.db.models import Assistant, AssistantToken, CreditLedgerEntry, HostServer, Subscription
 from yourclaw.errors import NotFound
 from yourclaw.llm import catalog
 from yourclaw.runtime import tokens
@@ -39,24 +38,9 @@ async def live(settings, db) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-async def _subscribe(sessions, user_id: uuid.UUID, status: str = "ACTIVE") -> None:
-    async with sessions() as s:
-        await s.execute(insert(User).values(id=user_id).on_conflict_do_nothing())
-        s.add(
-            Subscription(
-                user_id=user_id,
-                stripe_customer_id=f"cus_{user_id.hex[:8]}",
-                stripe_subscription_id=f"sub_{user_id.hex}",
-                status=status,
-                current_period_end=datetime.now(UTC) + timedelta(days=30),
-            )
-        )
-        await s.commit()
-
-
 async def _subscriber(client, sessions) -> tuple[dict[str, str], uuid.UUID]:
     headers, user_id = await sign_in(client)
-    await _subscribe(sessions, user_id)
+    await subscribe(sessions, user_id)
     return headers, user_id
 
 
@@ -96,7 +80,7 @@ async def test_starting_needs_an_active_subscription(client, sessions):
     assert response.status_code == 402
     assert response.json()["code"] == "SUBSCRIPTION_REQUIRED"
 
-    await _subscribe(sessions, user_id, status="CANCELED")
+    await subscribe(sessions, user_id, status="CANCELED")
     response = await client.post(API, headers=headers)
     assert response.status_code == 402 and response.json()["code"] == "SUBSCRIPTION_REQUIRED"
     assert await _row(sessions, user_id) is None
@@ -117,7 +101,7 @@ async def test_mock_stripe_gives_no_free_subscription(database_url, db, sessions
 
 async def test_an_unpaid_subscription_may_start_only_within_its_grace_period(client, sessions):
     headers, user_id = await sign_in(client)
-    await _subscribe(sessions, user_id, status="PAST_DUE")
+    await subscribe(sessions, user_id, status="PAST_DUE")
     await _set_subscription(sessions, user_id, past_due_since=datetime.now(UTC) - timedelta(days=1))
     assert (await client.post(API, headers=headers)).status_code == 202
 
@@ -169,7 +153,7 @@ async def test_starting_again_leaves_a_working_assistant_alone(client, sessions)
 
 async def test_concurrent_starts_make_one_assistant(live, sessions):
     headers, user_id = await sign_in(live)
-    await _subscribe(sessions, user_id)
+    await subscribe(sessions, user_id)
     responses = await asyncio.gather(*(live.post(API, headers=headers) for _ in range(10)))
     assert [r.status_code for r in responses] == [202] * 10, [r.text for r in responses]
     async with sessions() as s:

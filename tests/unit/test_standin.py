@@ -21,23 +21,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from tests.support import wait_for_sync
 from yourclaw.runtime import standin
 from yourclaw.runtime.standin import HEALTHCHECK_CMD, StandinAssistant
 
 pytestmark = pytest.mark.unit
 
 SCRIPT = Path(standin.__file__)
-
-
-def wait_until(predicate: Callable[[], object], *, timeout: float = 5.0, message: str = "condition") -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-        time.sleep(0.02)
 
 
 @dataclass
@@ -270,11 +260,11 @@ def get_json(url: str) -> tuple[int, dict]:
 
 def test_polls_with_protocol_headers_then_replies_before_acking(fake, make_assistant):
     assistant = make_assistant(instance_id="abc123")
-    poll = wait_until(lambda: fake.polls and fake.polls[0], message="first poll")
+    poll = wait_for_sync(lambda: fake.polls and fake.polls[0], message="first poll")
     assert (poll.token, poll.generation, poll.instance_id, poll.wait) == ("tok-a", "1", "abc123", "25")
 
     fake.enqueue("m1", "hello there")
-    wait_until(lambda: ("ack", "m1") in fake.events, message="ack of m1")
+    wait_for_sync(lambda: ("ack", "m1") in fake.events, message="ack of m1")
     assert fake.outbound["m1:0"] == {"kind": "reply", "text": "echo: hello there", "in_reply_to": "m1"}
     assert fake.index(("outbound", "m1:0")) < fake.index(("ack", "m1"))
     assert assistant.handled == ["m1"]
@@ -294,25 +284,25 @@ def test_default_instance_id_is_hostname_then_random_hex_per_start(fake, make_as
 
 def test_config_rewrite_cuts_the_held_poll_and_polls_with_the_new_token(fake, make_assistant, config_path):
     assistant = make_assistant()
-    wait_until(lambda: fake.polls, message="first poll")
+    wait_for_sync(lambda: fake.polls, message="first poll")
     assert fake.hold == 25.0  # the poll is being held open, as a quiet control plane does
     fake.add_token("tok-b")
 
     rewritten = time.monotonic()
     write_config(config_path, fake.url, "tok-b", 2)
-    poll = wait_until(lambda: next((p for p in fake.polls if p.token == "tok-b"), None), message="poll with tok-b")
+    poll = wait_for_sync(lambda: next((p for p in fake.polls if p.token == "tok-b"), None), message="poll with tok-b")
     assert poll.generation == "2"
     assert poll.at - rewritten < 2.0
     assert [p.token for p in fake.polls] == ["tok-a", "tok-b"]
 
     fake.enqueue("m1", "after rotation")
-    wait_until(lambda: ("ack", "m1") in fake.events, message="ack of m1")
+    wait_for_sync(lambda: ("ack", "m1") in fake.events, message="ack of m1")
     assert assistant.readiness() == (True, {"ready": True, "generation": 2, "model": "anthropic/claude-test"})
 
 
 def test_invalid_config_keeps_the_last_good_one(fake, make_assistant, config_path, capsys):
     assistant = make_assistant()
-    wait_until(lambda: fake.polls, message="first poll")
+    wait_for_sync(lambda: fake.polls, message="first poll")
     config_path.write_text("{not json")
     err = ""
 
@@ -321,10 +311,10 @@ def test_invalid_config_keeps_the_last_good_one(fake, make_assistant, config_pat
         err += capsys.readouterr().err
         return "config invalid" in err
 
-    wait_until(logged, message="invalid config logged")
+    wait_for_sync(logged, message="invalid config logged")
     assert assistant.config is not None and assistant.config.token == "tok-a"
     fake.enqueue("m1", "still here")
-    wait_until(lambda: ("ack", "m1") in fake.events, message="ack of m1")
+    wait_for_sync(lambda: ("ack", "m1") in fake.events, message="ack of m1")
     assert "tok-a" not in err
 
 
@@ -333,16 +323,16 @@ def test_redelivered_finished_message_is_acked_without_a_second_reply(fake, make
     fake.ignore_acks = True  # the ack is lost, as if the control plane died before storing it
     first = make_assistant()
     fake.enqueue("m1", "once only")
-    wait_until(lambda: ("ack", "m1") in fake.events, message="first ack")
+    wait_for_sync(lambda: ("ack", "m1") in fake.events, message="first ack")
     first.stop()
     fake.ignore_acks = False
 
     second = make_assistant()
-    wait_until(
+    wait_for_sync(
         lambda: any("m1" in p.delivered for p in fake.polls if p.instance_id == second.instance_id),
         message="redelivery to the restarted assistant",
     )
-    wait_until(lambda: "user-1" not in fake.inflight, message="redelivered m1 acked")
+    wait_for_sync(lambda: "user-1" not in fake.inflight, message="redelivered m1 acked")
     assert first.handled == ["m1"] and second.handled == []
     assert fake.events.count(("ack", "m1")) >= 2
     assert fake.outbound_attempts == ["m1:0"]
@@ -351,10 +341,10 @@ def test_redelivered_finished_message_is_acked_without_a_second_reply(fake, make
 def test_proactive_message_follows_the_reply_and_ack(fake, make_assistant):
     make_assistant()
     fake.enqueue("m1", "proactive 1 wake up")
-    wait_until(lambda: ("ack", "m1") in fake.events, message="ack of m1")
+    wait_for_sync(lambda: ("ack", "m1") in fake.events, message="ack of m1")
     acked = time.monotonic()
     assert fake.outbound["m1:0"]["text"] == "ok, in 1s"
-    wait_until(lambda: "proactive:m1" in fake.outbound, message="proactive message")
+    wait_for_sync(lambda: "proactive:m1" in fake.outbound, message="proactive message")
     assert fake.outbound["proactive:m1"] == {"kind": "proactive", "text": "wake up"}
     assert fake.index(("outbound", "m1:0")) < fake.index(("ack", "m1")) < fake.index(("outbound", "proactive:m1"))
     assert time.monotonic() - acked > 0.5
@@ -364,7 +354,7 @@ def test_parts_and_slow_turns(fake, make_assistant):
     make_assistant(extend_interval=0.1)
     fake.enqueue("m1", "parts 3")
     fake.enqueue("m2", "slow 0.6")
-    wait_until(lambda: ("ack", "m2") in fake.events, message="ack of m2")
+    wait_for_sync(lambda: ("ack", "m2") in fake.events, message="ack of m2")
     assert [k for kind, k in fake.events if kind == "outbound"] == ["m1:0", "m1:1", "m1:2", "m2:0"]
     assert fake.outbound["m1:2"]["text"] == "part 3 of 3"
     extends = [i for i, e in enumerate(fake.events) if e == ("extend", "m2")]
@@ -376,7 +366,7 @@ def test_outbound_5xx_and_429_are_retried_with_the_same_key(fake, make_assistant
     fake.outbound_statuses.extend([500, 429, 503])
     make_assistant()
     fake.enqueue("m1", "retry me")
-    wait_until(lambda: ("ack", "m1") in fake.events, timeout=8, message="ack of m1")
+    wait_for_sync(lambda: ("ack", "m1") in fake.events, timeout=8, message="ack of m1")
     assert fake.outbound_attempts == ["m1:0"] * 4
     assert fake.index(("outbound", "m1:0")) < fake.index(("ack", "m1"))
 
@@ -385,14 +375,14 @@ def test_outbound_4xx_is_not_retried(fake, make_assistant):
     fake.outbound_statuses.append(422)
     make_assistant()
     fake.enqueue("m1", "refused")
-    wait_until(lambda: ("ack", "m1") in fake.events, message="ack of m1")
+    wait_for_sync(lambda: ("ack", "m1") in fake.events, message="ack of m1")
     assert fake.outbound_attempts == ["m1:0"]
 
 
 def test_poll_errors_back_off_and_a_new_config_ends_the_backoff(fake, make_assistant, config_path, capsys):
     fake.revoked.add("tok-a")
     assistant = make_assistant()
-    wait_until(lambda: len(fake.polls) >= 2, message="retry after 401")
+    wait_for_sync(lambda: len(fake.polls) >= 2, message="retry after 401")
     assert fake.polls[1].at - fake.polls[0].at >= 0.9
     assert "token rejected" in capsys.readouterr().err
     assert assistant.readiness() == (False, {"ready": False, "reason": "token rejected"})
@@ -401,11 +391,11 @@ def test_poll_errors_back_off_and_a_new_config_ends_the_backoff(fake, make_assis
     fake.poll_statuses.extend([409, 500])
     rewritten = time.monotonic()
     write_config(config_path, fake.url, "tok-b", 2)  # lands during the 2 s backoff
-    poll = wait_until(lambda: next((p for p in fake.polls if p.token == "tok-b"), None), message="poll with tok-b")
+    poll = wait_for_sync(lambda: next((p for p in fake.polls if p.token == "tok-b"), None), message="poll with tok-b")
     assert poll.at - rewritten < 1.5
 
     fake.enqueue("m1", "after a conflict and an outage")
-    wait_until(lambda: ("ack", "m1") in fake.events, timeout=8, message="ack after 409 and 500")
+    wait_for_sync(lambda: ("ack", "m1") in fake.events, timeout=8, message="ack after 409 and 500")
     tok_b = [p for p in fake.polls if p.token == "tok-b"]
     assert len(tok_b) >= 3 and tok_b[2].delivered == ["m1"]
     assert tok_b[1].at - tok_b[0].at >= 0.9
@@ -415,12 +405,12 @@ def test_poll_errors_back_off_and_a_new_config_ends_the_backoff(fake, make_assis
 def test_llm_answers_through_the_proxy_only_when_enabled(fake, make_assistant, monkeypatch):
     make_assistant()
     fake.enqueue("m1", "plain")
-    wait_until(lambda: ("ack", "m1") in fake.events, message="ack of m1")
+    wait_for_sync(lambda: ("ack", "m1") in fake.events, message="ack of m1")
     assert fake.outbound["m1:0"]["text"] == "echo: plain" and fake.llm_calls == []
 
     monkeypatch.setenv("STANDIN_LLM", "1")
     fake.enqueue("m2", "Ada")
-    wait_until(lambda: ("ack", "m2") in fake.events, message="ack of m2")
+    wait_for_sync(lambda: ("ack", "m2") in fake.events, message="ack of m2")
     assert fake.outbound["m2:0"]["text"] == "model claude-test says hi to Ada"
     [(headers, body)] = fake.llm_calls
     assert headers["x-api-key"] == "tok-a" and headers["anthropic-version"] == "2023-06-01"
@@ -443,7 +433,7 @@ def test_readyz_goes_from_503_to_200_and_the_healthcheck_follows(fake, tmp_path)
         assert subprocess.run([sys.executable, *HEALTHCHECK_CMD[1:]], env=env, timeout=10).returncode == 1
 
         write_config(path, fake.url, "tok-a", 7)
-        wait_until(lambda: get_json(base + "/readyz")[0] == 200, message="ready")
+        wait_for_sync(lambda: get_json(base + "/readyz")[0] == 200, message="ready")
         assert get_json(base + "/readyz") == (200, {"ready": True, "generation": 7, "model": "anthropic/claude-test"})
         assert subprocess.run([sys.executable, *HEALTHCHECK_CMD[1:]], env=env, timeout=10).returncode == 0
     finally:
@@ -452,9 +442,9 @@ def test_readyz_goes_from_503_to_200_and_the_healthcheck_follows(fake, tmp_path)
 
 def test_stop_returns_promptly_during_a_held_poll_and_a_long_turn(fake, make_assistant):
     assistant = make_assistant()
-    wait_until(lambda: fake.polls, message="first poll")
+    wait_for_sync(lambda: fake.polls, message="first poll")
     fake.enqueue("m1", "slow 30")
-    wait_until(lambda: fake.polls[0].delivered, message="slow turn started")
+    wait_for_sync(lambda: fake.polls[0].delivered, message="slow turn started")
     started = time.monotonic()
     assistant.stop()
     assert time.monotonic() - started < 1.5
@@ -476,9 +466,9 @@ def test_runs_as_a_standalone_script_and_exits_0_on_sigterm(fake, config_path):
     proc = subprocess.Popen([sys.executable, "-I", "-S", str(SCRIPT)], env=env, stderr=subprocess.PIPE, text=True)
     try:
         fake.enqueue("m1", "from a script")
-        wait_until(lambda: ("ack", "m1") in fake.events, timeout=10, message="ack from the script")
+        wait_for_sync(lambda: ("ack", "m1") in fake.events, timeout=10, message="ack from the script")
         assert fake.outbound["m1:0"]["text"] == "echo: from a script"
-        wait_until(lambda: get_json(f"http://127.0.0.1:{port}/readyz")[0] == 200, message="script ready")
+        wait_for_sync(lambda: get_json(f"http://127.0.0.1:{port}/readyz")[0] == 200, message="script ready")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=3) == 0
     finally:
