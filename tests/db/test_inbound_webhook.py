@@ -21,8 +21,8 @@ from tests.support import LiveServer, free_port, make_settings, make_user
 from yourclaw.app import create_app
 from yourclaw.db.engine import transaction
 from yourclaw.db.models import InboundMessage, Message, UserPhone
-from yourclaw.messaging.inbound_repository import INBOUND_CHANNEL
 from yourclaw.messaging.outbox import OUTBOX_CHANNEL, enqueue_whatsapp
+from yourclaw.messaging.router_wakeup import INBOUND_CHANNEL
 
 pytestmark = pytest.mark.db
 

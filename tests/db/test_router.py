@@ -22,6 +22,7 @@ from yourclaw.db.models import Assistant, InboundMessage, Message, Outbox, Usage
 from yourclaw.messaging import inbound_repository as repo
 from yourclaw.messaging import notices, routing
 from yourclaw.messaging.outbox import enqueue_whatsapp
+from yourclaw.messaging.router_wakeup import notify_with
 from yourclaw.messaging.router_worker import InboundRouter, run_router
 from yourclaw.runtime import tokens
 
@@ -61,8 +62,7 @@ async def receive(sessions, phone: str, body: str, media: list | None = None) ->
     async with transaction(sessions) as s:
         message = repo.Received("SM" + uuid.uuid4().hex, phone, body, "Ann", phone.lstrip("+"), media or [])
         message_id = await repo.receive(s, message)
-    async with transaction(sessions) as s:
-        await s.execute(select(func.pg_notify(repo.INBOUND_CHANNEL, str(message_id))))
+    await notify_with(sessions.kw["bind"])(str(message_id))
     return message_id
 
 

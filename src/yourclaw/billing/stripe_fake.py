@@ -16,7 +16,6 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ import msgspec
 import structlog
 from stripe import WebhookSignature
 
+from yourclaw.local_server import LocalServer
 from yourclaw.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -77,7 +77,7 @@ class StripeFake:
         self.deliveries: list[tuple[str, int]] = []  # (event id, our HTTP status), in delivery order
         self._idempotent: dict[str, tuple[int, dict]] = {}
         self.clock_offset = 0
-        self._server: ThreadingHTTPServer | None = None
+        self._local = LocalServer("Stripe fake")
         self._http: httpx.Client | None = None
         if self.state_file is not None and self.state_file.is_file():
             stored = json.loads(self.state_file.read_text())
@@ -89,26 +89,17 @@ class StripeFake:
     def start(self, port: int = 0) -> str:
         from yourclaw.billing.stripe_fake_http import make_handler
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(self))
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="stripe-fake", daemon=True).start()
-        return self.base_url
+        return self._local.start(make_handler(self), port)
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        self._local.stop()
         if self._http is not None:
             self._http.close()
             self._http = None
 
     @property
     def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the Stripe fake is not running")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._local.base_url
 
     def now(self) -> int:
         return int(time.time()) + self.clock_offset

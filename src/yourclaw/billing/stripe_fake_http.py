@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import hmac
 import html
-import json
 import re
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from yourclaw.billing.stripe_fake import PRICE_CENTS, FakeStripeError
+from yourclaw.local_server import QuietHandler
 
 if TYPE_CHECKING:
     from yourclaw.billing.stripe_fake import StripeFake
@@ -68,22 +68,8 @@ def make_handler(fake: StripeFake) -> type[BaseHTTPRequestHandler]:
     return type("StripeFakeHandler", (_Handler,), {"fake": fake})
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     fake: StripeFake
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
-
-    def _send(self, status: int, payload: dict | bytes, content_type: str = "application/json", **headers) -> None:
-        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
 
     def _html(self, status: int, title: str, body: str) -> None:
         self._send(status, _page(title, body), "text/html; charset=utf-8")

@@ -23,8 +23,9 @@ import socket
 import threading
 from collections import deque
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
+
+from yourclaw.local_server import LocalServer, QuietHandler
 
 STANDIN_PREFIX = "(stand-in model) You said: "
 MODELS = ("claude-sonnet-5", "claude-opus-5", "claude-haiku-4-5")  # llm.catalog.MODELS, upstream ids
@@ -87,30 +88,20 @@ class AnthropicFake:
         self.started = 0  # message calls answered 200, streaming or not
         self.completed = 0  # streams sent to their end
         self.aborted = 0  # streams whose client went away before the end
-        self._server: ThreadingHTTPServer | None = None
+        self._local = LocalServer("Anthropic fake")
 
     # --- life -------------------------------------------------------------------------------------
 
     def start(self, port: int = 0, host: str = "127.0.0.1") -> str:
-        handler = type("Handler", (_Handler,), {"fake": self})
-        server_class = type("Server", (ThreadingHTTPServer,), {"request_queue_size": 256, "daemon_threads": True})
-        self._server = server_class((host, port), handler)
-        threading.Thread(target=self._server.serve_forever, name="anthropic-fake", daemon=True).start()
-        return self.base_url
+        return self._local.start(type("Handler", (_Handler,), {"fake": self}), port, host)
 
     def stop(self) -> None:
         self._release.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        self._local.stop()
 
     @property
     def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the Anthropic fake is not running")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._local.base_url
 
     # --- what tests look at and control ----------------------------------------------------------
 
@@ -194,17 +185,13 @@ class _Gone(Exception):
     """The client closed the connection."""
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     fake: AnthropicFake
-    protocol_version = "HTTP/1.1"
 
     def setup(self) -> None:
         super().setup()
         # Small SSE writes must leave at once, not wait for a delayed ACK.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
     # --- plumbing ---------------------------------------------------------------------------------
 

@@ -15,9 +15,7 @@ from sqlalchemy.orm import aliased
 
 from yourclaw.db.models import Assistant, InboundMessage, Message, Outbox, UsageDaily, UserPhone
 from yourclaw.messaging.outbox import OUTBOX_CHANNEL
-from yourclaw.messaging.router_wakeup import INBOUND_CHANNEL
 
-__all__ = ["INBOUND_CHANNEL"]
 # Each API process LISTENs here and wakes the user's waiting long polls; payload: the user id.
 USER_INBOUND_CHANNEL = "yourclaw_user_inbound"
 

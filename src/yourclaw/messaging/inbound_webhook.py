@@ -17,7 +17,7 @@ from twilio.request_validator import SIGNATURE_HEADER
 
 from yourclaw.errors import Forbidden, ServiceUnavailable, YourClawError
 from yourclaw.messaging import inbound_repository as repo
-from yourclaw.messaging.twilio_signature import FORM_CONTENT_TYPE, is_valid, public_url
+from yourclaw.messaging.twilio_signature import FORM_CONTENT_TYPE, is_valid, request_url
 from yourclaw.messaging.webhook_controller import parse_received
 from yourclaw.state import AppState
 
@@ -90,10 +90,7 @@ async def twilio_whatsapp_webhook(scope: Scope, receive: Receive, send: Send) ->
     if not signature:
         raise Forbidden("Missing X-Twilio-Signature", code="INVALID_SIGNATURE")
     form = parse_form(await _read_body(receive))
-    # raw_path keeps the percent-encoding Twilio signed; the URL is API_URL's, never the request's host.
-    raw_path = scope.get("raw_path")
-    path = raw_path.decode("latin-1") if raw_path else scope["path"]
-    url = public_url(settings.api_url, path, scope.get("query_string", b"").decode("latin-1"))
+    url = request_url(settings, scope)
     if not is_valid(settings.twilio_auth_token, url, form, signature):
         log.warning("twilio_signature_rejected", url=url)
         raise Forbidden("Invalid X-Twilio-Signature", code="INVALID_SIGNATURE")

@@ -28,6 +28,7 @@ from yourclaw.db.models import InboundMessage
 from yourclaw.messaging import inbound_repository as repo
 from yourclaw.messaging import notices, routing
 from yourclaw.messaging.outbox import enqueue_whatsapp
+from yourclaw.messaging.router_wakeup import INBOUND_CHANNEL
 from yourclaw.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -202,7 +203,7 @@ class InboundRouter:
             try:
                 conn = await asyncpg.connect(dsn)
                 conn.add_termination_listener(lambda *_, event=lost: event.set())
-                await conn.add_listener(repo.INBOUND_CHANNEL, lambda *_: self._wake.set())
+                await conn.add_listener(INBOUND_CHANNEL, lambda *_: self._wake.set())
                 # Whatever arrived while we were not listening is found by this scan.
                 self._wake.set()
                 await _first(stop.wait(), lost.wait())

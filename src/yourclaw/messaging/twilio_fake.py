@@ -25,12 +25,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from twilio.request_validator import RequestValidator
 
+from yourclaw.local_server import LocalServer, QuietHandler
 from yourclaw.messaging.splitting import TWILIO_BODY_LIMIT, twilio_length
 
 API = "/2010-04-01/Accounts/"
@@ -122,18 +122,12 @@ class TwilioFake:
         self._in_flight: dict[str, int] = {}
         # The most sends to one number that were ever in progress at once (1 when a sender serialises).
         self.max_concurrent_per_recipient = 0
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._local = LocalServer("Twilio fake")
 
     # --- life -------------------------------------------------------------------------------------
 
     def start(self, port: int = 0) -> str:
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="twilio-fake", daemon=True)
-        self._thread.start()
-        return self.base_url
+        return self._local.start(type("Handler", (_Handler,), {"fake": self}), port)
 
     def stop(self) -> None:
         self._released.set()
@@ -141,17 +135,11 @@ class TwilioFake:
             if self._http is not None:
                 self._http.close()
                 self._http = None
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        self._local.stop()
 
     @property
     def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the Twilio fake is not running")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._local.base_url
 
     # --- what tests look at and control ----------------------------------------------------------
 
@@ -400,22 +388,8 @@ _MEDIA = re.compile(r"^/2010-04-01/Accounts/(AC\w+)/Messages/MM\w+/Media/(ME\w+)
 _CONTENT = re.compile(r"^/media-content/(ME\w+)$")
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     fake: TwilioFake
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
-
-    def _send(self, status: int, payload: dict | bytes, content_type: str = "application/json", **headers) -> None:
-        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
 
     def _denied(self, account_sid: str) -> bool:
         if self.fake._authorized(self.headers.get("Authorization"), account_sid):

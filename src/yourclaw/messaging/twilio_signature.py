@@ -12,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 import structlog
 from litestar import Request
 from litestar.datastructures import FormMultiDict
+from litestar.types import Scope
 from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
 
 from yourclaw.dependencies import AppStateDep
@@ -31,11 +32,11 @@ def public_url(api_url: str, path: str, query: str = "") -> str:
     return urlunsplit((base.scheme, base.netloc, prefix + path, query, ""))
 
 
-def request_url(settings: Settings, request: Request) -> str:
+def request_url(settings: Settings, scope: Scope) -> str:
     # raw_path keeps the percent-encoding Twilio signed; `path` is decoded.
-    raw = request.scope.get("raw_path")
-    path = raw.decode("latin-1") if raw else request.scope["path"]
-    query = request.scope.get("query_string", b"").decode("latin-1")
+    raw = scope.get("raw_path")
+    path = raw.decode("latin-1") if raw else scope["path"]
+    query = scope.get("query_string", b"").decode("latin-1")
     return public_url(settings.api_url, path, query)
 
 
@@ -57,7 +58,7 @@ async def provide_twilio_form(request: Request, app_state: AppStateDep) -> FormM
     if not signature:
         raise Forbidden("Missing X-Twilio-Signature", code="INVALID_SIGNATURE")
     form = await request.form()
-    url = request_url(settings, request)
+    url = request_url(settings, request.scope)
     if not is_valid(settings.twilio_auth_token, url, form, signature):
         # The URL is worth logging: a wrong API_URL is the usual cause. The token never is.
         log.warning("twilio_signature_rejected", url=url)
