@@ -11,17 +11,20 @@ from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from yourclaw import __version__
 from yourclaw.accounts.controller import DevAuthController, UsersController
 from yourclaw.assistants.controller import AssistantsController
+from yourclaw.bare_routes import bare_route
 from yourclaw.billing import controller as billing_routes
 from yourclaw.billing.api_keys_controller import ApiKeysController
 from yourclaw.dependencies import provide_app_state, provide_db_session
 from yourclaw.health import health
-from yourclaw.http_errors import EXCEPTION_HANDLERS
+from yourclaw.http_errors import EXCEPTION_HANDLERS, rendered
+from yourclaw.llm import proxy_controller
 from yourclaw.llm.proxy_controller import LlmProxyController
-from yourclaw.messaging import inbound_routes
+from yourclaw.messaging import inbound_routes, inbound_webhook
 from yourclaw.request_context import request_id_middleware
 from yourclaw.runtime import protocol_routes
 from yourclaw.runtime.poll_controller import PollController
@@ -30,6 +33,24 @@ from yourclaw.state import AppState
 from yourclaw.web import routes as web_routes
 
 API_PREFIX = "/api/v1"
+
+
+class YourClawApp(Litestar):
+    """Litestar, with the hottest calls answered by bare routes before its own routing (`bare_routes`)."""
+
+    def __init__(self, *args, bare_routes: dict[str, ASGIApp], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.bare_routes = bare_routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # type: ignore[override]
+        if scope["type"] == "http":
+            route = self.bare_routes.get(scope["path"])
+            if route is not None:
+                scope["app"] = scope["litestar_app"] = self
+                scope.setdefault("state", {})
+                await route(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def _origin(url: str) -> str:
@@ -62,7 +83,11 @@ def create_app(settings: Settings) -> Litestar:
         handlers.append(DevAuthController)
     api = Router(path=API_PREFIX, route_handlers=handlers)
 
-    app = Litestar(
+    app = YourClawApp(
+        bare_routes={
+            API_PREFIX + inbound_webhook.PATH: bare_route(inbound_webhook.twilio_whatsapp_webhook, rendered),
+            proxy_controller.MESSAGES_PATH: bare_route(proxy_controller.messages_route, proxy_controller.rendered),
+        },
         # The LLM proxy sits outside /api/v1: assistants name it as their Anthropic base URL.
         route_handlers=[api, LlmProxyController, *web_routes.page_routes(settings)],
         lifespan=[lifespan],

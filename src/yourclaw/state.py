@@ -13,6 +13,7 @@ from yourclaw.billing.stripe_fake import StripeFake, start_dev_fake
 from yourclaw.crypto import SecretBox
 from yourclaw.db.engine import make_engine, make_sessionmaker
 from yourclaw.llm.proxy import LlmProxy
+from yourclaw.messaging.inbound_writer import InboundWriter
 from yourclaw.messaging.router_wakeup import RouterWakeup, notify_with
 from yourclaw.runtime.inbound_listener import InboundListener
 from yourclaw.runtime.inbound_waiter import InboundWaiter
@@ -37,9 +38,12 @@ class AppState:
     stripe_fake: StripeFake | None = None
     # Wakes the router after a webhook's commit (see `messaging.router_wakeup`).
     router_wakeup: RouterWakeup = field(init=False)
+    # Stores webhooks' messages, several to a commit under load (see `messaging.inbound_writer`).
+    inbound_writer: InboundWriter = field(init=False)
 
     def __post_init__(self) -> None:
         self.stripe = StripeGateway(self.settings)
+        self.inbound_writer = InboundWriter(self.engine)
         self.router_wakeup = RouterWakeup(notify_with(self.engine))
 
     @classmethod
@@ -86,6 +90,7 @@ class AppState:
 
     async def close(self) -> None:
         self.inbound.shutdown()
+        await self.inbound_writer.close()
         await self.router_wakeup.close()
         if self.inbound_listener is not None:
             await self.inbound_listener.stop()

@@ -8,24 +8,25 @@ delay between events, failures (500, 529 overloaded, an error event mid-stream),
 before its last events until released; it counts streams whose client went away before the end.
 
 With no reply set it answers "(stand-in model) You said: ..." and estimates usage from the text, which is
-what `yourclaw dev` runs in-process when no ANTHROPIC_API_KEY is set (see `llm/proxy.py`). The server runs
-in a thread of its own; `python -m yourclaw.llm.anthropic_fake --port N` runs it as a process (the bench).
+what `yourclaw dev` runs in-process when no ANTHROPIC_API_KEY is set (see `llm/proxy.py`). It serves with
+aiohttp on an event loop of its own, in a thread (tests, `yourclaw dev`) or as the main loop of
+`python -m yourclaw.llm.anthropic_fake --port N` (the bench): a thread per connection, as Python's own
+HTTP server has, made dozens of concurrent streams queue on the GIL, and the stand-in then measured itself.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
 import secrets
-import select
 import signal
-import socket
 import threading
 from collections import deque
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
-from yourclaw.local_server import LocalServer, QuietHandler
+from aiohttp import web
 
 STANDIN_PREFIX = "(stand-in model) You said: "
 MODELS = ("claude-sonnet-5", "claude-opus-5", "claude-haiku-4-5")  # llm.catalog.MODELS, upstream ids
@@ -88,20 +89,57 @@ class AnthropicFake:
         self.started = 0  # message calls answered 200, streaming or not
         self.completed = 0  # streams sent to their end
         self.aborted = 0  # streams whose client went away before the end
-        self._local = LocalServer("Anthropic fake")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self._url: str | None = None
 
     # --- life -------------------------------------------------------------------------------------
 
     def start(self, port: int = 0, host: str = "127.0.0.1") -> str:
-        return self._local.start(type("Handler", (_Handler,), {"fake": self}), port, host)
+        """Serves on a thread of its own until `stop`."""
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="Anthropic fake", daemon=True)
+        self._thread.start()
+        return asyncio.run_coroutine_threadsafe(self.serve(port, host), self._loop).result(10)
 
     def stop(self) -> None:
         self._release.set()
-        self._local.stop()
+        if self._loop is None:
+            return
+        asyncio.run_coroutine_threadsafe(self.close(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+        self._loop.close()
+        self._loop = self._thread = None
+
+    async def serve(self, port: int = 0, host: str = "127.0.0.1") -> str:
+        """Serves on the running loop until `close`."""
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/messages", self._messages)
+        app.router.add_post("/v1/messages/count_tokens", self._messages)
+        app.router.add_route("*", "/{path:.*}", self._not_found)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port, backlog=256)
+        await site.start()
+        bound = self._runner.addresses[0]
+        self._url = f"http://{bound[0]}:{bound[1]}"
+        return self._url
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        self._url = None
 
     @property
     def base_url(self) -> str:
-        return self._local.base_url
+        if self._url is None:
+            raise RuntimeError("the Anthropic fake is not running")
+        return self._url
 
     # --- what tests look at and control ----------------------------------------------------------
 
@@ -168,6 +206,65 @@ class AnthropicFake:
             "output_tokens": max(1, len(text) // 4),
         }
 
+    # --- the routes ---------------------------------------------------------------------------------
+
+    async def _read(self, request: web.Request) -> RecordedRequest:
+        recorded = RecordedRequest(
+            request.method,
+            request.path,
+            {k.lower(): v for k, v in request.headers.items()},
+            await request.read(),
+        )
+        self._record(recorded)
+        return recorded
+
+    def _unauthorized(self, request: RecordedRequest) -> web.Response | None:
+        key = request.headers.get("x-api-key", "")
+        if not key or (self.accepted_keys is not None and key not in self.accepted_keys):
+            return _error(401, "authentication_error", "invalid x-api-key")
+        return None
+
+    async def _not_found(self, request: web.Request) -> web.Response:
+        await self._read(request)
+        return _error(404, "not_found_error", f"Not found: {request.path}")
+
+    async def _models(self, request: web.Request) -> web.Response:
+        recorded = await self._read(request)
+        refused = self._unauthorized(recorded)
+        if refused is not None:
+            return refused
+        data = [{"type": "model", "id": m, "display_name": m, "created_at": "2026-01-01T00:00:00Z"} for m in MODELS]
+        return _json(200, {"data": data, "has_more": False, "first_id": MODELS[0], "last_id": MODELS[-1]})
+
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        recorded = await self._read(request)
+        refused = self._unauthorized(recorded)
+        if refused is not None:
+            return refused
+        if not recorded.headers.get("anthropic-version"):
+            return _error(400, "invalid_request_error", "anthropic-version: header is required")
+        try:
+            body = recorded.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not body.get("model"):
+            return _error(400, "invalid_request_error", "model: field required")
+        if recorded.path.endswith("/count_tokens"):
+            return _json(200, {"input_tokens": self.usage_for(body, "")["input_tokens"]})
+        plan = self._next_plan()
+        if plan is not None and plan.kind == "error":
+            return _error(plan.status, plan.error_type, plan.message)
+        self._count("started")
+        if not body.get("stream"):
+            text = self.answer_text(body)
+            return _json(200, _message(body["model"], text, self.usage_for(body, text)))
+        stream = _Stream(request, self)
+        try:
+            await stream.send(body, plan)
+        except _Gone:
+            self._count("aborted")
+        return stream.response
+
 
 def _last_user_text(body: dict) -> str:
     for message in reversed(body.get("messages") or []):
@@ -185,136 +282,58 @@ class _Gone(Exception):
     """The client closed the connection."""
 
 
-class _Handler(QuietHandler):
-    fake: AnthropicFake
+class _Stream:
+    """One streamed answer, event by event, noticing a client that hangs up."""
 
-    def setup(self) -> None:
-        super().setup()
-        # Small SSE writes must leave at once, not wait for a delayed ACK.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    def __init__(self, request: web.Request, fake: AnthropicFake) -> None:
+        self._request = request
+        self._fake = fake
+        self.response = web.StreamResponse(
+            status=200,
+            headers={
+                "Content-Type": "text/event-stream; charset=utf-8",
+                "Cache-Control": "no-cache",
+                "request-id": _id("req_"),
+            },
+        )
+        self.response.enable_chunked_encoding()
 
-    # --- plumbing ---------------------------------------------------------------------------------
+    def _gone(self) -> bool:
+        transport = self._request.transport
+        return transport is None or transport.is_closing()
 
-    def _read(self) -> RecordedRequest:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        recorded = RecordedRequest(self.command, urlsplit(self.path).path, headers, body)
-        self.fake._record(recorded)
-        return recorded
-
-    def _json(self, status: int, payload: object, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("request-id", _id("req_"))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _error(self, status: int, error_type: str, message: str) -> None:
-        extra = {"x-should-retry": "true"} if status >= 500 else {}
-        self._json(status, error_body(error_type, message), extra)
-
-    def _chunk(self, data: bytes) -> None:
+    async def _event(self, name: str, data: dict) -> None:
+        if self._gone():
+            raise _Gone
         try:
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-        except (BrokenPipeError, ConnectionResetError) as exc:
+            await self.response.write(f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode())
+        except (ConnectionError, RuntimeError) as exc:  # aiohttp: "Cannot write to closing transport"
             raise _Gone from exc
 
-    def _gone(self, timeout: float) -> bool:
-        """Waits up to `timeout`; True as soon as the client has closed the connection."""
-        readable, _, _ = select.select([self.connection], [], [], timeout)
-        if not readable:
-            return False
-        try:
-            return self.connection.recv(1, socket.MSG_PEEK) == b""
-        except OSError:
-            return True
-
-    def _pause(self, seconds: float) -> None:
-        if seconds > 0 and self._gone(seconds):
+    async def _pause(self) -> None:
+        delay = self._fake.event_delay
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if self._gone():
             raise _Gone
 
-    def _wait_release(self) -> None:
-        while not self.fake._release.wait(0.02):
-            if self._gone(0):
+    async def _wait_release(self) -> None:
+        while not self._fake._release.is_set():
+            await asyncio.sleep(0.02)
+            if self._gone():
                 raise _Gone
 
-    def _authorized(self, request: RecordedRequest) -> bool:
-        key = request.headers.get("x-api-key", "")
-        accepted = self.fake.accepted_keys
-        if not key or (accepted is not None and key not in accepted):
-            self._error(401, "authentication_error", "invalid x-api-key")
-            return False
-        return True
-
-    # --- routes -----------------------------------------------------------------------------------
-
-    def do_GET(self) -> None:
-        request = self._read()
-        if request.path != "/v1/models":
-            self._error(404, "not_found_error", f"Not found: {request.path}")
-            return
-        if not self._authorized(request):
-            return
-        data = [{"type": "model", "id": m, "display_name": m, "created_at": "2026-01-01T00:00:00Z"} for m in MODELS]
-        self._json(200, {"data": data, "has_more": False, "first_id": MODELS[0], "last_id": MODELS[-1]})
-
-    def do_POST(self) -> None:
-        request = self._read()
-        if request.path not in ("/v1/messages", "/v1/messages/count_tokens"):
-            self._error(404, "not_found_error", f"Not found: {request.path}")
-            return
-        if not self._authorized(request):
-            return
-        if not request.headers.get("anthropic-version"):
-            self._error(400, "invalid_request_error", "anthropic-version: header is required")
-            return
-        try:
-            body = request.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict) or not body.get("model"):
-            self._error(400, "invalid_request_error", "model: field required")
-            return
-        if request.path.endswith("/count_tokens"):
-            self._json(200, {"input_tokens": self.fake.usage_for(body, "")["input_tokens"]})
-            return
-        plan = self.fake._next_plan()
-        if plan is not None and plan.kind == "error":
-            self._error(plan.status, plan.error_type, plan.message)
-            return
-        self.fake._count("started")
-        if body.get("stream"):
-            try:
-                self._stream(body, plan)
-            except _Gone:
-                self.fake._count("aborted")
-                self.close_connection = True
-            return
-        text = self.fake.answer_text(body)
-        message = _message(body["model"], text, self.fake.usage_for(body, text))
-        self._json(200, message)
-
-    def _stream(self, body: dict, plan: _Plan | None) -> None:
-        fake = self.fake
+    async def send(self, body: dict, plan: _Plan | None) -> None:
+        fake = self._fake
         text = fake.answer_text(body)
         usage = fake.usage_for(body, text)
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.send_header("request-id", _id("req_"))
-        self.end_headers()
+        await self.response.prepare(self._request)
         start = _message(body["model"], "", usage | {"output_tokens": min(1, usage["output_tokens"])})
-        self._event("message_start", {"type": "message_start", "message": start})
+        await self._event("message_start", {"type": "message_start", "message": start})
         if plan is not None and plan.kind == "break":
-            self._pause(fake.event_delay)
-            self._event("error", error_body(plan.error_type, plan.message))
-            self._chunk(b"")
+            await self._pause()
+            await self._event("error", error_body(plan.error_type, plan.message))
+            await self.response.write_eof()
             fake._count("completed")
             return
         events: list[tuple[str, dict]] = [
@@ -329,19 +348,25 @@ class _Handler(QuietHandler):
             events.append(("content_block_delta", delta))
         events.append(("content_block_stop", {"type": "content_block_stop", "index": 0}))
         for name, data in events:
-            self._pause(fake.event_delay)
-            self._event(name, data)
-        self._wait_release()
-        self._pause(fake.event_delay)
+            await self._pause()
+            await self._event(name, data)
+        await self._wait_release()
+        await self._pause()
         final = {"output_tokens": usage["output_tokens"]}
         delta = {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": final}
-        self._event("message_delta", delta)
-        self._event("message_stop", {"type": "message_stop"})
-        self._chunk(b"")
+        await self._event("message_delta", delta)
+        await self._event("message_stop", {"type": "message_stop"})
+        await self.response.write_eof()
         fake._count("completed")
 
-    def _event(self, name: str, data: dict) -> None:
-        self._chunk(f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode())
+
+def _json(status: int, payload: object, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response(payload, status=status, headers={"request-id": _id("req_"), **(headers or {})})
+
+
+def _error(status: int, error_type: str, message: str) -> web.Response:
+    extra = {"x-should-retry": "true"} if status >= 500 else {}
+    return _json(status, error_body(error_type, message), extra)
 
 
 def _pieces(text: str) -> list[str]:
@@ -373,13 +398,23 @@ def main() -> None:
     fake = AnthropicFake(
         usage=json.loads(args.usage) if args.usage else None, reply=args.reply, event_delay=args.event_delay
     )
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    print(fake.start(args.port, args.host), flush=True)
-    while not stop.wait(0.5):
-        pass
-    fake.stop()
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        print(await fake.serve(args.port, args.host), flush=True)
+        try:
+            await stop.wait()
+        finally:
+            fake._release.set()
+            await fake.close()
+
+    import uvloop
+
+    with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(run())
 
 
 if __name__ == "__main__":

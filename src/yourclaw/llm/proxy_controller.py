@@ -1,6 +1,10 @@
 """The metering proxy's routes, at `{RUNTIME_API_URL}/llm/anthropic` (what an assistant's config names as
 its Anthropic base URL). Every failure here answers in Anthropic's error shape, not `{"detail", "code"}`:
-the caller is an Anthropic client and must understand it."""
+the caller is an Anthropic client and must understand it.
+
+`POST /v1/messages`, which every turn of every assistant calls, is a bare route (`bare_routes`, mounted by
+`app.create_app`); the calls that cost nothing (token counts, the model list) are a Litestar controller.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +13,20 @@ from http import HTTPStatus
 import structlog
 from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import Receive, Scope, Send
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from yourclaw.bare_routes import cancel_on_disconnect, read_body
 from yourclaw.dependencies import AppStateDep
 from yourclaw.errors import YourClawError
-from yourclaw.llm.proxy import ProxyError, error_response
+from yourclaw.http_errors import answer_by_class
+from yourclaw.llm.proxy import ProxyError, Whole, error_body
 
 log = structlog.get_logger(__name__)
 
 PROXY_PATH = "/llm/anthropic"
+MESSAGES_PATH = PROXY_PATH + "/v1/messages"
 # Anthropic accepts requests up to 32 MB (images and documents inline).
 MAX_BODY = 32 * 1024 * 1024
 
@@ -28,66 +36,94 @@ _TYPES = {
     402: "billing_error",
     403: "permission_error",
     404: "not_found_error",
+    405: "invalid_request_error",
     413: "request_too_large",
     429: "rate_limit_error",
 }
 
-
-def _status_error(status: int, message: str) -> Response:
-    return error_response(status, _TYPES.get(status, "api_error"), message)
-
-
-def proxy_error(_: Request, exc: ProxyError) -> Response:
-    return error_response(exc.status, exc.error_type, exc.message, exc.headers)
+# (status, Anthropic error type, message, extra headers)
+_Answer = tuple[int, str, str, dict[str, str] | None]
 
 
-def domain_error(_: Request, exc: YourClawError) -> Response:
-    return _status_error(exc.status_code, exc.detail if exc.status_code < 500 else "Internal server error")
+def _by_status(status: int, message: str) -> _Answer:
+    return status, _TYPES.get(status, "api_error"), message, None
 
 
-def http_error(_: Request, exc: HTTPException) -> Response:
+def _proxy_error(exc: ProxyError) -> _Answer:
+    return exc.status, exc.error_type, exc.message, exc.headers
+
+
+def _domain_error(exc: YourClawError) -> _Answer:
+    return _by_status(exc.status_code, exc.detail if exc.status_code < 500 else "Internal server error")
+
+
+def _http_error(exc: HTTPException) -> _Answer:
     message = exc.detail if exc.status_code < 500 else "Internal server error"
-    return _status_error(exc.status_code, message or HTTPStatus(exc.status_code).phrase)
+    return _by_status(exc.status_code, message or HTTPStatus(exc.status_code).phrase)
 
 
-def unavailable(_: Request, exc: Exception) -> Response:
+def _unavailable(exc: Exception) -> _Answer:
     log.warning("llm_proxy_database_unavailable", error=type(exc).__name__)
-    return error_response(503, "api_error", "The service is temporarily unavailable", {"retry-after": "2"})
+    return 503, "api_error", "The service is temporarily unavailable", {"retry-after": "2"}
 
 
-def internal_error(_: Request, exc: Exception) -> Response:
+def _internal_error(exc: Exception) -> _Answer:
     log.exception("llm_proxy_error", error=type(exc).__name__)
-    return error_response(500, "api_error", "Internal server error")
+    return 500, "api_error", "Internal server error", None
+
+
+_ANSWERS = {
+    ProxyError: _proxy_error,
+    YourClawError: _domain_error,
+    ValidationException: _http_error,
+    HTTPException: _http_error,
+    DBAPIError: _unavailable,
+    PoolTimeout: _unavailable,
+    OSError: _unavailable,
+    Exception: _internal_error,
+}
+
+
+def rendered(exc: Exception) -> tuple[int, bytes, dict[str, str] | None]:
+    """A failure as the bare route sends it."""
+    status, error_type, message, headers = answer_by_class(_ANSWERS, exc)
+    return status, error_body(error_type, message), headers
+
+
+def _litestar_handler(_: Request, exc: Exception) -> Response:
+    status, body, headers = rendered(exc)
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def _response(whole: Whole) -> Response:
+    return Response(whole.body, status_code=whole.status, media_type=whole.content_type, headers=whole.headers)
+
+
+async def messages_route(scope: Scope, receive: Receive, send: Send) -> None:
+    """Anthropic's Messages API, metered: streaming (SSE) and plain answers."""
+    if scope["method"] != "POST":
+        raise ProxyError(405, "invalid_request_error", "Use POST")
+    llm = scope["litestar_app"].state.app_state.llm
+    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+    body = await read_body(receive, MAX_BODY, "The request is larger than Anthropic accepts")
+    # A caller gone mid-answer cancels the relay, which closes the upstream request.
+    await cancel_on_disconnect(receive, send, lambda tracked: llm.messages(headers, body, tracked))
 
 
 class LlmProxyController(Controller):
     path = PROXY_PATH
     tags = ["llm-proxy"]
     # Every class the app maps elsewhere, so none of them falls through to the app's JSON shape.
-    exception_handlers = {
-        ProxyError: proxy_error,
-        YourClawError: domain_error,
-        ValidationException: http_error,
-        HTTPException: http_error,
-        DBAPIError: unavailable,
-        PoolTimeout: unavailable,
-        OSError: unavailable,
-        Exception: internal_error,
-    }
-
-    @post("/v1/messages", status_code=200, request_max_body_size=MAX_BODY)
-    async def messages(self, request: Request, app_state: AppStateDep) -> Response:
-        """Anthropic's Messages API, metered: streaming (SSE) and plain answers."""
-        return await app_state.llm.messages(request.headers, await request.body())
+    exception_handlers = dict.fromkeys(_ANSWERS, _litestar_handler)
 
     @post("/v1/messages/count_tokens", status_code=200, request_max_body_size=MAX_BODY)
     async def count_tokens(self, request: Request, app_state: AppStateDep) -> Response:
-        return await app_state.llm.passthrough(
-            "POST", "/v1/messages/count_tokens", request.headers, await request.body()
+        return _response(
+            await app_state.llm.passthrough("POST", "/v1/messages/count_tokens", request.headers, await request.body())
         )
 
     @get("/v1/models")
     async def models(self, request: Request, app_state: AppStateDep) -> Response:
         query = request.scope.get("query_string", b"").decode("latin-1")
         path = "/v1/models" + (f"?{query}" if query else "")
-        return await app_state.llm.passthrough("GET", path, request.headers)
+        return _response(await app_state.llm.passthrough("GET", path, request.headers))

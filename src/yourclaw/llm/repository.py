@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import BigInteger, String, Uuid, and_, bindparam, func, or_, select, text
+from sqlalchemy import BigInteger, String, Uuid, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -20,34 +21,27 @@ class CallerRow:
     user_id: uuid.UUID
     encrypted_key: str | None  # the user's own Anthropic key, when set
     balance: Balance
+    expires_at: datetime | None = None  # the token's, when it is being rotated out
 
 
-def _caller_query(token_hash: str):
-    # Token, own key and balance in one round trip: the only database work before a call is forwarded.
-    return (
-        select(
-            AssistantToken.user_id,
-            ApiKey.encrypted_key,
-            func.coalesce(UserCredits.total_millicents, 0),
-            func.coalesce(UserCredits.used_millicents, 0),
-        )
-        .select_from(AssistantToken)
-        .outerjoin(ApiKey, and_(ApiKey.user_id == AssistantToken.user_id, ApiKey.provider == PROVIDER))
-        .outerjoin(UserCredits, UserCredits.user_id == AssistantToken.user_id)
-        .where(
-            AssistantToken.token_hash == token_hash,
-            AssistantToken.revoked_at.is_(None),
-            or_(AssistantToken.expires_at.is_(None), AssistantToken.expires_at > func.now()),
-        )
-    )
+# Token, own key and balance in one round trip: the only database work before a call is forwarded. Plain
+# SQL through the driver: building and compiling the equivalent select() cost about a millisecond of CPU
+# per call, more than the rest of the proxy's work before forwarding.
+_CALLER = f"""
+    SELECT t.user_id, k.encrypted_key, coalesce(c.total_millicents, 0), coalesce(c.used_millicents, 0), t.expires_at
+    FROM {AssistantToken.__tablename__} t
+    LEFT JOIN {ApiKey.__tablename__} k ON k.user_id = t.user_id AND k.provider = '{PROVIDER}'
+    LEFT JOIN {UserCredits.__tablename__} c ON c.user_id = t.user_id
+    WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())
+"""
 
 
 async def caller_by_token(conn: AsyncConnection, token_hash: str) -> CallerRow | None:
     """The owner of a valid (not revoked, not expired) assistant token, with their own key and balance."""
-    row = (await conn.execute(_caller_query(token_hash))).first()
+    row = (await conn.exec_driver_sql(_CALLER, (token_hash,))).first()
     if row is None:
         return None
-    return CallerRow(row[0], row[1], Balance(row[2], row[3]))
+    return CallerRow(row[0], row[1], Balance(row[2], row[3]), row[4])
 
 
 # Many calls' charges in one statement (so one round trip, atomic on its own): a ledger row per call,

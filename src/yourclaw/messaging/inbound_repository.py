@@ -53,48 +53,72 @@ class Received:
     media: list[dict[str, str]]
 
 
-_RECEIVE = text(
+# Several webhooks in one statement and one commit (see `inbound_writer`). Rows go in in arrival order,
+# each stamped with its own clock reading, so the router still takes one sender's messages in order.
+# The senders' rows are locked in phone order first: two writers (two API processes) whose batches share
+# numbers then wait for each other instead of deadlocking.
+_RECEIVE_MANY = text(
     """
-    WITH stored AS (
-        INSERT INTO inbound_messages (message_sid, from_phone, body, profile_name, wa_id, media, status)
-        VALUES (:sid, :phone, :body, :profile_name, :wa_id, CAST(:media AS jsonb), 'RECEIVED')
+    WITH batch AS (
+        SELECT * FROM unnest(
+            CAST(:sids AS text[]), CAST(:phones AS text[]), CAST(:bodies AS text[]),
+            CAST(:profile_names AS text[]), CAST(:wa_ids AS text[]), CAST(:media AS jsonb[])
+        ) WITH ORDINALITY AS b(sid, phone, body, profile_name, wa_id, media, n)
+    ), stored AS (
+        INSERT INTO inbound_messages
+            (message_sid, from_phone, body, profile_name, wa_id, media, status, received_at)
+        SELECT sid, phone, body, profile_name, wa_id, media, 'RECEIVED', clock_timestamp() FROM batch ORDER BY n
         ON CONFLICT (message_sid) DO NOTHING
-        RETURNING id
+        RETURNING id, message_sid, from_phone
+    ), senders AS (
+        SELECT DISTINCT ON (s.from_phone) s.from_phone, b.profile_name
+        FROM stored s JOIN batch b ON b.sid = s.message_sid
+        ORDER BY s.from_phone, b.n DESC
+    ), locked AS (
+        SELECT p.id FROM user_phones p JOIN senders s ON s.from_phone = p.phone_e164
+        WHERE p.verified_at IS NOT NULL
+        ORDER BY p.phone_e164
+        FOR UPDATE OF p
     ), window_opened AS (
-        UPDATE user_phones
-        SET last_inbound_at = now(), profile_name = COALESCE(:profile_name, profile_name), updated_at = now()
-        WHERE phone_e164 = :phone AND verified_at IS NOT NULL AND EXISTS (SELECT 1 FROM stored)
-        RETURNING user_id
+        UPDATE user_phones p
+        SET last_inbound_at = now(), profile_name = COALESCE(s.profile_name, p.profile_name), updated_at = now()
+        FROM senders s
+        WHERE p.phone_e164 = s.from_phone AND p.id IN (SELECT id FROM locked)
+        RETURNING p.user_id
+    ), woke_sender AS (
+        SELECT pg_notify(:outbox_channel, w.user_id::text) FROM window_opened w
+        WHERE EXISTS (SELECT 1 FROM outbox o WHERE o.user_id = w.user_id AND o.status IN ('PENDING', 'HELD'))
     )
-    SELECT
-        (SELECT id FROM stored) AS id,
-        (SELECT pg_notify(:outbox_channel, w.user_id::text) FROM window_opened w
-         WHERE EXISTS (SELECT 1 FROM outbox o WHERE o.user_id = w.user_id AND o.status IN ('PENDING', 'HELD')))
-            AS woke_sender
+    SELECT s.message_sid, s.id, (SELECT count(*) FROM woke_sender) AS woke FROM stored s
     """
 )
 
 
+async def receive_many(session: AsyncSession | AsyncConnection, messages: list[Received]) -> list[uuid.UUID | None]:
+    """The webhooks' whole write in one round trip: store the messages (None for a MessageSid Twilio
+    already delivered, or one repeated in the batch), open the verified numbers' 24-hour windows, and
+    wake the sender only for users who have something waiting (a NOTIFY serialises commits, so not one
+    per message; the router is woken after the commit, see `router_wakeup`). Ids come back in order."""
+    result = await session.execute(
+        _RECEIVE_MANY,
+        {
+            "sids": [m.message_sid for m in messages],
+            "phones": [m.from_phone for m in messages],
+            "bodies": [m.body for m in messages],
+            "profile_names": [m.profile_name for m in messages],
+            "wa_ids": [m.wa_id for m in messages],
+            "media": [json.dumps(m.media) for m in messages],
+            "outbox_channel": OUTBOX_CHANNEL,
+        },
+    )
+    stored = {sid: row_id for sid, row_id, _ in result.all()}
+    # A MessageSid twice in one batch was stored once: the first of them gets the id.
+    return [stored.pop(m.message_sid, None) for m in messages]
+
+
 async def receive(session: AsyncSession | AsyncConnection, message: Received) -> uuid.UUID | None:
-    """The webhook's whole write in one round trip: store the message (None when Twilio already delivered
-    this MessageSid), open the verified number's 24-hour window, and wake the sender only when it has
-    something waiting for that user (a NOTIFY serialises commits, so not one per message; the router is
-    woken after the commit, see `router_wakeup`)."""
-    row = (
-        await session.execute(
-            _RECEIVE,
-            {
-                "sid": message.message_sid,
-                "phone": message.from_phone,
-                "body": message.body,
-                "profile_name": message.profile_name,
-                "wa_id": message.wa_id,
-                "media": json.dumps(message.media),
-                "outbox_channel": OUTBOX_CHANNEL,
-            },
-        )
-    ).first()
-    return row.id if row is not None else None
+    """One webhook's write (see `receive_many`)."""
+    return (await receive_many(session, [message]))[0]
 
 
 async def set_delivery_status(session: AsyncSession, twilio_sid: str, status: str) -> bool:

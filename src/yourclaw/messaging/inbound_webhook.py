@@ -1,9 +1,9 @@
-"""`POST /api/v1/webhooks/twilio/whatsapp`, the busiest call we answer, as a bare ASGI handler.
+"""`POST /api/v1/webhooks/twilio/whatsapp`, the busiest call we answer, as a bare route (`bare_routes`).
 
-It does what the controller layer would (signature, validation, `{detail, code}` errors through the app's
-exception handlers, request ids) without its per-request machinery: the body is read and parsed once,
-the write is one statement on a pooled connection, and the router is woken after the commit
-(`router_wakeup`). What makes the answer durable is unchanged: the row is committed before the 200.
+It does what a Litestar route would (signature, validation, `{detail, code}` errors, request ids) without
+Litestar's per-request machinery: the body is read and parsed once, the write joins whatever other
+webhooks are being stored (`inbound_writer`), and the router is woken after the commit (`router_wakeup`).
+What makes the answer durable is unchanged: the row is committed before the 200.
 """
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ from __future__ import annotations
 from urllib.parse import parse_qsl
 
 import structlog
-from litestar import asgi
 from litestar.types import Receive, Scope, Send
 from twilio.request_validator import SIGNATURE_HEADER
 
+from yourclaw.bare_routes import header, read_body
 from yourclaw.errors import Forbidden, ServiceUnavailable, YourClawError
-from yourclaw.messaging import inbound_repository as repo
 from yourclaw.messaging.twilio_signature import FORM_CONTENT_TYPE, is_valid, request_url
 from yourclaw.messaging.webhook_controller import parse_received
 from yourclaw.state import AppState
@@ -49,32 +48,6 @@ def parse_form(body: bytes) -> WebhookForm:
     return form
 
 
-async def _read_body(receive: Receive) -> bytes:
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise YourClawError("The client went away", code="CLIENT_DISCONNECTED")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise YourClawError("The form is larger than any Twilio webhook", code="BODY_TOO_LARGE", status_code=413)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-def _headers(scope: Scope) -> tuple[str, str]:
-    content_type = signature = ""
-    for name, value in scope["headers"]:
-        if name == b"content-type":
-            content_type = value.decode("latin-1").partition(";")[0].strip().lower()
-        elif name == _SIGNATURE:
-            signature = value.decode("latin-1")
-    return content_type, signature
-
-
-@asgi(PATH, copy_scope=False)
 async def twilio_whatsapp_webhook(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["method"] != "POST":
         raise YourClawError("Use POST", code="METHOD_NOT_ALLOWED", status_code=405)
@@ -84,22 +57,20 @@ async def twilio_whatsapp_webhook(scope: Scope, receive: Receive, send: Send) ->
         raise ServiceUnavailable(
             "Twilio webhooks are refused until TWILIO_AUTH_TOKEN is set", code="TWILIO_NOT_CONFIGURED"
         )
-    content_type, signature = _headers(scope)
+    content_type = header(scope, b"content-type").partition(";")[0].strip().lower()
+    signature = header(scope, _SIGNATURE)
     if content_type != FORM_CONTENT_TYPE:
         raise YourClawError(f"Expected a {FORM_CONTENT_TYPE} body", code="UNSUPPORTED_MEDIA_TYPE", status_code=415)
     if not signature:
         raise Forbidden("Missing X-Twilio-Signature", code="INVALID_SIGNATURE")
-    form = parse_form(await _read_body(receive))
+    form = parse_form(await read_body(receive, MAX_BODY, "The form is larger than any Twilio webhook"))
     url = request_url(settings, scope)
     if not is_valid(settings.twilio_auth_token, url, form, signature):
         log.warning("twilio_signature_rejected", url=url)
         raise Forbidden("Invalid X-Twilio-Signature", code="INVALID_SIGNATURE")
 
     message = parse_received(form)
-    # One statement is its own transaction: no BEGIN and COMMIT round trips around it.
-    async with state.engine.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        new_id = await repo.receive(conn, message)
+    new_id = await state.inbound_writer.receive(message)
     if new_id is not None:
         state.router_wakeup.wake(str(new_id))
         log.info("inbound_received", message_id=str(new_id), media=len(message.media))
