@@ -12,10 +12,12 @@ from yourclaw.billing.stripe_client import StripeGateway
 from yourclaw.billing.stripe_fake import StripeFake, start_dev_fake
 from yourclaw.crypto import SecretBox
 from yourclaw.db.engine import make_engine, make_sessionmaker
+from yourclaw.db.listener import Listener
+from yourclaw.llm import callers
 from yourclaw.llm.proxy import LlmProxy
 from yourclaw.messaging.inbound_writer import InboundWriter
 from yourclaw.messaging.router_wakeup import RouterWakeup, notify_with
-from yourclaw.runtime.inbound_listener import InboundListener
+from yourclaw.runtime.inbound_queue import USER_INBOUND_CHANNEL
 from yourclaw.runtime.inbound_waiter import InboundWaiter
 from yourclaw.settings import Settings
 
@@ -31,8 +33,8 @@ class AppState:
     # The metering LLM proxy: its own upstream client, the dev stand-in when there is no key.
     llm: LlmProxy
     inbound: InboundWaiter = field(default_factory=InboundWaiter)
-    # Wakes `inbound` from Postgres notifications; started by the app's lifespan (`start`).
-    inbound_listener: InboundListener | None = None
+    # The process's one LISTEN connection: wakes `inbound`, keeps the LLM proxy's callers right (`start`).
+    listener: Listener | None = None
     # Stripe through its SDK (no I/O until used); with MOCK_STRIPE, the local stand-in `start` runs.
     stripe: StripeGateway = field(init=False)
     stripe_fake: StripeFake | None = None
@@ -85,15 +87,18 @@ class AppState:
             self.stripe_fake, self.settings = start_dev_fake(self.settings)
             self.stripe = StripeGateway(self.settings)
         await self.llm.start()
-        self.inbound_listener = InboundListener(self.settings.database_url or "", self.inbound)
-        await self.inbound_listener.start()
+        self.listener = Listener(self.settings.database_url or "")
+        self.listener.subscribe(USER_INBOUND_CHANNEL, self.inbound.on_notification)
+        self.listener.subscribe(callers.CHANNEL, self.llm.callers.on_notification)
+        self.listener.on_connection(self.llm.callers.on_connection)
+        await self.listener.start()
 
     async def close(self) -> None:
         self.inbound.shutdown()
         await self.inbound_writer.close()
         await self.router_wakeup.close()
-        if self.inbound_listener is not None:
-            await self.inbound_listener.stop()
+        if self.listener is not None:
+            await self.listener.stop()
         await self.http.aclose()
         await self.stripe.close()
         if self.stripe_fake is not None:

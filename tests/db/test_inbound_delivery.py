@@ -55,7 +55,7 @@ async def serve(settings) -> AsyncIterator[Served]:
     transport = httpx.ASGITransport(app=app)
     async with running(app), httpx.AsyncClient(transport=transport, base_url="http://t", timeout=30) as http:
         state = app.state.app_state
-        await wait_for(lambda: state.inbound_listener.connected, message="the LISTEN connection")
+        await wait_for(lambda: state.listener.connected, message="the LISTEN connection")
         yield Served(app, http, state)
 
 
@@ -301,7 +301,7 @@ async def test_shutdown_makes_waiting_polls_answer_at_once(served, sessions, ali
 
 
 async def test_the_listener_reconnects_after_losing_its_connection(served, sessions, alice):
-    listener = served.state.inbound_listener
+    listener = served.state.listener
     first_pid = listener.server_pid
     async with sessions() as s:
         assert await s.scalar(select(func.pg_terminate_backend(first_pid)))

@@ -20,7 +20,7 @@ from tests.support import LiveServer, make_settings, sign_in, wait_for
 from yourclaw.billing import credits
 from yourclaw.crypto import SecretBox
 from yourclaw.db.models import Assistant, CreditLedgerEntry, Outbox, UsageDaily
-from yourclaw.llm import catalog
+from yourclaw.llm import callers, catalog
 from yourclaw.llm.anthropic_fake import STANDIN_PREFIX, AnthropicFake
 from yourclaw.llm.metering import no_credits_key
 from yourclaw.runtime import tokens
@@ -119,6 +119,17 @@ async def outbox_keys(sessions, user_id: uuid.UUID) -> list[str]:
         return list(rows.all())
 
 
+async def caught_up(proxy: Proxy, sessions) -> None:
+    """Every change committed so far has reached the proxy's callers: they come as notifications, in
+    commit order, so one sent now and heard means the earlier ones were heard too."""
+    marker = uuid.uuid4()
+    async with sessions() as s:
+        await s.execute(select(func.pg_notify(callers.CHANNEL, f"changed {marker}")))
+        await s.commit()
+    cache = proxy.server.app.state.app_state.llm.callers
+    await wait_for(lambda: cache.heard_of(marker), message="the proxy to hear of the change")
+
+
 def events(raw: bytes) -> list[dict]:
     return [json.loads(line[5:]) for line in raw.split(b"\n") if line.startswith(b"data:")]
 
@@ -188,6 +199,7 @@ async def test_concurrent_calls_overdraw_at_most_what_was_in_flight_and_never_sh
     usage = (await proxy.http.get("/api/v1/usage", headers=caller.signed_in)).json()
     assert usage["credits"]["remaining_cents"] == 0
 
+    await caught_up(proxy, sessions)
     refused = await call(proxy, caller)
     assert refused.status_code == 402
     assert len(proxy.fake.message_requests()) == in_flight
@@ -229,6 +241,7 @@ async def test_the_low_credit_warning_goes_out_once_per_period(proxy, sessions):
     async with sessions() as s:
         await credits.reset_period(s, caller.user_id, 5000, reference="period-2")
         await s.commit()
+    await caught_up(proxy, sessions)
     await calls(3, 5)
     assert await outbox_keys(sessions, caller.user_id) == first
     await calls(1, 8)
@@ -256,6 +269,7 @@ async def test_own_key_calls_carry_the_users_key_and_are_recorded_not_charged(pr
 
     # Removed: back to the shared key, and to credits (none here).
     assert (await proxy.http.delete("/api/v1/api-keys", headers=caller.signed_in)).status_code == 204
+    await caught_up(proxy, sessions)
     assert (await call(proxy, caller)).status_code == 402
 
 
@@ -299,6 +313,7 @@ async def test_a_wrong_or_revoked_token_gets_an_anthropic_shaped_401(proxy, sess
         assistant_id = await s.scalar(select(Assistant.id).where(Assistant.user_id == caller.user_id))
         await tokens.revoke_all(s, assistant_id)
         await s.commit()
+    await caught_up(proxy, sessions)
     response = await call(proxy, caller)
     assert response.status_code == 401 and response.json()["type"] == "error"
     assert len(proxy.fake.message_requests()) == 1

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import BigInteger, String, Uuid, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, insert
@@ -12,16 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from yourclaw.billing.credits import Balance
 from yourclaw.db.models import ApiKey, AssistantToken, CreditLedgerEntry, UsageDaily, UserCredits
+from yourclaw.llm.callers import CallerRow
 
 PROVIDER = "ANTHROPIC"
-
-
-@dataclass(frozen=True)
-class CallerRow:
-    user_id: uuid.UUID
-    encrypted_key: str | None  # the user's own Anthropic key, when set
-    balance: Balance
-    expires_at: datetime | None = None  # the token's, when it is being rotated out
 
 
 # Token, own key and balance in one round trip: the only database work before a call is forwarded. Plain

@@ -8,6 +8,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import structlog
+
+log = structlog.get_logger(__name__)
+
 
 class Wakeup:
     def __init__(self, future: asyncio.Future[bool]) -> None:
@@ -79,6 +83,15 @@ class InboundWaiter:
             if not future.done():
                 future.set_result(True)
         return len(futures)
+
+    def on_notification(self, payload: str) -> None:
+        """A message was queued for the user named in the payload (`inbound_queue.USER_INBOUND_CHANNEL`)."""
+        try:
+            user_id = uuid.UUID(payload)
+        except ValueError:
+            log.warning("inbound_notification_ignored", reason="payload is not a user id")
+            return
+        self.wake(user_id)
 
     def shutdown(self) -> None:
         """Every waiting poll returns now, and later ones do not wait: the server is stopping."""

@@ -110,7 +110,7 @@ async def next_message(app_state: AppState, owner: TokenOwner, instance_id: str,
     each look, so a notification between the look and the wait is not lost; no connection is held while
     waiting. A message in flight ends the wait early when its lease runs out (redelivery). A newer poll for the
     same user ends this one (see `InboundWaiter.poll`)."""
-    waiter, listener = app_state.inbound, app_state.inbound_listener
+    waiter, listener = app_state.inbound, app_state.listener
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     woken = False

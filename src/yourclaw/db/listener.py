@@ -1,19 +1,19 @@
-"""One LISTEN connection per API process on the user-inbound channel: a notification wakes that user's
-waiting polls in this process, so a hand-off takes milliseconds while the polls themselves hold no
-database connection. A lost connection is re-opened with backoff; meanwhile polls re-check on their own
-(see `connected`), so a missed notification costs seconds, never a message."""
+"""One LISTEN connection per API process, shared by whatever in it acts on PostgreSQL notifications: the
+user-inbound channel wakes that user's waiting polls (`runtime.inbound_waiter`), so a hand-off takes
+milliseconds while the polls hold no database connection; the LLM callers channel keeps the proxy's
+caller cache right (`llm.callers`). A lost connection is re-opened with backoff, and those who depend on it
+are told when it goes and comes back (`on_connection`): meanwhile they read the database themselves, so a
+missed notification costs seconds, never a message or a stale decision."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
+from collections.abc import Callable
 
 import asyncpg
 import structlog
 
-from yourclaw.runtime.inbound_queue import USER_INBOUND_CHANNEL
-from yourclaw.runtime.inbound_waiter import InboundWaiter
 from yourclaw.settings import normalize_database_url
 
 log = structlog.get_logger(__name__)
@@ -24,10 +24,11 @@ HEALTH_CHECK_INTERVAL = 15.0
 MAX_BACKOFF = 10.0
 
 
-class InboundListener:
-    def __init__(self, database_url: str, waiter: InboundWaiter) -> None:
+class Listener:
+    def __init__(self, database_url: str) -> None:
         self._dsn = normalize_database_url(database_url).replace("postgresql+asyncpg://", "postgresql://", 1)
-        self._waiter = waiter
+        self._channels: dict[str, Callable[[str], None]] = {}
+        self._watchers: list[Callable[[bool], None]] = []
         self._connected = asyncio.Event()
         self._stop = asyncio.Event()
         self._attempted = asyncio.Event()
@@ -38,6 +39,15 @@ class InboundListener:
     def connected(self) -> bool:
         return self._connected.is_set()
 
+    def subscribe(self, channel: str, handler: Callable[[str], None]) -> None:
+        """`handler(payload)` for every notification on `channel`; subscribe before `start`."""
+        self._channels[channel] = handler
+
+    def on_connection(self, watcher: Callable[[bool], None]) -> None:
+        """`watcher(True)` once every channel is listened to, after each (re)connection; `watcher(False)`
+        when the connection is lost. Notifications sent while it was down are gone."""
+        self._watchers.append(watcher)
+
     async def start(self, *, wait_connected: float = 5.0) -> None:
         """Start listening; wait for the first connection attempt so that a message queued right after
         start-up wakes its poll, but never fail start-up over it (the loop keeps trying)."""
@@ -45,7 +55,7 @@ class InboundListener:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._attempted.wait(), wait_connected)
         if not self.connected:
-            log.warning("inbound_listener_not_connected_yet")
+            log.warning("listener_not_connected_yet")
 
     async def stop(self) -> None:
         self._stop.set()
@@ -54,13 +64,21 @@ class InboundListener:
                 await asyncio.wait_for(self._task, 5)
             self._task = None
 
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
-        try:
-            user_id = uuid.UUID(payload)
-        except ValueError:
-            log.warning("inbound_notification_ignored", reason="payload is not a user id")
+    def _dispatch(self, _conn: object, _pid: int, channel: str, payload: str) -> None:
+        handler = self._channels.get(channel)
+        if handler is None:
             return
-        self._waiter.wake(user_id)
+        try:
+            handler(payload)
+        except Exception:  # one bad payload must not stop the others
+            log.exception("notification_handler_failed", channel=channel)
+
+    def _tell(self, up: bool) -> None:
+        for watcher in self._watchers:
+            try:
+                watcher(up)
+            except Exception:
+                log.exception("connection_watcher_failed")
 
     async def _run(self) -> None:
         backoff = 0.5
@@ -70,16 +88,20 @@ class InboundListener:
                 conn = await asyncpg.connect(self._dsn, timeout=CONNECT_TIMEOUT)
                 lost = asyncio.Event()
                 conn.add_termination_listener(lambda _c, lost=lost: lost.set())
-                await conn.add_listener(USER_INBOUND_CHANNEL, self._on_notify)
+                for channel in self._channels:
+                    await conn.add_listener(channel, self._dispatch)
                 self.server_pid = conn.get_server_pid()
                 self._connected.set()
+                self._tell(True)
                 self._attempted.set()
                 backoff = 0.5
                 await self._hold(conn, lost)
             except Exception as exc:  # the listener must outlive any failure; it reconnects
-                log.warning("inbound_listener_disconnected", error=type(exc).__name__)
+                log.warning("listener_disconnected", error=type(exc).__name__)
             finally:
-                self._connected.clear()
+                if self._connected.is_set():
+                    self._connected.clear()
+                    self._tell(False)
                 self._attempted.set()
                 if conn is not None:
                     with contextlib.suppress(Exception):
