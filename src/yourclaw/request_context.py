@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
 import time
-import uuid
 
 import structlog
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -12,6 +13,21 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 log = structlog.get_logger("yourclaw.http")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 HEADER = b"x-request-id"
+# Random per process, then counted: unique without a system call for randomness on every request.
+_PREFIX = os.urandom(8).hex()
+_NEXT = itertools.count(1)
+
+
+def _new_process() -> None:
+    global _PREFIX, _NEXT
+    _PREFIX, _NEXT = os.urandom(8).hex(), itertools.count(1)
+
+
+os.register_at_fork(after_in_child=_new_process)
+
+
+def new_request_id() -> str:
+    return f"{_PREFIX}{next(_NEXT):016x}"
 
 
 def request_id_middleware(app: ASGIApp) -> ASGIApp:
@@ -20,7 +36,7 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         incoming = next((v.decode("latin-1") for k, v in scope["headers"] if k == HEADER), "")
-        request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if _VALID_ID.match(incoming) else new_request_id()
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()

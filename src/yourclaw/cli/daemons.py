@@ -150,10 +150,13 @@ def _run_background_job(make_job) -> None:
     async def until_signalled(resolved: Settings) -> None:
         import signal
 
+        from yourclaw.process import SETTLE_SECONDS, freeze_startup_heap
+
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        loop.call_later(SETTLE_SECONDS, freeze_startup_heap)
         await make_job(resolved)(stop)
 
     with Database(settings) as resolved:

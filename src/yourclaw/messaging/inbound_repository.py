@@ -8,12 +8,28 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import String, and_, case, cast, func, literal, or_, select, text, tuple_, update
-from sqlalchemy.dialects.postgresql import distinct_on, insert
+from sqlalchemy import (
+    Boolean,
+    String,
+    Uuid,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 
-from yourclaw.db.models import Assistant, InboundMessage, Message, Outbox, UsageDaily, UserPhone
+from yourclaw.billing.credits import Balance
+from yourclaw.db.models import InboundMessage, Message, Outbox, UsageDaily, UserPhone
 from yourclaw.messaging.outbox import OUTBOX_CHANNEL
 
 # Each API process LISTENs here and wakes the user's waiting long polls; payload: the user id.
@@ -33,11 +49,6 @@ _STATUS_RANK = {
     "canceled": 6,
 }
 DELIVERY_STATUSES = frozenset(_STATUS_RANK)
-
-
-async def _notify(session: AsyncSession, channel: str, payload: object) -> None:
-    # Delivered at commit: a listener never wakes for a row it cannot see yet.
-    await session.execute(select(func.pg_notify(channel, str(payload))))
 
 
 # --- the webhook ---------------------------------------------------------------------------------
@@ -161,16 +172,6 @@ async def claim_heads(session: AsyncSession, limit: int, skip: set[uuid.UUID]) -
     return list((await session.scalars(stmt.execution_options(populate_existing=True))).all())
 
 
-async def set_outcome(
-    session: AsyncSession, message_id: uuid.UUID, status: str, detail: str | None, user_id: uuid.UUID | None
-) -> None:
-    await session.execute(
-        update(InboundMessage)
-        .where(InboundMessage.id == message_id)
-        .values(status=status, detail=detail, user_id=user_id, routed_at=func.now())
-    )
-
-
 async def refuse_unroutable(session: AsyncSession, message_id: uuid.UUID) -> bool:
     """A message that failed to route too often; False when it was routed meanwhile."""
     done = await session.scalar(
@@ -227,36 +228,90 @@ async def set_opted_out(session: AsyncSession, user_id: uuid.UUID, opted_out: bo
     )
 
 
-async def assistant_status(session: AsyncSession, user_id: uuid.UUID) -> str | None:
-    return await session.scalar(
-        select(Assistant.status).where(Assistant.user_id == user_id, Assistant.wanted.is_(True))
+@dataclass(frozen=True)
+class SenderFacts:
+    """What the router needs to know of a verified number's owner, read in one round trip."""
+
+    user_id: uuid.UUID
+    assistant_status: str | None  # of the wanted assistant; None: none
+    queued_at: list[datetime]  # when their messages that reached the queue arrived, since `since`
+    own_key: bool
+    balance: Balance
+
+
+_SENDER_FACTS = text(
+    """
+    SELECT p.user_id,
+        (SELECT a.status FROM assistants a WHERE a.user_id = p.user_id AND a.wanted) AS assistant_status,
+        ARRAY(
+            SELECT m.received_at FROM inbound_messages m
+            WHERE m.user_id = p.user_id AND m.received_at > :since
+              AND m.status IN ('QUEUED', 'LEASED', 'DONE') AND m.detail IS NULL
+        ) AS queued_at,
+        EXISTS (SELECT 1 FROM api_keys k WHERE k.user_id = p.user_id) AS own_key,
+        COALESCE(c.total_millicents, 0) AS total_millicents,
+        COALESCE(c.used_millicents, 0) AS used_millicents
+    FROM user_phones p LEFT JOIN user_credits c ON c.user_id = p.user_id
+    WHERE p.phone_e164 = :phone AND p.verified_at IS NOT NULL
+    """
+)
+
+
+async def sender_facts(session: AsyncSession, phone: str, since: datetime) -> SenderFacts | None:
+    """The verified owner of `phone` with their assistant's status, recent queued messages (rate
+    limits), own key and balance (`credits.decide`); None when no verified number matches."""
+    row = (await session.execute(_SENDER_FACTS, {"phone": phone, "since": since})).first()
+    if row is None:
+        return None
+    return SenderFacts(row[0], row[1], list(row[2]), row[3], Balance(row[4], row[5]))
+
+
+# A routed message's outcome, and when it was queued, the conversation's audit row, today's counter
+# and the wake-up of the user's waiting polls: one round trip (the NOTIFY goes out at commit).
+_SETTLE = text(
+    """
+    WITH routed AS (
+        UPDATE inbound_messages SET status = :status, detail = :detail, user_id = :user_id, routed_at = now()
+        WHERE id = :id
+        RETURNING id
+    ), audit AS (
+        INSERT INTO messages (user_id, direction, kind, body)
+        SELECT :user_id, 'INBOUND', 'user', :body WHERE :queued
+    ), counted AS (
+        INSERT INTO usage_daily (user_id, inbound_count)
+        SELECT :user_id, 1 WHERE :queued
+        ON CONFLICT (user_id, day) DO UPDATE
+        SET inbound_count = usage_daily.inbound_count + 1, updated_at = now()
     )
+    SELECT (SELECT count(*) FROM routed), (SELECT pg_notify(:channel, CAST(:user_id AS text)) WHERE :queued)
+    """
+).bindparams(bindparam("user_id", type_=Uuid()), bindparam("id", type_=Uuid()), bindparam("queued", type_=Boolean()))
 
 
-async def queued_since(session: AsyncSession, user_id: uuid.UUID, since: datetime) -> list[datetime]:
-    """When the user's messages that reached the queue arrived, since `since` (rate limits)."""
-    stmt = select(InboundMessage.received_at).where(
-        InboundMessage.user_id == user_id,
-        InboundMessage.received_at > since,
-        InboundMessage.status.in_(("QUEUED", "LEASED", "DONE")),
-        InboundMessage.detail.is_(None),
-    )
-    return list((await session.scalars(stmt)).all())
-
-
-async def record_queued(session: AsyncSession, user_id: uuid.UUID, body: str) -> None:
-    """The conversation's audit row and today's counter; then the user's waiting polls wake."""
-    session.add(Message(user_id=user_id, direction="INBOUND", kind="user", body=body))
+async def settle(
+    session: AsyncSession,
+    message_id: uuid.UUID,
+    status: str,
+    detail: str | None,
+    user_id: uuid.UUID | None,
+    *,
+    queued_body: str | None = None,
+) -> None:
+    """Record the router's outcome; `queued_body` (what the conversation view shows) when the message
+    went to the user's assistant, whose waiting polls are then woken."""
+    queued = queued_body is not None and user_id is not None
     await session.execute(
-        insert(UsageDaily)
-        .values(user_id=user_id, inbound_count=1)
-        .on_conflict_do_update(
-            index_elements=[UsageDaily.user_id, UsageDaily.day],
-            set_={"inbound_count": UsageDaily.inbound_count + 1, "updated_at": func.now()},
-        )
+        _SETTLE,
+        {
+            "id": message_id,
+            "status": status,
+            "detail": detail,
+            "user_id": user_id,
+            "queued": queued,
+            "body": queued_body or "",
+            "channel": USER_INBOUND_CHANNEL,
+        },
     )
-    await session.flush()
-    await _notify(session, USER_INBOUND_CHANNEL, user_id)
 
 
 async def waiting_too_long(

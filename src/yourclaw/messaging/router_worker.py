@@ -81,24 +81,23 @@ class InboundRouter:
         if code is not None:
             outcome, user_id = await self._link(session, message, code)
         else:
-            owner = await repo.verified_phone(session, message.from_phone)
-            if owner is None:
+            facts = await repo.sender_facts(session, message.from_phone, message.received_at - routing.DAY)
+            if facts is None:
                 outcome, user_id = routing.unknown_sender(message.received_at, self.settings.app_url), None
             else:
-                user_id = owner.user_id
+                user_id = facts.user_id
                 sender = routing.Sender(
                     user_id=user_id,
-                    assistant_status=await repo.assistant_status(session, user_id),
-                    queued_at=await repo.queued_since(session, user_id, message.received_at - routing.DAY),
-                    can_spend=(await credits.spend_decision(session, user_id)).allowed,
+                    assistant_status=facts.assistant_status,
+                    queued_at=facts.queued_at,
+                    can_spend=credits.decide(own_key=facts.own_key, current=facts.balance).allowed,
                 )
                 outcome = routing.decide(message.body, message.received_at, sender, self.limits, self.settings.app_url)
 
         if outcome.opt_out is not None and user_id is not None:
             await repo.set_opted_out(session, user_id, outcome.opt_out)
-        await repo.set_outcome(session, message.id, outcome.status, outcome.detail, user_id)
-        if outcome.status == "QUEUED" and user_id is not None:
-            await repo.record_queued(session, user_id, message.audit_body)
+        queued_body = message.audit_body if outcome.status == "QUEUED" and user_id is not None else None
+        await repo.settle(session, message.id, outcome.status, outcome.detail, user_id, queued_body=queued_body)
         if outcome.reply is not None:
             await enqueue_whatsapp(
                 session,
