@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import anyio
@@ -32,9 +32,24 @@ class HostHandle:
     row_id: uuid.UUID
     client: HostClient
     limiter: anyio.CapacityLimiter
+    # Sized from the engine's CPUs when first needed (see `bring_back`).
+    _start_slots: anyio.CapacityLimiter | None = field(default=None, init=False)
 
     async def call(self, fn: Callable, *args):
         return await anyio.to_thread.run_sync(lambda: fn(*args), limiter=self.limiter)
+
+    async def bring_back(self, container_id: str, *, restart: bool = False) -> None:
+        """Starts a stopped container again (restarts one with `restart`), one per engine CPU at a time.
+        A start costs its engine about a third of a CPU-second (runc, the shim, namespaces, mounts); all of
+        a burst at once (a host's assistants after a crash) share the CPU and every user waits as long as
+        the last. One per CPU brings the first back soonest. A first start is not held back: the cold start
+        that follows it dwarfs the wait, and a batch of new assistants is done sooner all at once."""
+        if self._start_slots is None:
+            cpus = await self.call(self.client.cpus)
+            if self._start_slots is None:
+                self._start_slots = anyio.CapacityLimiter(max(1, cpus))
+        async with self._start_slots:
+            await self.call(self.client.restart if restart else self.client.start, container_id)
 
 
 def _short_error(exc: BaseException) -> str:
@@ -163,7 +178,7 @@ class Applier:
     async def _start(self, action: planner.Start | planner.Restart, *, restart: bool = False) -> None:
         row = self.rows[action.assistant_id]
         handle = self.hosts[action.host_id]
-        await handle.call(handle.client.restart if restart else handle.client.start, action.container_id)
+        await handle.bring_back(action.container_id, restart=restart)
         restarts = row.restart_count + 1
         delay = min(planner.retry_delay(restarts), MAX_RESTART_DELAY)
         await self._update(

@@ -73,6 +73,9 @@ class DockerHost:
     def version(self) -> dict:
         return self._call(self._api.version)
 
+    def cpus(self) -> int:
+        return int(self._call(self._api.info).get("NCPU") or 1)
+
     def list_containers(self) -> list[ObservedContainer]:
         rows = self._call(self._api.containers, all=True, filters={"label": f"{LABEL_MANAGED}=true"})
         observed = []

@@ -4,6 +4,7 @@ protocol run their real code paths; only Docker is missing."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import threading
@@ -57,6 +58,10 @@ class SimulatedHost:
     def version(self) -> dict:
         self.api_calls += 1
         return {"Version": "simulated", "ApiVersion": "1.41"}
+
+    def cpus(self) -> int:
+        self.api_calls += 1
+        return os.cpu_count() or 1
 
     def list_containers(self) -> list[ObservedContainer]:
         self.api_calls += 1
