@@ -27,6 +27,7 @@ def run(main: Coroutine[Any, Any, T]) -> T:
         return runner.run(main)
 
 
+SAME_SIGNAL_SECONDS = 1.0
 # Long enough for a background job to import its modules and open its pools.
 SETTLE_SECONDS = 2.0
 
@@ -77,8 +78,16 @@ async def run_until_signalled(
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
+    first_signal: float | None = None
+
     def request_stop() -> None:
-        if stop.is_set():
+        nonlocal first_signal
+        # A second signal forces the exit (open requests and the shutdown are cut short), unless it is the
+        # first one again: a terminal's Ctrl-C reaches the whole process group, and `uv run` forwards the
+        # one it got, so one key press arrives twice, a moment apart.
+        if first_signal is None:
+            first_signal = loop.time()
+        elif loop.time() - first_signal > SAME_SIGNAL_SECONDS:
             server.force_exit = True
         stop.set()
         server.should_exit = True

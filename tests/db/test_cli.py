@@ -124,9 +124,14 @@ def test_dev_runs_the_product_on_embedded_defaults_and_stops_cleanly(tmp_path):
         bodies = [m["body"] for m in conversation["messages"]]
         assert "hello there" in bodies and "stretch your legs" in bodies
     finally:
+        # Twice, a moment apart: what one Ctrl-C in a terminal does through `uv run` (the process group
+        # gets it, and uv forwards its own). That is one request to stop, and the shutdown runs in full.
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.2)  # the stimulus, not a wait: uv's copy comes a moment after the original
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output
+    assert "Traceback" not in output, output
     assert f"open http://127.0.0.1:{port}" in output
     assert "MOCK_TWILIO=true" in output and "MOCK_STRIPE=true" in output
     assert not (tmp_path / ".yourclaw" / "pg" / "postmaster.pid").exists(), "embedded PostgreSQL left running"
