@@ -14,9 +14,11 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yourclaw.billing import credits
+from yourclaw.crypto import SecretBox
 from yourclaw.db.engine import transaction
 from yourclaw.db.models import Assistant, User, UserPhone
 from yourclaw.llm import catalog
+from yourclaw.runtime import tokens
 from yourclaw.settings import Settings, load_settings
 
 DEV_SECRET = "test-dev-secret-" + "x" * 40
@@ -120,6 +122,31 @@ class LiveServer:
             await asyncio.wait_for(self._task, 30)
         for sock in self._sockets:
             sock.close()
+
+
+async def make_assistant(
+    sessions,
+    box: SecretBox,
+    *,
+    email: str | None = None,
+    millicents: int = 0,
+    status: str = "READY",
+    phase: str = "ready",
+) -> tuple[uuid.UUID, uuid.UUID, str]:
+    """A user with an assistant (READY unless told) and its current token, and `millicents` of credit:
+    (user, assistant, token)."""
+    async with sessions() as s:
+        user = User(id=uuid.uuid4(), email=email or f"{uuid.uuid4().hex[:8]}@example.com")
+        s.add(user)
+        await s.flush()
+        row = Assistant(user_id=user.id, model=catalog.DEFAULT_MODEL, status=status, phase=phase)
+        s.add(row)
+        await s.flush()
+        token = await tokens.issue(s, box, user_id=user.id, assistant_id=row.id)
+        if millicents:
+            await credits.grant(s, user.id, millicents, reference=f"grant-{user.id}")
+        await s.commit()
+    return user.id, row.id, token
 
 
 async def make_user(

@@ -23,13 +23,12 @@ from litestar import Litestar
 from sqlalchemy import func, select
 
 from tests.db.test_runtime_poll import running
-from tests.support import LiveServer, make_settings, wait_for
+from tests.support import LiveServer, make_assistant, make_settings, wait_for
 from yourclaw.app import create_app
 from yourclaw.crypto import SecretBox
 from yourclaw.db.engine import transaction
-from yourclaw.db.models import Assistant, InboundMessage, Media, Outbox, User
-from yourclaw.llm import catalog
-from yourclaw.runtime import inbound_queue, tokens
+from yourclaw.db.models import InboundMessage, Media, Outbox
+from yourclaw.runtime import inbound_queue
 from yourclaw.runtime.inbound_queue import USER_INBOUND_CHANNEL
 from yourclaw.runtime.standin import StandinAssistant
 from yourclaw.state import AppState
@@ -68,17 +67,10 @@ class Owner:
 
 
 async def make_owner(sessions, email: str | None = None) -> Owner:
-    box = SecretBox([Fernet.generate_key().decode()])
-    async with sessions() as s:
-        user = User(id=uuid.uuid4(), email=email or f"{uuid.uuid4().hex[:8]}@example.com")
-        s.add(user)
-        await s.flush()
-        row = Assistant(user_id=user.id, model=catalog.DEFAULT_MODEL, status="READY", phase="ready")
-        s.add(row)
-        await s.flush()
-        token = await tokens.issue(s, box, user_id=user.id, assistant_id=row.id)
-        await s.commit()
-    return Owner(user.id, row.id, token, {"Authorization": f"Bearer {token}"})
+    user_id, assistant_id, token = await make_assistant(
+        sessions, SecretBox([Fernet.generate_key().decode()]), email=email
+    )
+    return Owner(user_id, assistant_id, token, {"Authorization": f"Bearer {token}"})
 
 
 async def queue_message(

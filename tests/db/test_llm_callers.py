@@ -15,11 +15,11 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select, update
 
-from tests.support import LiveServer, make_settings, wait_for
+from tests.support import LiveServer, make_assistant, make_settings, wait_for
 from yourclaw.billing import api_keys_repository, credits
 from yourclaw.crypto import SecretBox
-from yourclaw.db.models import Assistant, AssistantToken, User
-from yourclaw.llm import callers, catalog
+from yourclaw.db.models import AssistantToken
+from yourclaw.llm import callers
 from yourclaw.llm.anthropic_fake import AnthropicFake
 from yourclaw.runtime import tokens
 from yourclaw.runtime.tokens import hash_token
@@ -30,21 +30,6 @@ SHARED_KEY = "sk-ant-shared-" + "S" * 40
 OWN_KEY = "sk-ant-api03-" + "o" * 60 + "wxyz"
 MESSAGES = "/llm/anthropic/v1/messages"
 BODY = {"model": "claude-haiku-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
-
-
-async def make_assistant(sessions, box: SecretBox, *, millicents: int = 100_000) -> tuple[uuid.UUID, uuid.UUID, str]:
-    async with sessions() as s:
-        user = User(id=uuid.uuid4(), email=f"{uuid.uuid4().hex[:8]}@example.com")
-        s.add(user)
-        await s.flush()
-        assistant = Assistant(user_id=user.id, model=catalog.DEFAULT_MODEL, status="READY", phase="ready")
-        s.add(assistant)
-        await s.flush()
-        token = await tokens.issue(s, box, user_id=user.id, assistant_id=assistant.id)
-        if millicents:
-            await credits.grant(s, user.id, millicents, reference=f"grant-{user.id}")
-        await s.commit()
-    return user.id, assistant.id, token
 
 
 async def test_the_tables_behind_a_caller_notify_each_change_as_it_commits(database_url, db, sessions):
@@ -101,7 +86,9 @@ def cache_of(server: LiveServer) -> callers.CallerCache:
 async def new_caller(server: LiveServer, sessions) -> tuple[uuid.UUID, uuid.UUID, str]:
     """A user with an assistant and credit, once the proxy has heard of the grant (a read that raced it
     would be used but not kept)."""
-    user_id, assistant_id, token = await make_assistant(sessions, server.app.state.app_state.secrets)
+    user_id, assistant_id, token = await make_assistant(
+        sessions, server.app.state.app_state.secrets, millicents=100_000
+    )
     await wait_for(lambda: cache_of(server).heard_of(user_id), message="the grant heard")
     return user_id, assistant_id, token
 

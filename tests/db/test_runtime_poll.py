@@ -16,12 +16,11 @@ from cryptography.fernet import Fernet
 from litestar import Litestar
 from sqlalchemy import select, update
 
-from tests.support import wait_for
+from tests.support import make_assistant, wait_for
 from yourclaw.app import create_app
 from yourclaw.assistants.repository import POLLS_CHANNEL
 from yourclaw.crypto import SecretBox
-from yourclaw.db.models import Assistant, User
-from yourclaw.llm import catalog
+from yourclaw.db.models import Assistant
 from yourclaw.runtime import tokens
 from yourclaw.state import AppState
 
@@ -79,16 +78,8 @@ class Polling:
 @pytest.fixture
 async def assistant(sessions) -> Polling:
     box = SecretBox([Fernet.generate_key().decode()])
-    async with sessions() as s:
-        user = User(id=uuid.uuid4(), email="poller@example.com")
-        s.add(user)
-        await s.flush()
-        row = Assistant(user_id=user.id, model=catalog.DEFAULT_MODEL, status="PROVISIONING", phase="connecting")
-        s.add(row)
-        await s.flush()
-        token = await tokens.issue(s, box, user_id=user.id, assistant_id=row.id)
-        await s.commit()
-        return Polling(user.id, row.id, token)
+    made = await make_assistant(sessions, box, email="poller@example.com", status="PROVISIONING", phase="connecting")
+    return Polling(*made)
 
 
 def _headers(token: str | None, *, generation: object = 1, instance: object = "inst-a") -> dict[str, str]:
@@ -283,15 +274,7 @@ async def test_shutdown_releases_waiting_polls_at_once(served, sessions, assista
     box = SecretBox([Fernet.generate_key().decode()])
     others = []
     for _ in range(2):  # one poll per user: a second one of the same user would end the first
-        async with sessions() as s:
-            user = User(id=uuid.uuid4(), email=f"{uuid.uuid4().hex[:8]}@example.com")
-            s.add(user)
-            await s.flush()
-            row = Assistant(user_id=user.id, model=catalog.DEFAULT_MODEL, status="READY", phase="ready")
-            s.add(row)
-            await s.flush()
-            others.append(await tokens.issue(s, box, user_id=user.id, assistant_id=row.id))
-            await s.commit()
+        others.append((await make_assistant(sessions, box))[2])
     polls = [asyncio.create_task(_poll(served.http, token, wait=30)) for token in (assistant.token, *others)]
     await wait_for(lambda: waiter.waiting() == 3, message="the polls to wait")
     loop = asyncio.get_running_loop()
