@@ -36,9 +36,17 @@ def signed_webhook(settings: Settings, from_phone: str, text: str) -> tuple[str,
     return url, params, {"X-Twilio-Signature": signature}
 
 
-async def say(settings: Settings, from_phone: str, text: str, *, wait: float = 30.0, quiet: float = 3.0) -> list[str]:
-    """Returns the texts sent back to that number after this message, waiting until none came for `quiet`
-    seconds after the first (or `wait` in all)."""
+async def say(
+    settings: Settings,
+    from_phone: str,
+    text: str,
+    *,
+    wait: float = 30.0,
+    quiet: float = 3.0,
+    replies: int | None = None,
+) -> list[str]:
+    """Returns the texts sent back to that number after this message: once `replies` of them came when given,
+    else once none came for `quiet` seconds after the first; `wait` seconds at most either way."""
     phone = normalize_e164(from_phone)
     engine = make_engine(settings.database_url or "", pool_size=1)
     sessions = make_sessionmaker(engine)
@@ -68,7 +76,9 @@ async def say(settings: Settings, from_phone: str, text: str, *, wait: float = 3
                 if row_id not in seen:
                     seen[row_id] = body
                     last_change = time.monotonic()
-            if seen and time.monotonic() - last_change > quiet:
+            if replies is not None and len(seen) >= replies:
+                break
+            if replies is None and seen and time.monotonic() - last_change > quiet:
                 break
             await asyncio.sleep(0.2)
         return list(seen.values())

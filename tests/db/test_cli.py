@@ -119,7 +119,7 @@ def test_dev_runs_the_product_on_embedded_defaults_and_stops_cleanly(tmp_path):
         assert say("hello", "there") == ["(stand-in model) You said: hello there"]
         credits = httpx.get(f"{base}/api/v1/subscription", headers=headers).json()
         assert 0 < credits["credits_remaining_cents"] < credits["credits_total_cents"]
-        assert say("proactive", "2", "stretch", "your", "legs") == ["ok, in 2s", "stretch your legs"]
+        assert say("--replies", "2", "proactive", "2", "stretch", "your", "legs") == ["ok, in 2s", "stretch your legs"]
         conversation = httpx.get(f"{base}/api/v1/messages", headers=headers).json()
         bodies = [m["body"] for m in conversation["messages"]]
         assert "hello there" in bodies and "stretch your legs" in bodies

@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     say.add_argument("--phone", default="+14155552671", help="the sender's number (E.164)")
     say.add_argument("--port", type=int, default=8000, help="the port `yourclaw dev` listens on")
     say.add_argument("--wait", type=float, default=30.0, help="seconds to wait for replies")
+    say.add_argument(
+        "--replies",
+        type=int,
+        metavar="N",
+        help="wait for N replies (a later proactive message, say) rather than for 3 quiet seconds",
+    )
     say.add_argument("text", nargs="+")
 
     serve = add("serve", cmd_serve, "serve the API (production settings unless YOURCLAW_ENV=development)")

@@ -91,6 +91,13 @@ def _dev_environment(port: int) -> list[str]:
     from yourclaw import dev_secrets
 
     os.environ["YOURCLAW_ENV"] = "development"
+    # `.env` counts as set for the defaults below (a QUIET_HOURS or a Twilio SID there is kept).
+    if Path(".env").is_file():
+        from dotenv import dotenv_values
+
+        for name, value in dotenv_values(".env").items():
+            if value is not None:
+                os.environ.setdefault(name, value)
     state_dir = Path(os.environ.get("YOURCLAW_STATE_DIR") or ".yourclaw")
     notes = [
         f"generated {name} (kept in {state_dir}/dev-secrets.json)"
@@ -113,6 +120,10 @@ def _dev_environment(port: int) -> list[str]:
             "MOCK_CONTAINERS=true: simulated runtime, in-process assistants (set MOCK_CONTAINERS=false to use "
             "the Docker hosts added with `yourclaw hosts add`)"
         )
+    if "QUIET_HOURS" not in os.environ:
+        # Trying the product at night should still show the assistant writing first.
+        os.environ["QUIET_HOURS"] = "off"
+        notes.append("QUIET_HOURS=off: proactive messages go at any hour (production holds them 22:00-08:00)")
     if "STANDIN_LLM" not in os.environ:
         # The simulated assistants answer through the metering LLM proxy, so replies cost credits as real
         # ones do (with no ANTHROPIC_API_KEY, the proxy's upstream is a local stand-in model).

@@ -138,7 +138,7 @@ def cmd_say(args: argparse.Namespace) -> None:
     configure_logging("WARNING")
     try:
         with Database(settings) as resolved:
-            replies = asyncio.run(say(resolved, args.phone, " ".join(args.text), wait=args.wait))
+            replies = asyncio.run(say(resolved, args.phone, " ".join(args.text), wait=args.wait, replies=args.replies))
     except YourClawError as exc:
         fail(exc.detail)
     except httpx.HTTPError as exc:
