@@ -12,6 +12,8 @@ import requests
 from docker.tls import TLSConfig
 
 from yourclaw.runtime.certs import ca_paths, docker_client, init_ca
+from yourclaw.runtime.container_spec import LABEL_MANAGED
+from yourclaw.runtime.docker_host import DockerHost
 
 from .dockerd import CACHE_DIR, TlsDockerd
 from .images import BASE_REPOSITORY, ensure_base_image
@@ -148,3 +150,23 @@ def test_second_engine_imports_the_cached_root_filesystem(engines: Engines, tiny
 
     assert f"{BASE_REPOSITORY}-{tag.split(':')[1]}.tar" in [t.name for t in tarballs]
     assert [t.stat().st_mtime_ns for t in tarballs] == made_at, "no second debootstrap"
+
+
+def test_the_container_list_carries_how_a_stopped_container_exited(engines: Engines, tiny_image: str) -> None:
+    # The reason a stopped assistant shows must come from here: once started again, inspect reads 0.
+    host = DockerHost("e1", engines.e1.docker_url, engines.tls_dir)
+    with closing(engines.e1.client(timeout=60)) as client:
+        container = client.containers.create(
+            tiny_image,
+            ["python3", "-c", "raise SystemExit(3)"],
+            name=f"yc-test-{uuid.uuid4().hex[:8]}",
+            labels={LABEL_MANAGED: "true"},
+        )
+        try:
+            container.start()
+            assert container.wait(timeout=60)["StatusCode"] == 3
+            (seen,) = [c for c in host.list_containers() if c.id == container.id]
+        finally:
+            container.remove(force=True)
+            host.close()
+    assert (seen.state, seen.exit_code) == ("exited", 3)

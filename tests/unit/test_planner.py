@@ -129,8 +129,8 @@ def test_placement_prefers_the_host_holding_the_users_volume():
     [
         # container removed behind our back -> created again
         (dict(), [], ["Create"]),
-        # stopped behind our back -> started, and we look at why
-        (dict(), [container(state="exited")], ["Start", "Diagnose"]),
+        # stopped behind our back -> started again
+        (dict(), [container(state="exited")], ["Start"]),
         # created but never started (a start that failed half way) -> started
         (dict(status="PROVISIONING", phase="starting"), [container(state="created")], ["Start"]),
         # Docker is restarting it in a loop -> diagnose once
@@ -147,6 +147,16 @@ def test_placement_prefers_the_host_holding_the_users_volume():
 def test_ready_assistant_table(desired, observed, expected):
     actions = run([assistant(**desired)], {H1.id: observed, H2.id: []})
     assert kinds(actions) == expected
+
+
+@pytest.mark.parametrize(
+    ("exit_code", "reason"),
+    [(137, "the assistant was killed"), (3, "the assistant crashed (exit code 3)"), (0, "the assistant stopped")],
+)
+def test_a_stopped_container_is_started_with_why_it_stopped_as_the_list_showed_it(exit_code, reason):
+    # After the start Docker's inspect reads exit code 0: the reason must come from before it.
+    (action,) = run([assistant()], {H1.id: [container(state="exited", exit_code=exit_code)], H2.id: []})
+    assert isinstance(action, p.Start) and action.reason == reason
 
 
 def test_a_crash_loop_stays_visible_while_the_container_is_up_between_crashes():

@@ -181,11 +181,13 @@ class Applier:
         await handle.bring_back(action.container_id, restart=restart)
         restarts = row.restart_count + 1
         delay = min(planner.retry_delay(restarts), MAX_RESTART_DELAY)
+        values = {"phase_reason": action.reason} if isinstance(action, planner.Start) and action.reason else {}
         await self._update(
             row.id,
             restart_count=restarts,
             phase="restarting" if row.status == "READY" else "starting",
             next_retry_at=self.now + delay,
+            **values,
         )
         log.info("container_started", user_id=str(row.user_id), restarts=restarts)
 

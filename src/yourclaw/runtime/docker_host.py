@@ -21,6 +21,7 @@ from yourclaw.runtime.host_client import ExitInfo, HostUnavailable, ObservedCont
 
 log = structlog.get_logger(__name__)
 _HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")
+_EXITED = re.compile(r"^Exited \((-?\d+)\)")
 OWNER_UID = 1000
 # An idle gateway stops in under a second; one in a turn gets this long before it is killed.
 STOP_GRACE_SECONDS = 10
@@ -81,8 +82,10 @@ class DockerHost:
         observed = []
         for row in rows:
             labels = row.get("Labels") or {}
-            match = _HEALTH.search(row.get("Status") or "")
+            status = row.get("Status") or ""
+            match = _HEALTH.search(status)
             health = match.group(1).replace("health: ", "") if match else None
+            exited = _EXITED.match(status)
             observed.append(
                 ObservedContainer(
                     id=row["Id"],
@@ -92,6 +95,7 @@ class DockerHost:
                     state=row.get("State") or "unknown",
                     health=health,
                     created=float(row.get("Created") or 0),
+                    exit_code=int(exited.group(1)) if exited else None,
                 )
             )
         return observed

@@ -21,6 +21,7 @@ class ObservedContainer:
     state: str  # created | running | restarting | exited | paused | dead | removing
     health: str | None  # healthy | unhealthy | starting | None
     created: float  # epoch seconds
+    exit_code: int | None = None  # of an exited container, from the list: an inspect after a start reads 0
 
     @property
     def short_id(self) -> str:
@@ -40,15 +41,17 @@ class ObservedVolume:
 @dataclass(frozen=True)
 class ExitInfo:
     exit_code: int | None
-    oom_killed: bool
-    restart_count: int
-    error: str | None
+    oom_killed: bool = False
+    restart_count: int = 0
+    error: str | None = None
 
     def describe(self) -> str:
         if self.oom_killed:
             what = "ran out of memory"
         elif self.error:
             what = f"failed to run ({self.error})"
+        elif self.exit_code == 137:
+            what = "was killed"
         elif self.exit_code not in (None, 0):
             what = f"crashed (exit code {self.exit_code})"
         else:

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from yourclaw.runtime.host_client import ObservedContainer, ObservedVolume
+from yourclaw.runtime.host_client import ExitInfo, ObservedContainer, ObservedVolume
 
 RETRY_BASE = timedelta(seconds=5)
 RETRY_AFTER_ERROR = timedelta(hours=1)
@@ -81,6 +81,7 @@ class Start:
     assistant_id: uuid.UUID
     host_id: uuid.UUID
     container_id: str
+    reason: str | None = None  # why it had stopped, for the phase; read from the list, before the start
 
 
 @dataclass(frozen=True)
@@ -208,9 +209,9 @@ def _plan_wanted(
     if container.state in ("created", "exited", "dead"):
         if container.state != "created" and waiting:
             return actions  # restart backoff
-        actions.append(Start(a.id, host.id, container.id))
-        if container.state in ("exited", "dead"):
-            actions.append(Diagnose(a.id, host.id, container.id))
+        stopped = container.state in ("exited", "dead")
+        reason = f"the assistant {ExitInfo(container.exit_code).describe()}" if stopped else None
+        actions.append(Start(a.id, host.id, container.id, reason))
         return actions
     if container.state == "restarting":
         if a.phase != "crash_loop":
