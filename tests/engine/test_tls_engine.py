@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import threading
 import uuid
 from contextlib import closing
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 import requests
 from docker.tls import TLSConfig
 
+from tests.support import wait_for_sync
 from yourclaw.runtime.certs import ca_paths, docker_client, init_ca
 from yourclaw.runtime.container_spec import LABEL_MANAGED
 from yourclaw.runtime.docker_host import DockerHost
@@ -170,3 +172,36 @@ def test_the_container_list_carries_how_a_stopped_container_exited(engines: Engi
             container.remove(force=True)
             host.close()
     assert (seen.state, seen.exit_code) == ("exited", 3)
+
+
+def test_the_event_watch_reports_lifecycle_changes_and_not_health_probes(engines: Engines, tiny_image: str) -> None:
+    host = DockerHost("e1", engines.e1.docker_url, engines.tls_dir)
+    actions: list[str] = []
+    watcher = threading.Thread(target=host.watch_events, args=(lambda action, _id: actions.append(action),))
+    watcher.start()
+    try:
+        with closing(engines.e1.client(timeout=60)) as client:
+            container = client.containers.create(
+                tiny_image,
+                ["python3", "-c", "import time; time.sleep(60)"],
+                name=f"yc-test-{uuid.uuid4().hex[:8]}",
+                labels={LABEL_MANAGED: "true"},
+                healthcheck={"test": ["CMD", "true"], "interval": 200_000_000, "timeout": 1_000_000_000},
+            )
+            try:
+                container.start()
+
+                def probes() -> int:
+                    health = client.api.inspect_container(container.id)["State"].get("Health") or {}
+                    return len(health.get("Log") or [])
+
+                wait_for_sync(lambda: probes() >= 3, timeout=30, message="three health probes")
+                client.api.kill(container.id)
+                wait_for_sync(lambda: "die" in actions, timeout=30, message="the die event")
+            finally:
+                container.remove(force=True)
+    finally:
+        host.close()
+        watcher.join(timeout=10)
+    assert {"start", "die"} <= set(actions) and any(a.startswith("health_status") for a in actions)
+    assert not [a for a in actions if a.startswith("exec_")]

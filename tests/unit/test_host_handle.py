@@ -1,4 +1,4 @@
-"""A host's restarts go one per engine CPU at a time; first starts are not held back."""
+"""A host's restarts go one per two engine CPUs at a time; first starts are not held back."""
 
 from __future__ import annotations
 
@@ -41,15 +41,16 @@ class Engine:
     restart = start
 
 
-async def test_restarts_run_one_per_engine_cpu_and_all_of_them_finish():
-    engine = Engine(cpus=2)
+@pytest.mark.parametrize(("cpus", "at_once"), [(4, 2), (5, 2), (1, 1)])
+async def test_restarts_run_one_per_two_engine_cpus_and_all_of_them_finish(cpus, at_once):
+    engine = Engine(cpus=cpus)
     handle = HostHandle(None, engine, anyio.CapacityLimiter(8))
     restarts = [asyncio.create_task(handle.bring_back(f"c{i}")) for i in range(6)]
-    await wait_for(lambda: engine.running == 2, message="two restarts under way")
-    assert engine.most == 2
+    await wait_for(lambda: engine.running == at_once, message=f"{at_once} restarts under way")
+    assert engine.most == at_once
     engine.release.set()
     await asyncio.gather(*restarts)
-    assert engine.most == 2 and engine.running == 0
+    assert engine.most == at_once and engine.running == 0
 
 
 async def test_first_starts_share_only_the_host_limiter():

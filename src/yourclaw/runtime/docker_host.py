@@ -21,6 +21,10 @@ from yourclaw.runtime.host_client import ExitInfo, HostUnavailable, ObservedCont
 
 log = structlog.get_logger(__name__)
 _HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")
+# What changes the container list. Not exec_create/exec_start/exec_die: every health probe is an exec, and
+# with those a host of a hundred assistants would wake the reconciler many times a second for nothing.
+# ("health_status" matches "health_status: healthy" and the like: Docker matches that one by prefix.)
+WATCHED_EVENTS = ("create", "start", "restart", "die", "destroy", "oom", "health_status", "pause", "unpause", "rename")
 _EXITED = re.compile(r"^Exited \((-?\d+)\)")
 OWNER_UID = 1000
 # An idle gateway stops in under a second; one in a turn gets this long before it is killed.
@@ -216,7 +220,7 @@ class DockerHost:
     def watch_events(self, on_event: Callable[..., None]) -> None:
         """Blocks (its own thread): calls `on_event(action, container_id)` for every change to one of our
         containers, until `close()`. Reconnects after a failure, so a restarted engine is watched again."""
-        filters = {"type": "container", "label": [f"{LABEL_MANAGED}=true"]}
+        filters = {"type": "container", "label": [f"{LABEL_MANAGED}=true"], "event": list(WATCHED_EVENTS)}
         while not self._closed.is_set():
             try:
                 self._events_stream = self._api.events(decode=True, filters=filters)

@@ -39,7 +39,6 @@ HOST_SILENT_AFTER = 10.0
 PENDING = object()  # a host still answering: no information this pass, and no failure either
 VOLUME_PASS_EVERY = 60.0
 DEBOUNCE = 0.02
-EVENT_SETTLE = 0.3
 DIED_MEMORY = 5.0  # how long a "die" event overrides a list that still says "running"
 
 HostFactory = Callable[[HostServer], HostClient]
@@ -108,7 +107,6 @@ class Reconciler:
         elif container_id and action == "start":
             self._died.pop(container_id, None)
         self._wake.set()
-        self._loop.call_later(EVENT_SETTLE, self._wake.set)
 
     def _apply_deaths(self, observed: list[ObservedContainer]) -> list[ObservedContainer]:
         if not self._died:
