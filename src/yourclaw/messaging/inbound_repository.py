@@ -31,9 +31,7 @@ from sqlalchemy.orm import aliased
 from yourclaw.billing.credits import Balance
 from yourclaw.db.models import InboundMessage, Message, Outbox, UsageDaily, UserPhone
 from yourclaw.messaging.outbox import OUTBOX_CHANNEL
-
-# Each API process LISTENs here and wakes the user's waiting long polls; payload: the user id.
-USER_INBOUND_CHANNEL = "yourclaw_user_inbound"
+from yourclaw.runtime.inbound_queue import USER_INBOUND_CHANNEL
 
 # Twilio's status callbacks may arrive out of order; a status never goes back to an earlier one.
 _STATUS_RANK = {
