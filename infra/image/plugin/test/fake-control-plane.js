@@ -5,11 +5,13 @@ import { randomUUID } from "node:crypto";
 import { createServer } from "node:http";
 
 export class FakeControlPlane {
-  constructor({ tokens = ["yca_test"], pollWaitCapMs = 25_000 } = {}) {
+  constructor({ tokens = ["yca_test"], pollWaitCapMs = 25_000, leaseMs = 120_000 } = {}) {
     this.tokens = new Set(tokens);
     this.pollWaitCapMs = pollWaitCapMs;
+    this.leaseMs = leaseMs;
     this.queue = []; // messages not yet handed out
     this.inFlight = null;
+    this.leaseUntil = 0; // the message in flight comes back after this, unless acked or extended
     this.polls = []; // {generation, instanceId, token, status}
     this.acks = [];
     this.extends = [];
@@ -44,6 +46,13 @@ export class FakeControlPlane {
     return id;
   }
 
+  /** Hands the next message out to nobody, as to a poll whose client had already gone; resolves its id. */
+  loseNextHandOut() {
+    this.inFlight = this.queue.shift();
+    this.leaseUntil = Date.now() + this.leaseMs;
+    return this.inFlight.id;
+  }
+
   /** Makes the message in flight come back (as an expired lease does). */
   redeliver() {
     if (this.inFlight) this.queue.unshift(this.inFlight);
@@ -76,8 +85,10 @@ export class FakeControlPlane {
     if (req.method === "POST" && match) {
       const [, id, action] = match;
       (action === "ack" ? this.acks : this.extends).push({ id, token });
-      if (action === "ack" && this.inFlight?.id === id) {
-        this.inFlight = null;
+      if (action === "extend" && this.inFlight?.id === id) this.leaseUntil = Date.now() + this.leaseMs;
+      if (action === "ack") {
+        this.queue = this.queue.filter((m) => m.id !== id); // handed out again after its lease, now done
+        if (this.inFlight?.id === id) this.inFlight = null;
         for (const wake of this.waiters) wake();
       }
       return res.writeHead(204).end();
@@ -106,15 +117,18 @@ export class FakeControlPlane {
     this.instance = instanceId;
     const deadline = Date.now() + Math.min(Number(url.searchParams.get("wait") ?? 25) * 1000, this.pollWaitCapMs);
     for (;;) {
+      // As the real lease: a hand-out nobody acts on (its poll was already gone, say) comes back.
+      if (this.inFlight && Date.now() > this.leaseUntil) this.redeliver();
       if (!this.inFlight && this.queue.length) {
         this.inFlight = this.queue.shift();
+        this.leaseUntil = Date.now() + this.leaseMs;
         this.polls.push({ generation, instanceId, token, status: 200 });
         return json(res, 200, { messages: [this.inFlight] });
       }
       const left = deadline - Date.now();
       if (left <= 0 || res.destroyed) break;
       await new Promise((resolve) => {
-        const timer = setTimeout(done, left);
+        const timer = setTimeout(done, this.inFlight ? Math.min(left, Math.max(0, this.leaseUntil - Date.now()) + 1) : left);
         const onClose = () => done();
         function done() {
           clearTimeout(timer);

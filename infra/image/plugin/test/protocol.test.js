@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { after, before, test } from "node:test";
+import { after, afterEach, before, test } from "node:test";
 
 import { FinishedIds } from "../src/finished.js";
 import { HttpError, requestWithRetry } from "../src/http.js";
@@ -15,11 +15,16 @@ import { FakeControlPlane } from "./fake-control-plane.js";
 
 let fake;
 before(async () => {
-  fake = await new FakeControlPlane({ tokens: ["yca_a", "yca_b"], pollWaitCapMs: 200 }).start();
+  fake = await new FakeControlPlane({ tokens: ["yca_a", "yca_b"], pollWaitCapMs: 200, leaseMs: 1500 }).start();
+});
+// A test that fails half way still stops its pollers: one left polling would keep the process alive.
+const running = new Set();
+afterEach(async () => {
+  await Promise.all([...running].map((p) => p.stop()));
 });
 after(async () => fake.stop());
 
-const until = async (check, ms = 5000) => {
+const until = async (check, ms = 10_000) => {
   const deadline = Date.now() + ms;
   while (!check()) {
     if (Date.now() > deadline) throw new Error("timed out");
@@ -48,8 +53,20 @@ async function startPoller(overrides = {}) {
     }),
     setStatus: () => {},
   });
-  const running = poller.run(controller.signal);
-  return { poller, finished, turns, dir, stop: async () => { controller.abort(); await running; } };
+  const loop = poller.run(controller.signal);
+  const started = {
+    poller,
+    finished,
+    turns,
+    dir,
+    stop: async () => {
+      controller.abort();
+      await loop;
+      running.delete(started);
+    },
+  };
+  running.add(started);
+  return started;
 }
 
 test("a message is answered, then acked, with generation and instance on every poll", async () => {
@@ -185,5 +202,15 @@ test("a turn that throws before replying is tried again before the ack", async (
   await until(() => fake.acks.some((a) => a.id === id));
   assert.equal(calls, 2);
   assert.equal(fake.outbound.get(`${id}:0`).text, "second time lucky");
+  await p.stop();
+});
+
+test("a message handed to a poll that was already gone comes back when its lease runs out", async () => {
+  // The fake, as the real control plane, cannot tell a poll whose client just left from a live one.
+  fake.queue.push({ id: "lost-1", from: "user-1", text: "lost hand-out", media: [], received_at: new Date().toISOString() });
+  const id = fake.loseNextHandOut();
+  const p = await startPoller();
+  await until(() => fake.acks.some((a) => a.id === id));
+  assert.equal(p.turns.filter((t) => t.message.id === id).length, 1);
   await p.stop();
 });
