@@ -239,14 +239,19 @@ def _validate(settings: Settings) -> None:
             raise SettingsError(f"{name.upper()}: must be a positive number")
 
 
+def dotenv_values_at(path: Path | None = None) -> dict[str, str]:
+    """The variables `.env` (or `path`) sets; none when it is absent."""
+    path = path if path is not None else Path(".env")
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
 def load_settings(env: dict[str, str] | None = None, *, dotenv: Path | None = None) -> Settings:
     """Build settings from `env` (default: os.environ), with `.env` values underneath."""
-    source: dict[str, str] = {}
-    dotenv_path = dotenv if dotenv is not None else Path(".env")
-    if env is None and dotenv_path.is_file():
-        from dotenv import dotenv_values
-
-        source.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+    source: dict[str, str] = dotenv_values_at(dotenv) if env is None else {}
     source.update(os.environ if env is None else env)
 
     hints = {f.name: f.type for f in msgspec.structs.fields(Settings)}

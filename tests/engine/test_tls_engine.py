@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import threading
 import uuid
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -154,23 +155,30 @@ def test_second_engine_imports_the_cached_root_filesystem(engines: Engines, tiny
     assert [t.stat().st_mtime_ns for t in tarballs] == made_at, "no second debootstrap"
 
 
+@contextmanager
+def managed_container(client: docker.DockerClient, image: str, command: list[str], **options: object) -> Iterator:
+    """A started container labelled as ours (the host client's list and event watch see it), removed after."""
+    name = f"yc-test-{uuid.uuid4().hex[:8]}"
+    container = client.containers.create(image, command, name=name, labels={LABEL_MANAGED: "true"}, **options)
+    try:
+        container.start()
+        yield container
+    finally:
+        container.remove(force=True)
+
+
 def test_the_container_list_carries_how_a_stopped_container_exited(engines: Engines, tiny_image: str) -> None:
     # The reason a stopped assistant shows must come from here: once started again, inspect reads 0.
     host = DockerHost("e1", engines.e1.docker_url, engines.tls_dir)
-    with closing(engines.e1.client(timeout=60)) as client:
-        container = client.containers.create(
-            tiny_image,
-            ["python3", "-c", "raise SystemExit(3)"],
-            name=f"yc-test-{uuid.uuid4().hex[:8]}",
-            labels={LABEL_MANAGED: "true"},
-        )
-        try:
-            container.start()
+    try:
+        with (
+            closing(engines.e1.client(timeout=60)) as client,
+            managed_container(client, tiny_image, ["python3", "-c", "raise SystemExit(3)"]) as container,
+        ):
             assert container.wait(timeout=60)["StatusCode"] == 3
             (seen,) = [c for c in host.list_containers() if c.id == container.id]
-        finally:
-            container.remove(force=True)
-            host.close()
+    finally:
+        host.close()
     assert (seen.state, seen.exit_code) == ("exited", 3)
 
 
@@ -179,27 +187,22 @@ def test_the_event_watch_reports_lifecycle_changes_and_not_health_probes(engines
     actions: list[str] = []
     watcher = threading.Thread(target=host.watch_events, args=(lambda action, _id: actions.append(action),))
     watcher.start()
+    probe = {"test": ["CMD", "true"], "interval": 200_000_000, "timeout": 1_000_000_000}
     try:
-        with closing(engines.e1.client(timeout=60)) as client:
-            container = client.containers.create(
-                tiny_image,
-                ["python3", "-c", "import time; time.sleep(60)"],
-                name=f"yc-test-{uuid.uuid4().hex[:8]}",
-                labels={LABEL_MANAGED: "true"},
-                healthcheck={"test": ["CMD", "true"], "interval": 200_000_000, "timeout": 1_000_000_000},
-            )
-            try:
-                container.start()
+        with (
+            closing(engines.e1.client(timeout=60)) as client,
+            managed_container(
+                client, tiny_image, ["python3", "-c", "import time; time.sleep(60)"], healthcheck=probe
+            ) as container,
+        ):
 
-                def probes() -> int:
-                    health = client.api.inspect_container(container.id)["State"].get("Health") or {}
-                    return len(health.get("Log") or [])
+            def probes() -> int:
+                health = client.api.inspect_container(container.id)["State"].get("Health") or {}
+                return len(health.get("Log") or [])
 
-                wait_for_sync(lambda: probes() >= 3, timeout=30, message="three health probes")
-                client.api.kill(container.id)
-                wait_for_sync(lambda: "die" in actions, timeout=30, message="the die event")
-            finally:
-                container.remove(force=True)
+            wait_for_sync(lambda: probes() >= 3, timeout=30, message="three health probes")
+            client.api.kill(container.id)
+            wait_for_sync(lambda: "die" in actions, timeout=30, message="the die event")
     finally:
         host.close()
         watcher.join(timeout=10)

@@ -15,7 +15,7 @@ from yourclaw.cli.common import (
     settings_or_exit,
 )
 from yourclaw.log_config import configure_logging
-from yourclaw.settings import Settings
+from yourclaw.settings import Settings, dotenv_values_at
 
 
 def _reconciler_job(settings: Settings):
@@ -92,12 +92,8 @@ def _dev_environment(port: int) -> list[str]:
 
     os.environ["YOURCLAW_ENV"] = "development"
     # `.env` counts as set for the defaults below (a QUIET_HOURS or a Twilio SID there is kept).
-    if Path(".env").is_file():
-        from dotenv import dotenv_values
-
-        for name, value in dotenv_values(".env").items():
-            if value is not None:
-                os.environ.setdefault(name, value)
+    for name, value in dotenv_values_at().items():
+        os.environ.setdefault(name, value)
     state_dir = Path(os.environ.get("YOURCLAW_STATE_DIR") or ".yourclaw")
     notes = [
         f"generated {name} (kept in {state_dir}/dev-secrets.json)"

@@ -48,9 +48,13 @@ export class FakeControlPlane {
 
   /** Hands the next message out to nobody, as to a poll whose client had already gone; resolves its id. */
   loseNextHandOut() {
+    return this.#handOut().id;
+  }
+
+  #handOut() {
     this.inFlight = this.queue.shift();
     this.leaseUntil = Date.now() + this.leaseMs;
-    return this.inFlight.id;
+    return this.inFlight;
   }
 
   /** Makes the message in flight come back (as an expired lease does). */
@@ -120,15 +124,14 @@ export class FakeControlPlane {
       // As the real lease: a hand-out nobody acts on (its poll was already gone, say) comes back.
       if (this.inFlight && Date.now() > this.leaseUntil) this.redeliver();
       if (!this.inFlight && this.queue.length) {
-        this.inFlight = this.queue.shift();
-        this.leaseUntil = Date.now() + this.leaseMs;
+        const message = this.#handOut();
         this.polls.push({ generation, instanceId, token, status: 200 });
-        return json(res, 200, { messages: [this.inFlight] });
+        return json(res, 200, { messages: [message] });
       }
       const left = deadline - Date.now();
       if (left <= 0 || res.destroyed) break;
       await new Promise((resolve) => {
-        const timer = setTimeout(done, this.inFlight ? Math.min(left, Math.max(0, this.leaseUntil - Date.now()) + 1) : left);
+        const timer = setTimeout(done, left);
         const onClose = () => done();
         function done() {
           clearTimeout(timer);

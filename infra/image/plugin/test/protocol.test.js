@@ -207,7 +207,8 @@ test("a turn that throws before replying is tried again before the ack", async (
 
 test("a message handed to a poll that was already gone comes back when its lease runs out", async () => {
   // The fake, as the real control plane, cannot tell a poll whose client just left from a live one.
-  fake.queue.push({ id: "lost-1", from: "user-1", text: "lost hand-out", media: [], received_at: new Date().toISOString() });
+  // Queued and lost in one step: a waiting poll left by an earlier test must not take it first.
+  fake.send("lost hand-out");
   const id = fake.loseNextHandOut();
   const p = await startPoller();
   await until(() => fake.acks.some((a) => a.id === id));
