@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import yourclaw.db.models  # noqa: F401  (registers every table on the metadata)
 from yourclaw.db.base import Base
-from yourclaw.settings import normalize_database_url
+from yourclaw.kit.settings import normalize_database_url
 
 config = context.config
 target_metadata = Base.metadata

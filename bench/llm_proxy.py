@@ -2,7 +2,7 @@
 
     cd /work/main && uv run python bench/llm_proxy.py [--help]
 
-It starts an embedded PostgreSQL, the local Anthropic fake (`python -m yourclaw.llm.anthropic_fake`, its own
+It starts an embedded PostgreSQL, the local Anthropic fake (`python -m yourclaw.standins.anthropic`, its own
 process) and `yourclaw serve --migrate` (a subprocess) with ANTHROPIC_BASE_URL pointing at the fake. Users with
 assistants, proxy tokens and credit are inserted directly. Then, at concurrency 1 and 32, each worker sends
 streaming `POST /v1/messages` requests alternately straight to the fake and through the proxy
@@ -41,13 +41,13 @@ import httpx  # noqa: E402
 from _stats import pct  # noqa: E402  (bench/ is on sys.path when run as a script)
 from cryptography.fernet import Fernet  # noqa: E402
 
-from yourclaw.billing import credits  # noqa: E402
-from yourclaw.crypto import SecretBox  # noqa: E402
+from yourclaw.credits import ledger as credits  # noqa: E402
 from yourclaw.db.embedded import EmbeddedPostgres  # noqa: E402
 from yourclaw.db.engine import make_engine, make_sessionmaker, transaction  # noqa: E402
 from yourclaw.db.models import Assistant, User  # noqa: E402
+from yourclaw.kit.crypto import SecretBox  # noqa: E402
 from yourclaw.llm.catalog import DEFAULT_MODEL  # noqa: E402
-from yourclaw.runtime import tokens  # noqa: E402
+from yourclaw.protocol import tokens  # noqa: E402
 
 TMP_PREFIX = "yourclaw-bench-llm-"
 SHARED_KEY = "sk-ant-bench-" + "k" * 40
@@ -249,7 +249,7 @@ async def run(args: argparse.Namespace) -> int:
         fake = start(
             workdir,
             "fake",
-            [sys.executable, "-m", "yourclaw.llm.anthropic_fake", "--port", str(fake_port)]
+            [sys.executable, "-m", "yourclaw.standins.anthropic", "--port", str(fake_port)]
             + ["--event-delay", str(args.event_delay), "--reply", REPLY, "--usage", usage],
             env,
         )

@@ -57,20 +57,20 @@ from tests.engine.dockerd import CACHE_DIR, TlsDockerd, ensure_docker_installed 
 from tests.engine.images import STANDIN_TAG, build_image, ensure_standin_image  # noqa: E402
 from tests.support import LiveServer, free_port, make_settings, subscribe  # noqa: E402
 
-from yourclaw.crypto import SecretBox  # noqa: E402
 from yourclaw.db import migrations  # noqa: E402
 from yourclaw.db.embedded import EmbeddedPostgres  # noqa: E402
 from yourclaw.db.engine import make_engine, make_sessionmaker, transaction  # noqa: E402
 from yourclaw.db.models import Assistant, HostServer  # noqa: E402
+from yourclaw.kit.crypto import SecretBox  # noqa: E402
+from yourclaw.kit.logs import configure_logging  # noqa: E402
 from yourclaw.llm.catalog import DEFAULT_MODEL  # noqa: E402
-from yourclaw.log_config import configure_logging  # noqa: E402
 from yourclaw.runtime import desired, openclaw_config, planner  # noqa: E402
 from yourclaw.runtime.certs import init_ca  # noqa: E402
 from yourclaw.runtime.container_spec import DATA_DIR, LABEL_MANAGED, LABEL_USER, NETWORK, spec_for  # noqa: E402
 from yourclaw.runtime.docker_host import tar_files  # noqa: E402
 from yourclaw.runtime.hosts import host_factory  # noqa: E402
 from yourclaw.runtime.reconciler import HOST_CONCURRENCY, Reconciler  # noqa: E402
-from yourclaw.runtime.standin import HEALTHCHECK_CMD  # noqa: E402
+from yourclaw.standins.assistant import HEALTHCHECK_CMD  # noqa: E402
 
 # Engines of the benchmark's own (not the test suite's yc-e1/yc-e2: a test session may hold those).
 ENGINES = (("yc-bench1", 23781), ("yc-bench2", 23782))

@@ -58,15 +58,16 @@ from cryptography.fernet import Fernet  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
 from twilio.request_validator import RequestValidator  # noqa: E402
 
-from yourclaw.billing import credits  # noqa: E402
-from yourclaw.crypto import SecretBox  # noqa: E402
+from yourclaw.credits import ledger as credits  # noqa: E402
 from yourclaw.db.embedded import EmbeddedPostgres  # noqa: E402
 from yourclaw.db.engine import make_engine, make_sessionmaker, transaction  # noqa: E402
 from yourclaw.db.models import Assistant, User, UserPhone  # noqa: E402
+from yourclaw.kit.crypto import SecretBox  # noqa: E402
+from yourclaw.kit.logs import configure_logging  # noqa: E402
 from yourclaw.llm.catalog import DEFAULT_MODEL  # noqa: E402
-from yourclaw.log_config import configure_logging  # noqa: E402
-from yourclaw.messaging.twilio_fake import TwilioFake  # noqa: E402
-from yourclaw.runtime import openclaw_config, tokens  # noqa: E402
+from yourclaw.protocol import tokens
+from yourclaw.runtime import openclaw_config  # noqa: E402
+from yourclaw.standins.twilio import TwilioFake  # noqa: E402
 
 WEBHOOK_PATH = "/api/v1/webhooks/twilio/whatsapp"
 STANDIN = ROOT / "src" / "yourclaw" / "runtime" / "standin.py"

@@ -14,12 +14,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tests.support import make_settings
-from yourclaw.app import create_app
 from yourclaw.db import migrations
 from yourclaw.db.base import Base
 from yourclaw.db.embedded import EmbeddedPostgres
 from yourclaw.db.engine import make_engine, make_sessionmaker
-from yourclaw.settings import Settings
+from yourclaw.kit.settings import Settings
+from yourclaw.server.app import create_app
 
 
 @pytest.fixture(scope="session")

@@ -13,13 +13,13 @@ from cryptography.fernet import Fernet
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from yourclaw.billing import credits
-from yourclaw.crypto import SecretBox
+from yourclaw.credits import ledger as credits
 from yourclaw.db.engine import transaction
 from yourclaw.db.models import Assistant, User, UserPhone
+from yourclaw.kit.crypto import SecretBox
+from yourclaw.kit.settings import Settings, load_settings
 from yourclaw.llm import catalog
-from yourclaw.runtime import tokens
-from yourclaw.settings import Settings, load_settings
+from yourclaw.protocol import tokens
 
 DEV_SECRET = "test-dev-secret-" + "x" * 40
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -87,8 +87,8 @@ class LiveServer:
     def __init__(
         self, settings: Settings, host: str = "127.0.0.1", port: int | None = None, extra_hosts: tuple[str, ...] = ()
     ) -> None:
-        from yourclaw.app import create_app
-        from yourclaw.process import make_server
+        from yourclaw.server.app import create_app
+        from yourclaw.server.process import make_server
 
         self.host = host
         self.port = port or free_port()

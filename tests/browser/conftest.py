@@ -23,7 +23,7 @@ from sqlalchemy import text
 from tests.support import PROJECT_ROOT, free_port
 from yourclaw.db.base import Base
 from yourclaw.db.engine import make_engine
-from yourclaw.settings import Settings
+from yourclaw.kit.settings import Settings
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -17,11 +17,11 @@ from sqlalchemy.dialects.postgresql import insert
 
 from tests.conftest import _truncate
 from tests.support import make_settings, sign_in
-from yourclaw.app import create_app
-from yourclaw.billing import credits
-from yourclaw.billing.stripe_fake import StripeFake
+from yourclaw.credits import ledger as credits
 from yourclaw.db.models import Assistant, AssistantToken, CreditLedgerEntry, Outbox, Subscription, User, UserPhone
-from yourclaw.settings import Settings
+from yourclaw.kit.settings import Settings
+from yourclaw.server.app import create_app
+from yourclaw.standins.stripe import StripeFake
 
 WEBHOOK = "/api/v1/webhooks/stripe"
 

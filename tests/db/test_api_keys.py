@@ -12,10 +12,10 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
 from tests.support import free_port, make_settings, sign_in
-from yourclaw.app import create_app
 from yourclaw.db.models import ApiKey
-from yourclaw.llm.anthropic_fake import AnthropicFake
-from yourclaw.log_config import configure_logging
+from yourclaw.kit.logs import configure_logging
+from yourclaw.server.app import create_app
+from yourclaw.standins.anthropic import AnthropicFake
 
 pytestmark = pytest.mark.db
 

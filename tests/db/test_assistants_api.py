@@ -15,13 +15,13 @@ from sqlalchemy import func, select, update
 
 from tests.db.test_runtime_poll import running
 from tests.support import make_settings, sign_in, subscribe
-from yourclaw.app import create_app
 from yourclaw.assistants import service
 from yourclaw.assistants.repository import ASSISTANTS_CHANNEL
 from yourclaw.db.models import Assistant, AssistantToken, CreditLedgerEntry, HostServer, Subscription
-from yourclaw.errors import NotFound
+from yourclaw.kit.errors import NotFound
 from yourclaw.llm import catalog
-from yourclaw.runtime import tokens
+from yourclaw.protocol import tokens
+from yourclaw.server.app import create_app
 
 pytestmark = pytest.mark.db
 

@@ -6,7 +6,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from tests.support import free_port, make_settings
-from yourclaw.app import create_app
+from yourclaw.server.app import create_app
 
 pytestmark = pytest.mark.db
 

@@ -24,14 +24,14 @@ from sqlalchemy import func, select
 
 from tests.db.test_runtime_poll import running
 from tests.support import LiveServer, make_assistant, make_settings, wait_for
-from yourclaw.app import create_app
-from yourclaw.crypto import SecretBox
 from yourclaw.db.engine import transaction
 from yourclaw.db.models import InboundMessage, Media, Outbox
-from yourclaw.runtime import inbound_queue
-from yourclaw.runtime.inbound_queue import USER_INBOUND_CHANNEL
-from yourclaw.runtime.standin import StandinAssistant
-from yourclaw.state import AppState
+from yourclaw.kit.crypto import SecretBox
+from yourclaw.protocol import repository as inbound_queue
+from yourclaw.protocol.repository import USER_INBOUND_CHANNEL
+from yourclaw.server.app import create_app
+from yourclaw.server.state import AppState
+from yourclaw.standins.assistant import StandinAssistant
 
 pytestmark = pytest.mark.db
 

@@ -18,11 +18,11 @@ from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
 from tests.support import LiveServer, free_port, make_settings, make_user
-from yourclaw.app import create_app
 from yourclaw.db.engine import transaction
 from yourclaw.db.models import InboundMessage, Message, UserPhone
-from yourclaw.messaging.outbox import OUTBOX_CHANNEL, enqueue_whatsapp
-from yourclaw.messaging.router_wakeup import INBOUND_CHANNEL
+from yourclaw.messaging.inbound.router_wakeup import INBOUND_CHANNEL
+from yourclaw.messaging.outbound.outbox import OUTBOX_CHANNEL, enqueue_whatsapp
+from yourclaw.server.app import create_app
 
 pytestmark = pytest.mark.db
 

@@ -16,13 +16,14 @@ from cryptography.fernet import Fernet
 from sqlalchemy import func, select, update
 
 from tests.support import LiveServer, make_assistant, make_settings, wait_for
-from yourclaw.billing import api_keys_repository, credits
-from yourclaw.crypto import SecretBox
+from yourclaw.credits import ledger as credits
 from yourclaw.db.models import AssistantToken
+from yourclaw.kit.crypto import SecretBox
 from yourclaw.llm import callers
-from yourclaw.llm.anthropic_fake import AnthropicFake
-from yourclaw.runtime import tokens
-from yourclaw.runtime.tokens import hash_token
+from yourclaw.llm.own_keys import repository as api_keys_repository
+from yourclaw.protocol import tokens
+from yourclaw.protocol.tokens import hash_token
+from yourclaw.standins.anthropic import AnthropicFake
 
 pytestmark = pytest.mark.db
 

@@ -17,13 +17,13 @@ from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
 from tests.support import LiveServer, make_settings, sign_in, wait_for
-from yourclaw.billing import credits
-from yourclaw.crypto import SecretBox
+from yourclaw.credits import ledger as credits
 from yourclaw.db.models import Assistant, CreditLedgerEntry, Outbox, UsageDaily
+from yourclaw.kit.crypto import SecretBox
 from yourclaw.llm import callers, catalog
-from yourclaw.llm.anthropic_fake import STANDIN_PREFIX, AnthropicFake
 from yourclaw.llm.metering import no_credits_key
-from yourclaw.runtime import tokens
+from yourclaw.protocol import tokens
+from yourclaw.standins.anthropic import STANDIN_PREFIX, AnthropicFake
 
 pytestmark = pytest.mark.db
 

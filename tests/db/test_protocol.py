@@ -28,9 +28,9 @@ from tests.db.test_inbound_delivery import (
 )
 from tests.support import make_settings
 from yourclaw.db.models import Assistant, Media, Outbox
-from yourclaw.messaging import media_urls
-from yourclaw.messaging.outbox import OUTBOX_CHANNEL
-from yourclaw.runtime.inbound_queue import MEDIA_RETENTION
+from yourclaw.messaging.outbound.outbox import OUTBOX_CHANNEL
+from yourclaw.protocol import media_urls
+from yourclaw.protocol.repository import MEDIA_RETENTION
 
 pytestmark = pytest.mark.db
 

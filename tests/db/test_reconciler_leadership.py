@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from tests.support import make_settings, wait_for
-from yourclaw.crypto import SecretBox
 from yourclaw.db.engine import transaction
 from yourclaw.db.models import HostServer
+from yourclaw.kit.crypto import SecretBox
 from yourclaw.runtime.apply import record_host
 from yourclaw.runtime.hosts import host_factory
 from yourclaw.runtime.reconciler import Reconciler

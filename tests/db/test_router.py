@@ -16,15 +16,16 @@ from sqlalchemy import func, select, update
 from twilio.request_validator import RequestValidator
 
 from tests.support import LiveServer, free_port, make_settings, make_user, wait_for
-from yourclaw.crypto import SecretBox
 from yourclaw.db.engine import transaction
 from yourclaw.db.models import Assistant, InboundMessage, Message, Outbox, UsageDaily, UserPhone
-from yourclaw.messaging import inbound_repository as repo
-from yourclaw.messaging import notices, routing
-from yourclaw.messaging.outbox import enqueue_whatsapp
-from yourclaw.messaging.router_wakeup import notify_with
-from yourclaw.messaging.router_worker import InboundRouter, run_router
-from yourclaw.runtime import tokens
+from yourclaw.kit.crypto import SecretBox
+from yourclaw.messaging import notices
+from yourclaw.messaging.inbound import repository as repo
+from yourclaw.messaging.inbound import routing
+from yourclaw.messaging.inbound.router import InboundRouter, run_router
+from yourclaw.messaging.inbound.router_wakeup import notify_with
+from yourclaw.messaging.outbound.outbox import enqueue_whatsapp
+from yourclaw.protocol import tokens
 
 pytestmark = pytest.mark.db
 

@@ -17,12 +17,12 @@ from litestar import Litestar
 from sqlalchemy import select, update
 
 from tests.support import make_assistant, wait_for
-from yourclaw.app import create_app
 from yourclaw.assistants.repository import POLLS_CHANNEL
-from yourclaw.crypto import SecretBox
 from yourclaw.db.models import Assistant
-from yourclaw.runtime import tokens
-from yourclaw.state import AppState
+from yourclaw.kit.crypto import SecretBox
+from yourclaw.protocol import tokens
+from yourclaw.server.app import create_app
+from yourclaw.server.state import AppState
 
 pytestmark = pytest.mark.db
 

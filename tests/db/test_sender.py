@@ -22,15 +22,15 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from structlog.testing import capture_logs
 
 from tests.support import PROJECT_ROOT, LiveServer, free_port, make_settings, wait_for
-from yourclaw.crypto import SecretBox
 from yourclaw.db.engine import make_engine, make_sessionmaker
 from yourclaw.db.models import Media, Message, Outbox, UsageDaily, User, UserPhone
-from yourclaw.messaging import media_urls
-from yourclaw.messaging.outbox import OUTBOX_CHANNEL, enqueue_whatsapp
-from yourclaw.messaging.sender import Tuning, run_sender
-from yourclaw.messaging.splitting import split_message
-from yourclaw.messaging.twilio_fake import TwilioFake
-from yourclaw.settings import Settings
+from yourclaw.kit.crypto import SecretBox
+from yourclaw.kit.settings import Settings
+from yourclaw.messaging.outbound.outbox import OUTBOX_CHANNEL, enqueue_whatsapp
+from yourclaw.messaging.outbound.sender import Tuning, run_sender
+from yourclaw.messaging.outbound.splitting import split_message
+from yourclaw.protocol import media_urls
+from yourclaw.standins.twilio import TwilioFake
 
 pytestmark = pytest.mark.db
 
@@ -476,10 +476,10 @@ async def test_order_per_user_holds_with_three_senders(settings, fake, sessions,
 
 SENDER_PROCESS = """
 import asyncio, os
-from yourclaw.crypto import SecretBox
+from yourclaw.kit.crypto import SecretBox
 from yourclaw.db.engine import make_engine, make_sessionmaker
-from yourclaw.messaging.sender import Tuning, run_sender
-from yourclaw.settings import load_settings
+from yourclaw.messaging.outbound.sender import Tuning, run_sender
+from yourclaw.kit.settings import load_settings
 
 settings = load_settings(dict(os.environ))
 

@@ -11,12 +11,12 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
-from yourclaw.billing import credits
-from yourclaw.crypto import SecretBox
+from yourclaw.cli.keys import rotate_all
+from yourclaw.credits import ledger as credits
 from yourclaw.db.models import ApiKey, Assistant, AssistantToken, Outbox, User, UserIntegration
-from yourclaw.key_rotation import rotate_all
-from yourclaw.messaging.outbox import OUTBOX_CHANNEL, enqueue_whatsapp
-from yourclaw.runtime import tokens
+from yourclaw.kit.crypto import SecretBox
+from yourclaw.messaging.outbound.outbox import OUTBOX_CHANNEL, enqueue_whatsapp
+from yourclaw.protocol import tokens
 
 pytestmark = pytest.mark.db
 

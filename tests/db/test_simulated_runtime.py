@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 
 from tests.support import LiveServer, free_port, make_settings, subscribe, wait_for
 from yourclaw.assistants import service as assistants_service
-from yourclaw.crypto import SecretBox
 from yourclaw.db.engine import transaction
 from yourclaw.db.models import Assistant, AssistantToken, Outbox
+from yourclaw.kit.crypto import SecretBox
 from yourclaw.runtime.hosts import ensure_simulated_host, host_factory
 from yourclaw.runtime.reconciler import Reconciler
 

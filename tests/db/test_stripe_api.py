@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from tests.db import stripe_support
 from tests.db.stripe_support import checkout_and_pay, deliver, start_checkout, state_of, subscriber_to_be
 from tests.support import LiveServer, free_port, make_settings, sign_in
-from yourclaw.billing import credits
+from yourclaw.credits import ledger as credits
 from yourclaw.db.models import ApiKey, BillingCustomer, Subscription
 
 pytestmark = pytest.mark.db

@@ -18,9 +18,10 @@ from stripe import WebhookSignature
 from tests.db import stripe_support
 from tests.db.stripe_support import WEBHOOK, checkout_and_pay, deliver, state_of, subscriber_to_be
 from tests.support import wait_for
-from yourclaw.billing import credits, service
+from yourclaw.billing import service
 from yourclaw.billing.grace import run_grace_sweeper
 from yourclaw.billing.status_map import to_ours
+from yourclaw.credits import ledger as credits
 from yourclaw.db.models import StripeEvent, Subscription
 
 pytestmark = pytest.mark.db

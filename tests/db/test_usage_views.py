@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from tests.support import sign_in
-from yourclaw.billing import credits
+from yourclaw.credits import ledger as credits
 from yourclaw.db.engine import transaction
 from yourclaw.db.models import Message, UsageDaily
 

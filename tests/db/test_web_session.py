@@ -11,7 +11,7 @@ from litestar.testing import AsyncTestClient
 
 from tests.support import make_settings, sign_in
 from yourclaw.accounts import web_session
-from yourclaw.app import create_app
+from yourclaw.server.app import create_app
 
 pytestmark = pytest.mark.db
 

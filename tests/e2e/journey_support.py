@@ -22,14 +22,14 @@ from sqlalchemy import func, select
 
 from tests.engine.dockerd import TlsDockerd
 from tests.support import wait_for
-from yourclaw.billing.stripe_fake import StripeFake
 from yourclaw.db.models import Assistant, CreditLedgerEntry, InboundMessage, UserPhone
+from yourclaw.kit.settings import Settings
 from yourclaw.llm import catalog
-from yourclaw.llm.anthropic_fake import AnthropicFake, RecordedRequest
-from yourclaw.messaging.twilio_fake import FakeMessage, TwilioFake
 from yourclaw.runtime.container_spec import DATA_DIR, HOME, LABEL_USER, volume_name
 from yourclaw.runtime.reconciler import Reconciler
-from yourclaw.settings import Settings
+from yourclaw.standins.anthropic import AnthropicFake, RecordedRequest
+from yourclaw.standins.stripe import StripeFake
+from yourclaw.standins.twilio import FakeMessage, TwilioFake
 
 # Keys a real deployment would hold: random per run, so finding one anywhere is never a coincidence.
 SHARED_KEY = "sk-ant-e2e-shared-" + secrets.token_urlsafe(32)

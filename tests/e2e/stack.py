@@ -25,17 +25,17 @@ from tests.e2e.journey_support import SHARED_KEY, USAGE, ControlPlane, OpenClawE
 from tests.engine.conftest import _ensure_network, _remove_network, managed_subnet
 from tests.engine.dockerd import CACHE_DIR, TlsDockerd
 from tests.support import LiveServer, free_port, make_settings
-from yourclaw.billing.stripe_fake import WEBHOOK_PATH, StripeFake
-from yourclaw.crypto import SecretBox
 from yourclaw.db.engine import make_engine, make_sessionmaker, transaction
 from yourclaw.db.models import HostServer
-from yourclaw.messaging.router_worker import run_router
-from yourclaw.messaging.sender import run_sender
-from yourclaw.messaging.twilio_fake import TwilioFake
+from yourclaw.kit.crypto import SecretBox
+from yourclaw.messaging.inbound.router import run_router
+from yourclaw.messaging.outbound.sender import run_sender
 from yourclaw.runtime.certs import init_ca
 from yourclaw.runtime.container_spec import LABEL_MANAGED
 from yourclaw.runtime.hosts import host_factory
 from yourclaw.runtime.reconciler import Reconciler
+from yourclaw.standins.stripe import WEBHOOK_PATH, StripeFake
+from yourclaw.standins.twilio import TwilioFake
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO / "infra" / "image" / "build.sh"

@@ -21,9 +21,9 @@ from sqlalchemy import select, update
 from tests.conftest import _truncate
 from tests.support import LiveServer, free_port, make_settings, subscribe, wait_for
 from yourclaw.assistants import service as assistants_service
-from yourclaw.crypto import SecretBox
 from yourclaw.db.engine import transaction
 from yourclaw.db.models import Assistant, HostServer, Outbox
+from yourclaw.kit.crypto import SecretBox
 from yourclaw.runtime.container_spec import DATA_DIR, LABEL_MANAGED, LABEL_USER, container_name, volume_name
 from yourclaw.runtime.hosts import host_factory
 from yourclaw.runtime.reconciler import Reconciler

@@ -21,7 +21,7 @@ import pytest
 
 from tests.support import make_settings
 from yourclaw.runtime.container_spec import CONTAINER_USER, DATA_DIR, NETWORK, spec_for
-from yourclaw.runtime.standin import HEALTHCHECK_CMD
+from yourclaw.standins.assistant import HEALTHCHECK_CMD
 
 from .images import VARIANT_LABEL
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from yourclaw.billing.credits import Balance
+from yourclaw.credits.ledger import Balance
 from yourclaw.llm.callers import MAX_AGE, CallerCache, CallerRow
 
 pytestmark = pytest.mark.unit

@@ -9,11 +9,11 @@ import structlog
 from cryptography.fernet import Fernet
 
 from yourclaw.accounts import phones
-from yourclaw.billing.credits import Balance, to_cents
-from yourclaw.crypto import DecryptionFailed, SecretBox
-from yourclaw.errors import Unprocessable
+from yourclaw.credits.ledger import Balance, to_cents
+from yourclaw.kit.crypto import DecryptionFailed, SecretBox
+from yourclaw.kit.errors import Unprocessable
+from yourclaw.kit.logs import configure_logging
 from yourclaw.llm import catalog
-from yourclaw.log_config import configure_logging
 
 pytestmark = pytest.mark.unit
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
-from yourclaw.messaging.delivery_policy import (
+from yourclaw.messaging.outbound.delivery_policy import (
     Action,
     Facts,
     QuietHours,

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from yourclaw.accounts.jwt_verifier import Claims, TokenVerifier, issue_dev_token
-from yourclaw.errors import NotAuthenticated, ServiceUnavailable, YourClawError
+from yourclaw.kit.errors import NotAuthenticated, ServiceUnavailable, YourClawError
 
 pytestmark = pytest.mark.unit
 

@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from yourclaw.billing.credits import Balance, decide, is_low
+from yourclaw.credits.ledger import Balance, decide, is_low
 from yourclaw.llm.metering import no_credits_key
 from yourclaw.llm.usage import Usage, UsageReader, request_head
-from yourclaw.messaging import routing
+from yourclaw.messaging.inbound import routing
 
 pytestmark = pytest.mark.unit
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from yourclaw.messaging.router_wakeup import RouterWakeup
+from yourclaw.messaging.inbound.router_wakeup import RouterWakeup
 
 pytestmark = pytest.mark.unit
 

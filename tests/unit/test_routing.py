@@ -9,9 +9,10 @@ import pytest
 from litestar.datastructures import FormMultiDict
 from twilio.request_validator import RequestValidator
 
-from yourclaw.messaging import notices, routing
-from yourclaw.messaging.routing import LinkResult, Sender
-from yourclaw.messaging.twilio_signature import is_valid, public_url
+from yourclaw.messaging import notices
+from yourclaw.messaging.inbound import routing
+from yourclaw.messaging.inbound.routing import LinkResult, Sender
+from yourclaw.messaging.twilio.signature import is_valid, public_url
 
 pytestmark = pytest.mark.unit
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from cryptography.fernet import Fernet
 
-from yourclaw.settings import SettingsError, load_settings, normalize_database_url
+from yourclaw.kit.settings import SettingsError, load_settings, normalize_database_url
 
 pytestmark = pytest.mark.unit
 KEY = Fernet.generate_key().decode()
@@ -94,7 +94,7 @@ def test_env_example_documents_every_setting_and_loads(tmp_path, monkeypatch):
     import re
 
     from tests.support import PROJECT_ROOT
-    from yourclaw.settings import Settings
+    from yourclaw.kit.settings import Settings
 
     text = (PROJECT_ROOT / ".env.example").read_text()
     documented = set(re.findall(r"^([A-Z_]+)=", text, re.M))

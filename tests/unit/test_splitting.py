@@ -8,12 +8,7 @@ import unicodedata
 
 import pytest
 
-from yourclaw.messaging.splitting import (
-    TWILIO_BODY_LIMIT,
-    is_grapheme_boundary,
-    split_message,
-    twilio_length,
-)
+from yourclaw.messaging.outbound.splitting import TWILIO_BODY_LIMIT, is_grapheme_boundary, split_message, twilio_length
 
 pytestmark = pytest.mark.unit
 

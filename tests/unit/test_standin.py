@@ -22,8 +22,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests.support import wait_for_sync
-from yourclaw.runtime import standin
-from yourclaw.runtime.standin import HEALTHCHECK_CMD, StandinAssistant
+from yourclaw.standins import assistant as standin
+from yourclaw.standins.assistant import HEALTHCHECK_CMD, StandinAssistant
 
 pytestmark = pytest.mark.unit
 

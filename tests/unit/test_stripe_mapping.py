@@ -11,7 +11,7 @@ from stripe import WebhookSignature
 
 from yourclaw.billing import status_map as m
 from yourclaw.billing import stripe_events
-from yourclaw.billing.stripe_fake_http import decode_form
+from yourclaw.standins.stripe_http import decode_form
 
 pytestmark = pytest.mark.unit
 

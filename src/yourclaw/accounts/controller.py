@@ -19,8 +19,8 @@ from yourclaw.accounts.schemas import (
     ProfileOut,
     ProfileUpdate,
 )
-from yourclaw.dependencies import AppStateDep, CurrentUser, DbSession, provide_current_user
-from yourclaw.errors import Unprocessable
+from yourclaw.kit.errors import Unprocessable
+from yourclaw.server.dependencies import AppStateDep, CurrentUser, DbSession, provide_current_user
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 DEV_TOKEN_TTL = 7 * 24 * 3600

@@ -11,7 +11,7 @@ import httpx
 import jwt
 import msgspec
 
-from yourclaw.errors import NotAuthenticated, ServiceUnavailable
+from yourclaw.kit.errors import NotAuthenticated, ServiceUnavailable
 
 # Each accepted algorithm is bound to the one key type that may verify it; this
 # mapping is the allow-list, so anything absent (including "none") is rejected.

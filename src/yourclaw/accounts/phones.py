@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 import phonenumbers
 
-from yourclaw.errors import Unprocessable
+from yourclaw.kit.errors import Unprocessable
 
 CODE_DIGITS = 6
 

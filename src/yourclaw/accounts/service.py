@@ -19,10 +19,10 @@ from yourclaw.accounts.schemas import (
     ProfileOut,
     SubscriptionSummary,
 )
-from yourclaw.billing import credits
+from yourclaw.credits import ledger as credits
 from yourclaw.db.models import Assistant, Subscription, User, UserPhone
-from yourclaw.errors import Conflict, Unprocessable
-from yourclaw.settings import Settings
+from yourclaw.kit.errors import Conflict, Unprocessable
+from yourclaw.kit.settings import Settings
 
 
 def validate_timezone(name: str | None) -> str | None:

@@ -13,9 +13,9 @@ from litestar.params import JSONBody
 
 from yourclaw.accounts import repository as repo
 from yourclaw.accounts import web_session
-from yourclaw.dependencies import AppStateDep, DbSession
-from yourclaw.errors import Forbidden, NotAuthenticated, YourClawError
-from yourclaw.settings import Settings
+from yourclaw.kit.errors import Forbidden, NotAuthenticated, YourClawError
+from yourclaw.kit.settings import Settings
+from yourclaw.server.dependencies import AppStateDep, DbSession
 
 
 class SessionInput(msgspec.Struct):

@@ -27,8 +27,8 @@ import msgspec
 from litestar import Request, Response
 from litestar.datastructures import Cookie
 
-from yourclaw.errors import Forbidden, NotAuthenticated
-from yourclaw.settings import Settings
+from yourclaw.kit.errors import Forbidden, NotAuthenticated
+from yourclaw.kit.settings import Settings
 
 SESSION_COOKIE = "yourclaw_session"
 CSRF_COOKIE = "yourclaw_csrf"

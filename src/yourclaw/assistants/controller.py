@@ -8,7 +8,7 @@ from litestar.params import JSONBody
 
 from yourclaw.assistants import service
 from yourclaw.assistants.schemas import AssistantOut, AssistantRequest, ModelChange, ModelsOut
-from yourclaw.dependencies import AppStateDep, CurrentUser, DbSession, provide_current_user
+from yourclaw.server.dependencies import AppStateDep, CurrentUser, DbSession, provide_current_user
 
 
 class AssistantsController(Controller):

@@ -12,12 +12,12 @@ from yourclaw.assistants import repository as repo
 from yourclaw.assistants.schemas import AssistantOut, ModelOut, ModelsOut
 from yourclaw.billing import repository as billing_repo
 from yourclaw.billing.status_map import entitled
-from yourclaw.crypto import SecretBox
 from yourclaw.db.models import Assistant
-from yourclaw.errors import NotFound, PaymentRequired, Unprocessable
+from yourclaw.kit.crypto import SecretBox
+from yourclaw.kit.errors import NotFound, PaymentRequired, Unprocessable
+from yourclaw.kit.settings import Settings
 from yourclaw.llm import catalog
-from yourclaw.runtime import tokens
-from yourclaw.settings import Settings
+from yourclaw.protocol import tokens
 
 _LABELS = {m.id: m.label for m in catalog.MODELS}
 

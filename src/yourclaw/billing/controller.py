@@ -9,7 +9,7 @@ from litestar.di import Provide
 
 from yourclaw.billing import service
 from yourclaw.billing.schemas import CheckoutOut, PortalOut, SubscriptionOut, WebhookReceived
-from yourclaw.dependencies import AppStateDep, CurrentUser, DbSession, provide_current_user
+from yourclaw.server.dependencies import AppStateDep, CurrentUser, DbSession, provide_current_user
 
 SIGNATURE_HEADER = "stripe-signature"
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from yourclaw.billing import service
 from yourclaw.db.engine import transaction
-from yourclaw.settings import Settings
+from yourclaw.kit.settings import Settings
 
 log = structlog.get_logger(__name__)
 

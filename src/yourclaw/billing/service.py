@@ -15,8 +15,8 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yourclaw.assistants import service as assistants
-from yourclaw.billing import credits, stripe_events
 from yourclaw.billing import repository as repo
+from yourclaw.billing import stripe_events
 from yourclaw.billing.schemas import CheckoutOut, PortalOut, SubscriptionOut
 from yourclaw.billing.status_map import (
     ACTIVE,
@@ -31,12 +31,13 @@ from yourclaw.billing.status_map import (
     to_ours,
 )
 from yourclaw.billing.stripe_client import ResourceMissing, StripeGateway, StripeNotConfigured
-from yourclaw.crypto import SecretBox
+from yourclaw.credits import ledger as credits
 from yourclaw.db.models import Subscription
-from yourclaw.errors import Conflict
+from yourclaw.kit.crypto import SecretBox
+from yourclaw.kit.errors import Conflict
+from yourclaw.kit.settings import Settings
 from yourclaw.messaging import notices
-from yourclaw.messaging.outbox import enqueue_whatsapp
-from yourclaw.settings import Settings
+from yourclaw.messaging.outbound.outbox import enqueue_whatsapp
 
 log = structlog.get_logger(__name__)
 

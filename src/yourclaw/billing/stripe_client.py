@@ -9,8 +9,8 @@ from typing import Any
 import stripe
 import structlog
 
-from yourclaw.errors import ServiceUnavailable
-from yourclaw.settings import Settings
+from yourclaw.kit.errors import ServiceUnavailable
+from yourclaw.kit.settings import Settings
 
 log = structlog.get_logger(__name__)
 

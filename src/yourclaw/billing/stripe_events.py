@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 from stripe import SignatureVerificationError, Webhook, WebhookSignature
 
-from yourclaw.errors import YourClawError
+from yourclaw.kit.errors import YourClawError
 
 # The events that can change a subscription's state; any other is acknowledged and ignored.
 HANDLED = frozenset(

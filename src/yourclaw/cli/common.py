@@ -9,7 +9,7 @@ import sys
 import msgspec
 import structlog
 
-from yourclaw.settings import Settings, SettingsError, load_settings
+from yourclaw.kit.settings import Settings, SettingsError, load_settings
 
 log = structlog.get_logger("yourclaw")
 
@@ -67,7 +67,7 @@ def refuse_dev_modes_in_production(settings: Settings) -> None:
 
 def run(main):
     """The event loop of a long-running command (uvloop)."""
-    from yourclaw import process
+    from yourclaw.server import process
 
     return process.run(main)
 

@@ -14,16 +14,16 @@ from yourclaw.cli.common import (
     run,
     settings_or_exit,
 )
-from yourclaw.log_config import configure_logging
-from yourclaw.settings import Settings, dotenv_values_at
+from yourclaw.kit.logs import configure_logging
+from yourclaw.kit.settings import Settings, dotenv_values_at
 
 
 def _reconciler_job(settings: Settings):
     """The reconciler as a background job of this process: its own database pool, stopped with the rest."""
 
     async def reconciler(stop: asyncio.Event) -> None:
-        from yourclaw.crypto import SecretBox
         from yourclaw.db.engine import make_engine, make_sessionmaker, transaction
+        from yourclaw.kit.crypto import SecretBox
         from yourclaw.runtime.hosts import ensure_simulated_host, host_factory
         from yourclaw.runtime.reconciler import Reconciler
 
@@ -46,10 +46,10 @@ def _messaging_job(settings: Settings):
 
     async def messaging(stop: asyncio.Event) -> None:
         from yourclaw.billing.grace import run_grace_sweeper
-        from yourclaw.crypto import SecretBox
         from yourclaw.db.engine import make_engine, make_sessionmaker
-        from yourclaw.messaging.router_worker import run_router
-        from yourclaw.messaging.sender import run_sender
+        from yourclaw.kit.crypto import SecretBox
+        from yourclaw.messaging.inbound.router import run_router
+        from yourclaw.messaging.outbound.sender import run_sender
 
         engine = make_engine(settings.database_url or "", pool_size=5)
         sessions = make_sessionmaker(engine)
@@ -67,8 +67,8 @@ def _messaging_job(settings: Settings):
 
 
 async def _serve_http(settings: Settings, host: str, port: int, *, announce: str | None = None, background=()) -> None:
-    from yourclaw.app import create_app
-    from yourclaw.process import run_until_signalled
+    from yourclaw.server.app import create_app
+    from yourclaw.server.process import run_until_signalled
 
     await run_until_signalled(create_app(settings), host, port, announce=announce, background=list(background))
 
@@ -88,7 +88,7 @@ def _dev_environment(port: int) -> list[str]:
     Returns what it turned on, to be announced once."""
     from pathlib import Path
 
-    from yourclaw import dev_secrets
+    from yourclaw.cli import dev_secrets
 
     os.environ["YOURCLAW_ENV"] = "development"
     # `.env` counts as set for the defaults below (a QUIET_HOURS or a Twilio SID there is kept).
@@ -157,7 +157,7 @@ def _run_background_job(make_job) -> None:
     async def until_signalled(resolved: Settings) -> None:
         import signal
 
-        from yourclaw.process import SETTLE_SECONDS, freeze_startup_heap
+        from yourclaw.server.process import SETTLE_SECONDS, freeze_startup_heap
 
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -8,8 +8,8 @@ import asyncio
 import os
 
 from yourclaw.cli.common import Database, fail, migrate, run_db, settings_or_exit
-from yourclaw.log_config import configure_logging
-from yourclaw.settings import Settings
+from yourclaw.kit.logs import configure_logging
+from yourclaw.kit.settings import Settings
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> None:
@@ -25,9 +25,9 @@ def cmd_keys_rotate(args: argparse.Namespace) -> None:
     configure_logging(settings.log_level)
 
     async def run(resolved: Settings) -> dict[str, int]:
-        from yourclaw.crypto import SecretBox
+        from yourclaw.cli.keys import rotate_all
         from yourclaw.db.engine import make_engine, make_sessionmaker
-        from yourclaw.key_rotation import rotate_all
+        from yourclaw.kit.crypto import SecretBox
 
         engine = make_engine(resolved.database_url or "")
         try:
@@ -64,7 +64,7 @@ def cmd_certs_host(args: argparse.Namespace) -> None:
 
 
 def cmd_hosts_add(args: argparse.Namespace) -> None:
-    from yourclaw.errors import YourClawError
+    from yourclaw.kit.errors import YourClawError
     from yourclaw.runtime import hosts
 
     settings = settings_or_exit()
@@ -108,7 +108,7 @@ def cmd_hosts_list(args: argparse.Namespace) -> None:
 
 
 def cmd_hosts_drain(args: argparse.Namespace, draining: bool = True) -> None:
-    from yourclaw.errors import YourClawError
+    from yourclaw.kit.errors import YourClawError
     from yourclaw.runtime import hosts
 
     settings = settings_or_exit()
@@ -125,9 +125,9 @@ def cmd_say(args: argparse.Namespace) -> None:
 
     import httpx
 
-    from yourclaw import dev_secrets
-    from yourclaw.dev_chat import say
-    from yourclaw.errors import YourClawError
+    from yourclaw.cli import dev_secrets
+    from yourclaw.kit.errors import YourClawError
+    from yourclaw.standins.whatsapp_user import say
 
     # The same secrets and addresses as the `yourclaw dev` it talks to.
     state_dir = Path(os.environ.get("YOURCLAW_STATE_DIR") or ".yourclaw")

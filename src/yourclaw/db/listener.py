@@ -14,7 +14,7 @@ from collections.abc import Callable
 import asyncpg
 import structlog
 
-from yourclaw.settings import normalize_database_url
+from yourclaw.kit.settings import normalize_database_url
 
 log = structlog.get_logger(__name__)
 

@@ -23,7 +23,7 @@ from datetime import datetime
 
 import structlog
 
-from yourclaw.billing.credits import Balance
+from yourclaw.credits.ledger import Balance
 
 log = structlog.get_logger(__name__)
 

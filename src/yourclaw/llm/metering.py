@@ -14,14 +14,14 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from yourclaw.billing import credits
+from yourclaw.credits import ledger as credits
 from yourclaw.db.engine import transaction
 from yourclaw.llm import catalog
 from yourclaw.llm import repository as repo
 from yourclaw.llm.usage import Usage
 from yourclaw.messaging import notices
-from yourclaw.messaging.outbox import enqueue_whatsapp
-from yourclaw.messaging.routing import day_of
+from yourclaw.messaging.inbound.routing import day_of
+from yourclaw.messaging.outbound.outbox import enqueue_whatsapp
 
 log = structlog.get_logger(__name__)
 

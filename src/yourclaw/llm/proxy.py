@@ -27,15 +27,15 @@ import structlog
 from litestar.types import Send
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from yourclaw.billing import credits
-from yourclaw.crypto import SecretBox
+from yourclaw.credits import ledger as credits
+from yourclaw.kit.crypto import SecretBox
+from yourclaw.kit.settings import Settings
 from yourclaw.llm import repository as repo
-from yourclaw.llm.anthropic_fake import AnthropicFake
 from yourclaw.llm.callers import CallerCache, CallerRow
 from yourclaw.llm.metering import Call, Meter
 from yourclaw.llm.usage import UsageReader, request_head
-from yourclaw.runtime.tokens import TOKEN_PREFIX, hash_token
-from yourclaw.settings import Settings
+from yourclaw.protocol.tokens import TOKEN_PREFIX, hash_token
+from yourclaw.standins.anthropic import AnthropicFake
 
 log = structlog.get_logger(__name__)
 

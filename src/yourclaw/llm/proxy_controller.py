@@ -17,11 +17,11 @@ from litestar.types import Receive, Scope, Send
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from yourclaw.bare_routes import cancel_on_disconnect, read_body
-from yourclaw.dependencies import AppStateDep
-from yourclaw.errors import YourClawError
-from yourclaw.http_errors import answer_by_class
+from yourclaw.kit.errors import YourClawError
 from yourclaw.llm.proxy import ProxyError, Whole, error_body
+from yourclaw.server.bare_routes import cancel_on_disconnect, read_body
+from yourclaw.server.dependencies import AppStateDep
+from yourclaw.server.errors import answer_by_class
 
 log = structlog.get_logger(__name__)
 

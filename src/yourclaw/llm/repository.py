@@ -8,7 +8,7 @@ from sqlalchemy import BigInteger, String, Uuid, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from yourclaw.billing.credits import Balance
+from yourclaw.credits.ledger import Balance
 from yourclaw.db.models import ApiKey, AssistantToken, CreditLedgerEntry, UsageDaily, UserCredits
 from yourclaw.llm.callers import CallerRow
 

@@ -10,10 +10,9 @@ from litestar import Controller, get
 from litestar.di import Provide
 from litestar.params import QueryParameter
 
-from yourclaw.billing import credits
-from yourclaw.dependencies import AppStateDep, CurrentUser, DbSession, provide_current_user
-from yourclaw.errors import NotFound
-from yourclaw.messaging import inbound_repository as repo
+from yourclaw.credits import ledger as credits
+from yourclaw.kit.errors import NotFound
+from yourclaw.messaging.inbound import repository as repo
 from yourclaw.messaging.schemas import (
     DayUsage,
     MessageOut,
@@ -22,6 +21,7 @@ from yourclaw.messaging.schemas import (
     UsageLimits,
     UsageOut,
 )
+from yourclaw.server.dependencies import AppStateDep, CurrentUser, DbSession, provide_current_user
 
 MAX_DAYS = 90
 MAX_PAGE = 100

@@ -14,13 +14,14 @@ from docker.errors import APIError
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from yourclaw.crypto import SecretBox
 from yourclaw.db.models import Assistant, HostServer
-from yourclaw.messaging.outbox import enqueue_whatsapp
-from yourclaw.runtime import openclaw_config, planner, tokens
+from yourclaw.kit.crypto import SecretBox
+from yourclaw.kit.settings import Settings
+from yourclaw.messaging.outbound.outbox import enqueue_whatsapp
+from yourclaw.protocol import tokens
+from yourclaw.runtime import openclaw_config, planner
 from yourclaw.runtime.desired import render
 from yourclaw.runtime.host_client import HostClient, HostUnavailable
-from yourclaw.settings import Settings
 
 log = structlog.get_logger(__name__)
 READY_TEXT = "Your assistant is ready! Say hi."

@@ -11,7 +11,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 
-from yourclaw.settings import Settings
+from yourclaw.kit.settings import Settings
 
 LABEL_MANAGED = "yourclaw.managed"
 LABEL_USER = "yourclaw.user_id"

@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from yourclaw.crypto import SecretBox
 from yourclaw.db.models import Assistant, AssistantToken, HostServer
+from yourclaw.kit.crypto import SecretBox
+from yourclaw.kit.settings import Settings
 from yourclaw.runtime import openclaw_config
 from yourclaw.runtime.container_spec import ContainerSpec, spec_for
 from yourclaw.runtime.planner import DesiredAssistant
-from yourclaw.settings import Settings
 
 
 @dataclass(frozen=True)

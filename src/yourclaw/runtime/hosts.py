@@ -10,11 +10,11 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yourclaw.db.models import Assistant, HostServer
-from yourclaw.errors import Conflict, NotFound, Unprocessable
+from yourclaw.kit.errors import Conflict, NotFound, Unprocessable
+from yourclaw.kit.settings import Settings
 from yourclaw.runtime.certs import docker_client
 from yourclaw.runtime.host_client import HostClient
-from yourclaw.runtime.simulated import SIMULATED_DOCKER_URL, SIMULATED_HOST_NAME, SimulatedHost
-from yourclaw.settings import Settings
+from yourclaw.standins.runtime import SIMULATED_DOCKER_URL, SIMULATED_HOST_NAME, SimulatedHost
 
 
 def host_factory(settings: Settings):

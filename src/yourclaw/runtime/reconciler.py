@@ -21,12 +21,12 @@ import asyncpg
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from yourclaw.crypto import SecretBox
 from yourclaw.db.models import HostServer
+from yourclaw.kit.crypto import SecretBox
+from yourclaw.kit.settings import Settings
 from yourclaw.runtime import desired, planner
 from yourclaw.runtime.apply import Applier, HostHandle, record_host
 from yourclaw.runtime.host_client import HostClient, ObservedContainer, ObservedVolume
-from yourclaw.settings import Settings
 
 log = structlog.get_logger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import msgspec
 from litestar import get
 
-from yourclaw.dependencies import AppStateDep
-from yourclaw.settings import Settings
+from yourclaw.kit.settings import Settings
+from yourclaw.server.dependencies import AppStateDep
 
 
 class PublicConfig(msgspec.Struct):

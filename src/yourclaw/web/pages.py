@@ -19,8 +19,8 @@ from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 
 from yourclaw.accounts import web_session
-from yourclaw.dependencies import AppStateDep
-from yourclaw.settings import Settings
+from yourclaw.kit.settings import Settings
+from yourclaw.server.dependencies import AppStateDep
 from yourclaw.web.config import public_config
 
 HERE = Path(__file__).parent

@@ -11,8 +11,8 @@ from litestar.di import Provide
 
 from yourclaw.accounts import repository as repo
 from yourclaw.accounts import service
-from yourclaw.dependencies import AppStateDep, CurrentUser, DbSession, provide_current_user
-from yourclaw.errors import NotFound
+from yourclaw.kit.errors import NotFound
+from yourclaw.server.dependencies import AppStateDep, CurrentUser, DbSession, provide_current_user
 
 
 def qr_svg(text: str) -> bytes:

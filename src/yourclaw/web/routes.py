@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from yourclaw.accounts.session_controller import SessionController
-from yourclaw.settings import Settings
+from yourclaw.kit.settings import Settings
 from yourclaw.web import pages
 from yourclaw.web.config import config, simulator_enabled
 from yourclaw.web.qr import VerificationQrController
@@ -12,7 +12,7 @@ from yourclaw.web.qr import VerificationQrController
 def api_handlers(settings: Settings) -> list:
     handlers: list = [SessionController, config, VerificationQrController]
     if simulator_enabled(settings):
-        from yourclaw.web.simulator import SimulatorController
+        from yourclaw.standins.whatsapp_simulator import SimulatorController
 
         handlers.append(SimulatorController)
     return handlers

@@ -1,0 +1,1 @@
+"""The credits ledger every domain shares: allowance, spend, and the notices about them."""

@@ -1,0 +1,1 @@
+"""Twilio itself: the SDK client, webhook signatures and the webhooks' forms."""

@@ -1,0 +1,72 @@
+"""Twilio webhook signatures (`X-Twilio-Signature`), checked with the twilio SDK's `RequestValidator`.
+
+Twilio signs the URL it was configured with. Behind a load balancer the request we see has another
+scheme, host or port (and `X-Forwarded-*` headers anyone can send), so the URL checked is always the
+public API_URL plus the path and query string as received, never one rebuilt from the request's headers.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+import structlog
+from litestar import Request
+from litestar.datastructures import FormMultiDict
+from litestar.types import Scope
+from twilio.request_validator import SIGNATURE_HEADER, RequestValidator, compare
+
+from yourclaw.kit.errors import Forbidden, ServiceUnavailable, YourClawError
+from yourclaw.kit.settings import Settings
+from yourclaw.server.dependencies import AppStateDep
+
+log = structlog.get_logger(__name__)
+
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+
+
+def public_url(api_url: str, path: str, query: str = "") -> str:
+    """The URL Twilio requested: API_URL's scheme, host and port (and any path prefix), then the path
+    and query string exactly as they reached us. A fragment never reaches a server, so none is kept."""
+    base = urlsplit(api_url)
+    prefix = base.path.rstrip("/")
+    return urlunsplit((base.scheme, base.netloc, prefix + path, query, ""))
+
+
+def request_url(settings: Settings, scope: Scope) -> str:
+    # raw_path keeps the percent-encoding Twilio signed; `path` is decoded.
+    raw = scope.get("raw_path")
+    path = raw.decode("latin-1") if raw else scope["path"]
+    query = scope.get("query_string", b"").decode("latin-1")
+    return public_url(settings.api_url, path, query)
+
+
+def is_valid(auth_token: str, url: str, form: FormMultiDict, signature: str) -> bool:
+    validator = RequestValidator(auth_token)
+    # `validate` signs the URL twice, with and without its port, since Twilio's own choice varies; the
+    # URL as API_URL spells it is one of the two, and what Twilio signs for a webhook configured with
+    # that URL, so a genuine webhook is usually settled by one signature.
+    if "bodySHA256" not in url and compare(validator.compute_signature(url, form), signature):
+        return True
+    return validator.validate(url, form, signature)
+
+
+async def provide_twilio_form(request: Request, app_state: AppStateDep) -> FormMultiDict:
+    """The webhook's form fields, once their signature checks out; nothing unsigned gets further."""
+    settings = app_state.settings
+    if not settings.twilio_auth_token:
+        raise ServiceUnavailable(
+            "Twilio webhooks are refused until TWILIO_AUTH_TOKEN is set", code="TWILIO_NOT_CONFIGURED"
+        )
+    content_type, _ = request.content_type
+    if content_type != FORM_CONTENT_TYPE:
+        raise YourClawError(f"Expected a {FORM_CONTENT_TYPE} body", code="UNSUPPORTED_MEDIA_TYPE", status_code=415)
+    signature = request.headers.get(SIGNATURE_HEADER, "")
+    if not signature:
+        raise Forbidden("Missing X-Twilio-Signature", code="INVALID_SIGNATURE")
+    form = await request.form()
+    url = request_url(settings, request.scope)
+    if not is_valid(settings.twilio_auth_token, url, form, signature):
+        # The URL is worth logging: a wrong API_URL is the usual cause. The token never is.
+        log.warning("twilio_signature_rejected", url=url)
+        raise Forbidden("Invalid X-Twilio-Signature", code="INVALID_SIGNATURE")
+    return form

@@ -1,0 +1,41 @@
+"""Authenticates the assistant itself (its container's plugin or LLM client) by its bearer token."""
+
+from __future__ import annotations
+
+import structlog
+from litestar import Request
+from litestar.di import NamedDependency
+
+from yourclaw.kit.errors import NotAuthenticated
+from yourclaw.protocol import tokens
+from yourclaw.protocol.tokens import TokenOwner
+from yourclaw.server.dependencies import AppStateDep
+
+
+def _presented_token(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    # Anthropic clients (the LLM proxy's callers) send their key this way.
+    api_key = request.headers.get("x-api-key", "").strip()
+    return api_key or None
+
+
+async def provide_assistant(request: Request, app_state: AppStateDep) -> TokenOwner:
+    """The token's owner. Looked up in a session of its own, closed before the handler runs, so that a
+    long poll holds no database connection while it waits."""
+    token = _presented_token(request)
+    if token is None:
+        raise NotAuthenticated(
+            "Send the assistant token as Authorization: Bearer <token>", code="INVALID_ASSISTANT_TOKEN"
+        )
+    async with app_state.sessions() as session:
+        owner = await tokens.verify_bearer(session, token)
+    if owner is None:
+        # Never echo the token: this detail reaches logs.
+        raise NotAuthenticated("Unknown or revoked assistant token", code="INVALID_ASSISTANT_TOKEN")
+    structlog.contextvars.bind_contextvars(user_id=str(owner.user_id), assistant_id=str(owner.assistant_id))
+    return owner
+
+
+AssistantOwner = NamedDependency[TokenOwner]

@@ -1,0 +1,221 @@
+"""The assistant protocol beyond the poll (docs/assistant-protocol.md): lease renewal and acks, outbound
+messages by idempotency key, media uploads, and the public signed media URL Twilio and the assistant
+fetch. Everything but the media URL acts for the user the assistant token names, and only for them."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Annotated, Literal
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.di import Provide
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+
+from yourclaw.kit.errors import Conflict, Forbidden, NotFound, Unprocessable, YourClawError
+from yourclaw.protocol import media_urls
+from yourclaw.protocol import repository as queue
+from yourclaw.protocol.auth import AssistantOwner, provide_assistant
+from yourclaw.protocol.poll_controller import INSTANCE_ID_PATTERN
+from yourclaw.server.dependencies import AppStateDep, DbSession
+
+MAX_TEXT_CHARS = 20_000
+MAX_IDEMPOTENCY_KEY = 200
+MAX_IN_REPLY_TO = 100
+# type/subtype with optional parameters, as in `image/jpeg` or `text/plain; charset=utf-8`.
+_CONTENT_TYPE = re.compile(r"^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+(\s*;\s*[^\x00-\x1f;]+)*$")
+
+
+class PayloadTooLarge(YourClawError):
+    status_code = 413
+    code = "PAYLOAD_TOO_LARGE"
+
+
+class OutboundIn(msgspec.Struct):
+    kind: Literal["reply", "proactive"]
+    text: str
+    media_id: uuid.UUID | None = None
+    # Informational: kept when it names one of the user's messages, never a reason to refuse a reply.
+    in_reply_to: str | None = None
+
+
+class OutboundAccepted(msgspec.Struct):
+    id: int
+
+
+class MediaStored(msgspec.Struct):
+    media_id: uuid.UUID
+
+
+def _idempotency_key(raw: str | None) -> str:
+    key = (raw or "").strip()
+    if not key:
+        raise Unprocessable(
+            "Send an Idempotency-Key header (for a reply: message id + part index)", code="IDEMPOTENCY_KEY_REQUIRED"
+        )
+    if len(key) > MAX_IDEMPOTENCY_KEY:
+        raise Unprocessable(
+            f"Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY} characters", code="IDEMPOTENCY_KEY_TOO_LONG"
+        )
+    return key
+
+
+def _content_type(raw: str | None) -> str:
+    value = (raw or "").strip()
+    if not value or len(value) > 100 or not _CONTENT_TYPE.match(value):
+        raise Unprocessable("Send the media's type as Content-Type (e.g. image/jpeg)", code="INVALID_CONTENT_TYPE")
+    return value
+
+
+class ProtocolController(Controller):
+    path = "/runtime"
+    tags = ["runtime"]
+    dependencies = {"assistant": Provide(provide_assistant)}
+
+    @post("/inbound/{message_id:uuid}/extend", status_code=204)
+    async def extend(
+        self,
+        app_state: AppStateDep,
+        db_session: DbSession,
+        assistant: AssistantOwner,
+        message_id: FromPath[uuid.UUID],
+        instance_id: Annotated[
+            str | None, HeaderParameter(name="X-Instance-Id", pattern=INSTANCE_ID_PATTERN, required=False)
+        ] = None,
+    ) -> None:
+        outcome = await queue.extend(
+            db_session,
+            message_id,
+            assistant.user_id,
+            assistant.assistant_id,
+            instance_id=instance_id,
+            lease_seconds=app_state.settings.inbound_lease_seconds,
+        )
+        if outcome == "missing":
+            raise NotFound("No such message", code="MESSAGE_NOT_FOUND")
+        if outcome == "not_held":
+            raise Conflict("This instance does not hold the message's lease", code="LEASE_NOT_HELD")
+
+    @post("/inbound/{message_id:uuid}/ack", status_code=204)
+    async def ack(self, db_session: DbSession, assistant: AssistantOwner, message_id: FromPath[uuid.UUID]) -> None:
+        outcome = await queue.ack(db_session, message_id, assistant.user_id)
+        if outcome == "missing":
+            raise NotFound("No such message", code="MESSAGE_NOT_FOUND")
+        if outcome == "not_leased":
+            raise Conflict("The message has not been handed out", code="MESSAGE_NOT_LEASED")
+
+    @post("/outbound", status_code=202)
+    async def outbound(
+        self,
+        db_session: DbSession,
+        assistant: AssistantOwner,
+        data: JSONBody[OutboundIn],
+        idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key", required=False)] = None,
+    ) -> OutboundAccepted:
+        key = _idempotency_key(idempotency_key)
+        user_id = assistant.user_id
+        if len(data.text) > MAX_TEXT_CHARS:
+            raise PayloadTooLarge(f"The text is longer than {MAX_TEXT_CHARS} characters", code="TEXT_TOO_LONG")
+        if not data.text.strip() and data.media_id is None:
+            raise Unprocessable("A message needs text or media", code="EMPTY_MESSAGE")
+        if data.media_id is not None and not await queue.owns_media(db_session, user_id, data.media_id):
+            raise Unprocessable("No such media: upload it first with POST /runtime/media", code="UNKNOWN_MEDIA")
+        in_reply_to = await self._replied_to(db_session, user_id, data.in_reply_to)
+
+        new_id = await queue.insert_outbound(
+            db_session,
+            user_id,
+            idempotency_key=key,
+            kind=data.kind,
+            text=data.text,
+            media_id=data.media_id,
+            in_reply_to=in_reply_to,
+        )
+        if new_id is not None:
+            return OutboundAccepted(id=new_id)
+        stored = await queue.outbound_by_key(db_session, user_id, key)
+        if stored is None:  # pragma: no cover - the conflict that skipped the insert names this row
+            raise Conflict("The Idempotency-Key is in use; retry", code="IDEMPOTENCY_KEY_REUSED")
+        if (stored.kind, stored.body, stored.media_id, stored.in_reply_to) != (
+            data.kind,
+            data.text,
+            data.media_id,
+            in_reply_to,
+        ):
+            raise Conflict("This Idempotency-Key was used for a different message", code="IDEMPOTENCY_KEY_REUSED")
+        return OutboundAccepted(id=stored.id)
+
+    @staticmethod
+    async def _replied_to(db_session: DbSession, user_id: uuid.UUID, raw: str | None) -> uuid.UUID | None:
+        if not raw or len(raw) > MAX_IN_REPLY_TO:
+            return None
+        try:
+            message_id = uuid.UUID(raw)
+        except ValueError:
+            return None
+        return message_id if await queue.is_users_message(db_session, user_id, message_id) else None
+
+    @post("/media", status_code=201, request_max_body_size=None)
+    async def upload_media(
+        self, app_state: AppStateDep, db_session: DbSession, assistant: AssistantOwner, request: Request
+    ) -> MediaStored:
+        content_type = _content_type(request.headers.get("content-type"))
+        cap = app_state.settings.media_max_bytes
+        too_large = PayloadTooLarge(f"Media is limited to {cap} bytes", code="MEDIA_TOO_LARGE")
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise too_large
+        # Read before the first query: no database connection is held while the bytes arrive.
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > cap:
+                raise too_large
+            chunks.append(chunk)
+        if size == 0:
+            raise Unprocessable("The request body (the media's bytes) is empty", code="EMPTY_MEDIA")
+        media_id = await queue.store_media(
+            db_session, assistant.user_id, source="outbound", content_type=content_type, data=b"".join(chunks)
+        )
+        return MediaStored(media_id=media_id)
+
+
+class MediaController(Controller):
+    """Public: the signature in the URL is the permission (Twilio and the assistant fetch without our
+    credentials)."""
+
+    path = "/media"
+    tags = ["media"]
+
+    @get("/{media_id:uuid}", status_code=200)
+    async def serve(
+        self,
+        app_state: AppStateDep,
+        db_session: DbSession,
+        media_id: FromPath[uuid.UUID],
+        expires: Annotated[str | None, QueryParameter(required=False)] = None,
+        sig: Annotated[str | None, QueryParameter(required=False)] = None,
+    ) -> Response[bytes]:
+        # Parsed here, not by the framework: a mangled link is a 403 like any other bad link.
+        expires_at = int(expires) if expires and expires.isdigit() and len(expires) < 12 else None
+        check = media_urls.verify(app_state.settings, media_id, expires_at, sig)
+        if check == "expired":
+            raise Forbidden("This media link has expired", code="MEDIA_URL_EXPIRED")
+        if check != "valid":
+            raise Forbidden("This media link is not valid", code="MEDIA_URL_INVALID")
+        found = await queue.load_media(db_session, media_id)
+        if found is None:
+            raise NotFound("This media is gone", code="MEDIA_NOT_FOUND")
+        content_type, data = found
+        return Response(
+            data,
+            media_type=content_type,
+            headers={
+                "Cache-Control": "private, max-age=300",
+                # Whatever the assistant uploaded is never run as a page on our origin.
+                "X-Content-Type-Options": "nosniff",
+                "Content-Security-Policy": "sandbox; default-src 'none'",
+                "Content-Disposition": "attachment",
+            },
+        )

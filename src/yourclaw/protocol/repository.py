@@ -1,0 +1,303 @@
+"""SQL of the assistant protocol: the user's inbound queue (hand-out, lease, ack), and what the assistant
+stores with us (outbox rows by idempotency key, media). Every statement is scoped to the token's user,
+except loading media by a signed URL, where the signature is the permission."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from yourclaw.db.models import Assistant, InboundMessage, Media, Outbox
+from yourclaw.messaging.outbound.outbox import OUTBOX_CHANNEL
+
+# The router notifies here (payload: user id) when it queues a message; an ack does too, since the
+# user's next message becomes eligible. Delivered at commit, so a woken poll finds what woke it.
+USER_INBOUND_CHANNEL = "yourclaw_user_inbound"
+
+# Long enough for a held message (quiet hours, outside the 24-hour window) to still have its picture
+# when it finally goes; a cleanup may delete rows past `expires_at`.
+MEDIA_RETENTION = timedelta(days=30)
+
+IN_QUEUE = ("QUEUED", "LEASED")
+
+
+@dataclass(frozen=True)
+class HandedOut:
+    id: uuid.UUID
+    user_id: uuid.UUID
+    body: str
+    media: list[dict]
+    received_at: datetime
+    deliveries: int
+
+
+@dataclass(frozen=True)
+class Take:
+    """What one hand-out attempt found: a message, or how long the one in flight still holds the queue
+    (`busy_for` seconds; None when the queue is empty)."""
+
+    message: HandedOut | None = None
+    busy_for: float | None = None
+
+
+async def notify_user_inbound(session: AsyncSession, user_id: uuid.UUID) -> None:
+    await session.execute(select(func.pg_notify(USER_INBOUND_CHANNEL, str(user_id))))
+
+
+async def hand_out(session: AsyncSession, user_id: uuid.UUID, *, instance_id: str, lease_seconds: int) -> Take:
+    """Lease the user's oldest deliverable message (QUEUED, or LEASED with a lapsed lease) unless another
+    is in flight. Every queued row of the user is locked, in queue order, so two concurrent polls of one
+    user take turns: the second sees the first's lease once it commits and hands out nothing."""
+    rows = (
+        await session.execute(
+            select(InboundMessage.id, InboundMessage.status, InboundMessage.lease_until)
+            .where(InboundMessage.user_id == user_id, InboundMessage.status.in_(IN_QUEUE))
+            .order_by(InboundMessage.received_at, InboundMessage.id)
+            .with_for_update()
+        )
+    ).all()
+    if not rows:
+        return Take()
+    # Compared here, on the row versions the lock returned, rather than in the WHERE clause: a
+    # condition there would be judged on the snapshot taken before waiting for the lock. And against
+    # the clock once the locks are held, not now(), which is when the transaction began.
+    now = await session.scalar(select(func.clock_timestamp()))
+    held = [r.lease_until for r in rows if r.status == "LEASED" and r.lease_until is not None and r.lease_until > now]
+    if held:
+        return Take(busy_for=(min(held) - now).total_seconds())
+    stmt = (
+        update(InboundMessage)
+        .where(InboundMessage.id == rows[0].id, InboundMessage.user_id == user_id)
+        .values(
+            status="LEASED",
+            lease_until=func.clock_timestamp() + timedelta(seconds=lease_seconds),
+            lease_instance=instance_id,
+            deliveries=InboundMessage.deliveries + 1,
+        )
+        .returning(
+            InboundMessage.id,
+            InboundMessage.user_id,
+            InboundMessage.body,
+            InboundMessage.media,
+            InboundMessage.received_at,
+            InboundMessage.deliveries,
+        )
+    )
+    row = (await session.execute(stmt)).one()
+    return Take(
+        message=HandedOut(row.id, row.user_id, row.body, list(row.media or []), row.received_at, row.deliveries)
+    )
+
+
+async def _status(session: AsyncSession, message_id: uuid.UUID, user_id: uuid.UUID) -> str | None:
+    return await session.scalar(
+        select(InboundMessage.status).where(InboundMessage.id == message_id, InboundMessage.user_id == user_id)
+    )
+
+
+async def extend(
+    session: AsyncSession,
+    message_id: uuid.UUID,
+    user_id: uuid.UUID,
+    assistant_id: uuid.UUID,
+    *,
+    instance_id: str | None,
+    lease_seconds: int,
+) -> Literal["extended", "missing", "not_held"]:
+    """Renew the lease, only for the instance holding it, and only while that is the assistant's current
+    instance: a superseded container's turn must not keep the message from the new one."""
+    current_instance = (
+        select(Assistant.instance_id)
+        .where(Assistant.id == assistant_id, Assistant.user_id == user_id)
+        .scalar_subquery()
+    )
+    conditions = [
+        InboundMessage.id == message_id,
+        InboundMessage.user_id == user_id,
+        InboundMessage.status == "LEASED",
+        InboundMessage.lease_instance == current_instance,
+    ]
+    if instance_id is not None:
+        conditions.append(InboundMessage.lease_instance == instance_id)
+    stmt = (
+        update(InboundMessage)
+        .where(*conditions)
+        .values(lease_until=func.clock_timestamp() + timedelta(seconds=lease_seconds))
+        .returning(InboundMessage.id)
+    )
+    if await session.scalar(stmt) is not None:
+        # The current instance is alive and working: a turn longer than the disconnect limit polls for
+        # nothing meanwhile, and must not get its container restarted under it.
+        await session.execute(
+            update(Assistant).where(Assistant.id == assistant_id).values(last_poll_at=func.clock_timestamp())
+        )
+        return "extended"
+    return "missing" if await _status(session, message_id, user_id) is None else "not_held"
+
+
+async def ack(
+    session: AsyncSession, message_id: uuid.UUID, user_id: uuid.UUID
+) -> Literal["acked", "already", "missing", "not_leased"]:
+    """Done, whichever of the user's instances ran the turn (its replies are stored already); acking
+    again changes nothing."""
+    stmt = (
+        update(InboundMessage)
+        .where(
+            InboundMessage.id == message_id,
+            InboundMessage.user_id == user_id,
+            InboundMessage.status == "LEASED",
+        )
+        .values(status="DONE", acked_at=func.now())
+        .returning(InboundMessage.id)
+    )
+    if await session.scalar(stmt) is not None:
+        await notify_user_inbound(session, user_id)
+        return "acked"
+    status = await _status(session, message_id, user_id)
+    if status is None:
+        return "missing"
+    return "already" if status == "DONE" else "not_leased"
+
+
+async def is_users_message(session: AsyncSession, user_id: uuid.UUID, message_id: uuid.UUID) -> bool:
+    return await _status(session, message_id, user_id) is not None
+
+
+# --- media ----------------------------------------------------------------------------------------
+
+
+async def store_media(
+    session: AsyncSession, user_id: uuid.UUID, *, source: str, content_type: str, data: bytes
+) -> uuid.UUID:
+    stmt = (
+        insert(Media)
+        .values(
+            user_id=user_id,
+            source=source,
+            content_type=content_type,
+            size=len(data),
+            data=data,
+            expires_at=func.now() + MEDIA_RETENTION,
+        )
+        .returning(Media.id)
+    )
+    return (await session.execute(stmt)).scalar_one()
+
+
+async def owns_media(session: AsyncSession, user_id: uuid.UUID, media_id: uuid.UUID) -> bool:
+    found = await session.scalar(
+        select(Media.id).where(Media.id == media_id, Media.user_id == user_id, Media.expires_at > func.now())
+    )
+    return found is not None
+
+
+async def load_media(session: AsyncSession, media_id: uuid.UUID) -> tuple[str, bytes] | None:
+    row = (
+        await session.execute(
+            select(Media.content_type, Media.data).where(Media.id == media_id, Media.expires_at > func.now())
+        )
+    ).first()
+    return (row.content_type, row.data) if row else None
+
+
+async def cache_message_media(
+    session: AsyncSession,
+    message_id: uuid.UUID,
+    user_id: uuid.UUID,
+    resolve: Callable[[list[dict]], list[tuple[dict, bytes | None]]],
+) -> list[dict]:
+    """Replace a message's Twilio media entries with our own, once. The row is locked: when a redelivery
+    raced this one and got there first, its entries stand and `resolve` is not called (nothing stored
+    twice). `resolve` maps the current entries to (new entry, bytes to store or None)."""
+    current = await session.scalar(
+        select(InboundMessage.media)
+        .where(InboundMessage.id == message_id, InboundMessage.user_id == user_id)
+        .with_for_update()
+    )
+    entries = list(current or [])
+    if all(not needs_fetch(entry) for entry in entries):
+        return entries
+    resolved = []
+    for entry, data in resolve(entries):
+        if data is not None:
+            media_id = await store_media(
+                session, user_id, source="inbound", content_type=entry["content_type"], data=data
+            )
+            entry = {"media_id": str(media_id), "content_type": entry["content_type"]}
+        resolved.append(entry)
+    await session.execute(
+        update(InboundMessage)
+        .where(InboundMessage.id == message_id, InboundMessage.user_id == user_id)
+        .values(media=resolved)
+    )
+    return resolved
+
+
+def needs_fetch(entry: dict) -> bool:
+    """Still as the webhook stored it: a Twilio URL, neither fetched nor given up on."""
+    return isinstance(entry, dict) and "media_id" not in entry and "error" not in entry
+
+
+# --- outbox ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredOutbound:
+    id: int
+    kind: str
+    body: str
+    media_id: uuid.UUID | None
+    in_reply_to: uuid.UUID | None
+
+
+async def insert_outbound(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    *,
+    idempotency_key: str,
+    kind: str,
+    text: str,
+    media_id: uuid.UUID | None,
+    in_reply_to: uuid.UUID | None,
+) -> int | None:
+    """The new row's id, or None when the key was stored before (perhaps by a concurrent retry, which
+    this waits for: the unique index decides)."""
+    stmt = (
+        insert(Outbox)
+        .values(
+            user_id=user_id,
+            kind=kind,
+            body=text,
+            idempotency_key=idempotency_key,
+            media_id=media_id,
+            in_reply_to=in_reply_to,
+        )
+        .on_conflict_do_nothing(
+            index_elements=[Outbox.user_id, Outbox.idempotency_key],
+            index_where=Outbox.idempotency_key.is_not(None),
+        )
+        .returning(Outbox.id)
+    )
+    new_id = await session.scalar(stmt)
+    if new_id is not None:
+        # Delivered at commit: the sender never wakes for a row it cannot see yet.
+        await session.execute(select(func.pg_notify(OUTBOX_CHANNEL, str(user_id))))
+    return new_id
+
+
+async def outbound_by_key(session: AsyncSession, user_id: uuid.UUID, idempotency_key: str) -> StoredOutbound | None:
+    row = (
+        await session.execute(
+            select(Outbox.id, Outbox.kind, Outbox.body, Outbox.media_id, Outbox.in_reply_to).where(
+                Outbox.user_id == user_id, Outbox.idempotency_key == idempotency_key
+            )
+        )
+    ).first()
+    return StoredOutbound(*row) if row else None

@@ -1,7 +1,0 @@
-"""Routes of the assistant protocol (docs/assistant-protocol.md) beyond the poll itself."""
-
-from __future__ import annotations
-
-from yourclaw.runtime.protocol_controller import MediaController, ProtocolController
-
-HANDLERS: list = [ProtocolController, MediaController]

@@ -1,0 +1,108 @@
+"""What a process builds once at start-up and shares: settings, database, secrets, HTTP clients."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from yourclaw.accounts.jwt_verifier import TokenVerifier
+from yourclaw.billing.stripe_client import StripeGateway
+from yourclaw.db.engine import make_engine, make_sessionmaker
+from yourclaw.db.listener import Listener
+from yourclaw.kit.crypto import SecretBox
+from yourclaw.kit.settings import Settings
+from yourclaw.llm import callers
+from yourclaw.llm.proxy import LlmProxy
+from yourclaw.messaging.inbound.router_wakeup import RouterWakeup, notify_with
+from yourclaw.messaging.inbound.writer import InboundWriter
+from yourclaw.protocol.repository import USER_INBOUND_CHANNEL
+from yourclaw.protocol.waiter import InboundWaiter
+from yourclaw.standins.stripe import StripeFake, start_dev_fake
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    secrets: SecretBox
+    http: httpx.AsyncClient
+    verifier: TokenVerifier
+    # The metering LLM proxy: its own upstream client, the dev stand-in when there is no key.
+    llm: LlmProxy
+    inbound: InboundWaiter = field(default_factory=InboundWaiter)
+    # The process's one LISTEN connection: wakes `inbound`, keeps the LLM proxy's callers right (`start`).
+    listener: Listener | None = None
+    # Stripe through its SDK (no I/O until used); with MOCK_STRIPE, the local stand-in `start` runs.
+    stripe: StripeGateway = field(init=False)
+    stripe_fake: StripeFake | None = None
+    # Wakes the router after a webhook's commit (see `messaging.router_wakeup`).
+    router_wakeup: RouterWakeup = field(init=False)
+    # Stores webhooks' messages, several to a commit under load (see `messaging.inbound_writer`).
+    inbound_writer: InboundWriter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.stripe = StripeGateway(self.settings)
+        self.inbound_writer = InboundWriter(self.engine)
+        self.router_wakeup = RouterWakeup(notify_with(self.engine))
+
+    @classmethod
+    def build(cls, settings: Settings) -> AppState:
+        if not settings.database_url:
+            raise RuntimeError("DATABASE_URL must be resolved (embedded or external) before building the app")
+        # No overflow: an overflow connection is closed when it is returned, so a burst past the pool (Twilio
+        # delivering a backlog) would open and close a PostgreSQL backend per request, which cost the
+        # database 4x the webhook's own work. Requests wait for a pooled connection instead.
+        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size, max_overflow=0)
+        http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
+        if settings.dev_sign_in:
+            verifier = TokenVerifier(
+                jwks_url=None, hs256_secret=settings.dev_jwt_secret, issuer=settings.dev_jwt_issuer, http=http
+            )
+        else:
+            verifier = TokenVerifier(
+                jwks_url=settings.jwks_url,
+                hs256_secret=settings.supabase_jwt_secret,
+                issuer=settings.jwt_issuer,
+                http=http,
+            )
+        sessions = make_sessionmaker(engine)
+        secrets = SecretBox(settings.fernet_keys)
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            secrets=secrets,
+            http=http,
+            verifier=verifier,
+            llm=LlmProxy(settings, engine, sessions, secrets),
+            inbound=InboundWaiter(),
+        )
+
+    async def start(self) -> None:
+        if self.settings.mock_stripe and not self.settings.stripe_api_base_url:
+            # The API process is the one that needs Stripe (checkout, portal, re-reads), so it runs the fake.
+            self.stripe_fake, self.settings = start_dev_fake(self.settings)
+            self.stripe = StripeGateway(self.settings)
+        await self.llm.start()
+        self.listener = Listener(self.settings.database_url or "")
+        self.listener.subscribe(USER_INBOUND_CHANNEL, self.inbound.on_notification)
+        self.listener.subscribe(callers.CHANNEL, self.llm.callers.on_notification)
+        self.listener.on_connection(self.llm.callers.on_connection)
+        await self.listener.start()
+
+    async def close(self) -> None:
+        self.inbound.shutdown()
+        await self.inbound_writer.close()
+        await self.router_wakeup.close()
+        if self.listener is not None:
+            await self.listener.stop()
+        await self.http.aclose()
+        await self.stripe.close()
+        if self.stripe_fake is not None:
+            self.stripe_fake.stop()
+        # Before the engine goes: the last calls' charges are still being written.
+        await self.llm.close()
+        await self.engine.dispose()

@@ -1,0 +1,421 @@
+"""A local stand-in for the part of Anthropic's API the metering proxy forwards: `POST /v1/messages`
+(streaming SSE and plain JSON), `POST /v1/messages/count_tokens` and `GET /v1/models`.
+
+It answers in Anthropic's shapes (the event sequence message_start, content_block_*, message_delta,
+message_stop; errors as `{"type": "error", "error": {...}}`), checks `x-api-key` and `anthropic-version` as
+Anthropic does, and records every request with its headers and body. Tests set the usage it reports, a
+delay between events, failures (500, 529 overloaded, an error event mid-stream), and can hold a stream
+before its last events until released; it counts streams whose client went away before the end.
+
+With no reply set it answers "(stand-in model) You said: ..." and estimates usage from the text, which is
+what `yourclaw dev` runs in-process when no ANTHROPIC_API_KEY is set (see `llm/proxy.py`). It serves with
+aiohttp on an event loop of its own, in a thread (tests, `yourclaw dev`) or as the main loop of
+`python -m yourclaw.standins.anthropic --port N` (the bench): a thread per connection, as Python's own
+HTTP server has, made dozens of concurrent streams queue on the GIL, and the stand-in then measured itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import secrets
+import signal
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+from aiohttp import web
+
+STANDIN_PREFIX = "(stand-in model) You said: "
+MODELS = ("claude-sonnet-5", "claude-opus-5", "claude-haiku-4-5")  # llm.catalog.MODELS, upstream ids
+_STATUS_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
+}
+_DEFAULT_MESSAGES = {"overloaded_error": "Overloaded", "api_error": "Internal server error"}
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]  # names lower-cased
+    body: bytes
+
+    def json(self) -> object:
+        return json.loads(self.body or b"null")
+
+
+@dataclass
+class _Plan:
+    kind: str  # "error": answer an HTTP error; "break": an error event after message_start
+    status: int = 500
+    error_type: str = "api_error"
+    message: str = ""
+
+
+def error_body(error_type: str, message: str) -> dict:
+    return {"type": "error", "error": {"type": error_type, "message": message}, "request_id": _id("req_")}
+
+
+def _id(prefix: str) -> str:
+    return prefix + secrets.token_hex(12)
+
+
+@dataclass
+class AnthropicFake:
+    # None: estimated from the text (the dev stand-in); else reported as given (Anthropic's field names).
+    usage: dict[str, int] | None = None
+    # None: echo the last user message after STANDIN_PREFIX.
+    reply: str | None = None
+    # Seconds between stream events (the first event goes out at once).
+    event_delay: float = 0.0
+    # None: any non-empty x-api-key is accepted.
+    accepted_keys: set[str] | None = None
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._plans: deque[_Plan] = deque()
+        self._requests: list[RecordedRequest] = []
+        self._release = threading.Event()
+        self._release.set()
+        self.started = 0  # message calls answered 200, streaming or not
+        self.completed = 0  # streams sent to their end
+        self.aborted = 0  # streams whose client went away before the end
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self._url: str | None = None
+
+    # --- life -------------------------------------------------------------------------------------
+
+    def start(self, port: int = 0, host: str = "127.0.0.1") -> str:
+        """Serves on a thread of its own until `stop`."""
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="Anthropic fake", daemon=True)
+        self._thread.start()
+        return asyncio.run_coroutine_threadsafe(self.serve(port, host), self._loop).result(10)
+
+    def stop(self) -> None:
+        self._release.set()
+        if self._loop is None:
+            return
+        asyncio.run_coroutine_threadsafe(self.close(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+        self._loop.close()
+        self._loop = self._thread = None
+
+    async def serve(self, port: int = 0, host: str = "127.0.0.1") -> str:
+        """Serves on the running loop until `close`."""
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/messages", self._messages)
+        app.router.add_post("/v1/messages/count_tokens", self._messages)
+        app.router.add_route("*", "/{path:.*}", self._not_found)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port, backlog=256)
+        await site.start()
+        bound = self._runner.addresses[0]
+        self._url = f"http://{bound[0]}:{bound[1]}"
+        return self._url
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        self._url = None
+
+    @property
+    def base_url(self) -> str:
+        if self._url is None:
+            raise RuntimeError("the Anthropic fake is not running")
+        return self._url
+
+    # --- what tests look at and control ----------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def message_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path == "/v1/messages"]
+
+    def fail_next(self, status: int = 500, error_type: str | None = None, message: str = "", count: int = 1) -> None:
+        """Answer the next `count` message calls with this HTTP error."""
+        kind = error_type or _STATUS_TYPES.get(status, "api_error")
+        plan = _Plan("error", status, kind, message or _DEFAULT_MESSAGES.get(kind, "error"))
+        with self._lock:
+            self._plans.extend([plan] * count)
+
+    def break_next_stream(self, error_type: str = "overloaded_error") -> None:
+        """The next stream sends message_start, then an error event, and ends."""
+        with self._lock:
+            self._plans.append(_Plan("break", 200, error_type, _DEFAULT_MESSAGES.get(error_type, "error")))
+
+    def hold(self) -> None:
+        """Streams stop before their last events (message_delta, message_stop) until `release()`."""
+        self._release.clear()
+
+    def release(self) -> None:
+        self._release.set()
+
+    # --- the answer -------------------------------------------------------------------------------
+
+    def _next_plan(self) -> _Plan | None:
+        with self._lock:
+            return self._plans.popleft() if self._plans else None
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self._requests.append(request)
+
+    def _count(self, name: str) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + 1)
+
+    def answer_text(self, body: dict) -> str:
+        if self.reply is not None:
+            return self.reply
+        return STANDIN_PREFIX + (_last_user_text(body) or "(nothing)")
+
+    def usage_for(self, body: dict, text: str) -> dict[str, int]:
+        if self.usage is not None:
+            return {
+                "input_tokens": 0,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 0,
+                "output_tokens": 0,
+            } | dict(self.usage)
+        # Roughly four characters a token, as Anthropic's rule of thumb.
+        prompt = json.dumps(body.get("messages", []))
+        return {
+            "input_tokens": max(1, len(prompt) // 4),
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "output_tokens": max(1, len(text) // 4),
+        }
+
+    # --- the routes ---------------------------------------------------------------------------------
+
+    async def _read(self, request: web.Request) -> RecordedRequest:
+        recorded = RecordedRequest(
+            request.method,
+            request.path,
+            {k.lower(): v for k, v in request.headers.items()},
+            await request.read(),
+        )
+        self._record(recorded)
+        return recorded
+
+    def _unauthorized(self, request: RecordedRequest) -> web.Response | None:
+        key = request.headers.get("x-api-key", "")
+        if not key or (self.accepted_keys is not None and key not in self.accepted_keys):
+            return _error(401, "authentication_error", "invalid x-api-key")
+        return None
+
+    async def _not_found(self, request: web.Request) -> web.Response:
+        await self._read(request)
+        return _error(404, "not_found_error", f"Not found: {request.path}")
+
+    async def _models(self, request: web.Request) -> web.Response:
+        recorded = await self._read(request)
+        refused = self._unauthorized(recorded)
+        if refused is not None:
+            return refused
+        data = [{"type": "model", "id": m, "display_name": m, "created_at": "2026-01-01T00:00:00Z"} for m in MODELS]
+        return _json(200, {"data": data, "has_more": False, "first_id": MODELS[0], "last_id": MODELS[-1]})
+
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        recorded = await self._read(request)
+        refused = self._unauthorized(recorded)
+        if refused is not None:
+            return refused
+        if not recorded.headers.get("anthropic-version"):
+            return _error(400, "invalid_request_error", "anthropic-version: header is required")
+        try:
+            body = recorded.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not body.get("model"):
+            return _error(400, "invalid_request_error", "model: field required")
+        if recorded.path.endswith("/count_tokens"):
+            return _json(200, {"input_tokens": self.usage_for(body, "")["input_tokens"]})
+        plan = self._next_plan()
+        if plan is not None and plan.kind == "error":
+            return _error(plan.status, plan.error_type, plan.message)
+        self._count("started")
+        if not body.get("stream"):
+            text = self.answer_text(body)
+            return _json(200, _message(body["model"], text, self.usage_for(body, text)))
+        stream = _Stream(request, self)
+        try:
+            await stream.send(body, plan)
+        except _Gone:
+            self._count("aborted")
+        return stream.response
+
+
+def _last_user_text(body: dict) -> str:
+    for message in reversed(body.get("messages") or []):
+        if not isinstance(message, dict) or message.get("role") != "user":
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            return content
+        if isinstance(content, list):
+            return " ".join(b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text")
+    return ""
+
+
+class _Gone(Exception):
+    """The client closed the connection."""
+
+
+class _Stream:
+    """One streamed answer, event by event, noticing a client that hangs up."""
+
+    def __init__(self, request: web.Request, fake: AnthropicFake) -> None:
+        self._request = request
+        self._fake = fake
+        self.response = web.StreamResponse(
+            status=200,
+            headers={
+                "Content-Type": "text/event-stream; charset=utf-8",
+                "Cache-Control": "no-cache",
+                "request-id": _id("req_"),
+            },
+        )
+        self.response.enable_chunked_encoding()
+
+    def _gone(self) -> bool:
+        transport = self._request.transport
+        return transport is None or transport.is_closing()
+
+    async def _event(self, name: str, data: dict) -> None:
+        if self._gone():
+            raise _Gone
+        try:
+            await self.response.write(f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode())
+        except (ConnectionError, RuntimeError) as exc:  # aiohttp: "Cannot write to closing transport"
+            raise _Gone from exc
+
+    async def _pause(self) -> None:
+        delay = self._fake.event_delay
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if self._gone():
+            raise _Gone
+
+    async def _wait_release(self) -> None:
+        while not self._fake._release.is_set():
+            await asyncio.sleep(0.02)
+            if self._gone():
+                raise _Gone
+
+    async def send(self, body: dict, plan: _Plan | None) -> None:
+        fake = self._fake
+        text = fake.answer_text(body)
+        usage = fake.usage_for(body, text)
+        await self.response.prepare(self._request)
+        start = _message(body["model"], "", usage | {"output_tokens": min(1, usage["output_tokens"])})
+        await self._event("message_start", {"type": "message_start", "message": start})
+        if plan is not None and plan.kind == "break":
+            await self._pause()
+            await self._event("error", error_body(plan.error_type, plan.message))
+            await self.response.write_eof()
+            fake._count("completed")
+            return
+        events: list[tuple[str, dict]] = [
+            (
+                "content_block_start",
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            ),
+            ("ping", {"type": "ping"}),
+        ]
+        for piece in _pieces(text):
+            delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}
+            events.append(("content_block_delta", delta))
+        events.append(("content_block_stop", {"type": "content_block_stop", "index": 0}))
+        for name, data in events:
+            await self._pause()
+            await self._event(name, data)
+        await self._wait_release()
+        await self._pause()
+        final = {"output_tokens": usage["output_tokens"]}
+        delta = {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": final}
+        await self._event("message_delta", delta)
+        await self._event("message_stop", {"type": "message_stop"})
+        await self.response.write_eof()
+        fake._count("completed")
+
+
+def _json(status: int, payload: object, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response(payload, status=status, headers={"request-id": _id("req_"), **(headers or {})})
+
+
+def _error(status: int, error_type: str, message: str) -> web.Response:
+    extra = {"x-should-retry": "true"} if status >= 500 else {}
+    return _json(status, error_body(error_type, message), extra)
+
+
+def _pieces(text: str) -> list[str]:
+    words = text.split(" ")
+    return [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)] or [""]
+
+
+def _message(model: str, text: str, usage: dict[str, int]) -> dict:
+    return {
+        "id": _id("msg_"),
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": text}] if text else [],
+        "stop_reason": "end_turn" if text else None,
+        "stop_sequence": None,
+        "usage": usage,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="A local fake of Anthropic's Messages API")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--event-delay", type=float, default=0.0)
+    parser.add_argument("--reply", default=None)
+    parser.add_argument("--usage", default=None, help='JSON, e.g. {"input_tokens": 100, "output_tokens": 20}')
+    args = parser.parse_args()
+    fake = AnthropicFake(
+        usage=json.loads(args.usage) if args.usage else None, reply=args.reply, event_delay=args.event_delay
+    )
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        print(await fake.serve(args.port, args.host), flush=True)
+        try:
+            await stop.wait()
+        finally:
+            fake._release.set()
+            await fake.close()
+
+    import uvloop
+
+    with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""The simulated runtime (MOCK_CONTAINERS): a "host" whose containers are in-process stand-in assistants
+and whose volumes are directories. Same interface as a Docker host, so the reconciler, the API and the
+protocol run their real code paths; only Docker is missing."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from yourclaw.runtime.container_spec import ContainerSpec
+from yourclaw.runtime.host_client import ExitInfo, ObservedContainer, ObservedVolume
+from yourclaw.standins.assistant import StandinAssistant
+
+SIMULATED_HOST_NAME = "simulated"
+SIMULATED_DOCKER_URL = "tcp://simulated.invalid:2376"
+
+
+@dataclass
+class _Container:
+    id: str
+    spec: ContainerSpec
+    created: float
+    state: str = "created"
+    assistant: StandinAssistant | None = None
+
+
+class SimulatedHost:
+    def __init__(self, name: str, root: Path) -> None:
+        self.name = name
+        self.api_calls = 0
+        self.root = root
+        self._containers: dict[str, _Container] = {}
+        self._volumes: dict[str, uuid.UUID] = {}
+        self._lock = threading.Lock()
+        self._on_event: Callable[..., None] | None = None
+        self._closed = threading.Event()
+        # Volumes outlive the process, as they outlive containers on a real host.
+        for directory in (root / "volumes").glob("yourclaw-data-*") if (root / "volumes").is_dir() else ():
+            try:
+                self._volumes[directory.name] = uuid.UUID(directory.name.removeprefix("yourclaw-data-"))
+            except ValueError:
+                continue
+
+    def _volume_dir(self, name: str) -> Path:
+        return self.root / "volumes" / name
+
+    def _changed(self) -> None:
+        if self._on_event is not None:
+            self._on_event()
+
+    def version(self) -> dict:
+        self.api_calls += 1
+        return {"Version": "simulated", "ApiVersion": "1.41"}
+
+    def cpus(self) -> int:
+        self.api_calls += 1
+        return os.cpu_count() or 1
+
+    def list_containers(self) -> list[ObservedContainer]:
+        self.api_calls += 1
+        with self._lock:
+            return [
+                ObservedContainer(c.id, c.spec.name, c.spec.user_id, c.spec.spec_hash, c.state, None, c.created)
+                for c in self._containers.values()
+            ]
+
+    def list_volumes(self) -> list[ObservedVolume]:
+        self.api_calls += 1
+        with self._lock:
+            return [ObservedVolume(name, user_id) for name, user_id in self._volumes.items()]
+
+    def create(self, spec: ContainerSpec) -> str:
+        self.api_calls += 1
+        with self._lock:
+            for existing in self._containers.values():
+                if existing.spec.name == spec.name:
+                    return existing.id
+            self._volumes.setdefault(spec.volume, spec.user_id)
+            self._volume_dir(spec.volume).mkdir(parents=True, exist_ok=True)
+            container = _Container(secrets.token_hex(32), spec, time.time())
+            self._containers[container.id] = container
+        self._changed()
+        return container.id
+
+    def _get(self, container_id: str) -> _Container:
+        container = self._containers.get(container_id)
+        if container is None:
+            raise KeyError(f"no such container {container_id[:12]}")
+        return container
+
+    def start(self, container_id: str) -> None:
+        self.api_calls += 1
+        with self._lock:
+            container = self._get(container_id)
+            if container.state == "running":
+                return
+            config = self._volume_dir(container.spec.volume) / "openclaw.json"
+            container.assistant = StandinAssistant(
+                config, health_port=None, instance_id=f"{container.id[:12]}-{secrets.token_hex(8)}"
+            )
+            container.state = "running"
+        container.assistant.start()
+        self._changed()
+
+    def restart(self, container_id: str) -> None:
+        self.stop(container_id)
+        self.start(container_id)
+
+    def stop(self, container_id: str) -> None:
+        """Stands in for a container dying or being stopped behind our back (tests use it)."""
+        with self._lock:
+            container = self._get(container_id)
+            assistant, container.assistant, container.state = container.assistant, None, "exited"
+        if assistant is not None:
+            assistant.stop()
+        self._changed()
+
+    def remove(self, container_id: str) -> None:
+        self.api_calls += 1
+        with self._lock:
+            container = self._containers.pop(container_id, None)
+        if container is not None and container.assistant is not None:
+            container.assistant.stop()
+        self._changed()
+
+    def write_files(self, container_id: str, files: dict[str, tuple[bytes, int]]) -> None:
+        self.api_calls += 1
+        container = self._get(container_id)
+        base = self._volume_dir(container.spec.volume)
+        for path, (data, mode) in files.items():
+            target = base / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_suffix(target.suffix + ".tmp")
+            tmp.write_bytes(data)
+            tmp.chmod(mode)
+            tmp.replace(target)  # atomic, as OpenClaw's watcher expects
+
+    def read_file(self, container_id: str, path: str) -> bytes | None:
+        self.api_calls += 1
+        target = self._volume_dir(self._get(container_id).spec.volume) / path
+        return target.read_bytes() if target.is_file() else None
+
+    def exit_info(self, container_id: str) -> ExitInfo | None:
+        self.api_calls += 1
+        container = self._containers.get(container_id)
+        return None if container is None else ExitInfo(exit_code=0, oom_killed=False, restart_count=0, error=None)
+
+    def remove_volume(self, name: str) -> None:
+        self.api_calls += 1
+        with self._lock:
+            self._volumes.pop(name, None)
+        shutil.rmtree(self._volume_dir(name), ignore_errors=True)
+
+    def watch_events(self, on_event: Callable[..., None]) -> None:
+        self._on_event = on_event
+        self._closed.wait()
+
+    def close(self) -> None:
+        self._closed.set()
+        with self._lock:
+            containers = list(self._containers.values())
+        for container in containers:
+            if container.assistant is not None:
+                container.assistant.stop()
+                container.assistant = None
+                container.state = "exited"
