@@ -2,10 +2,10 @@
 
     cd /work/main && uv run python bench/llm_proxy.py [--help]
 
-It starts an embedded PostgreSQL, the local Anthropic fake (`python -m yourclaw.standins.anthropic`, its own
-process) and `yourclaw serve --migrate` (a subprocess) with ANTHROPIC_BASE_URL pointing at the fake. Users with
+It starts an embedded PostgreSQL, the local Anthropic standin (`python -m yourclaw.standins.anthropic`, its own
+process) and `yourclaw serve --migrate` (a subprocess) with ANTHROPIC_BASE_URL pointing at the standin. Users with
 assistants, proxy tokens and credit are inserted directly. Then, at concurrency 1 and 32, each worker sends
-streaming `POST /v1/messages` requests alternately straight to the fake and through the proxy
+streaming `POST /v1/messages` requests alternately straight to the standin and through the proxy
 (`/llm/anthropic/v1/messages` with the assistant token as x-api-key), one keep-alive connection per worker and
 path, so both paths run under the same load in the same run. The load generator is aiohttp: with httpx it
 spent more CPU per call than the proxy did, and on a small machine the figures then measured the generator.
@@ -41,7 +41,7 @@ import httpx  # noqa: E402
 from _stats import pct  # noqa: E402  (bench/ is on sys.path when run as a script)
 from cryptography.fernet import Fernet  # noqa: E402
 
-from yourclaw.credits import ledger as credits  # noqa: E402
+from yourclaw.credits import repository as credits_repo  # noqa: E402
 from yourclaw.db.embedded import EmbeddedPostgres  # noqa: E402
 from yourclaw.db.engine import make_engine, make_sessionmaker, transaction  # noqa: E402
 from yourclaw.db.models import Assistant, User  # noqa: E402
@@ -149,7 +149,7 @@ async def seed(dsn: str, encryption_key: str, users: int) -> list[str]:
                 s.add(assistant)
                 await s.flush()
                 out.append(await tokens.issue(s, box, user_id=user.id, assistant_id=assistant.id))
-                await credits.grant(s, user.id, 10**12, reference=f"bench-{user.id}")
+                await credits_repo.grant(s, user.id, 10**12, reference=f"bench-{user.id}")
     finally:
         await engine.dispose()
     return out
@@ -169,12 +169,12 @@ async def one(http: aiohttp.ClientSession, url: str, headers: dict[str, str], bo
 
 
 async def phase(
-    fake_url: str, api_url: str, tokens_: list[str], concurrency: int, per_worker: int, warmup: int
+    standin_url: str, api_url: str, tokens_: list[str], concurrency: int, per_worker: int, warmup: int
 ) -> dict[str, tuple[list[float], list[float]]]:
     import json
 
     body = json.dumps(BODY).encode()
-    direct_url = fake_url + "/v1/messages"
+    direct_url = standin_url + "/v1/messages"
     proxy_url = api_url + "/llm/anthropic/v1/messages"
     results: dict[str, tuple[list[float], list[float]]] = {"direct": ([], []), "proxy": ([], [])}
 
@@ -233,7 +233,7 @@ async def run(args: argparse.Namespace) -> int:
     clean_leftovers()
     workdir = Path(tempfile.mkdtemp(prefix=TMP_PREFIX))
     pg = EmbeddedPostgres(workdir / "pg")
-    fake = serve = None
+    standin = serve = None
     ok = False
     try:
         dsn = pg.start()
@@ -243,13 +243,13 @@ async def run(args: argparse.Namespace) -> int:
             if not k.startswith(("MOCK_", "SUPABASE_", "YOURCLAW_", "ANTHROPIC_", "STRIPE_", "TWILIO_"))
             and k not in ("DATABASE_URL", "ENCRYPTION_KEY", "DEV_JWT_SECRET", "API_URL", "APP_URL")
         }
-        fake_port, api_port = free_port(), free_port()
-        fake_url, api_url = f"http://127.0.0.1:{fake_port}", f"http://127.0.0.1:{api_port}"
+        standin_port, api_port = free_port(), free_port()
+        standin_url, api_url = f"http://127.0.0.1:{standin_port}", f"http://127.0.0.1:{api_port}"
         usage = '{"input_tokens": 1200, "cache_read_input_tokens": 3000, "output_tokens": 40}'
-        fake = start(
+        standin = start(
             workdir,
-            "fake",
-            [sys.executable, "-m", "yourclaw.standins.anthropic", "--port", str(fake_port)]
+            "standin",
+            [sys.executable, "-m", "yourclaw.standins.anthropic", "--port", str(standin_port)]
             + ["--event-delay", str(args.event_delay), "--reply", REPLY, "--usage", usage],
             env,
         )
@@ -263,7 +263,7 @@ async def run(args: argparse.Namespace) -> int:
             API_URL=api_url,
             APP_URL=api_url,
             ANTHROPIC_API_KEY=SHARED_KEY,
-            ANTHROPIC_BASE_URL=fake_url,
+            ANTHROPIC_BASE_URL=standin_url,
             LOG_LEVEL=args.log_level,
             MOCK_TWILIO="true",
         )
@@ -274,7 +274,7 @@ async def run(args: argparse.Namespace) -> int:
             + ["-m", "yourclaw", "serve", "--host", "127.0.0.1", "--port", str(api_port), "--migrate"],
             env,
         )
-        await wait_ready(fake_url + "/v1/models", fake, "the Anthropic fake")
+        await wait_ready(standin_url + "/v1/models", standin, "the Anthropic standin")
         await wait_ready(api_url + "/api/v1/health", serve, "yourclaw serve")
         tokens_ = await seed(dsn, encryption_key, args.users)
         say(
@@ -282,13 +282,13 @@ async def run(args: argparse.Namespace) -> int:
             f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}"
         )
         say(
-            f"upstream: the Anthropic fake in its own process, {args.event_delay * 1000:g} ms between stream events; "
+            f"upstream: the Anthropic standin in its own process, {args.event_delay * 1000:g} ms between stream events; "
             f"serve: uvicorn, one process, LOG_LEVEL={args.log_level}; {args.users} users"
         )
         verdicts = []
         for concurrency, per_worker in ((1, args.requests_c1), (32, args.requests_c32)):
             cpu0, wall0 = cpu_seconds(serve.pid), time.monotonic()
-            results = await phase(fake_url, api_url, tokens_, concurrency, per_worker, args.warmup)
+            results = await phase(standin_url, api_url, tokens_, concurrency, per_worker, args.warmup)
             cpu, wall = cpu_seconds(serve.pid) - cpu0, time.monotonic() - wall0
             verdicts.append(report(concurrency, results))
             calls = concurrency * (per_worker + args.warmup)
@@ -312,7 +312,7 @@ async def run(args: argparse.Namespace) -> int:
         ok = all(verdicts) and charged == expected
     finally:
         stop(serve)
-        stop(fake)
+        stop(standin)
         pg.stop()
         if args.keep or args.profile or not ok:
             say(f"logs kept in {workdir}")
@@ -327,7 +327,7 @@ def main() -> int:
     parser.add_argument("--requests-c32", type=int, default=40, help="measured requests per worker and path at 32")
     parser.add_argument("--warmup", type=int, default=10, help="unmeasured requests per worker and path first")
     parser.add_argument("--users", type=int, default=32, help="users (tokens) the workers call as")
-    parser.add_argument("--event-delay", type=float, default=0.002, help="seconds between the fake's events")
+    parser.add_argument("--event-delay", type=float, default=0.002, help="seconds between the standin's events")
     parser.add_argument("--log-level", default="WARNING", help="LOG_LEVEL of serve (WARNING)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir with the logs")
     parser.add_argument("--profile", action="store_true", help="run serve under cProfile (serve.prof, kept)")

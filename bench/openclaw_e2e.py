@@ -4,7 +4,7 @@
 
 The same stack as `pytest -m e2e tests/e2e` (tests/e2e/stack.py: a dockerd of its own over mutual TLS named
 yc-oc on port 23771 with its data root in /var/cache/yourclaw-test, the yourclaw-openclaw image built there
-offline, the API, reconciler, router and sender, the Twilio, Stripe and Anthropic fakes) on an embedded
+offline, the API, reconciler, router and sender, the Twilio, Stripe and Anthropic standins) on an embedded
 PostgreSQL. Each run is a new user walking the whole journey (tests/e2e/journey.py): paid -> READY split into
 create, start, gateway listening, first poll; first and second reply with an instant LLM; model change;
 memory idle and after a few turns (`--all-plugins`: without the lean plugin set); image upgrade. Everything

@@ -64,7 +64,9 @@ from yourclaw.db.models import Assistant, HostServer  # noqa: E402
 from yourclaw.kit.crypto import SecretBox  # noqa: E402
 from yourclaw.kit.logs import configure_logging  # noqa: E402
 from yourclaw.llm.catalog import DEFAULT_MODEL  # noqa: E402
+from yourclaw.protocol import tokens as assistant_tokens  # noqa: E402
 from yourclaw.runtime import desired, openclaw_config, planner  # noqa: E402
+from yourclaw.runtime import repository as runtime_repo  # noqa: E402
 from yourclaw.runtime.certs import init_ca  # noqa: E402
 from yourclaw.runtime.container_spec import DATA_DIR, LABEL_MANAGED, LABEL_USER, NETWORK, spec_for  # noqa: E402
 from yourclaw.runtime.docker_host import tar_files  # noqa: E402
@@ -1122,7 +1124,7 @@ async def idle_anatomy(settings, sessions, limits, rounds: int = 5) -> list[str]
     timed here: one list per engine is taken once beforehand)."""
     secrets = SecretBox(settings.fernet_keys)
     async with sessions() as session:
-        host_rows = await desired.load_hosts(session)
+        host_rows = await runtime_repo.load_hosts(session)
     clients = {h.id: host_factory(settings)(h) for h in host_rows}
     try:
         containers = {hid: await asyncio.to_thread(c.list_containers) for hid, c in clients.items()}
@@ -1134,10 +1136,10 @@ async def idle_anatomy(settings, sessions, limits, rounds: int = 5) -> list[str]
     for _ in range(rounds):
         t0 = time.perf_counter()
         async with sessions() as session:
-            hosts = await desired.load_hosts(session)
-            rows = await desired.load_assistants(session, volume_retention=limits.volume_retention)
+            hosts = await runtime_repo.load_hosts(session)
+            rows = await runtime_repo.load_assistants(session, volume_retention=limits.volume_retention)
             t1 = time.perf_counter()
-            token_for = await desired.load_tokens(session, secrets)
+            token_for = await assistant_tokens.current_tokens(session, secrets)
         t2 = time.perf_counter()
         by_id = {h.id: h for h in hosts}
         wanted = [

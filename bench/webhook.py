@@ -8,7 +8,7 @@ Part 1, `yourclaw serve` (a subprocess) on an embedded PostgreSQL of its own:
       BEGIN; INSERT of a row like the webhook's (a scratch copy of `inbound_messages`); COMMIT, for 20 s;
   1c  open loop at 200 req/s for 20 s, latency measured from each request's scheduled send time.
 Part 2, the same `serve` plus `yourclaw worker` (router + sender) talking to a local Twilio stand-in
-(`TwilioFake`, run here so its receive times are known), and 101 stand-in assistants as subprocesses that
+(`TwilioStandin`, run here so its receive times are known), and 101 stand-in assistants as subprocesses that
 long-poll the API (100 idle, 1 busy). Messages go to the busy user one after another; measured per message:
   (a) webhook answered -> the message in the assistant's hands (its poll response read);
   (b) the assistant's reply POST answered 202 -> the Twilio stand-in receiving the send;
@@ -58,16 +58,16 @@ from cryptography.fernet import Fernet  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
 from twilio.request_validator import RequestValidator  # noqa: E402
 
-from yourclaw.credits import ledger as credits  # noqa: E402
+from yourclaw.credits import repository as credits_repo  # noqa: E402
 from yourclaw.db.embedded import EmbeddedPostgres  # noqa: E402
 from yourclaw.db.engine import make_engine, make_sessionmaker, transaction  # noqa: E402
 from yourclaw.db.models import Assistant, User, UserPhone  # noqa: E402
 from yourclaw.kit.crypto import SecretBox  # noqa: E402
 from yourclaw.kit.logs import configure_logging  # noqa: E402
 from yourclaw.llm.catalog import DEFAULT_MODEL  # noqa: E402
-from yourclaw.protocol import tokens
+from yourclaw.protocol import tokens  # noqa: E402
 from yourclaw.runtime import openclaw_config  # noqa: E402
-from yourclaw.standins.twilio import TwilioFake  # noqa: E402
+from yourclaw.standins.twilio import TwilioStandin  # noqa: E402
 
 WEBHOOK_PATH = "/api/v1/webhooks/twilio/whatsapp"
 STANDIN = ROOT / "src" / "yourclaw" / "runtime" / "standin.py"
@@ -561,7 +561,7 @@ async def ceiling(
 # --- part 2: Twilio stand-in with receive times, the busy assistant with hand-off times --------------------------
 
 
-class TimedTwilio(TwilioFake):
+class TimedTwilio(TwilioStandin):
     """The product's Twilio stand-in, noting when each send reaches it (before it answers). Its signed status
     callbacks go through one kept-alive client: `httpx.post` builds a client, TLS context included, per call,
     which cost this process tens of milliseconds of CPU per callback and so took CPU from what is measured."""
@@ -741,7 +741,7 @@ async def seed(database_url: str, keys: str, api_url: str, workdir: Path, number
                 s.add(row)
                 await s.flush()
                 token = await tokens.issue(s, box, user_id=user_id, assistant_id=row.id)
-                await credits.grant(s, user_id, 10**9, reference="bench-webhook")
+                await credits_repo.grant(s, user_id, 10**9, reference="bench-webhook")
                 config = openclaw_config.render(
                     user_id=user_id, model=DEFAULT_MODEL, token=token, api_url=api_url, generation=1
                 )
@@ -767,12 +767,12 @@ class Env:
     port: int
     api_url: str
     env: dict[str, str]
-    fake: TimedTwilio
+    standin: TimedTwilio
     procs: Procs
     pg_pid: int | None
 
 
-def base_env(workdir: Path, dsn: str, api_url: str, fake: TwilioFake, log_level: str) -> dict[str, str]:
+def base_env(workdir: Path, dsn: str, api_url: str, standin: TwilioStandin, log_level: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -788,10 +788,10 @@ def base_env(workdir: Path, dsn: str, api_url: str, fake: TwilioFake, log_level:
         API_URL=api_url,
         APP_URL=api_url,
         LOG_LEVEL=log_level,
-        TWILIO_ACCOUNT_SID=fake.account_sid,
-        TWILIO_AUTH_TOKEN=fake.auth_token,
+        TWILIO_ACCOUNT_SID=standin.account_sid,
+        TWILIO_AUTH_TOKEN=standin.auth_token,
         TWILIO_WHATSAPP_NUMBER=TWILIO_NUMBER,
-        TWILIO_API_BASE_URL=fake.base_url,
+        TWILIO_API_BASE_URL=standin.base_url,
         MOCK_TWILIO="true",
         # One user writes a few hundred messages in a minute here: the per-user limits (5/min, 100/day) would
         # refuse most of them, which is not what is measured.
@@ -993,7 +993,7 @@ async def part2(e: Env, args, seeded: Seeded, hooks: Webhooks, cpu: CpuMeter) ->
 
     loop = asyncio.get_running_loop()
     events = Events(loop)
-    e.fake.on_send = events.bump
+    e.standin.on_send = events.bump
 
     worker_log = e.workdir / "worker.log"
     worker = e.procs.start("worker", [sys.executable, "-m", "yourclaw", "worker"], e.env, log=worker_log)
@@ -1035,7 +1035,7 @@ async def part2(e: Env, args, seeded: Seeded, hooks: Webhooks, cpu: CpuMeter) ->
     say(f"{wanted} stand-in assistants polling, worker listening")
 
     conn = await Conn.open("127.0.0.1", e.port)
-    fake_sent = fake_sent_lookup(e.fake)
+    standin_sent = standin_sent_lookup(e.standin)
     results: list[dict] = []
 
     async def one(text: str) -> dict:
@@ -1054,7 +1054,7 @@ async def part2(e: Env, args, seeded: Seeded, hooks: Webhooks, cpu: CpuMeter) ->
         mid, handed = await events.until(lambda: events.handed.get(text), 10, f"'{text}' handed to the assistant")
         r_status, replied = await events.until(lambda: events.replied.get(mid), 10, "the reply POST")
         body = f"echo: {text}"
-        at_twilio = await events.until(lambda: fake_sent(body), 10, "the reply at Twilio")
+        at_twilio = await events.until(lambda: standin_sent(body), 10, "the reply at Twilio")
         await events.until(lambda: events.acked.get(mid), 10, "the ack")
         return {
             "id": mid,
@@ -1135,18 +1135,18 @@ async def part2(e: Env, args, seeded: Seeded, hooks: Webhooks, cpu: CpuMeter) ->
     statuses = Counter(r["status"] for r in rows[0])
     deliveries = Counter(r["deliveries"] for r in rows[0])
     reply_statuses = Counter(r["reply_status"] for r in results)
-    to_busy = [m for m in e.fake.received if m[1] == f"whatsapp:{busy_phone}"]
+    to_busy = [m for m in e.standin.received if m[1] == f"whatsapp:{busy_phone}"]
     say(
         f"checks: inbound statuses {dict(statuses)}, deliveries {dict(deliveries)}, "
         f"reply POSTs {dict(reply_statuses)}, "
         f"{len(to_busy)} sends to the busy user at Twilio (warm-up included), at most "
-        f"{e.fake.max_concurrent_per_recipient} at once per recipient"
+        f"{e.standin.max_concurrent_per_recipient} at once per recipient"
     )
 
 
-def fake_sent_lookup(fake: TimedTwilio) -> Callable[[str], float | None]:
+def standin_sent_lookup(standin: TimedTwilio) -> Callable[[str], float | None]:
     def find(body: str) -> float | None:
-        for arrived, _to, text, status in reversed(fake.received):
+        for arrived, _to, text, status in reversed(standin.received):
             if text == body and status == 201:
                 return arrived
         return None
@@ -1160,7 +1160,7 @@ async def run(args) -> int:
     workdir = Path(tempfile.mkdtemp(prefix=TMP_PREFIX))
     procs = Procs(workdir)
     pg = EmbeddedPostgres(workdir / "pg")
-    fake = TimedTwilio(status_callbacks=("sent", "delivered") if args.status_callbacks else ())
+    standin = TimedTwilio(status_callbacks=("sent", "delivered") if args.status_callbacks else ())
     pg_pid = None
     serve_pid = None
     cpu: CpuMeter | None = None
@@ -1168,11 +1168,11 @@ async def run(args) -> int:
     try:
         dsn = pg.start()
         pg_pid = postmaster_pid(workdir / "pg")
-        fake.start()
+        standin.start()
         port = free_port()
         api_url = f"http://127.0.0.1:{port}"
-        env = base_env(workdir, dsn, api_url, fake, args.log_level)
-        e = Env(workdir, dsn, port, api_url, env, fake, procs, pg_pid)
+        env = base_env(workdir, dsn, api_url, standin, args.log_level)
+        e = Env(workdir, dsn, port, api_url, env, standin, procs, pg_pid)
 
         (settings_rows,) = await sql(
             dsn,
@@ -1206,7 +1206,7 @@ async def run(args) -> int:
         serve_pid = serve.pid
         await wait_http(port, serve, 120, serve_log)
         seeded = await seed(dsn, env["ENCRYPTION_KEY"], api_url, workdir, args.numbers, args.idle)
-        hooks = Webhooks(api_url, fake.auth_token, fake.account_sid, seeded.sender_phones)
+        hooks = Webhooks(api_url, standin.auth_token, standin.account_sid, seeded.sender_phones)
 
         def groups() -> dict[str, list[tuple[int, bool]]]:
             out: dict[str, list[tuple[int, bool]]] = {"serve": [(serve_pid, False)]}
@@ -1240,7 +1240,7 @@ async def run(args) -> int:
         procs.stop(["worker"])
         procs.stop(["serve"])
         procs.stop()
-        fake.stop()
+        standin.stop()
         pg.stop()
         if pg_pid is not None and _alive(pg_pid):
             stop_pid(pg_pid, sig=signal.SIGINT, wait=15)

@@ -13,7 +13,7 @@ from cryptography.fernet import Fernet
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from yourclaw.credits import ledger as credits
+from yourclaw.credits import repository as credits_repo
 from yourclaw.db.engine import transaction
 from yourclaw.db.models import Assistant, User, UserPhone
 from yourclaw.kit.crypto import SecretBox
@@ -144,7 +144,7 @@ async def make_assistant(
         await s.flush()
         token = await tokens.issue(s, box, user_id=user.id, assistant_id=row.id)
         if millicents:
-            await credits.grant(s, user.id, millicents, reference=f"grant-{user.id}")
+            await credits_repo.grant(s, user.id, millicents, reference=f"grant-{user.id}")
         await s.commit()
     return user.id, row.id, token
 
@@ -176,7 +176,7 @@ async def make_user(
         if assistant is not None:
             s.add(Assistant(user_id=user.id, model=catalog.DEFAULT_MODEL, status=assistant, phase=phase))
         if cents:
-            await credits.grant(s, user.id, cents * 1000, reference=f"test-grant-{user.id}")
+            await credits_repo.grant(s, user.id, cents * 1000, reference=f"test-grant-{user.id}")
         return user.id
 
 

@@ -1,6 +1,6 @@
 """Fixtures and helpers for the Stripe tests: the local Stripe stand-in on a real port, the app pointed at
 it with the real stripe SDK, and webhooks signed with Stripe's scheme. Test modules take the fixtures
-by assignment (`stripe_fake = stripe_support.stripe_fake`)."""
+by assignment (`stripe_standin = stripe_support.stripe_standin`)."""
 
 from __future__ import annotations
 
@@ -18,30 +18,31 @@ from sqlalchemy.dialects.postgresql import insert
 from tests.conftest import _truncate
 from tests.support import make_settings, sign_in
 from yourclaw.credits import ledger as credits
+from yourclaw.credits import repository as credits_repo
 from yourclaw.db.models import Assistant, AssistantToken, CreditLedgerEntry, Outbox, Subscription, User, UserPhone
 from yourclaw.kit.settings import Settings
 from yourclaw.server.app import create_app
-from yourclaw.standins.stripe import StripeFake
+from yourclaw.standins.stripe import StripeStandin
 
 WEBHOOK = "/api/v1/webhooks/stripe"
 
 
 @pytest.fixture
-def stripe_fake() -> Iterator[StripeFake]:
-    fake = StripeFake()
-    fake.start()
-    yield fake
-    fake.stop()
+def stripe_standin() -> Iterator[StripeStandin]:
+    standin = StripeStandin()
+    standin.start()
+    yield standin
+    standin.stop()
 
 
 @pytest.fixture
-def stripe_settings(database_url: str, stripe_fake: StripeFake) -> Settings:
+def stripe_settings(database_url: str, stripe_standin: StripeStandin) -> Settings:
     return make_settings(
         database_url,
-        STRIPE_API_BASE_URL=stripe_fake.base_url,
-        STRIPE_SECRET_KEY=stripe_fake.api_key,
-        STRIPE_WEBHOOK_SECRET=stripe_fake.webhook_secret,
-        STRIPE_PRICE_ID=stripe_fake.price_id,
+        STRIPE_API_BASE_URL=stripe_standin.base_url,
+        STRIPE_SECRET_KEY=stripe_standin.api_key,
+        STRIPE_WEBHOOK_SECRET=stripe_standin.webhook_secret,
+        STRIPE_PRICE_ID=stripe_standin.price_id,
     )
 
 
@@ -84,15 +85,15 @@ class Paid:
     events: list[dict]
 
 
-async def checkout_and_pay(client: AsyncTestClient, fake: StripeFake, headers: dict) -> Paid:
+async def checkout_and_pay(client: AsyncTestClient, standin: StripeStandin, headers: dict) -> Paid:
     """Checkout through our API, then what "Pay $20" does at Stripe; the events are returned undelivered."""
     session_id = await start_checkout(client, headers)
-    events = fake.complete_checkout(session_id)
-    return Paid(session_id, fake.objects["checkout_sessions"][session_id]["subscription"], events)
+    events = standin.complete_checkout(session_id)
+    return Paid(session_id, standin.objects["checkout_sessions"][session_id]["subscription"], events)
 
 
-async def deliver(client: AsyncTestClient, fake: StripeFake, event: dict, **signing) -> None:
-    body, headers = fake.signed(event, **signing)
+async def deliver(client: AsyncTestClient, standin: StripeStandin, event: dict, **signing) -> None:
+    body, headers = standin.signed(event, **signing)
     response = await client.post(WEBHOOK, content=body, headers=headers)
     assert response.status_code == 200, response.text
     assert response.json() == {"received": True}
@@ -124,7 +125,7 @@ async def state_of(sessions, user_id: uuid.UUID) -> State:
             assistant=await s.scalar(select(Assistant).where(Assistant.user_id == user_id)),
             tokens=list(await s.scalars(select(AssistantToken).where(AssistantToken.user_id == user_id))),
             resets=list(resets),
-            balance=await credits.balance(s, user_id),
+            balance=await credits_repo.balance(s, user_id),
             outbox=list(await s.scalars(select(Outbox).where(Outbox.user_id == user_id).order_by(Outbox.id))),
         )
 

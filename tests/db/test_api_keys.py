@@ -1,4 +1,4 @@
-"""Users' own Anthropic keys (BYOK) through the API, with the key checked against the local Anthropic fake:
+"""Users' own Anthropic keys (BYOK) through the API, with the key checked against the local Anthropic standin:
 the round trip, shape and acceptance checks, scoping to the signed-in user, and the key never showing up
 in a response, an error or a log line."""
 
@@ -15,7 +15,7 @@ from tests.support import free_port, make_settings, sign_in
 from yourclaw.db.models import ApiKey
 from yourclaw.kit.logs import configure_logging
 from yourclaw.server.app import create_app
-from yourclaw.standins.anthropic import AnthropicFake
+from yourclaw.standins.anthropic import AnthropicStandin
 
 pytestmark = pytest.mark.db
 
@@ -25,17 +25,17 @@ REFUSED_KEY = "sk-ant-api03-" + "Refused-" * 10 + "abcd"
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[AnthropicFake]:
-    fake = AnthropicFake(accepted_keys={GOOD_KEY})
-    fake.start()
-    yield fake
-    fake.stop()
+async def standin() -> AsyncIterator[AnthropicStandin]:
+    standin = AnthropicStandin(accepted_keys={GOOD_KEY})
+    standin.start()
+    yield standin
+    standin.stop()
 
 
 @pytest.fixture
-async def api(database_url, db, fake) -> AsyncIterator[AsyncTestClient]:
+async def api(database_url, db, standin) -> AsyncIterator[AsyncTestClient]:
     settings = make_settings(
-        database_url, ANTHROPIC_API_KEY="sk-ant-shared-" + "s" * 30, ANTHROPIC_BASE_URL=fake.base_url
+        database_url, ANTHROPIC_API_KEY="sk-ant-shared-" + "s" * 30, ANTHROPIC_BASE_URL=standin.base_url
     )
     async with AsyncTestClient(app=create_app(settings)) as client:
         yield client
@@ -45,7 +45,7 @@ async def put_key(client: AsyncTestClient, headers: dict[str, str], key: str, pr
     return await client.post(KEYS, json={"provider": provider, "key": key}, headers=headers)
 
 
-async def test_set_show_and_remove_an_own_key(api, fake, sessions):
+async def test_set_show_and_remove_an_own_key(api, standin, sessions):
     headers, user_id = await sign_in(api)
     none = await api.get(KEYS, headers=headers)
     assert none.status_code == 200
@@ -56,7 +56,7 @@ async def test_set_show_and_remove_an_own_key(api, fake, sessions):
     body = stored.json()
     assert body["provider"] == "ANTHROPIC" and body["set"] is True and body["last4"] == "wxyz" and body["updated_at"]
     # Checked with Anthropic, with the key itself.
-    (check,) = fake.requests
+    (check,) = standin.requests
     assert check.path == "/v1/models" and check.headers["x-api-key"] == GOOD_KEY
 
     shown = await api.get(KEYS, headers=headers)
@@ -74,17 +74,17 @@ async def test_set_show_and_remove_an_own_key(api, fake, sessions):
     "key",
     ["", "sk-ant-short", "sk-proj-" + "a" * 60, "sk-ant-api03-" + "a" * 40 + " spaces " + "b" * 10, "x" * 5000],
 )
-async def test_a_key_of_the_wrong_shape_is_refused_without_asking_anthropic(api, fake, key):
+async def test_a_key_of_the_wrong_shape_is_refused_without_asking_anthropic(api, standin, key):
     headers, _ = await sign_in(api)
     response = await put_key(api, headers, key)
     assert response.status_code == 422
     assert response.json()["code"] == "INVALID_API_KEY"
     if key:
         assert key.strip() not in response.text
-    assert fake.requests == []
+    assert standin.requests == []
 
 
-async def test_a_key_anthropic_refuses_is_not_stored(api, fake):
+async def test_a_key_anthropic_refuses_is_not_stored(api, standin):
     headers, _ = await sign_in(api)
     response = await put_key(api, headers, REFUSED_KEY)
     assert response.status_code == 422
@@ -104,12 +104,12 @@ async def test_an_unreachable_anthropic_answers_503(database_url, db):
     assert GOOD_KEY not in response.text
 
 
-async def test_only_anthropic_is_a_provider(api, fake):
+async def test_only_anthropic_is_a_provider(api, standin):
     headers, _ = await sign_in(api)
     response = await put_key(api, headers, GOOD_KEY, provider="OPENAI")
     assert response.status_code == 422
     assert GOOD_KEY not in response.text
-    assert fake.requests == []
+    assert standin.requests == []
 
 
 async def test_a_user_cannot_see_or_remove_another_users_key(api):

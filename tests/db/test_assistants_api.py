@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 from tests.db.test_runtime_poll import running
 from tests.support import make_settings, sign_in, subscribe
 from yourclaw.assistants import service
-from yourclaw.assistants.repository import ASSISTANTS_CHANNEL
+from yourclaw.db import channels
 from yourclaw.db.models import Assistant, AssistantToken, CreditLedgerEntry, HostServer, Subscription
 from yourclaw.kit.errors import NotFound
 from yourclaw.llm import catalog
@@ -67,7 +67,7 @@ async def _set(sessions, user_id: uuid.UUID, **values) -> None:
 async def notifications(database_url) -> AsyncIterator[asyncio.Queue[str]]:
     conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
     received: asyncio.Queue[str] = asyncio.Queue()
-    await conn.add_listener(ASSISTANTS_CHANNEL, lambda *args: received.put_nowait(args[3]))
+    await conn.add_listener(channels.ASSISTANTS, lambda *args: received.put_nowait(args[3]))
     try:
         yield received
     finally:

@@ -24,11 +24,11 @@ from sqlalchemy import func, select
 
 from tests.db.test_runtime_poll import running
 from tests.support import LiveServer, make_assistant, make_settings, wait_for
+from yourclaw.db import channels
 from yourclaw.db.engine import transaction
 from yourclaw.db.models import InboundMessage, Media, Outbox
 from yourclaw.kit.crypto import SecretBox
 from yourclaw.protocol import repository as inbound_queue
-from yourclaw.protocol.repository import USER_INBOUND_CHANNEL
 from yourclaw.server.app import create_app
 from yourclaw.server.state import AppState
 from yourclaw.standins.assistant import StandinAssistant
@@ -91,7 +91,7 @@ async def queue_message(
         s.add(row)
         await s.flush()
         if notify:
-            await s.execute(select(func.pg_notify(USER_INBOUND_CHANNEL, str(user_id))))
+            await s.execute(select(func.pg_notify(channels.USER_INBOUND, str(user_id))))
         await s.commit()
         return row.id
 

@@ -18,10 +18,10 @@ from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
 from tests.support import LiveServer, free_port, make_settings, make_user
+from yourclaw.db import channels
 from yourclaw.db.engine import transaction
 from yourclaw.db.models import InboundMessage, Message, UserPhone
-from yourclaw.messaging.inbound.router_wakeup import INBOUND_CHANNEL
-from yourclaw.messaging.outbound.outbox import OUTBOX_CHANNEL, enqueue_whatsapp
+from yourclaw.messaging.outbound.outbox import enqueue_whatsapp
 from yourclaw.server.app import create_app
 
 pytestmark = pytest.mark.db
@@ -95,13 +95,13 @@ async def test_a_signed_message_is_stored_and_answered_with_empty_twiml(twilio, 
         MediaUrl1="https://api.twilio.com/2010-04-01/Accounts/AC/Messages/MM/Media/ME2",
         MediaContentType1="application/pdf",
     )
-    async with listening(database_url, INBOUND_CHANNEL) as notes:
+    async with listening(database_url, channels.INBOUND) as notes:
         response = await post_signed(twilio, WHATSAPP, params)
         assert response.status_code == 200, response.text
         assert response.headers["content-type"].startswith("text/xml")
         assert response.text == "<Response></Response>"
         (row,) = await _rows(sessions)
-        assert await asyncio.wait_for(notes.get(), 5) == (INBOUND_CHANNEL, str(row.id))
+        assert await asyncio.wait_for(notes.get(), 5) == (channels.INBOUND, str(row.id))
     assert row.status == "RECEIVED" and row.user_id is None
     assert (row.message_sid, row.from_phone, row.body) == (params["MessageSid"], "+15550001111", "look at this")
     assert (row.profile_name, row.wa_id) == ("Ann", "15550001111")
@@ -174,12 +174,12 @@ async def test_behind_a_proxy_the_signature_is_checked_against_api_url(database_
 
 async def test_the_same_message_sid_three_times_is_one_row(twilio, sessions, database_url):
     params = inbound_params(sid="SM" + "a" * 32)
-    async with listening(database_url, INBOUND_CHANNEL) as notes:
+    async with listening(database_url, channels.INBOUND) as notes:
         for _ in range(3):
             response = await post_signed(twilio, WHATSAPP, params)
             assert response.status_code == 200 and response.text == "<Response></Response>"
         (row,) = await _rows(sessions)
-        assert await asyncio.wait_for(notes.get(), 5) == (INBOUND_CHANNEL, str(row.id))
+        assert await asyncio.wait_for(notes.get(), 5) == (channels.INBOUND, str(row.id))
         # Retries notify nobody: only the first insert did.
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(notes.get(), 0.3)
@@ -239,7 +239,7 @@ async def _phone(sessions, user_id) -> UserPhone:
 async def test_a_message_opens_the_window_of_the_verified_number_and_wakes_the_sender(twilio, sessions, database_url):
     owner = await make_user(sessions, "+15550002222", verified=True, assistant=None, cents=0)
     pending = await make_user(sessions, "+15550003333", verified=False, assistant=None, cents=0)
-    async with listening(database_url, OUTBOX_CHANNEL) as notes:
+    async with listening(database_url, channels.OUTBOX) as notes:
         before = datetime.now(UTC)
         # Nothing waiting for them: the sender is left alone.
         assert (await post_signed(twilio, WHATSAPP, inbound_params(phone="+15550002222"))).status_code == 200
@@ -248,9 +248,9 @@ async def test_a_message_opens_the_window_of_the_verified_number_and_wakes_the_s
         # A text held outside the window: it can go now, so the sender is woken.
         async with transaction(sessions) as session:
             await enqueue_whatsapp(session, owner, "held for you", kind="proactive")
-        assert await asyncio.wait_for(notes.get(), 5) == (OUTBOX_CHANNEL, str(owner))  # the enqueue's own
+        assert await asyncio.wait_for(notes.get(), 5) == (channels.OUTBOX, str(owner))  # the enqueue's own
         assert (await post_signed(twilio, WHATSAPP, inbound_params(phone="+15550002222"))).status_code == 200
-        assert await asyncio.wait_for(notes.get(), 5) == (OUTBOX_CHANNEL, str(owner))
+        assert await asyncio.wait_for(notes.get(), 5) == (channels.OUTBOX, str(owner))
         assert (await post_signed(twilio, WHATSAPP, inbound_params(phone="+15550003333"))).status_code == 200
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(notes.get(), 0.3)

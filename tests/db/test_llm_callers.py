@@ -16,14 +16,15 @@ from cryptography.fernet import Fernet
 from sqlalchemy import func, select, update
 
 from tests.support import LiveServer, make_assistant, make_settings, wait_for
-from yourclaw.credits import ledger as credits
+from yourclaw.credits import repository as credits_repo
+from yourclaw.db import channels
 from yourclaw.db.models import AssistantToken
 from yourclaw.kit.crypto import SecretBox
 from yourclaw.llm import callers
 from yourclaw.llm.own_keys import repository as api_keys_repository
 from yourclaw.protocol import tokens
 from yourclaw.protocol.tokens import hash_token
-from yourclaw.standins.anthropic import AnthropicFake
+from yourclaw.standins.anthropic import AnthropicStandin
 
 pytestmark = pytest.mark.db
 
@@ -36,14 +37,14 @@ BODY = {"model": "claude-haiku-4-5", "max_tokens": 16, "messages": [{"role": "us
 async def test_the_tables_behind_a_caller_notify_each_change_as_it_commits(database_url, db, sessions):
     heard: asyncio.Queue[str] = asyncio.Queue()
     conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
-    await conn.add_listener(callers.CHANNEL, lambda *args: heard.put_nowait(args[-1]))
+    await conn.add_listener(channels.LLM_CALLERS, lambda *args: heard.put_nowait(args[-1]))
     box = SecretBox([Fernet.generate_key().decode()])
     try:
         user_id, assistant_id, _ = await make_assistant(sessions, box, millicents=5000)
         assert await asyncio.wait_for(heard.get(), 5) == f"balance {user_id} 5000 0"
 
         async with sessions() as s:
-            await credits.charge(s, user_id, 1200, reference="call-1")
+            await credits_repo.charge(s, user_id, 1200, reference="call-1")
             await api_keys_repository.put(s, user_id, "ANTHROPIC", box.encrypt(OWN_KEY), "wxyz")
             await tokens.issue(s, box, user_id=user_id, assistant_id=assistant_id)  # a rotation
             await s.commit()
@@ -67,17 +68,17 @@ async def test_the_tables_behind_a_caller_notify_each_change_as_it_commits(datab
 
 
 @pytest.fixture
-async def served(database_url, db) -> AsyncIterator[tuple[LiveServer, httpx.AsyncClient, AnthropicFake]]:
-    fake = AnthropicFake(usage={"input_tokens": 1000, "output_tokens": 0})
-    fake.start()
-    settings = make_settings(database_url, ANTHROPIC_API_KEY=SHARED_KEY, ANTHROPIC_BASE_URL=fake.base_url)
+async def served(database_url, db) -> AsyncIterator[tuple[LiveServer, httpx.AsyncClient, AnthropicStandin]]:
+    standin = AnthropicStandin(usage={"input_tokens": 1000, "output_tokens": 0})
+    standin.start()
+    settings = make_settings(database_url, ANTHROPIC_API_KEY=SHARED_KEY, ANTHROPIC_BASE_URL=standin.base_url)
     try:
         async with LiveServer(settings) as server, httpx.AsyncClient(base_url=server.url, timeout=30) as http:
             state = server.app.state.app_state
             await wait_for(lambda: state.listener.connected, message="the LISTEN connection")
-            yield server, http, fake
+            yield server, http, standin
     finally:
-        fake.stop()
+        standin.stop()
 
 
 def cache_of(server: LiveServer) -> callers.CallerCache:
@@ -103,7 +104,7 @@ async def call(http: httpx.AsyncClient, token: str) -> httpx.Response:
 
 
 async def test_a_live_proxy_acts_on_each_change_as_it_is_heard(served, sessions):
-    server, http, fake = served
+    server, http, standin = served
     box = server.app.state.app_state.secrets
     user_id, assistant_id, token = await new_caller(server, sessions)
     assert (await call(http, token)).status_code == 200
@@ -115,7 +116,7 @@ async def test_a_live_proxy_acts_on_each_change_as_it_is_heard(served, sessions)
         await s.commit()
     await wait_for(lambda: cached(server, token) is None, message="the user forgotten")
     assert (await call(http, token)).status_code == 200
-    assert fake.message_requests()[-1].headers["x-api-key"] == OWN_KEY
+    assert standin.message_requests()[-1].headers["x-api-key"] == OWN_KEY
 
     # Back to the shared key, then the credit used up elsewhere: refused from the balance heard.
     async with sessions() as s:
@@ -123,18 +124,18 @@ async def test_a_live_proxy_acts_on_each_change_as_it_is_heard(served, sessions)
         await s.commit()
     await wait_for(lambda: cached(server, token) is None, message="the user forgotten again")
     assert (await call(http, token)).status_code == 200
-    assert fake.message_requests()[-1].headers["x-api-key"] == SHARED_KEY
+    assert standin.message_requests()[-1].headers["x-api-key"] == SHARED_KEY
     async with sessions() as s:
-        left = (await credits.balance(s, user_id)).remaining_millicents
-        await credits.charge(s, user_id, left, reference="spent-elsewhere")
+        left = (await credits_repo.balance(s, user_id)).remaining_millicents
+        await credits_repo.charge(s, user_id, left, reference="spent-elsewhere")
         await s.commit()
     await wait_for(
         lambda: (row := cached(server, token)) is not None and row.balance.remaining_millicents == 0,
         message="the balance heard",
     )
-    upstream = len(fake.message_requests())
+    upstream = len(standin.message_requests())
     assert (await call(http, token)).status_code == 402
-    assert len(fake.message_requests()) == upstream
+    assert len(standin.message_requests()) == upstream
 
     # Revoked: forgotten, and refused.
     async with sessions() as s:

@@ -1,4 +1,4 @@
-"""The metering LLM proxy on a live server and PostgreSQL, in front of the local Anthropic fake over real
+"""The metering LLM proxy on a live server and PostgreSQL, in front of the local Anthropic standin over real
 HTTP: exact charges from the streamed usage, bounded overdraw, refusals and notices, own keys, streaming
 without buffering, errors passed through, and a caller that goes away."""
 
@@ -17,13 +17,14 @@ from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
 from tests.support import LiveServer, make_settings, sign_in, wait_for
-from yourclaw.credits import ledger as credits
+from yourclaw.credits import repository as credits_repo
+from yourclaw.credits.notices import no_credits_key
+from yourclaw.db import channels
 from yourclaw.db.models import Assistant, CreditLedgerEntry, Outbox, UsageDaily
 from yourclaw.kit.crypto import SecretBox
-from yourclaw.llm import callers, catalog
-from yourclaw.llm.metering import no_credits_key
+from yourclaw.llm import catalog
 from yourclaw.protocol import tokens
-from yourclaw.standins.anthropic import STANDIN_PREFIX, AnthropicFake
+from yourclaw.standins.anthropic import STANDIN_PREFIX, AnthropicStandin
 
 pytestmark = pytest.mark.db
 
@@ -37,7 +38,7 @@ VERSION = {"anthropic-version": "2023-06-01"}
 class Proxy:
     server: LiveServer
     http: httpx.AsyncClient
-    fake: AnthropicFake
+    standin: AnthropicStandin
 
 
 @dataclass
@@ -52,18 +53,18 @@ class Caller:
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[AnthropicFake]:
-    fake = AnthropicFake(usage={"input_tokens": 10, "output_tokens": 5})
-    fake.start()
-    yield fake
-    fake.stop()
+async def standin() -> AsyncIterator[AnthropicStandin]:
+    standin = AnthropicStandin(usage={"input_tokens": 10, "output_tokens": 5})
+    standin.start()
+    yield standin
+    standin.stop()
 
 
 @pytest.fixture
-async def proxy(database_url, db, fake) -> AsyncIterator[Proxy]:
-    settings = make_settings(database_url, ANTHROPIC_API_KEY=SHARED_KEY, ANTHROPIC_BASE_URL=fake.base_url)
+async def proxy(database_url, db, standin) -> AsyncIterator[Proxy]:
+    settings = make_settings(database_url, ANTHROPIC_API_KEY=SHARED_KEY, ANTHROPIC_BASE_URL=standin.base_url)
     async with LiveServer(settings) as server, httpx.AsyncClient(base_url=server.url, timeout=30) as http:
-        yield Proxy(server, http, fake)
+        yield Proxy(server, http, standin)
 
 
 async def make_caller(proxy: Proxy, sessions, *, cents: int = 100) -> Caller:
@@ -77,7 +78,7 @@ async def make_caller(proxy: Proxy, sessions, *, cents: int = 100) -> Caller:
         await s.flush()
         token = await tokens.issue(s, box, user_id=user_id, assistant_id=row.id)
         if cents:
-            await credits.grant(s, user_id, cents * 1000, reference=f"grant-{user_id}")
+            await credits_repo.grant(s, user_id, cents * 1000, reference=f"grant-{user_id}")
         await s.commit()
     return Caller(user_id, token, signed_in)
 
@@ -124,7 +125,7 @@ async def caught_up(proxy: Proxy, sessions) -> None:
     commit order, so one sent now and heard means the earlier ones were heard too."""
     marker = uuid.uuid4()
     async with sessions() as s:
-        await s.execute(select(func.pg_notify(callers.CHANNEL, f"changed {marker}")))
+        await s.execute(select(func.pg_notify(channels.LLM_CALLERS, f"changed {marker}")))
         await s.commit()
     cache = proxy.server.app.state.app_state.llm.callers
     await wait_for(lambda: cache.heard_of(marker), message="the proxy to hear of the change")
@@ -138,7 +139,7 @@ def events(raw: bytes) -> list[dict]:
 
 
 async def test_a_streamed_call_is_charged_exactly_from_its_usage_cache_tokens_included(proxy, sessions):
-    proxy.fake.usage = {
+    proxy.standin.usage = {
         "input_tokens": 1000,
         "cache_creation_input_tokens": 2000,
         "cache_read_input_tokens": 3000,
@@ -156,10 +157,10 @@ async def test_a_streamed_call_is_charged_exactly_from_its_usage_cache_tokens_in
     (entry,) = await charged(sessions, caller.user_id, 1)
     assert entry.delta_millicents == -1890
     async with sessions() as s:
-        assert (await credits.balance(s, caller.user_id)).used_millicents == 1890
+        assert (await credits_repo.balance(s, caller.user_id)).used_millicents == 1890
     assert await llm_millicents(sessions, caller.user_id) == 1890
 
-    (upstream,) = proxy.fake.message_requests()
+    (upstream,) = proxy.standin.message_requests()
     assert upstream.headers["x-api-key"] == SHARED_KEY
     assert upstream.headers["anthropic-version"] == "2023-06-01"
     assert "authorization" not in upstream.headers
@@ -167,7 +168,7 @@ async def test_a_streamed_call_is_charged_exactly_from_its_usage_cache_tokens_in
 
 
 async def test_a_plain_json_call_is_charged_from_its_usage(proxy, sessions):
-    proxy.fake.usage = {"input_tokens": 2000, "output_tokens": 100}
+    proxy.standin.usage = {"input_tokens": 2000, "output_tokens": 100}
     caller = await make_caller(proxy, sessions)
     response = await call(proxy, caller, stream=False, model="claude-haiku-4-5")
     assert response.status_code == 200
@@ -180,19 +181,19 @@ async def test_a_plain_json_call_is_charged_from_its_usage(proxy, sessions):
 
 async def test_concurrent_calls_overdraw_at_most_what_was_in_flight_and_never_show_below_zero(proxy, sessions):
     # Each call costs 600 millicents (6000 Haiku input tokens); the user has 1000.
-    proxy.fake.usage = {"input_tokens": 6000, "output_tokens": 0}
+    proxy.standin.usage = {"input_tokens": 6000, "output_tokens": 0}
     caller = await make_caller(proxy, sessions, cents=1)
-    proxy.fake.hold()
+    proxy.standin.hold()
     in_flight = 8
     calls = [asyncio.create_task(call(proxy, caller, model="claude-haiku-4-5")) for _ in range(in_flight)]
     # All of them were let through while the balance was still above zero.
-    await wait_for(lambda: len(proxy.fake.message_requests()) == in_flight, message="all calls upstream")
-    proxy.fake.release()
+    await wait_for(lambda: len(proxy.standin.message_requests()) == in_flight, message="all calls upstream")
+    proxy.standin.release()
     assert [r.status_code for r in await asyncio.gather(*calls)] == [200] * in_flight
     await charged(sessions, caller.user_id, in_flight)
 
     async with sessions() as s:
-        balance = await credits.balance(s, caller.user_id)
+        balance = await credits_repo.balance(s, caller.user_id)
     assert balance.used_millicents == in_flight * 600
     assert balance.used_millicents - balance.total_millicents <= in_flight * 600
     assert balance.remaining_millicents == 0
@@ -202,7 +203,7 @@ async def test_concurrent_calls_overdraw_at_most_what_was_in_flight_and_never_sh
     await caught_up(proxy, sessions)
     refused = await call(proxy, caller)
     assert refused.status_code == 402
-    assert len(proxy.fake.message_requests()) == in_flight
+    assert len(proxy.standin.message_requests()) == in_flight
 
 
 async def test_out_of_credits_is_refused_as_a_billing_error_and_the_user_told_once(proxy, sessions):
@@ -215,7 +216,7 @@ async def test_out_of_credits_is_refused_as_a_billing_error_and_the_user_told_on
         assert error["type"] == "error" and error["error"]["type"] == "billing_error"
         # OpenClaw reads 402 + "insufficient credits" as billing (not a rate limit to retry).
         assert "insufficient credits" in error["error"]["message"].lower()
-    assert proxy.fake.message_requests() == []
+    assert proxy.standin.message_requests() == []
 
     key = no_credits_key(caller.user_id, datetime.now(UTC))
     await wait_for(lambda: outbox_keys(sessions, caller.user_id), message="the notice")
@@ -224,7 +225,7 @@ async def test_out_of_credits_is_refused_as_a_billing_error_and_the_user_told_on
 
 async def test_the_low_credit_warning_goes_out_once_per_period(proxy, sessions):
     # 1000 millicents a call (10,000 Haiku input tokens) against 5000: 20% is left after the 4th call.
-    proxy.fake.usage = {"input_tokens": 10_000, "output_tokens": 0}
+    proxy.standin.usage = {"input_tokens": 10_000, "output_tokens": 0}
     caller = await make_caller(proxy, sessions, cents=5)
 
     async def calls(n: int, already: int) -> None:
@@ -239,7 +240,7 @@ async def test_the_low_credit_warning_goes_out_once_per_period(proxy, sessions):
     assert len(first) == 1 and first[0].startswith(f"low-credits:{caller.user_id}:")
 
     async with sessions() as s:
-        await credits.reset_period(s, caller.user_id, 5000, reference="period-2")
+        await credits_repo.reset_period(s, caller.user_id, 5000, reference="period-2")
         await s.commit()
     await caught_up(proxy, sessions)
     await calls(3, 5)
@@ -253,7 +254,7 @@ async def test_the_low_credit_warning_goes_out_once_per_period(proxy, sessions):
 
 
 async def test_own_key_calls_carry_the_users_key_and_are_recorded_not_charged(proxy, sessions):
-    proxy.fake.usage = {"input_tokens": 1000, "output_tokens": 100}
+    proxy.standin.usage = {"input_tokens": 1000, "output_tokens": 100}
     caller = await make_caller(proxy, sessions, cents=0)
     stored = await proxy.http.post(
         "/api/v1/api-keys", json={"provider": "ANTHROPIC", "key": OWN_KEY}, headers=caller.signed_in
@@ -262,7 +263,7 @@ async def test_own_key_calls_carry_the_users_key_and_are_recorded_not_charged(pr
 
     responses = [await call(proxy, caller), await call(proxy, caller, stream=False)]
     assert [r.status_code for r in responses] == [200, 200]
-    assert [r.headers["x-api-key"] for r in proxy.fake.message_requests()] == [OWN_KEY, OWN_KEY]
+    assert [r.headers["x-api-key"] for r in proxy.standin.message_requests()] == [OWN_KEY, OWN_KEY]
     cost = catalog.cost_millicents("claude-sonnet-4-6", input_tokens=1000, output_tokens=100)
     await wait_for(lambda: _equals(llm_millicents(sessions, caller.user_id), 2 * cost), message="usage recorded")
     assert await ledger(sessions, caller.user_id) == []
@@ -280,7 +281,7 @@ async def _equals(value, expected) -> bool:
 async def test_the_shared_key_never_reaches_what_a_container_receives(proxy, sessions):
     caller = await make_caller(proxy, sessions)
     stranger = {"x-api-key": "yca_" + "x" * 43, **VERSION}
-    proxy.fake.fail_next(529, "overloaded_error")
+    proxy.standin.fail_next(529, "overloaded_error")
     answers = [
         await call(proxy, caller),  # the 529
         await call(proxy, caller),
@@ -316,7 +317,7 @@ async def test_a_wrong_or_revoked_token_gets_an_anthropic_shaped_401(proxy, sess
     await caught_up(proxy, sessions)
     response = await call(proxy, caller)
     assert response.status_code == 401 and response.json()["type"] == "error"
-    assert len(proxy.fake.message_requests()) == 1
+    assert len(proxy.standin.message_requests()) == 1
 
 
 # --- streaming -------------------------------------------------------------------------------------
@@ -324,7 +325,7 @@ async def test_a_wrong_or_revoked_token_gets_an_anthropic_shaped_401(proxy, sess
 
 async def test_the_stream_reaches_the_caller_before_it_ends_upstream(proxy, sessions):
     caller = await make_caller(proxy, sessions)
-    proxy.fake.hold()
+    proxy.standin.hold()
     request = proxy.http.build_request("POST", MESSAGES, json=request_body(), headers=caller.headers)
     response = await proxy.http.send(request, stream=True)
     try:
@@ -335,21 +336,21 @@ async def test_the_stream_reaches_the_caller_before_it_ends_upstream(proxy, sess
             received += await anext(chunks)
         assert b"message_start" in received
         # Upstream is still holding its last events.
-        assert proxy.fake.completed == 0
-        proxy.fake.release()
+        assert proxy.standin.completed == 0
+        proxy.standin.release()
         async for chunk in chunks:
             received += chunk
     finally:
         await response.aclose()
     assert b"message_stop" in received
-    # The fake counts a stream once its handler returns, a moment after the last bytes left it.
-    await wait_for(lambda: proxy.fake.completed == 1, message="the upstream stream to complete")
+    # The standin counts a stream once its handler returns, a moment after the last bytes left it.
+    await wait_for(lambda: proxy.standin.completed == 1, message="the upstream stream to complete")
 
 
 async def test_a_caller_that_goes_away_stops_the_upstream_request_and_pays_for_what_was_used(proxy, sessions):
-    proxy.fake.usage = {"input_tokens": 4000, "output_tokens": 3000}
-    proxy.fake.reply = "word " * 400
-    proxy.fake.event_delay = 0.01
+    proxy.standin.usage = {"input_tokens": 4000, "output_tokens": 3000}
+    proxy.standin.reply = "word " * 400
+    proxy.standin.event_delay = 0.01
     caller = await make_caller(proxy, sessions)
     request = proxy.http.build_request("POST", MESSAGES, json=request_body(), headers=caller.headers)
     response = await proxy.http.send(request, stream=True)
@@ -358,8 +359,8 @@ async def test_a_caller_that_goes_away_stops_the_upstream_request_and_pays_for_w
             break
     await response.aclose()  # mid-body: the connection is closed
 
-    await wait_for(lambda: proxy.fake.aborted == 1, message="upstream to see the connection closed")
-    assert proxy.fake.completed == 0
+    await wait_for(lambda: proxy.standin.aborted == 1, message="upstream to see the connection closed")
+    assert proxy.standin.completed == 0
     (entry,) = await charged(sessions, caller.user_id, 1)
     # What message_start reported: all input, one output token.
     assert entry.delta_millicents == -catalog.cost_millicents("claude-sonnet-4-6", input_tokens=4000, output_tokens=1)
@@ -367,8 +368,8 @@ async def test_a_caller_that_goes_away_stops_the_upstream_request_and_pays_for_w
 
 async def test_upstream_failures_are_passed_through_as_they_are(proxy, sessions):
     caller = await make_caller(proxy, sessions)
-    proxy.fake.fail_next(500, "api_error", "Internal server error")
-    proxy.fake.fail_next(529, "overloaded_error", "Overloaded")
+    proxy.standin.fail_next(500, "api_error", "Internal server error")
+    proxy.standin.fail_next(529, "overloaded_error", "Overloaded")
     for status, kind in ((500, "api_error"), (529, "overloaded_error")):
         response = await call(proxy, caller)
         assert response.status_code == status
@@ -376,7 +377,7 @@ async def test_upstream_failures_are_passed_through_as_they_are(proxy, sessions)
         assert body["type"] == "error" and body["error"]["type"] == kind
         assert response.headers["request-id"].startswith("req_")
 
-    proxy.fake.break_next_stream("overloaded_error")
+    proxy.standin.break_next_stream("overloaded_error")
     response = await call(proxy, caller)
     assert response.status_code == 200
     assert [e["type"] for e in events(response.content)] == ["message_start", "error"]
@@ -391,8 +392,8 @@ async def test_model_list_and_token_count_pass_through_without_charge(proxy, ses
     assert models.status_code == 200 and models.json()["data"]
     counted = await proxy.http.post(f"{MESSAGES}/count_tokens", json=request_body(), headers=caller.headers)
     assert counted.status_code == 200 and counted.json() == {"input_tokens": 10}
-    assert [r.headers["x-api-key"] for r in proxy.fake.requests] == [SHARED_KEY, SHARED_KEY]
-    assert proxy.fake.requests[0].path == "/v1/models"
+    assert [r.headers["x-api-key"] for r in proxy.standin.requests] == [SHARED_KEY, SHARED_KEY]
+    assert proxy.standin.requests[0].path == "/v1/models"
 
 
 # --- configuration ---------------------------------------------------------------------------------
@@ -400,8 +401,8 @@ async def test_model_list_and_token_count_pass_through_without_charge(proxy, ses
 
 async def test_dev_without_a_key_answers_from_the_stand_in_and_meters_it(database_url, db, sessions):
     async with LiveServer(make_settings(database_url)) as server, httpx.AsyncClient(base_url=server.url) as http:
-        assert server.app.state.app_state.llm.standin is not None
-        caller = await make_caller(Proxy(server, http, AnthropicFake()), sessions)
+        assert server.app.state.app_state.standins.anthropic is not None
+        caller = await make_caller(Proxy(server, http, AnthropicStandin()), sessions)
         response = await http.post(MESSAGES, json=request_body(stream=False, text="hi there"), headers=caller.headers)
         assert response.status_code == 200
         assert response.json()["content"][0]["text"] == STANDIN_PREFIX + "hi there"
@@ -411,12 +412,12 @@ async def test_dev_without_a_key_answers_from_the_stand_in_and_meters_it(databas
         await charged(sessions, caller.user_id, 2)
 
 
-async def test_production_without_a_shared_key_refuses_with_503(database_url, db, sessions, fake):
-    settings = make_settings(database_url, YOURCLAW_ENV="production", ANTHROPIC_BASE_URL=fake.base_url)
+async def test_production_without_a_shared_key_refuses_with_503(database_url, db, sessions, standin):
+    settings = make_settings(database_url, YOURCLAW_ENV="production", ANTHROPIC_BASE_URL=standin.base_url)
     async with LiveServer(settings) as server, httpx.AsyncClient(base_url=server.url) as http:
-        assert server.app.state.app_state.llm.standin is None
-        caller = await make_caller(Proxy(server, http, fake), sessions)
+        assert server.app.state.app_state.standins.anthropic is None
+        caller = await make_caller(Proxy(server, http, standin), sessions)
         response = await http.post(MESSAGES, json=request_body(), headers=caller.headers)
         assert response.status_code == 503
         assert "LLM_NOT_CONFIGURED" in response.json()["error"]["message"]
-    assert fake.requests == []
+    assert standin.requests == []

@@ -27,8 +27,8 @@ from tests.db.test_inbound_delivery import (
     serve,
 )
 from tests.support import make_settings
+from yourclaw.db import channels
 from yourclaw.db.models import Assistant, Media, Outbox
-from yourclaw.messaging.outbound.outbox import OUTBOX_CHANNEL
 from yourclaw.protocol import media_urls
 from yourclaw.protocol.repository import MEDIA_RETENTION
 
@@ -234,13 +234,13 @@ async def test_outbound_media_must_be_the_users_own(served, sessions, alice, bob
 async def test_a_stored_message_wakes_the_sender(served, database_url, alice):
     conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
     received: asyncio.Queue[str] = asyncio.Queue()
-    await conn.add_listener(OUTBOX_CHANNEL, lambda *args: received.put_nowait(args[3]))
+    await conn.add_listener(channels.OUTBOX, lambda *args: received.put_nowait(args[3]))
     try:
         assert (await send(served, alice, "k", text="hi")).status_code == 202
         assert await asyncio.wait_for(received.get(), 5) == str(alice.user_id)
         # A retry stores nothing, so wakes nothing: the marker comes first.
         assert (await send(served, alice, "k", text="hi")).status_code == 202
-        await conn.execute("SELECT pg_notify($1, 'marker')", OUTBOX_CHANNEL)
+        await conn.execute("SELECT pg_notify($1, 'marker')", channels.OUTBOX)
         assert await asyncio.wait_for(received.get(), 5) == "marker"
     finally:
         await conn.close()

@@ -13,8 +13,8 @@ from yourclaw.db.engine import transaction
 from yourclaw.db.models import HostServer
 from yourclaw.kit.crypto import SecretBox
 from yourclaw.runtime.apply import record_host
-from yourclaw.runtime.hosts import host_factory
 from yourclaw.runtime.reconciler import Reconciler
+from yourclaw.standins.runtime import host_factory
 
 pytestmark = pytest.mark.db
 

@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 from twilio.request_validator import RequestValidator
 
 from tests.support import LiveServer, free_port, make_settings, make_user, wait_for
+from yourclaw.credits import notices as credit_notices
 from yourclaw.db.engine import transaction
 from yourclaw.db.models import Assistant, InboundMessage, Message, Outbox, UsageDaily, UserPhone
 from yourclaw.kit.crypto import SecretBox
@@ -265,7 +266,7 @@ async def test_no_credits_refuses_with_one_reply_a_day_shared_with_billing(setti
     rows = await outbox(sessions)
     assert [(o.user_id, o.body) for o in rows] == [
         (told_by_billing, "out of credits (proxy)"),
-        (broke, notices.no_credits(APP_URL)),
+        (broke, credit_notices.no_credits(APP_URL)),
     ]
     assert rows[1].dedupe_key == f"no-credits:{broke}:{today}"
 

@@ -17,7 +17,7 @@ from litestar import Litestar
 from sqlalchemy import select, update
 
 from tests.support import make_assistant, wait_for
-from yourclaw.assistants.repository import POLLS_CHANNEL
+from yourclaw.db import channels
 from yourclaw.db.models import Assistant
 from yourclaw.kit.crypto import SecretBox
 from yourclaw.protocol import tokens
@@ -217,14 +217,14 @@ async def test_only_the_last_superseded_instances_are_kept(served, sessions, ass
 async def test_instance_or_generation_changes_notify_the_reconciler(served, database_url, assistant):
     conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
     received: asyncio.Queue[str] = asyncio.Queue()
-    await conn.add_listener(POLLS_CHANNEL, lambda *args: received.put_nowait(args[3]))
+    await conn.add_listener(channels.POLLS, lambda *args: received.put_nowait(args[3]))
     try:
         expected = str(assistant.assistant_id)
         await _poll(served.http, assistant.token, generation=1)
         assert await asyncio.wait_for(received.get(), 5) == expected
         await _poll(served.http, assistant.token, generation=1)
         # Notifications arrive in commit order: had the unchanged poll notified, it would come first.
-        await conn.execute("SELECT pg_notify($1, 'marker')", POLLS_CHANNEL)
+        await conn.execute("SELECT pg_notify($1, 'marker')", channels.POLLS)
         assert await asyncio.wait_for(received.get(), 5) == "marker"
         await _poll(served.http, assistant.token, generation=2)
         assert await asyncio.wait_for(received.get(), 5) == expected

@@ -22,15 +22,17 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from structlog.testing import capture_logs
 
 from tests.support import PROJECT_ROOT, LiveServer, free_port, make_settings, wait_for
+from yourclaw.db import channels
 from yourclaw.db.engine import make_engine, make_sessionmaker
 from yourclaw.db.models import Media, Message, Outbox, UsageDaily, User, UserPhone
 from yourclaw.kit.crypto import SecretBox
 from yourclaw.kit.settings import Settings
-from yourclaw.messaging.outbound.outbox import OUTBOX_CHANNEL, enqueue_whatsapp
+from yourclaw.messaging.outbound.outbox import enqueue_whatsapp
 from yourclaw.messaging.outbound.sender import Tuning, run_sender
 from yourclaw.messaging.outbound.splitting import split_message
 from yourclaw.protocol import media_urls
-from yourclaw.standins.twilio import TwilioFake
+from yourclaw.standins import WORKER_SERVICES, Standins
+from yourclaw.standins.twilio import TwilioStandin
 
 pytestmark = pytest.mark.db
 
@@ -44,18 +46,18 @@ def new_phone() -> str:
 
 
 @pytest.fixture
-def fake():
-    fake = TwilioFake(account_sid="AC" + "a" * 32)
-    fake.start()
-    yield fake
-    fake.stop()
+def standin():
+    standin = TwilioStandin(account_sid="AC" + "a" * 32)
+    standin.start()
+    yield standin
+    standin.stop()
 
 
-def sender_settings(database_url: str, fake: TwilioFake, **overrides: str) -> Settings:
+def sender_settings(database_url: str, standin: TwilioStandin, **overrides: str) -> Settings:
     env = {
-        "TWILIO_ACCOUNT_SID": fake.account_sid,
-        "TWILIO_AUTH_TOKEN": fake.auth_token,
-        "TWILIO_API_BASE_URL": fake.base_url,
+        "TWILIO_ACCOUNT_SID": standin.account_sid,
+        "TWILIO_AUTH_TOKEN": standin.auth_token,
+        "TWILIO_API_BASE_URL": standin.base_url,
         "TWILIO_TEMPLATE_CONTENT_SID": TEMPLATE_SID,
         "TWILIO_TEMPLATE_VARIABLES": '{"1": "You have a message waiting"}',
         "QUIET_HOURS": "off",
@@ -66,8 +68,8 @@ def sender_settings(database_url: str, fake: TwilioFake, **overrides: str) -> Se
 
 
 @pytest.fixture
-def settings(database_url, fake) -> Settings:
-    return sender_settings(database_url, fake)
+def settings(database_url, standin) -> Settings:
+    return sender_settings(database_url, standin)
 
 
 @asynccontextmanager
@@ -126,7 +128,7 @@ async def user_writes(sessions, user_id: uuid.UUID) -> None:
     """What the webhook does when the user writes: the window opens and the sender is woken."""
     async with sessions() as s:
         await s.execute(update(UserPhone).where(UserPhone.user_id == user_id).values(last_inbound_at=func.now()))
-        await s.execute(select(func.pg_notify(OUTBOX_CHANNEL, str(user_id))))
+        await s.execute(select(func.pg_notify(channels.OUTBOX, str(user_id))))
         await s.commit()
 
 
@@ -160,14 +162,14 @@ def long_text(label: str, paragraphs: int = 5) -> str:
     return "\n\n".join(f"{label} paragraph {i}. {filler}" for i in range(paragraphs))
 
 
-def bodies(fake: TwilioFake, phone: str) -> list[str]:
-    return [m.body for m in fake.messages_to(phone)]
+def bodies(standin: TwilioStandin, phone: str) -> list[str]:
+    return [m.body for m in standin.messages_to(phone)]
 
 
 # --- parts, records, retries ----------------------------------------------------------------------
 
 
-async def test_a_long_reply_goes_in_parts_in_order_and_everything_is_recorded(settings, fake, sessions, db):
+async def test_a_long_reply_goes_in_parts_in_order_and_everything_is_recorded(settings, standin, sessions, db):
     user_id, phone = await make_user(sessions)
     text = long_text("Reply")
     parts = [p.strip() for p in split_message(text)]
@@ -177,7 +179,7 @@ async def test_a_long_reply_goes_in_parts_in_order_and_everything_is_recorded(se
     async with senders(settings):
         await wait_for(lambda: status_is(sessions, outbox_id, "SENT"), message="the reply to be sent")
 
-    sent = fake.messages_to(phone)
+    sent = standin.messages_to(phone)
     assert [m.body for m in sent] == parts
     assert all(m.from_ == settings.twilio_whatsapp_number for m in sent)
     assert all(m.status_callback == "http://127.0.0.1:8000/api/v1/webhooks/twilio/status" for m in sent)
@@ -189,30 +191,30 @@ async def test_a_long_reply_goes_in_parts_in_order_and_everything_is_recorded(se
     assert await usage(sessions, user_id) == (len(parts), 0)
 
 
-async def test_failures_are_retried_and_no_part_is_ever_sent_twice(settings, fake, sessions, db):
+async def test_failures_are_retried_and_no_part_is_ever_sent_twice(settings, standin, sessions, db):
     user_id, phone = await make_user(sessions)
     text = long_text("Retried", paragraphs=6)
     parts = [p.strip() for p in split_message(text)]
     # Part 1: two 500s. Part 2: Twilio accepts it but the answer is lost (a 500 after the fact). Then 429.
-    fake.fail_next(2, status=500, after=1)
-    fake.lose_next_response(1)
-    fake.fail_next(1, status=429)
+    standin.fail_next(2, status=500, after=1)
+    standin.lose_next_response(1)
+    standin.fail_next(1, status=429)
     outbox_id = await enqueue(sessions, user_id, text, "reply", dedupe_key="retried")
     assert await enqueue(sessions, user_id, text, "reply", dedupe_key="retried") is None
 
     async with senders(settings):
         await wait_for(lambda: status_is(sessions, outbox_id, "SENT"), message="the reply to be sent")
 
-    assert bodies(fake, phone) == parts, "each part exactly once, in order"
-    assert fake.attempts == len(parts) + 3  # the lost answer's message was not sent again
+    assert bodies(standin, phone) == parts, "each part exactly once, in order"
+    assert standin.attempts == len(parts) + 3  # the lost answer's message was not sent again
     done = await row(sessions, outbox_id)
-    assert done.twilio_sids == [m.sid for m in fake.messages_to(phone)]
+    assert done.twilio_sids == [m.sid for m in standin.messages_to(phone)]
     assert len(await outbound(sessions, user_id)) == len(parts)
 
 
-async def test_a_permanent_refusal_fails_that_message_only_and_leaks_no_secret(settings, fake, sessions, db):
+async def test_a_permanent_refusal_fails_that_message_only_and_leaks_no_secret(settings, standin, sessions, db):
     user_id, phone = await make_user(sessions)
-    fake.fail_next(1, status=400, code=21610, message="Attempt to send to unsubscribed recipient")
+    standin.fail_next(1, status=400, code=21610, message="Attempt to send to unsubscribed recipient")
     refused = await enqueue(sessions, user_id, "first", "reply")
     following = await enqueue(sessions, user_id, "second", "reply")
 
@@ -222,12 +224,12 @@ async def test_a_permanent_refusal_fails_that_message_only_and_leaks_no_secret(s
     failed = await row(sessions, refused)
     assert failed.status == "FAILED" and "21610" in failed.last_error
     assert settings.twilio_auth_token not in failed.last_error
-    assert bodies(fake, phone) == ["second"]
+    assert bodies(standin, phone) == ["second"]
 
 
-async def test_twilio_down_for_good_gives_up_after_the_attempts(settings, fake, sessions, db):
+async def test_twilio_down_for_good_gives_up_after_the_attempts(settings, standin, sessions, db):
     user_id, phone = await make_user(sessions)
-    fake.fail_next(3, status=503)
+    standin.fail_next(3, status=503)
     outbox_id = await enqueue(sessions, user_id, "never", "reply")
 
     async with senders(settings, tuning=Tuning(retry_base=0.02, retry_cap=0.05, max_attempts=3)):
@@ -235,26 +237,26 @@ async def test_twilio_down_for_good_gives_up_after_the_attempts(settings, fake, 
 
     failed = await row(sessions, outbox_id)
     assert "gave up after 3 attempts" in failed.last_error and failed.attempts == 2
-    assert fake.messages_to(phone) == []
+    assert standin.messages_to(phone) == []
 
 
 # --- the 24-hour window -----------------------------------------------------------------------------
 
 
-async def test_a_proactive_message_inside_the_window_goes_free_form(settings, fake, sessions, db):
+async def test_a_proactive_message_inside_the_window_goes_free_form(settings, standin, sessions, db):
     user_id, phone = await make_user(sessions, wrote_ago=timedelta(hours=23))
     outbox_id = await enqueue(sessions, user_id, "Reminder: call mum", "proactive")
 
     async with senders(settings):
         await wait_for(lambda: status_is(sessions, outbox_id, "SENT"), message="the reminder")
 
-    (sent,) = fake.messages_to(phone)
+    (sent,) = standin.messages_to(phone)
     assert sent.body == "Reminder: call mum" and sent.content_sid is None
     assert await usage(sessions, user_id) == (1, 1)
 
 
 async def test_outside_the_window_the_template_goes_and_the_text_follows_the_users_next_message(
-    settings, fake, sessions, db
+    settings, standin, sessions, db
 ):
     user_id, phone = await make_user(sessions, wrote_ago=timedelta(hours=30))
     text = long_text("Held", paragraphs=3)
@@ -263,41 +265,41 @@ async def test_outside_the_window_the_template_goes_and_the_text_follows_the_use
 
     async with senders(settings):
         await wait_for(lambda: status_is(sessions, outbox_id, "HELD"), message="the template")
-        (template,) = fake.messages_to(phone)
+        (template,) = standin.messages_to(phone)
         assert template.content_sid == TEMPLATE_SID
         assert template.content_variables == {"1": "You have a message waiting"}
         assert (await row(sessions, outbox_id)).held_since is not None
         # Order: the notice behind it waits too, and nothing else goes while nobody writes.
         await asyncio.sleep(1.0)  # two scan intervals: proves the absence of a send, no synchronisation
-        assert len(fake.messages_to(phone)) == 1 and await status_is(sessions, later, "PENDING")
+        assert len(standin.messages_to(phone)) == 1 and await status_is(sessions, later, "PENDING")
 
         await user_writes(sessions, user_id)
         await wait_for(lambda: status_is(sessions, later, "SENT"), message="the text after the user wrote")
 
-    sent = fake.messages_to(phone)
+    sent = standin.messages_to(phone)
     assert [m.body for m in sent[1:]] == [p.strip() for p in split_message(text)] + ["a notice behind it"]
     logged = await outbound(sessions, user_id)
     assert logged[0].twilio_sid == template.sid and logged[0].kind == "proactive"
     assert await usage(sessions, user_id) == (len(sent), 1)
 
 
-async def test_twilio_refusing_the_window_63016_takes_the_template_path(settings, fake, sessions, db):
+async def test_twilio_refusing_the_window_63016_takes_the_template_path(settings, standin, sessions, db):
     user_id, phone = await make_user(sessions, wrote_ago=timedelta(hours=2))
-    fake.refuse_window_next(1)
+    standin.refuse_window_next(1)
     outbox_id = await enqueue(sessions, user_id, "Your report is ready", "system")
 
     async with senders(settings):
         await wait_for(lambda: status_is(sessions, outbox_id, "HELD"), message="the template after 63016")
-        assert [m.content_sid for m in fake.messages_to(phone)] == [TEMPLATE_SID]
+        assert [m.content_sid for m in standin.messages_to(phone)] == [TEMPLATE_SID]
         await user_writes(sessions, user_id)
         await wait_for(lambda: status_is(sessions, outbox_id, "SENT"), message="the text")
 
-    assert bodies(fake, phone)[1:] == ["Your report is ready"]
+    assert bodies(standin, phone)[1:] == ["Your report is ready"]
 
 
-async def test_a_template_whose_answer_was_lost_is_not_sent_again(settings, fake, sessions, db):
+async def test_a_template_whose_answer_was_lost_is_not_sent_again(settings, standin, sessions, db):
     user_id, phone = await make_user(sessions, wrote_ago=None)
-    fake.lose_next_response(1)
+    standin.lose_next_response(1)
     outbox_id = await enqueue(sessions, user_id, "Good morning", "system")
 
     async with senders(settings):
@@ -305,13 +307,13 @@ async def test_a_template_whose_answer_was_lost_is_not_sent_again(settings, fake
         await user_writes(sessions, user_id)
         await wait_for(lambda: status_is(sessions, outbox_id, "SENT"), message="the text")
 
-    assert [m.content_sid for m in fake.messages_to(phone)] == [TEMPLATE_SID, None]
+    assert [m.content_sid for m in standin.messages_to(phone)] == [TEMPLATE_SID, None]
 
 
 # --- STOP, quiet hours, the cap ---------------------------------------------------------------------
 
 
-async def test_stop_silences_proactive_messages_and_templates_but_not_replies(settings, fake, sessions, db):
+async def test_stop_silences_proactive_messages_and_templates_but_not_replies(settings, standin, sessions, db):
     inside, inside_phone = await make_user(sessions, opted_out=True)
     proactive = await enqueue(sessions, inside, "unsolicited", "proactive")
     reply = await enqueue(sessions, inside, "the answer to your question", "reply")
@@ -323,8 +325,8 @@ async def test_stop_silences_proactive_messages_and_templates_but_not_replies(se
         await wait_for(lambda: status_is(sessions, notice, "HELD"), message="the notice to wait, with no template")
 
     assert (await row(sessions, proactive)).status == "CANCELED"
-    assert bodies(fake, inside_phone) == ["the answer to your question"]
-    assert fake.messages_to(outside_phone) == []
+    assert bodies(standin, inside_phone) == ["the answer to your question"]
+    assert standin.messages_to(outside_phone) == []
 
 
 def _quiet_now(zone: str) -> tuple[str, datetime]:
@@ -338,10 +340,10 @@ def _quiet_now(zone: str) -> tuple[str, datetime]:
 
 
 async def test_quiet_hours_hold_proactive_messages_in_the_users_timezone_without_blocking_replies(
-    database_url, fake, sessions, db
+    database_url, standin, sessions, db
 ):
     quiet, ends = _quiet_now("Asia/Kathmandu")  # UTC+05:45: a timezone no server clock uses by accident
-    settings = sender_settings(database_url, fake, QUIET_HOURS=quiet)
+    settings = sender_settings(database_url, standin, QUIET_HOURS=quiet)
     user_id, phone = await make_user(sessions, timezone="Asia/Kathmandu")
     elsewhere, elsewhere_phone = await make_user(sessions, timezone="America/Los_Angeles")
     night = await enqueue(sessions, user_id, "proactive at night", "proactive")
@@ -354,27 +356,27 @@ async def test_quiet_hours_hold_proactive_messages_in_the_users_timezone_without
     held = await row(sessions, night)
     assert held.status == "PENDING" and abs(held.not_before - ends) < timedelta(seconds=1)
     assert "quiet hours" in held.last_error
-    assert bodies(fake, phone) == ["a reply goes at any hour"]
-    assert bodies(fake, elsewhere_phone) == ["daytime over there"]
+    assert bodies(standin, phone) == ["a reply goes at any hour"]
+    assert bodies(standin, elsewhere_phone) == ["daytime over there"]
 
     # Morning: the held message goes (held, not dropped).
     async with sessions() as s:
         await s.execute(update(Outbox).where(Outbox.id == night).values(not_before=func.now()))
         await s.commit()
-    async with senders(sender_settings(database_url, fake, QUIET_HOURS="off")):
+    async with senders(sender_settings(database_url, standin, QUIET_HOURS="off")):
         await wait_for(lambda: status_is(sessions, night, "SENT"), message="the morning send")
-    assert bodies(fake, phone)[-1] == "proactive at night"
+    assert bodies(standin, phone)[-1] == "proactive at night"
 
 
-async def test_the_daily_cap_defers_proactive_messages_to_the_next_day(database_url, fake, sessions, db):
-    settings = sender_settings(database_url, fake, PROACTIVE_DAILY_CAP="2")
+async def test_the_daily_cap_defers_proactive_messages_to_the_next_day(database_url, standin, sessions, db):
+    settings = sender_settings(database_url, standin, PROACTIVE_DAILY_CAP="2")
     user_id, phone = await make_user(sessions)
     ids = [await enqueue(sessions, user_id, f"proactive {i}", "proactive") for i in range(3)]
     reply = await enqueue(sessions, user_id, "a reply is not capped", "reply")
 
     async with senders(settings):
         await wait_for(lambda: status_is(sessions, reply, "SENT"), message="the reply")
-    assert bodies(fake, phone) == ["proactive 0", "proactive 1", "a reply is not capped"]
+    assert bodies(standin, phone) == ["proactive 0", "proactive 1", "a reply is not capped"]
     deferred = await row(sessions, ids[2])
     async with sessions() as s:
         tomorrow = await s.scalar(select(func.cast(func.current_date() + 1, Outbox.not_before.type)))
@@ -385,7 +387,7 @@ async def test_the_daily_cap_defers_proactive_messages_to_the_next_day(database_
 # --- recipients, media ----------------------------------------------------------------------------
 
 
-async def test_numbers_without_an_account_get_their_reply_and_unverified_users_wait(settings, fake, sessions, db):
+async def test_numbers_without_an_account_get_their_reply_and_unverified_users_wait(settings, standin, sessions, db):
     stranger = new_phone()
     async with sessions() as s:
         to_stranger = await enqueue_whatsapp(s, None, "Sign up at ...", "system", to_phone=stranger, dedupe_key="k")
@@ -396,22 +398,22 @@ async def test_numbers_without_an_account_get_their_reply_and_unverified_users_w
     async with senders(settings):
         await wait_for(lambda: status_is(sessions, to_stranger, "SENT"), message="the stranger's reply")
         await asyncio.sleep(1.0)  # two scan intervals: proves the absence of a send
-        assert await status_is(sessions, waiting, "PENDING") and fake.messages_to(pending_phone) == []
+        assert await status_is(sessions, waiting, "PENDING") and standin.messages_to(pending_phone) == []
         async with sessions() as s:
             await s.execute(
                 update(UserPhone)
                 .where(UserPhone.user_id == pending_user)
                 .values(verified_at=func.now(), last_inbound_at=func.now())
             )
-            await s.execute(select(func.pg_notify(OUTBOX_CHANNEL, str(pending_user))))
+            await s.execute(select(func.pg_notify(channels.OUTBOX, str(pending_user))))
             await s.commit()
         await wait_for(lambda: status_is(sessions, waiting, "SENT"), message="the message after verification")
 
-    assert bodies(fake, stranger) == ["Sign up at ..."]
-    assert bodies(fake, pending_phone) == ["your assistant is ready"]
+    assert bodies(standin, stranger) == ["Sign up at ..."]
+    assert bodies(standin, pending_phone) == ["your assistant is ready"]
 
 
-async def test_media_goes_as_our_signed_url(settings, fake, sessions, db):
+async def test_media_goes_as_our_signed_url(settings, standin, sessions, db):
     user_id, phone = await make_user(sessions)
     async with sessions() as s:
         media = Media(
@@ -428,9 +430,9 @@ async def test_media_goes_as_our_signed_url(settings, fake, sessions, db):
         await s.commit()
 
     async with senders(settings):
-        await wait_for(lambda: fake.messages_to(phone), message="the media message")
+        await wait_for(lambda: standin.messages_to(phone), message="the media message")
 
-    (sent,) = fake.messages_to(phone)
+    (sent,) = standin.messages_to(phone)
     (url,) = sent.media_urls
     parts = urlsplit(url)
     assert url.startswith(f"{settings.api_url}/api/v1/media/{media.id}?")
@@ -442,7 +444,7 @@ async def test_media_goes_as_our_signed_url(settings, fake, sessions, db):
 # --- several senders, killed senders --------------------------------------------------------------
 
 
-async def test_order_per_user_holds_with_three_senders(settings, fake, sessions, db):
+async def test_order_per_user_holds_with_three_senders(settings, standin, sessions, db):
     users = [await make_user(sessions) for _ in range(3)]
     expected: dict[str, list[str]] = {}
     ids = []
@@ -451,9 +453,9 @@ async def test_order_per_user_holds_with_three_senders(settings, fake, sessions,
             text = f"user {n} message {i}" if i % 3 else long_text(f"user {n} message {i}", paragraphs=3)
             ids.append(await enqueue(sessions, user_id, text, "reply"))
             expected.setdefault(phone, []).extend(p.strip() for p in split_message(text))
-    fake.fail_next(3, status=500, after=5)
-    fake.lose_next_response(2, after=4)
-    fake.latency = 0.01  # each send takes a moment: two sends to one number at once would be seen
+    standin.fail_next(3, status=500, after=5)
+    standin.lose_next_response(2, after=4)
+    standin.latency = 0.01  # each send takes a moment: two sends to one number at once would be seen
 
     # One recipient at a time per sender, so the three users are spread over the three senders.
     with capture_logs() as logs:
@@ -467,9 +469,9 @@ async def test_order_per_user_holds_with_three_senders(settings, fake, sessions,
             await wait_for(all_sent, timeout=60, message="all 30 messages")
 
     for phone, parts in expected.items():
-        assert bodies(fake, phone) == parts
-    assert len(fake.messages) == sum(len(p) for p in expected.values())
-    assert fake.max_concurrent_per_recipient == 1, "two sends to one number overlapped"
+        assert bodies(standin, phone) == parts
+    assert len(standin.messages) == sum(len(p) for p in expected.values())
+    assert standin.max_concurrent_per_recipient == 1, "two sends to one number overlapped"
     sent_by = {entry["sender"] for entry in logs if entry["event"] in ("outbox_part_sent", "outbox_part_recovered")}
     assert len(sent_by) >= 2, "the work was not shared"
 
@@ -512,7 +514,7 @@ def _start_sender_process(settings: Settings) -> subprocess.Popen:
     )
 
 
-async def test_a_sender_killed_mid_batch_loses_and_duplicates_nothing(settings, fake, sessions, db):
+async def test_a_sender_killed_mid_batch_loses_and_duplicates_nothing(settings, standin, sessions, db):
     users = [await make_user(sessions) for _ in range(2)]
     expected: dict[str, list[str]] = {}
     ids = []
@@ -522,17 +524,17 @@ async def test_a_sender_killed_mid_batch_loses_and_duplicates_nothing(settings, 
             ids.append(await enqueue(sessions, user_id, text, "proactive"))
             expected.setdefault(phone, []).extend(p.strip() for p in split_message(text))
     # Twilio accepts the 6th message but its answer never reaches the first sender: killed meanwhile.
-    fake.hold_next(1, after=5)
+    standin.hold_next(1, after=5)
 
     first = _start_sender_process(settings)
     try:
-        await wait_for(lambda: fake.held == 1, timeout=30, message="a send in flight")
+        await wait_for(lambda: standin.held == 1, timeout=30, message="a send in flight")
         first.send_signal(signal.SIGKILL)
         first.wait(10)
     finally:
         if first.poll() is None:
             first.kill()
-    fake.release_held()  # its answer goes to a dead socket
+    standin.release_held()  # its answer goes to a dead socket
     assert first.returncode == -signal.SIGKILL
 
     second = _start_sender_process(settings)
@@ -552,12 +554,12 @@ async def test_a_sender_killed_mid_batch_loses_and_duplicates_nothing(settings, 
             second.kill()
 
     for phone, parts in expected.items():
-        assert bodies(fake, phone) == parts, "nothing lost, nothing twice, in order"
+        assert bodies(standin, phone) == parts, "nothing lost, nothing twice, in order"
     async with sessions() as s:
         sids = list((await s.scalars(select(func.unnest(Outbox.twilio_sids)).where(Outbox.id.in_(ids)))).all())
         logged = await s.scalar(select(func.count()).select_from(Message).where(Message.direction == "OUTBOUND"))
-    assert sorted(sids) == sorted(m.sid for m in fake.messages)
-    assert logged == len(fake.messages)
+    assert sorted(sids) == sorted(m.sid for m in standin.messages)
+    assert logged == len(standin.messages)
 
 
 # --- with the rest of the product -----------------------------------------------------------------
@@ -565,10 +567,10 @@ async def test_a_sender_killed_mid_batch_loses_and_duplicates_nothing(settings, 
 
 async def test_status_callbacks_reach_the_webhook_and_update_delivery(database_url, sessions, db):
     port = free_port()
-    fake = TwilioFake(account_sid="AC" + "b" * 32, status_callbacks=("sent", "delivered"))
-    fake.start()
+    standin = TwilioStandin(account_sid="AC" + "b" * 32, status_callbacks=("sent", "delivered"))
+    standin.start()
     try:
-        settings = sender_settings(database_url, fake, API_URL=f"http://127.0.0.1:{port}")
+        settings = sender_settings(database_url, standin, API_URL=f"http://127.0.0.1:{port}")
         user_id, _ = await make_user(sessions)
         await enqueue(sessions, user_id, "tracked", "reply")
         async with LiveServer(settings, port=port), senders(settings):
@@ -579,17 +581,23 @@ async def test_status_callbacks_reach_the_webhook_and_update_delivery(database_u
 
             await wait_for(delivered, message="the delivered status")
     finally:
-        fake.stop()
+        standin.stop()
 
 
-async def test_mock_twilio_runs_the_stand_in_in_process(database_url, sessions, db):
+async def test_mock_twilio_points_the_sender_at_a_stand_in_in_process(database_url, sessions, db):
     settings = make_settings(database_url, MOCK_TWILIO="true", TWILIO_AUTH_TOKEN="dev-token", QUIET_HOURS="off")
     user_id, _ = await make_user(sessions, wrote_ago=None)
     outbox_id = await enqueue(sessions, user_id, "hello from dev", "system")
 
-    async with senders(settings):
-        # No template configured in dev: a placeholder one goes, as it would in production.
-        await wait_for(lambda: status_is(sessions, outbox_id, "HELD"), message="the dev template")
-        await user_writes(sessions, user_id)
-        await wait_for(lambda: status_is(sessions, outbox_id, "SENT"), message="the dev send")
+    standins = Standins.start(settings, WORKER_SERVICES)
+    try:
+        assert standins.twilio is not None and standins.settings.twilio_api_base_url == standins.twilio.base_url
+        async with senders(standins.settings):
+            # No template configured in dev: a placeholder one goes, as it would in production.
+            await wait_for(lambda: status_is(sessions, outbox_id, "HELD"), message="the dev template")
+            await user_writes(sessions, user_id)
+            await wait_for(lambda: status_is(sessions, outbox_id, "SENT"), message="the dev send")
+    finally:
+        standins.stop()
     assert (await row(sessions, outbox_id)).twilio_sids[0].startswith("SM")
+    assert standins.twilio.messages[-1].body == "hello from dev"

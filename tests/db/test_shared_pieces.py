@@ -12,10 +12,11 @@ from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
 from yourclaw.cli.keys import rotate_all
-from yourclaw.credits import ledger as credits
+from yourclaw.credits import repository as credits_repo
+from yourclaw.db import channels
 from yourclaw.db.models import ApiKey, Assistant, AssistantToken, Outbox, User, UserIntegration
 from yourclaw.kit.crypto import SecretBox
-from yourclaw.messaging.outbound.outbox import OUTBOX_CHANNEL, enqueue_whatsapp
+from yourclaw.messaging.outbound.outbox import enqueue_whatsapp
 from yourclaw.protocol import tokens
 
 pytestmark = pytest.mark.db
@@ -30,47 +31,47 @@ async def _user(db) -> uuid.UUID:
 
 async def test_credits_grant_charge_and_decision(db):
     user_id = await _user(db)
-    assert not (await credits.spend_decision(db, user_id)).allowed
-    assert await credits.grant(db, user_id, 1_000_000, reference="invoice:in_1")
-    assert not await credits.grant(db, user_id, 1_000_000, reference="invoice:in_1")  # idempotent
-    assert (await credits.balance(db, user_id)).remaining_cents == 1000
+    assert not (await credits_repo.spend_decision(db, user_id)).allowed
+    assert await credits_repo.grant(db, user_id, 1_000_000, reference="invoice:in_1")
+    assert not await credits_repo.grant(db, user_id, 1_000_000, reference="invoice:in_1")  # idempotent
+    assert (await credits_repo.balance(db, user_id)).remaining_cents == 1000
 
-    after = await credits.charge(db, user_id, 1_800, reference="llm:req_1")
+    after = await credits_repo.charge(db, user_id, 1_800, reference="llm:req_1")
     assert after.used_millicents == 1_800 and after.remaining_cents == 998
-    assert await credits.charge(db, user_id, 1_800, reference="llm:req_1") is None  # charged once
-    assert (await credits.spend_decision(db, user_id)).allowed
+    assert await credits_repo.charge(db, user_id, 1_800, reference="llm:req_1") is None  # charged once
+    assert (await credits_repo.spend_decision(db, user_id)).allowed
 
-    await credits.charge(db, user_id, 2_000_000, reference="llm:req_2")
-    decision = await credits.spend_decision(db, user_id)
+    await credits_repo.charge(db, user_id, 2_000_000, reference="llm:req_2")
+    decision = await credits_repo.spend_decision(db, user_id)
     assert not decision.allowed and decision.remaining_millicents == 0
 
     db.add(ApiKey(user_id=user_id, encrypted_key="x", key_hint="abcd"))
     await db.flush()
-    decision = await credits.spend_decision(db, user_id)
+    decision = await credits_repo.spend_decision(db, user_id)
     assert decision.allowed and decision.own_key
 
 
 async def test_period_reset_sets_the_allowance(db):
     user_id = await _user(db)
-    await credits.grant(db, user_id, 500_000, reference="g")
-    await credits.charge(db, user_id, 400_000, reference="c")
-    assert await credits.reset_period(db, user_id, 1_000_000, reference="period:2026-12")
-    assert not await credits.reset_period(db, user_id, 1_000_000, reference="period:2026-12")
-    assert (await credits.balance(db, user_id)).remaining_cents == 1000
+    await credits_repo.grant(db, user_id, 500_000, reference="g")
+    await credits_repo.charge(db, user_id, 400_000, reference="c")
+    assert await credits_repo.reset_period(db, user_id, 1_000_000, reference="period:2026-12")
+    assert not await credits_repo.reset_period(db, user_id, 1_000_000, reference="period:2026-12")
+    assert (await credits_repo.balance(db, user_id)).remaining_cents == 1000
 
 
 async def test_concurrent_charges_are_all_counted(sessions):
     async with sessions() as db, db.begin():
         user_id = await _user(db)
-        await credits.grant(db, user_id, 1_000_000, reference="g")
+        await credits_repo.grant(db, user_id, 1_000_000, reference="g")
 
     async def charge(i: int) -> None:
         async with sessions() as db, db.begin():
-            await credits.charge(db, user_id, 1_000, reference=f"llm:{i}")
+            await credits_repo.charge(db, user_id, 1_000, reference=f"llm:{i}")
 
     await asyncio.gather(*(charge(i) for i in range(20)))
     async with sessions() as db:
-        assert (await credits.balance(db, user_id)).used_millicents == 20_000
+        assert (await credits_repo.balance(db, user_id)).used_millicents == 20_000
         await db.execute(User.__table__.delete().where(User.id == user_id))
         await db.commit()
 
@@ -91,7 +92,7 @@ async def test_outbox_notifies_at_commit(database_url, sessions):
     dsn = database_url.replace("postgresql+asyncpg://", "postgresql://")
     conn = await asyncpg.connect(dsn)
     received: asyncio.Queue[str] = asyncio.Queue()
-    await conn.add_listener(OUTBOX_CHANNEL, lambda *args: received.put_nowait(args[3]))
+    await conn.add_listener(channels.OUTBOX, lambda *args: received.put_nowait(args[3]))
     try:
         async with sessions() as db:
             user_id = await _user(db)

@@ -16,8 +16,8 @@ from yourclaw.assistants import service as assistants_service
 from yourclaw.db.engine import transaction
 from yourclaw.db.models import Assistant, AssistantToken, Outbox
 from yourclaw.kit.crypto import SecretBox
-from yourclaw.runtime.hosts import ensure_simulated_host, host_factory
 from yourclaw.runtime.reconciler import Reconciler
+from yourclaw.standins.runtime import ensure_standin_host, host_factory
 
 pytestmark = pytest.mark.db
 
@@ -33,7 +33,7 @@ async def product(database_url, sessions, tmp_path, engine):
         RECONCILE_INTERVAL="1",
     )
     async with transaction(sessions) as session:
-        await ensure_simulated_host(session)
+        await ensure_standin_host(session)
     reconciler = Reconciler(settings, sessions, SecretBox(settings.fernet_keys), host_factory(settings))
     stop = asyncio.Event()
     async with LiveServer(settings, port=port) as server:
@@ -62,7 +62,7 @@ def _host(reconciler):
     return handle.client
 
 
-async def test_assistant_lifecycle_on_the_simulated_runtime(product, sessions):
+async def test_assistant_lifecycle_on_the_standin_runtime(product, sessions):
     settings, client, reconciler = product
     headers, user_id = await _sign_in(client)
     await subscribe(sessions, user_id)

@@ -15,11 +15,12 @@ from tests.db import stripe_support
 from tests.db.stripe_support import checkout_and_pay, deliver, start_checkout, state_of, subscriber_to_be
 from tests.support import LiveServer, free_port, make_settings, sign_in
 from yourclaw.credits import ledger as credits
+from yourclaw.credits import repository as credits_repo
 from yourclaw.db.models import ApiKey, BillingCustomer, Subscription
 
 pytestmark = pytest.mark.db
 
-stripe_fake = stripe_support.stripe_fake
+stripe_standin = stripe_support.stripe_standin
 stripe_settings = stripe_support.stripe_settings
 billing_client = stripe_support.billing_client
 
@@ -33,24 +34,24 @@ SUBSCRIPTION_KEYS = {
 }
 
 
-async def _paid_subscriber(client, fake, sessions):
+async def _paid_subscriber(client, standin, sessions):
     headers, user_id = await subscriber_to_be(client, sessions)
-    paid = await checkout_and_pay(client, fake, headers)
+    paid = await checkout_and_pay(client, standin, headers)
     for event in paid.events:
-        await deliver(client, fake, event)
+        await deliver(client, standin, event)
     return headers, user_id, paid
 
 
 async def test_checkout_makes_a_subscription_session_for_this_user(
-    billing_client, stripe_fake, stripe_settings, sessions
+    billing_client, stripe_standin, stripe_settings, sessions
 ):
     headers, user_id = await subscriber_to_be(billing_client, sessions)
     response = await billing_client.post("/api/v1/checkout", headers=headers)
     assert response.status_code == 200 and set(response.json()) == {"checkout_url"}
     url = response.json()["checkout_url"]
-    assert url.startswith(stripe_fake.base_url + "/checkout/cs_test_")
+    assert url.startswith(stripe_standin.base_url + "/checkout/cs_test_")
 
-    session = stripe_fake.objects["checkout_sessions"][urlsplit(url).path.rsplit("/", 1)[-1]]
+    session = stripe_standin.objects["checkout_sessions"][urlsplit(url).path.rsplit("/", 1)[-1]]
     assert session["mode"] == "subscription" and session["client_reference_id"] == str(user_id)
     assert session["_subscription_metadata"] == {"user_id": str(user_id)}
     assert session["success_url"] == f"{stripe_settings.app_url}/dashboard?session_id={{CHECKOUT_SESSION_ID}}"
@@ -58,7 +59,7 @@ async def test_checkout_makes_a_subscription_session_for_this_user(
     async with sessions() as s:
         stored = await s.scalar(select(BillingCustomer).where(BillingCustomer.user_id == user_id))
     assert stored.stripe_customer_id == session["customer"]
-    assert stripe_fake.objects["customers"][session["customer"]]["metadata"] == {"user_id": str(user_id)}
+    assert stripe_standin.objects["customers"][session["customer"]]["metadata"] == {"user_id": str(user_id)}
 
     async with httpx.AsyncClient() as browser:
         page = await browser.get(url)
@@ -66,24 +67,24 @@ async def test_checkout_makes_a_subscription_session_for_this_user(
     assert stripe_settings.stripe_secret_key not in response.text + page.text
 
 
-async def test_one_customer_per_user_reused_across_checkouts(billing_client, stripe_fake, sessions):
+async def test_one_customer_per_user_reused_across_checkouts(billing_client, stripe_standin, sessions):
     headers, user_id = await subscriber_to_be(billing_client, sessions)
     first = await start_checkout(billing_client, headers)
     second = await start_checkout(billing_client, headers)
-    sessions_made = stripe_fake.objects["checkout_sessions"]
+    sessions_made = stripe_standin.objects["checkout_sessions"]
     assert first != second and sessions_made[first]["customer"] == sessions_made[second]["customer"]
-    assert len(stripe_fake.objects["customers"]) == 1
+    assert len(stripe_standin.objects["customers"]) == 1
 
     # After a subscription ended, subscribing again still uses the same customer.
-    paid = await checkout_and_pay(billing_client, stripe_fake, headers)
-    for event in paid.events + stripe_fake.cancel(paid.subscription_id):
-        await deliver(billing_client, stripe_fake, event)
+    paid = await checkout_and_pay(billing_client, stripe_standin, headers)
+    for event in paid.events + stripe_standin.cancel(paid.subscription_id):
+        await deliver(billing_client, stripe_standin, event)
     again = await start_checkout(billing_client, headers)
     assert sessions_made[again]["customer"] == sessions_made[first]["customer"]
-    assert len(stripe_fake.objects["customers"]) == 1
+    assert len(stripe_standin.objects["customers"]) == 1
 
     # A customer Stripe no longer knows is replaced, not an error.
-    stripe_fake.objects["customers"].clear()
+    stripe_standin.objects["customers"].clear()
     replaced = await start_checkout(billing_client, headers)
     assert sessions_made[replaced]["customer"] != sessions_made[first]["customer"]
     async with sessions() as s:
@@ -91,21 +92,21 @@ async def test_one_customer_per_user_reused_across_checkouts(billing_client, str
     assert stored == sessions_made[replaced]["customer"]
 
 
-async def test_checkout_conflicts(billing_client, stripe_fake, sessions):
+async def test_checkout_conflicts(billing_client, stripe_standin, sessions):
     no_phone, _ = await sign_in(billing_client)
     response = await billing_client.post("/api/v1/checkout", headers=no_phone)
     assert response.status_code == 409 and response.json()["code"] == "PHONE_NOT_VERIFIED"
     unverified, _ = await subscriber_to_be(billing_client, sessions, verified=False)
     response = await billing_client.post("/api/v1/checkout", headers=unverified)
     assert response.status_code == 409 and response.json()["code"] == "PHONE_NOT_VERIFIED"
-    assert stripe_fake.objects["customers"] == {}
+    assert stripe_standin.objects["customers"] == {}
 
-    headers, user_id, paid = await _paid_subscriber(billing_client, stripe_fake, sessions)
+    headers, user_id, paid = await _paid_subscriber(billing_client, stripe_standin, sessions)
     response = await billing_client.post("/api/v1/checkout", headers=headers)
     assert response.status_code == 409 and response.json()["code"] == "ALREADY_SUBSCRIBED"
 
-    for event in stripe_fake.fail_payment(paid.subscription_id):
-        await deliver(billing_client, stripe_fake, event)
+    for event in stripe_standin.fail_payment(paid.subscription_id):
+        await deliver(billing_client, stripe_standin, event)
     response = await billing_client.post("/api/v1/checkout", headers=headers)
     assert response.status_code == 409 and response.json()["code"] == "ALREADY_SUBSCRIBED"  # still in grace
 
@@ -119,30 +120,30 @@ async def test_checkout_conflicts(billing_client, stripe_fake, sessions):
     assert (await billing_client.post("/api/v1/checkout", headers=headers)).status_code == 200
 
 
-async def test_portal(billing_client, stripe_fake, stripe_settings, sessions):
+async def test_portal(billing_client, stripe_standin, stripe_settings, sessions):
     never, _ = await subscriber_to_be(billing_client, sessions)
     response = await billing_client.post("/api/v1/billing/portal", headers=never)
     assert response.status_code == 409 and response.json()["code"] == "NO_BILLING_ACCOUNT"
 
-    headers, user_id, paid = await _paid_subscriber(billing_client, stripe_fake, sessions)
+    headers, user_id, paid = await _paid_subscriber(billing_client, stripe_standin, sessions)
     response = await billing_client.post("/api/v1/billing/portal", headers=headers)
     assert response.status_code == 200 and set(response.json()) == {"portal_url"}
     url = response.json()["portal_url"]
-    portal = stripe_fake.objects["portal_sessions"][urlsplit(url).path.rsplit("/", 1)[-1]]
+    portal = stripe_standin.objects["portal_sessions"][urlsplit(url).path.rsplit("/", 1)[-1]]
     assert portal["return_url"] == f"{stripe_settings.app_url}/dashboard"
-    assert portal["customer"] == stripe_fake.objects["subscriptions"][paid.subscription_id]["customer"]
+    assert portal["customer"] == stripe_standin.objects["subscriptions"][paid.subscription_id]["customer"]
 
     async with httpx.AsyncClient() as browser:
         page = await browser.get(url)
         assert page.status_code == 200 and "Cancel subscription" in page.text
         left = await browser.post(url + "/cancel")  # no webhook URL here: the events are only recorded
     assert left.status_code == 303 and left.headers["location"] == f"{stripe_settings.app_url}/dashboard"
-    await deliver(billing_client, stripe_fake, stripe_fake.events[-1])
+    await deliver(billing_client, stripe_standin, stripe_standin.events[-1])
     state = await state_of(sessions, user_id)
     assert state.subscription.status == "CANCELED" and not state.wanted
 
 
-async def test_subscription_view(billing_client, stripe_fake, sessions):
+async def test_subscription_view(billing_client, stripe_standin, sessions):
     headers, user_id = await subscriber_to_be(billing_client, sessions)
     before = await billing_client.get("/api/v1/subscription", headers=headers)
     assert before.status_code == 200
@@ -155,36 +156,36 @@ async def test_subscription_view(billing_client, stripe_fake, sessions):
         "byok_active": False,
     }
 
-    paid = await checkout_and_pay(billing_client, stripe_fake, headers)
+    paid = await checkout_and_pay(billing_client, stripe_standin, headers)
     for event in paid.events:
-        await deliver(billing_client, stripe_fake, event)
+        await deliver(billing_client, stripe_standin, event)
     async with sessions() as s:
-        await credits.charge(s, user_id, 250 * credits.MILLICENTS_PER_CENT + 500, reference="llm:x")
+        await credits_repo.charge(s, user_id, 250 * credits.MILLICENTS_PER_CENT + 500, reference="llm:x")
         s.add(ApiKey(user_id=user_id, encrypted_key="x", key_hint="abcd"))
         await s.commit()
     body = (await billing_client.get("/api/v1/subscription", headers=headers)).json()
     assert set(body) == SUBSCRIPTION_KEYS
-    period_end = stripe_fake.objects["subscriptions"][paid.subscription_id]["items"]["data"][0]["current_period_end"]
+    period_end = stripe_standin.objects["subscriptions"][paid.subscription_id]["items"]["data"][0]["current_period_end"]
     assert datetime.fromisoformat(body["current_period_end"]) == datetime.fromtimestamp(period_end, UTC)
     assert body["status"] == "ACTIVE" and body["cancel_at_period_end"] is False
     assert body["credits_total_cents"] == 1000 and body["credits_remaining_cents"] == 749  # rounded down
     assert body["byok_active"] is True
 
 
-async def test_users_cannot_see_or_change_each_others_subscription(billing_client, stripe_fake, sessions):
-    headers_a, user_a, paid = await _paid_subscriber(billing_client, stripe_fake, sessions)
+async def test_users_cannot_see_or_change_each_others_subscription(billing_client, stripe_standin, sessions):
+    headers_a, user_a, paid = await _paid_subscriber(billing_client, stripe_standin, sessions)
     headers_b, user_b = await subscriber_to_be(billing_client, sessions)
 
     assert (await billing_client.get("/api/v1/subscription", headers=headers_b)).json()["status"] == "NONE"
     portal = await billing_client.post("/api/v1/billing/portal", headers=headers_b)
     assert portal.status_code == 409 and portal.json()["code"] == "NO_BILLING_ACCOUNT"
     b_session = await start_checkout(billing_client, headers_b)
-    a_customer = stripe_fake.objects["subscriptions"][paid.subscription_id]["customer"]
-    assert stripe_fake.objects["checkout_sessions"][b_session]["customer"] != a_customer
+    a_customer = stripe_standin.objects["subscriptions"][paid.subscription_id]["customer"]
+    assert stripe_standin.objects["checkout_sessions"][b_session]["customer"] != a_customer
 
     # A's cancellation reaches only A.
-    for event in stripe_fake.cancel(paid.subscription_id):
-        await deliver(billing_client, stripe_fake, event)
+    for event in stripe_standin.cancel(paid.subscription_id):
+        await deliver(billing_client, stripe_standin, event)
     assert (await state_of(sessions, user_a)).subscription.status == "CANCELED"
     assert (await state_of(sessions, user_b)).subscription is None
     assert (await billing_client.get("/api/v1/subscription", headers=headers_a)).json()["status"] == "CANCELED"

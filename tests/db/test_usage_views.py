@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from tests.support import sign_in
-from yourclaw.credits import ledger as credits
+from yourclaw.credits import repository as credits_repo
 from yourclaw.db.engine import transaction
 from yourclaw.db.models import Message, UsageDaily
 
@@ -58,8 +58,8 @@ async def test_usage_is_per_day_zero_filled_with_limits_and_credits(client, sess
     await _usage(sessions, user_id, today - timedelta(days=30), inbound_count=9)
     await _usage(sessions, other_id, today, inbound_count=77, outbound_count=77, llm_millicents=999_000)
     async with transaction(sessions) as s:
-        await credits.grant(s, user_id, 500_000, reference="grant")
-        await credits.charge(s, user_id, 12_999, reference="llm-1")
+        await credits_repo.grant(s, user_id, 500_000, reference="grant")
+        await credits_repo.charge(s, user_id, 12_999, reference="llm-1")
 
     response = await client.get("/api/v1/usage", headers=headers)
     assert response.status_code == 200, response.text

@@ -115,7 +115,7 @@ async def walk(user: User, figures: Figures) -> None:
     assert any(role == "assistant" and "Nice to meet you, Ana!" in text for role, text in history), history
     assert (await user.inbound_bodies())[-1] == "what is my name?"
 
-    # Credits: exactly what the fake reported, summed over every call OpenClaw made with the shared key.
+    # Credits: exactly what the standin reported, summed over every call OpenClaw made with the shared key.
     await _charged_exactly(user)
     figures.note("LLM calls so far (all metered)", str(len(message_calls(cp.llm))))
 
@@ -133,14 +133,14 @@ async def walk(user: User, figures: Figures) -> None:
 
 
 async def _charged_exactly(user: User) -> int:
-    """Once the last answers are metered, the charge is exactly what the fake reported for every call made
+    """Once the last answers are metered, the charge is exactly what the standin reported for every call made
     with the shared key (own-key calls cost the user nothing here); returns it."""
 
     async def settled() -> int | None:
         charged = await user.llm_charged()
         return charged if charged == expected_charge(user.cp.llm, SHARED_KEY) > 0 else None
 
-    return await wait_for(settled, timeout=STEP_TIMEOUT, message="the charge to equal the fake's usage")
+    return await wait_for(settled, timeout=STEP_TIMEOUT, message="the charge to equal the standin's usage")
 
 
 async def _scheduled_job(user: User, container: str) -> None:

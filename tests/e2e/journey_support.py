@@ -1,5 +1,5 @@
 """Helpers for the end-to-end journey: what a user, Twilio, Stripe and an operator do to the control plane,
-and what the test reads back from the fakes, the database and the Docker engine. Docker calls block, and
+and what the test reads back from the standins, the database and the Docker engine. Docker calls block, and
 the API under test runs in the test's own event loop, so they run in threads."""
 
 from __future__ import annotations
@@ -27,14 +27,14 @@ from yourclaw.kit.settings import Settings
 from yourclaw.llm import catalog
 from yourclaw.runtime.container_spec import DATA_DIR, HOME, LABEL_USER, volume_name
 from yourclaw.runtime.reconciler import Reconciler
-from yourclaw.standins.anthropic import AnthropicFake, RecordedRequest
-from yourclaw.standins.stripe import StripeFake
-from yourclaw.standins.twilio import FakeMessage, TwilioFake
+from yourclaw.standins.anthropic import AnthropicStandin, RecordedRequest
+from yourclaw.standins.stripe import StripeStandin
+from yourclaw.standins.twilio import SentMessage, TwilioStandin
 
 # Keys a real deployment would hold: random per run, so finding one anywhere is never a coincidence.
 SHARED_KEY = "sk-ant-e2e-shared-" + secrets.token_urlsafe(32)
 OWN_KEY = "sk-ant-e2e-own-" + secrets.token_urlsafe(32)
-# What the fake Anthropic reports for every call: every field the price table knows, none of them round.
+# What the standin Anthropic reports for every call: every field the price table knows, none of them round.
 USAGE = {"input_tokens": 1234, "output_tokens": 56, "cache_creation_input_tokens": 78, "cache_read_input_tokens": 910}
 WHATSAPP_WEBHOOK = "/api/v1/webhooks/twilio/whatsapp"
 # OpenClaw at 1 CPU: cold start 28-51 s, the first turn 12-16 s; on a shared, busy machine, several times that.
@@ -43,8 +43,8 @@ TURN_TIMEOUT = 240.0
 STEP_TIMEOUT = 120.0
 
 
-class TimedAnthropicFake(AnthropicFake):
-    """The fake, noting when each call arrived (where a turn's time goes: before the model call or after)."""
+class TimedAnthropicStandin(AnthropicStandin):
+    """The standin, noting when each call arrived (where a turn's time goes: before the model call or after)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -76,25 +76,25 @@ class ControlPlane:
     sessions: object
     reconciler: Reconciler
     oc: OpenClawEngine
-    twilio: TwilioFake
-    stripe: StripeFake
-    llm: TimedAnthropicFake
+    twilio: TwilioStandin
+    stripe: StripeStandin
+    llm: TimedAnthropicStandin
 
 
 @dataclass
 class Reply:
-    message: FakeMessage
+    message: SentMessage
     seen_at: float  # wall clock, when the test saw Twilio had it
 
 
 @dataclass
 class Turn:
     asked_at: float
-    call_at: float  # when the fake model got the agent's call
+    call_at: float  # when the standin model got the agent's call
     reply: Reply
     call: RecordedRequest  # the LLM call that carried the user's text
     calls: list[RecordedRequest]  # every LLM call made during the turn
-    messages: list[FakeMessage]  # what reached Twilio during the turn
+    messages: list[SentMessage]  # what reached Twilio during the turn
 
     @property
     def seconds(self) -> float:
@@ -133,14 +133,14 @@ class User:
         assert response.status_code == 200, response.text
         return at
 
-    def received(self) -> list[FakeMessage]:
+    def received(self) -> list[SentMessage]:
         """What Twilio was asked to send to this user, in order."""
         return self.cp.twilio.messages_to(self.phone)
 
     async def wait_message(self, containing: str, *, after: int, timeout: float = TURN_TIMEOUT) -> Reply:
         """The first message to this user past the first `after` whose body contains `containing`."""
 
-        def found() -> FakeMessage | None:
+        def found() -> SentMessage | None:
             return next((m for m in self.received()[after:] if containing in m.body), None)
 
         try:
@@ -151,7 +151,7 @@ class User:
         return Reply(message, time.time())
 
     async def turn(self, text: str, answer: str) -> Turn:
-        """One exchange: the fake model will answer `answer` (to every call meanwhile: OpenClaw's own side
+        """One exchange: the standin model will answer `answer` (to every call meanwhile: OpenClaw's own side
         calls included), the user writes `text`; returns once the answer reached Twilio, with the LLM calls
         made meanwhile."""
         llm = self.cp.llm
@@ -221,15 +221,15 @@ class User:
         return await wait_for(check, timeout=timeout, interval=0.05, message="the assistant to be READY")
 
 
-# --- the fake Anthropic ---------------------------------------------------------------------------------
+# --- the standin Anthropic ---------------------------------------------------------------------------------
 
 
-def message_calls(llm: AnthropicFake) -> list[RecordedRequest]:
+def message_calls(llm: AnthropicStandin) -> list[RecordedRequest]:
     return llm.message_requests()
 
 
-def expected_charge(llm: AnthropicFake, key: str) -> int:
-    """What the calls made with `key` cost, each from the usage the fake reported for it (as Anthropic
+def expected_charge(llm: AnthropicStandin, key: str) -> int:
+    """What the calls made with `key` cost, each from the usage the standin reported for it (as Anthropic
     bills: per call, rounded up per call)."""
     return sum(
         catalog.cost_millicents(
@@ -269,7 +269,7 @@ def last_user_text(call: RecordedRequest) -> str:
     return split_latest(call)[1]
 
 
-def dump_calls(llm: AnthropicFake, path: Path) -> None:
+def dump_calls(llm: AnthropicStandin, path: Path) -> None:
     """Every call's body (never its headers: the key is there), for a failed run."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps([call.json() for call in llm.message_requests()], indent=1))

@@ -3,7 +3,7 @@ behind mutual TLS (its data root outlives the run, so the image built on it does
 yourclaw-openclaw image built there with `infra/image/build.sh offline` plus a second tag for the upgrade
 step, the managed network, and a whole control plane around it: the app on a real port (also on the network's
 gateway, where containers reach it), the real reconciler, router and sender, and the Twilio, Stripe and
-Anthropic fakes spoken to by the real SDKs and our proxy."""
+Anthropic standins spoken to by the real SDKs and our proxy."""
 
 from __future__ import annotations
 
@@ -21,10 +21,11 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from tests.e2e.journey_support import SHARED_KEY, USAGE, ControlPlane, OpenClawEngine, TimedAnthropicFake
+from tests.e2e.journey_support import SHARED_KEY, USAGE, ControlPlane, OpenClawEngine, TimedAnthropicStandin
 from tests.engine.conftest import _ensure_network, _remove_network, managed_subnet
 from tests.engine.dockerd import CACHE_DIR, TlsDockerd
 from tests.support import LiveServer, free_port, make_settings
+from yourclaw.billing.controller import WEBHOOK_PATH
 from yourclaw.db.engine import make_engine, make_sessionmaker, transaction
 from yourclaw.db.models import HostServer
 from yourclaw.kit.crypto import SecretBox
@@ -34,8 +35,8 @@ from yourclaw.runtime.certs import init_ca
 from yourclaw.runtime.container_spec import LABEL_MANAGED
 from yourclaw.runtime.hosts import host_factory
 from yourclaw.runtime.reconciler import Reconciler
-from yourclaw.standins.stripe import WEBHOOK_PATH, StripeFake
-from yourclaw.standins.twilio import TwilioFake
+from yourclaw.standins.stripe import StripeStandin
+from yourclaw.standins.twilio import TwilioStandin
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO / "infra" / "image" / "build.sh"
@@ -122,7 +123,7 @@ async def control_plane_stack(
     """The control plane on `database_url` (migrated, with no host of this engine yet); the caller empties the
     tables afterwards."""
     port = free_port()
-    twilio, stripe, llm = TwilioFake(), StripeFake(), TimedAnthropicFake(usage=dict(USAGE))
+    twilio, stripe, llm = TwilioStandin(), StripeStandin(), TimedAnthropicStandin(usage=dict(USAGE))
     twilio.start()
     stripe.start()
     llm.start()
@@ -184,5 +185,5 @@ async def control_plane_stack(
     finally:
         _remove_leftovers(openclaw_engine.client)
         await jobs_engine.dispose()
-        for fake in (twilio, stripe, llm):
-            fake.stop()
+        for standin in (twilio, stripe, llm):
+            standin.stop()

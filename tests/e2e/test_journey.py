@@ -2,7 +2,7 @@
 their own assistant in a real container on a real Docker engine over mutual TLS; it remembers them, writes
 first on a schedule, follows a model change in place, switches to their own Anthropic key without ever
 seeing it, survives an image upgrade with its memory, and stops when they cancel. Only Anthropic, Twilio
-and Stripe are local fakes (spoken to by our proxy and the real SDKs).
+and Stripe are local standins (spoken to by our proxy and the real SDKs).
 
 Run with `-s` to see the figures (start-up split, reply times, memory, model change)."""
 

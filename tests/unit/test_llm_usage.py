@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from yourclaw.credits.ledger import Balance, decide, is_low
-from yourclaw.llm.metering import no_credits_key
+from yourclaw.credits.notices import no_credits_key
 from yourclaw.llm.usage import Usage, UsageReader, request_head
 from yourclaw.messaging.inbound import routing
 

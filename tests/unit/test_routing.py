@@ -9,6 +9,7 @@ import pytest
 from litestar.datastructures import FormMultiDict
 from twilio.request_validator import RequestValidator
 
+from yourclaw.credits import notices as credit_notices
 from yourclaw.messaging import notices
 from yourclaw.messaging.inbound import routing
 from yourclaw.messaging.inbound.routing import LinkResult, Sender
@@ -153,7 +154,7 @@ def test_every_notice_is_short():
         notices.provisioning(),
         notices.assistant_error(APP),
         notices.rate_limited("day", 100, 7200),
-        notices.no_credits(APP),
+        credit_notices.no_credits(APP),
         notices.still_waiting(),
     ]
     assert all(0 < len(t) <= 250 for t in texts)

@@ -11,6 +11,7 @@ from stripe import WebhookSignature
 
 from yourclaw.billing import status_map as m
 from yourclaw.billing import stripe_events
+from yourclaw.billing.errors import InvalidStripeSignature
 from yourclaw.standins.stripe_http import decode_form
 
 pytestmark = pytest.mark.unit
@@ -91,12 +92,12 @@ def test_verify_checks_signature_before_shape():
     body = msgspec.json.encode({"id": "evt_1", "type": "invoice.paid", "data": {"object": {}}})
     header = WebhookSignature.generate_signature_header(body.decode(), "whsec_a")
     assert stripe_events.verify(body, header, "whsec_a").id == "evt_1"
-    with pytest.raises(stripe_events.InvalidSignature):
+    with pytest.raises(InvalidStripeSignature):
         stripe_events.verify(body, header, "whsec_b")
-    with pytest.raises(stripe_events.InvalidSignature):
+    with pytest.raises(InvalidStripeSignature):
         stripe_events.verify(body, None, "whsec_a")
     old = WebhookSignature.generate_signature_header(body.decode(), "whsec_a", int(NOW.timestamp()) - 10**6)
-    with pytest.raises(stripe_events.InvalidSignature):
+    with pytest.raises(InvalidStripeSignature):
         stripe_events.verify(body, old, "whsec_a")
 
 

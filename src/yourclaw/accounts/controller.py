@@ -1,53 +1,34 @@
-"""Routes for the signed-in user's profile and phone, and the local dev sign-in."""
+"""Routes for the signed-in user's phone, and the local dev sign-in."""
 
 from __future__ import annotations
 
 import re
 
-from litestar import Controller, get, patch, post
+from litestar import Controller, post
 from litestar.di import Provide
 from litestar.params import JSONBody
 
-from yourclaw.accounts import repository as repo
 from yourclaw.accounts import service
+from yourclaw.accounts.dependencies import CurrentUser, provide_current_user
+from yourclaw.accounts.errors import InvalidEmail
 from yourclaw.accounts.jwt_verifier import issue_dev_token
-from yourclaw.accounts.schemas import (
-    DevLoginInput,
-    DevLoginOutput,
-    PhoneInput,
-    PhoneOut,
-    ProfileOut,
-    ProfileUpdate,
-)
-from yourclaw.kit.errors import Unprocessable
-from yourclaw.server.dependencies import AppStateDep, CurrentUser, DbSession, provide_current_user
+from yourclaw.accounts.schemas import DevLoginInput, DevLoginOutput, PhoneInput, PhoneOut
+from yourclaw.kit.di import DbSession, SettingsDep
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 DEV_TOKEN_TTL = 7 * 24 * 3600
 
 
-class UsersController(Controller):
+class PhoneController(Controller):
     path = "/users/me"
     tags = ["users"]
     dependencies = {"current_user": Provide(provide_current_user)}
 
-    @get("/")
-    async def me(self, app_state: AppStateDep, db_session: DbSession, current_user: CurrentUser) -> ProfileOut:
-        return await service.profile(db_session, app_state.settings, current_user)
-
-    @patch("/")
-    async def update_me(
-        self, app_state: AppStateDep, db_session: DbSession, current_user: CurrentUser, data: JSONBody[ProfileUpdate]
-    ) -> ProfileOut:
-        await repo.set_timezone(db_session, current_user.id, service.validate_timezone(data.timezone))
-        await db_session.refresh(current_user)
-        return await service.profile(db_session, app_state.settings, current_user)
-
     @post("/phone", status_code=200)
     async def set_phone(
-        self, app_state: AppStateDep, db_session: DbSession, current_user: CurrentUser, data: JSONBody[PhoneInput]
+        self, settings: SettingsDep, db_session: DbSession, current_user: CurrentUser, data: JSONBody[PhoneInput]
     ) -> PhoneOut:
-        return await service.set_phone(db_session, app_state.settings, current_user, data.phone, data.timezone)
+        return await service.set_phone(db_session, settings, current_user, data.phone, data.timezone)
 
 
 class DevAuthController(Controller):
@@ -57,11 +38,10 @@ class DevAuthController(Controller):
     tags = ["dev"]
 
     @post("/login", status_code=200)
-    async def login(self, app_state: AppStateDep, data: JSONBody[DevLoginInput]) -> DevLoginOutput:
+    async def login(self, settings: SettingsDep, data: JSONBody[DevLoginInput]) -> DevLoginOutput:
         email = data.email.strip().lower()
         if not _EMAIL.match(email):
-            raise Unprocessable("Enter an email address", code="INVALID_EMAIL")
-        settings = app_state.settings
+            raise InvalidEmail("Enter an email address")
         user_id = service.dev_user_id(email)
         token = issue_dev_token(
             settings.dev_jwt_secret or "",

@@ -11,7 +11,7 @@ import httpx
 import jwt
 import msgspec
 
-from yourclaw.kit.errors import NotAuthenticated, ServiceUnavailable
+from yourclaw.accounts.errors import AuthUnavailable, InvalidToken, TokenExpired, UnknownSigningKey
 
 # Each accepted algorithm is bound to the one key type that may verify it; this
 # mapping is the allow-list, so anything absent (including "none") is rejected.
@@ -28,12 +28,12 @@ class Claims(msgspec.Struct, frozen=True):
     role: str | None
 
 
-def _invalid(detail: str) -> NotAuthenticated:
-    return NotAuthenticated(detail, code="INVALID_TOKEN")
+def _invalid(detail: str) -> InvalidToken:
+    return InvalidToken(detail)
 
 
-def _unavailable() -> ServiceUnavailable:
-    return ServiceUnavailable("The authentication service is unavailable", code="AUTH_UNAVAILABLE")
+def _unavailable() -> AuthUnavailable:
+    return AuthUnavailable("The authentication service is unavailable")
 
 
 class TokenVerifier:
@@ -106,7 +106,7 @@ class TokenVerifier:
                 options={"require": ["exp", "sub"], "strict_aud": True},
             )
         except jwt.ExpiredSignatureError:
-            raise NotAuthenticated("Access token has expired", code="TOKEN_EXPIRED") from None
+            raise TokenExpired("Access token has expired") from None
         except (jwt.InvalidAudienceError, jwt.InvalidIssuerError):
             raise _invalid("Access token was not issued for this service") from None
         except jwt.MissingRequiredClaimError as e:
@@ -126,7 +126,7 @@ class TokenVerifier:
             await self._fetch_once(seen=self._attempts, throttle=True)
             candidates = self._candidates(kid)
             if not candidates:
-                raise NotAuthenticated("Access token was signed with an unknown key", code="UNKNOWN_KEY")
+                raise UnknownSigningKey("Access token was signed with an unknown key")
 
         for jwk in candidates:
             if jwk.key_type == _ASYMMETRIC_KTY[alg] and jwk.algorithm_name == alg:

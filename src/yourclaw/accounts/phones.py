@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 import phonenumbers
 
-from yourclaw.kit.errors import Unprocessable
+from yourclaw.accounts.errors import InvalidPhone
 
 CODE_DIGITS = 6
 
@@ -16,16 +16,15 @@ def normalize_e164(raw: str) -> str:
     """Parse an international number (leading + required: we cannot guess a country) into E.164."""
     text = (raw or "").strip()
     if not text.startswith("+"):
-        raise Unprocessable(
-            "Enter the number in international format, starting with + and the country code (for example +15551234567)",
-            code="INVALID_PHONE",
+        raise InvalidPhone(
+            "Enter the number in international format, starting with + and the country code (for example +15551234567)"
         )
     try:
         number = phonenumbers.parse(text, None)
     except phonenumbers.NumberParseException:
-        raise Unprocessable("That does not look like a phone number", code="INVALID_PHONE") from None
+        raise InvalidPhone("That does not look like a phone number") from None
     if not phonenumbers.is_valid_number(number):
-        raise Unprocessable("That phone number is not valid for its country", code="INVALID_PHONE")
+        raise InvalidPhone("That phone number is not valid for its country")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

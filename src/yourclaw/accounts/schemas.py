@@ -1,4 +1,4 @@
-"""Request and response shapes for sign-in and the user's profile."""
+"""Request and response shapes for sign-in and the user's phone."""
 
 from __future__ import annotations
 
@@ -36,35 +36,3 @@ class PhoneOut(msgspec.Struct):
     verified: bool
     verified_at: datetime | None = None
     verification: PendingVerification | None = None
-
-
-class SubscriptionSummary(msgspec.Struct):
-    status: str
-    current_period_end: datetime | None
-
-
-class AssistantSummary(msgspec.Struct):
-    status: str
-    phase: str
-    model: str
-
-
-class CreditsSummary(msgspec.Struct):
-    remaining_cents: int
-    total_cents: int
-    own_key: bool
-
-
-class ProfileOut(msgspec.Struct):
-    id: uuid.UUID
-    email: str | None
-    timezone: str | None
-    phone: PhoneOut | None
-    subscription: SubscriptionSummary | None
-    assistant: AssistantSummary | None
-    credits: CreditsSummary
-    created_at: datetime
-
-
-class ProfileUpdate(msgspec.Struct):
-    timezone: str | None = None

@@ -1,4 +1,4 @@
-"""Profile and phone onboarding. Stateless: takes the session, never commits."""
+"""Phone onboarding and the account's own settings. Stateless: takes the session, never commits."""
 
 from __future__ import annotations
 
@@ -6,22 +6,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yourclaw.accounts import phones
 from yourclaw.accounts import repository as repo
-from yourclaw.accounts.schemas import (
-    AssistantSummary,
-    CreditsSummary,
-    PendingVerification,
-    PhoneOut,
-    ProfileOut,
-    SubscriptionSummary,
-)
-from yourclaw.credits import ledger as credits
-from yourclaw.db.models import Assistant, Subscription, User, UserPhone
-from yourclaw.kit.errors import Conflict, Unprocessable
+from yourclaw.accounts.errors import InvalidTimezone, PhoneTaken
+from yourclaw.accounts.schemas import PendingVerification, PhoneOut
+from yourclaw.db.models import User, UserPhone
 from yourclaw.kit.settings import Settings
 
 
@@ -31,9 +22,7 @@ def validate_timezone(name: str | None) -> str | None:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise Unprocessable(
-            f"Unknown time zone {name!r}; use an IANA name such as Europe/Paris", code="INVALID_TIMEZONE"
-        ) from None
+        raise InvalidTimezone(f"Unknown time zone {name!r}; use an IANA name such as Europe/Paris") from None
     return name
 
 
@@ -67,30 +56,10 @@ async def set_phone(
         return phone_out(current, settings)
     owner = await repo.verified_owner_of(session, e164)
     if owner is not None and owner != user.id:
-        raise Conflict("This WhatsApp number is already linked to another account", code="PHONE_TAKEN")
+        raise PhoneTaken("This WhatsApp number is already linked to another account")
     expires = datetime.now(UTC) + timedelta(minutes=settings.phone_code_ttl_minutes)
     phone = await repo.set_pending_phone(session, user.id, e164, phones.new_code(), expires)
     return phone_out(phone, settings)
-
-
-async def profile(session: AsyncSession, settings: Settings, user: User) -> ProfileOut:
-    phone = await repo.get_phone(session, user.id)
-    sub = await session.scalar(select(Subscription).where(Subscription.user_id == user.id))
-    assistant = await session.scalar(select(Assistant).where(Assistant.user_id == user.id, Assistant.wanted.is_(True)))
-    decision = await credits.spend_decision(session, user.id)
-    current = await credits.balance(session, user.id)
-    return ProfileOut(
-        id=user.id,
-        email=user.email,
-        timezone=user.timezone,
-        phone=phone_out(phone, settings) if phone else None,
-        subscription=SubscriptionSummary(sub.status, sub.current_period_end) if sub else None,
-        assistant=AssistantSummary(assistant.status, assistant.phase, assistant.model) if assistant else None,
-        credits=CreditsSummary(
-            remaining_cents=current.remaining_cents, total_cents=current.total_cents, own_key=decision.own_key
-        ),
-        created_at=user.created_at,
-    )
 
 
 def dev_user_id(email: str) -> uuid.UUID:

@@ -13,9 +13,11 @@ from litestar.params import JSONBody
 
 from yourclaw.accounts import repository as repo
 from yourclaw.accounts import web_session
-from yourclaw.kit.errors import Forbidden, NotAuthenticated, YourClawError
+from yourclaw.accounts.dependencies import Verifier, user_id_of
+from yourclaw.accounts.errors import CrossSiteRequest, NotSignedIn
+from yourclaw.kit.di import DbSession, SettingsDep
+from yourclaw.kit.errors import UnsupportedMediaType
 from yourclaw.kit.settings import Settings
-from yourclaw.server.dependencies import AppStateDep, DbSession
 
 
 class SessionInput(msgspec.Struct):
@@ -40,10 +42,10 @@ def _refuse_cross_site(settings: Settings, request: Request) -> None:
     CORS preflight, which only APP_URL passes, and browsers name the page's origin on every such POST."""
     content_type, _ = request.content_type
     if content_type != "application/json":
-        raise YourClawError("Send the token as application/json", code="UNSUPPORTED_MEDIA_TYPE", status_code=415)
+        raise UnsupportedMediaType("Send the token as application/json")
     origin = request.headers.get("origin")
     if origin and origin not in {_origin(settings.app_url), _origin(settings.api_url)}:
-        raise Forbidden("Sign-in is accepted only from this site's own pages", code="CROSS_SITE_REQUEST")
+        raise CrossSiteRequest("Sign-in is accepted only from this site's own pages")
 
 
 def _out(settings: Settings, session: web_session.WebSession) -> SessionOut:
@@ -61,32 +63,32 @@ class SessionController(Controller):
 
     @post("/", status_code=200)
     async def create(
-        self, request: Request, app_state: AppStateDep, db_session: DbSession, data: JSONBody[SessionInput]
+        self,
+        request: Request,
+        settings: SettingsDep,
+        verifier: Verifier,
+        db_session: DbSession,
+        data: JSONBody[SessionInput],
     ) -> Response[SessionOut]:
-        settings = app_state.settings
         _refuse_cross_site(settings, request)
-        claims = await app_state.verifier.verify(data.access_token.strip())
-        try:
-            user_id = uuid.UUID(claims.sub)
-        except ValueError:
-            raise NotAuthenticated("The token's subject is not a user id", code="INVALID_TOKEN") from None
+        claims = await verifier.verify(data.access_token.strip())
+        user_id = user_id_of(claims.sub)
         await repo.upsert_user(db_session, user_id, claims.email)
         token, session = web_session.issue(settings, user_id, claims.email)
         response = Response(_out(settings, session), media_type=MediaType.JSON)
         return web_session.with_cookies(response, web_session.session_cookies(settings, token, session))
 
     @get("/")
-    async def show(self, request: Request, app_state: AppStateDep, db_session: DbSession) -> SessionOut:
-        session = web_session.from_request(app_state.settings, request)
+    async def show(self, request: Request, settings: SettingsDep, db_session: DbSession) -> SessionOut:
+        session = web_session.from_request(settings, request)
         if session is None or session.revoked_by(await repo.sessions_revoked_at(db_session, session.user_id)):
-            raise NotAuthenticated("You are not signed in", code="NOT_AUTHENTICATED")
-        return _out(app_state.settings, session)
+            raise NotSignedIn("You are not signed in")
+        return _out(settings, session)
 
     @delete("/", status_code=204)
-    async def end(self, request: Request, app_state: AppStateDep, db_session: DbSession) -> Response[None]:
+    async def end(self, request: Request, settings: SettingsDep, db_session: DbSession) -> Response[None]:
         """Signs this user out of every browser: the cookie is stateless, so ending only this one would
         leave a copied cookie working until it expires."""
-        settings = app_state.settings
         session = web_session.from_request(settings, request)
         if session is not None:
             # Otherwise any site could sign people out.

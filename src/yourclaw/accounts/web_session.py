@@ -27,7 +27,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.datastructures import Cookie
 
-from yourclaw.kit.errors import Forbidden, NotAuthenticated
+from yourclaw.accounts.errors import CsrfTokenInvalid, SessionExpired
 from yourclaw.kit.settings import Settings
 
 SESSION_COOKIE = "yourclaw_session"
@@ -150,7 +150,7 @@ def require(settings: Settings, request: Request) -> WebSession:
     """The cookie session of this request, with its CSRF token checked on anything but a read."""
     session = from_request(settings, request)
     if session is None:
-        raise NotAuthenticated("Your session has ended; sign in again", code="SESSION_EXPIRED")
+        raise SessionExpired("Your session has ended; sign in again")
     check_csrf(settings, request, session)
     return session
 
@@ -160,7 +160,7 @@ def check_csrf(settings: Settings, request: Request, session: WebSession) -> Non
         return
     given = request.headers.get(CSRF_HEADER, "")
     if not given or not _csrf_matches(settings, session.sid, given):
-        raise Forbidden("Missing or wrong X-CSRF-Token: reload the page and try again", code="CSRF_TOKEN_INVALID")
+        raise CsrfTokenInvalid("Missing or wrong X-CSRF-Token: reload the page and try again")
 
 
 def session_cookies(settings: Settings, token: str, session: WebSession) -> list[Cookie]:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from litestar import Controller, delete, get, patch, post
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody
 
+from yourclaw.accounts.dependencies import CurrentUser, provide_current_user
 from yourclaw.assistants import service
 from yourclaw.assistants.schemas import AssistantOut, AssistantRequest, ModelChange, ModelsOut
-from yourclaw.server.dependencies import AppStateDep, CurrentUser, DbSession, provide_current_user
+from yourclaw.kit.di import DbSession, SecretsDep
+
+EntitlementDep = NamedDependency[service.Entitlement]
 
 
 class AssistantsController(Controller):
@@ -23,16 +26,17 @@ class AssistantsController(Controller):
     @post("/", status_code=202)
     async def start(
         self,
-        app_state: AppStateDep,
+        secrets: SecretsDep,
+        entitlement: EntitlementDep,
         db_session: DbSession,
         current_user: CurrentUser,
         data: JSONBody[AssistantRequest | None] = None,
     ) -> AssistantOut:
         return await service.request_assistant(
             db_session,
-            app_state.settings,
-            app_state.secrets,
+            secrets,
             current_user.id,
+            entitled=entitlement,
             recreate=data.recreate if data else False,
         )
 

@@ -1,29 +1,19 @@
-"""SQL for assistants. Every query that serves a user's request is scoped to that user (or, for the
-assistant's own calls, to the user and assistant its token names)."""
+"""SQL for assistants' desired state. Every query that serves a user's request is scoped to that user."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from yourclaw.db import channels
 from yourclaw.db.models import Assistant
-
-# The reconciler LISTENs on these. Notifications are delivered at commit, so it never wakes for a
-# change it cannot see yet.
-ASSISTANTS_CHANNEL = "yourclaw_assistants"  # payload: user id
-POLLS_CHANNEL = "yourclaw_polls"  # payload: assistant id
 
 
 async def notify_desired_change(session: AsyncSession, user_id: uuid.UUID) -> None:
-    await session.execute(select(func.pg_notify(ASSISTANTS_CHANNEL, str(user_id))))
-
-
-async def notify_poll_change(session: AsyncSession, assistant_id: uuid.UUID) -> None:
-    await session.execute(select(func.pg_notify(POLLS_CHANNEL, str(assistant_id))))
+    await session.execute(select(func.pg_notify(channels.ASSISTANTS, str(user_id))))
 
 
 async def get(session: AsyncSession, user_id: uuid.UUID) -> Assistant | None:
@@ -80,44 +70,3 @@ async def mark_unwanted(session: AsyncSession, user_id: uuid.UUID) -> Assistant:
 
 async def set_model(session: AsyncSession, user_id: uuid.UUID, model: str) -> Assistant:
     return await _update(session, user_id, model=model)
-
-
-async def lock_for_poll(
-    session: AsyncSession, assistant_id: uuid.UUID, user_id: uuid.UUID, *, fresh_within: timedelta
-) -> Row | None:
-    """What a poll compares against, with the row locked; `fresh` says the last recorded poll is
-    younger than `fresh_within` by the database's clock (the one that wrote it)."""
-    fresh = func.coalesce(Assistant.last_poll_at > func.now() - fresh_within, False)
-    stmt = (
-        select(
-            Assistant.wanted,
-            Assistant.instance_id,
-            Assistant.superseded_instance_ids,
-            Assistant.last_poll_generation,
-            fresh.label("fresh"),
-        )
-        .where(Assistant.id == assistant_id, Assistant.user_id == user_id)
-        .with_for_update()
-    )
-    return (await session.execute(stmt)).first()
-
-
-async def record_poll(
-    session: AsyncSession,
-    assistant_id: uuid.UUID,
-    user_id: uuid.UUID,
-    *,
-    instance_id: str,
-    generation: int,
-    superseded: list[str],
-) -> None:
-    await session.execute(
-        update(Assistant)
-        .where(Assistant.id == assistant_id, Assistant.user_id == user_id)
-        .values(
-            last_poll_at=func.now(),
-            last_poll_generation=generation,
-            instance_id=instance_id,
-            superseded_instance_ids=superseded,
-        )
-    )

@@ -4,22 +4,23 @@ Docker; every change notifies the reconciler, which converges the containers."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yourclaw.assistants import repository as repo
+from yourclaw.assistants.errors import NoAssistant, SubscriptionRequired, UnknownModel
 from yourclaw.assistants.schemas import AssistantOut, ModelOut, ModelsOut
-from yourclaw.billing import repository as billing_repo
-from yourclaw.billing.status_map import entitled
 from yourclaw.db.models import Assistant
 from yourclaw.kit.crypto import SecretBox
-from yourclaw.kit.errors import NotFound, PaymentRequired, Unprocessable
-from yourclaw.kit.settings import Settings
 from yourclaw.llm import catalog
 from yourclaw.protocol import tokens
 
 _LABELS = {m.id: m.label for m in catalog.MODELS}
+
+# Whether the user's subscription lets them run an assistant. Billing decides it, and billing sits above this
+# package (it starts and stops assistants as payments come and go), so the server hands its answer in.
+Entitlement = Callable[[AsyncSession, uuid.UUID], Awaitable[bool]]
 
 # Phases in which the user deserves an explanation even though nothing failed for good.
 _TROUBLED_PHASES = {
@@ -86,21 +87,18 @@ async def current(session: AsyncSession, user_id: uuid.UUID) -> AssistantOut:
     return view(await repo.get(session, user_id))
 
 
-async def _require_subscription(session: AsyncSession, settings: Settings, user_id: uuid.UUID) -> None:
-    subscription = await billing_repo.get_subscription(session, user_id)
-    grace = timedelta(days=settings.past_due_grace_days)
-    if subscription is None or not entitled(subscription.status, subscription.past_due_since, datetime.now(UTC), grace):
-        raise PaymentRequired(
-            "An active subscription is needed to run an assistant; subscribe first", code="SUBSCRIPTION_REQUIRED"
-        )
-
-
 async def request_assistant(
-    session: AsyncSession, settings: Settings, secrets: SecretBox, user_id: uuid.UUID, *, recreate: bool = False
+    session: AsyncSession,
+    secrets: SecretBox,
+    user_id: uuid.UUID,
+    *,
+    entitled: Entitlement,
+    recreate: bool = False,
 ) -> AssistantOut:
     """Want an assistant. Asking again for a working one changes nothing: a double click or a retry
     must never tear it down; only `recreate` or a failed assistant provisions afresh."""
-    await _require_subscription(session, settings, user_id)
+    if not await entitled(session, user_id):
+        raise SubscriptionRequired("An active subscription is needed to run an assistant; subscribe first")
     return await want(session, secrets, user_id, recreate=recreate)
 
 
@@ -146,14 +144,14 @@ async def delete(session: AsyncSession, user_id: uuid.UUID) -> AssistantOut:
 async def _lock_wanted(session: AsyncSession, user_id: uuid.UUID) -> Assistant:
     assistant = await repo.lock(session, user_id)
     if assistant is None or not assistant.wanted:
-        raise NotFound("You have no assistant; start one first", code="NO_ASSISTANT")
+        raise NoAssistant("You have no assistant; start one first")
     return assistant
 
 
 async def change_model(session: AsyncSession, user_id: uuid.UUID, model: str) -> AssistantOut:
     if not catalog.is_offered(model):
         offered = ", ".join(m.id for m in catalog.MODELS)
-        raise Unprocessable(f"Unknown model {model!r}; choose one of: {offered}", code="UNKNOWN_MODEL")
+        raise UnknownModel(f"Unknown model {model!r}; choose one of: {offered}")
     assistant = await _lock_wanted(session, user_id)
     if assistant.model != model:
         assistant = await repo.set_model(session, user_id, model)

@@ -15,8 +15,10 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yourclaw.assistants import service as assistants
+from yourclaw.assistants.service import Entitlement
 from yourclaw.billing import repository as repo
 from yourclaw.billing import stripe_events
+from yourclaw.billing.errors import AlreadySubscribed, NoBillingAccount, PhoneNotVerified, StripeNotConfigured
 from yourclaw.billing.schemas import CheckoutOut, PortalOut, SubscriptionOut
 from yourclaw.billing.status_map import (
     ACTIVE,
@@ -30,11 +32,11 @@ from yourclaw.billing.status_map import (
     replaces,
     to_ours,
 )
-from yourclaw.billing.stripe_client import ResourceMissing, StripeGateway, StripeNotConfigured
+from yourclaw.billing.stripe_client import ResourceMissing, StripeGateway
 from yourclaw.credits import ledger as credits
+from yourclaw.credits import repository as credits_repo
 from yourclaw.db.models import Subscription
 from yourclaw.kit.crypto import SecretBox
-from yourclaw.kit.errors import Conflict
 from yourclaw.kit.settings import Settings
 from yourclaw.messaging import notices
 from yourclaw.messaging.outbound.outbox import enqueue_whatsapp
@@ -47,6 +49,22 @@ def _grace(settings: Settings) -> timedelta:
 
 
 # --- the signed-in user's routes -------------------------------------------------------------------
+
+
+def _is_entitled(subscription: Subscription | None, settings: Settings) -> bool:
+    return subscription is not None and entitled(
+        subscription.status, subscription.past_due_since, datetime.now(UTC), _grace(settings)
+    )
+
+
+def entitlement(settings: Settings) -> Entitlement:
+    """Whether a user's subscription lets them run an assistant (paid, or unpaid but still in grace): the
+    answer the assistants API asks for before it provisions one."""
+
+    async def entitled_now(session: AsyncSession, user_id: uuid.UUID) -> bool:
+        return _is_entitled(await repo.get_subscription(session, user_id), settings)
+
+    return entitled_now
 
 
 async def _new_customer(
@@ -62,12 +80,12 @@ async def checkout(
     session: AsyncSession, settings: Settings, gateway: StripeGateway, user_id: uuid.UUID
 ) -> CheckoutOut:
     if not await repo.has_verified_phone(session, user_id):
-        raise Conflict("Verify your WhatsApp number first: your assistant lives there", code="PHONE_NOT_VERIFIED")
+        raise PhoneNotVerified("Verify your WhatsApp number first: your assistant lives there")
     # Two clicks at once make one customer, and neither sees the other half-done.
     await repo.lock_user(session, user_id)
     current = await repo.get_subscription(session, user_id)
-    if current is not None and entitled(current.status, current.past_due_since, datetime.now(UTC), _grace(settings)):
-        raise Conflict("You already have a subscription; manage it from the billing portal", code="ALREADY_SUBSCRIBED")
+    if _is_entitled(current, settings):
+        raise AlreadySubscribed("You already have a subscription; manage it from the billing portal")
     customer_id = await repo.customer_of(session, user_id) or await _new_customer(session, gateway, user_id)
     app_url = settings.app_url.rstrip("/")
     urls = {
@@ -87,26 +105,26 @@ async def checkout(
 async def portal(session: AsyncSession, settings: Settings, gateway: StripeGateway, user_id: uuid.UUID) -> PortalOut:
     customer_id = await repo.customer_of(session, user_id)
     if customer_id is None:
-        raise Conflict("You have no billing account yet; subscribe first", code="NO_BILLING_ACCOUNT")
+        raise NoBillingAccount("You have no billing account yet; subscribe first")
     try:
         created = await gateway.create_portal_session(
             customer_id=customer_id, return_url=f"{settings.app_url.rstrip('/')}/dashboard"
         )
     except ResourceMissing:
-        raise Conflict("Your billing account is gone; subscribe again", code="NO_BILLING_ACCOUNT") from None
+        raise NoBillingAccount("Your billing account is gone; subscribe again") from None
     return PortalOut(portal_url=created["url"])
 
 
 async def view(session: AsyncSession, user_id: uuid.UUID) -> SubscriptionOut:
     subscription = await repo.get_subscription(session, user_id)
-    balance = await credits.balance(session, user_id)
+    balance = await credits_repo.balance(session, user_id)
     return SubscriptionOut(
         status=subscription.status if subscription else "NONE",  # type: ignore[arg-type]
         current_period_end=subscription.current_period_end if subscription else None,
         cancel_at_period_end=subscription.cancel_at_period_end if subscription else False,
         credits_remaining_cents=balance.remaining_cents,
         credits_total_cents=balance.total_cents,
-        byok_active=await credits.has_own_key(session, user_id),
+        byok_active=await credits_repo.has_own_key(session, user_id),
     )
 
 
@@ -253,7 +271,7 @@ async def _grant_period_credits(session: AsyncSession, settings: Settings, user_
     if invoice.get("status") != "paid" or invoice.get("billing_reason") not in PERIOD_BILLING_REASONS:
         return
     allowance = settings.signup_credit_cents * credits.MILLICENTS_PER_CENT
-    if await credits.reset_period(session, user_id, allowance, reference=f"invoice:{invoice['id']}"):
+    if await credits_repo.reset_period(session, user_id, allowance, reference=f"invoice:{invoice['id']}"):
         log.info("period_credits_granted", user_id=str(user_id), cents=settings.signup_credit_cents)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import stripe
 import structlog
 
-from yourclaw.kit.errors import ServiceUnavailable
+from yourclaw.billing.errors import StripeNotConfigured, StripeUnavailable
 from yourclaw.kit.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -18,14 +18,6 @@ log = structlog.get_logger(__name__)
 REQUEST_TIMEOUT = 20.0
 # POSTs carry an idempotency key (the SDK adds one), so a retried create never makes two objects.
 MAX_NETWORK_RETRIES = 2
-
-
-class StripeUnavailable(ServiceUnavailable):
-    code = "STRIPE_UNAVAILABLE"
-
-
-class StripeNotConfigured(ServiceUnavailable):
-    code = "STRIPE_NOT_CONFIGURED"
 
 
 class ResourceMissing(Exception):

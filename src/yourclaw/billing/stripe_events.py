@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 from stripe import SignatureVerificationError, Webhook, WebhookSignature
 
-from yourclaw.kit.errors import YourClawError
+from yourclaw.billing.errors import InvalidStripePayload, InvalidStripeSignature
 
 # The events that can change a subscription's state; any other is acknowledged and ignored.
 HANDLED = frozenset(
@@ -26,14 +26,6 @@ HANDLED = frozenset(
         "invoice.payment_failed",
     }
 )
-
-
-class InvalidSignature(YourClawError):
-    code = "INVALID_SIGNATURE"
-
-
-class InvalidPayload(YourClawError):
-    code = "INVALID_PAYLOAD"
 
 
 class _Data(msgspec.Struct):
@@ -60,15 +52,15 @@ def verify(payload: bytes, header: str | None, secret: str) -> Event:
         WebhookSignature.verify_header(payload, header, secret, Webhook.DEFAULT_TOLERANCE)
     except SignatureVerificationError:
         # Which check failed (secret, age, body) is not the caller's to learn.
-        raise InvalidSignature("The Stripe-Signature header does not match this body") from None
+        raise InvalidStripeSignature("The Stripe-Signature header does not match this body") from None
     except UnicodeDecodeError:
-        raise InvalidPayload("The body is not UTF-8") from None
+        raise InvalidStripePayload("The body is not UTF-8") from None
     try:
         event = msgspec.json.decode(payload, type=Event)
     except (msgspec.DecodeError, msgspec.ValidationError):
-        raise InvalidPayload("The body is not a Stripe event") from None
+        raise InvalidStripePayload("The body is not a Stripe event") from None
     if not event.id or not event.type:
-        raise InvalidPayload("The event has no id or type")
+        raise InvalidStripePayload("The event has no id or type")
     return event
 
 

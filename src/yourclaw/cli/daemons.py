@@ -24,15 +24,15 @@ def _reconciler_job(settings: Settings):
     async def reconciler(stop: asyncio.Event) -> None:
         from yourclaw.db.engine import make_engine, make_sessionmaker, transaction
         from yourclaw.kit.crypto import SecretBox
-        from yourclaw.runtime.hosts import ensure_simulated_host, host_factory
         from yourclaw.runtime.reconciler import Reconciler
+        from yourclaw.standins.runtime import ensure_standin_host, host_factory
 
         engine = make_engine(settings.database_url or "", pool_size=5)
         sessions = make_sessionmaker(engine)
         try:
             if settings.mock_containers:
                 async with transaction(sessions) as session:
-                    await ensure_simulated_host(session)
+                    await ensure_standin_host(session)
             await Reconciler(settings, sessions, SecretBox(settings.fernet_keys), host_factory(settings)).run(stop)
         finally:
             await engine.dispose()
@@ -50,18 +50,22 @@ def _messaging_job(settings: Settings):
         from yourclaw.kit.crypto import SecretBox
         from yourclaw.messaging.inbound.router import run_router
         from yourclaw.messaging.outbound.sender import run_sender
+        from yourclaw.standins import WORKER_SERVICES, Standins
 
+        # The sender talks to Twilio: under MOCK_TWILIO, to the stand-in this process runs.
+        standins = Standins.start(settings, WORKER_SERVICES)
         engine = make_engine(settings.database_url or "", pool_size=5)
         sessions = make_sessionmaker(engine)
         secrets = SecretBox(settings.fernet_keys)
         try:
             await asyncio.gather(
                 run_router(settings, sessions, secrets, stop),
-                run_sender(settings, sessions, secrets, stop),
+                run_sender(standins.settings, sessions, secrets, stop),
                 run_grace_sweeper(settings, sessions, stop),
             )
         finally:
             await engine.dispose()
+            standins.stop()
 
     return messaging
 
@@ -113,7 +117,7 @@ def _dev_environment(port: int) -> list[str]:
     if "MOCK_CONTAINERS" not in os.environ:
         os.environ["MOCK_CONTAINERS"] = "true"
         notes.append(
-            "MOCK_CONTAINERS=true: simulated runtime, in-process assistants (set MOCK_CONTAINERS=false to use "
+            "MOCK_CONTAINERS=true: stand-in runtime, in-process stand-in assistants (set MOCK_CONTAINERS=false to use "
             "the Docker hosts added with `yourclaw hosts add`)"
         )
     if "QUIET_HOURS" not in os.environ:

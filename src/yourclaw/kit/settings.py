@@ -102,6 +102,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         return self.yourclaw_env == "development"
 
     @property
+    def whatsapp_simulator(self) -> bool:
+        """The pages' WhatsApp simulator: only in development with the local Twilio stand-in."""
+        return self.mock_twilio and self.is_development
+
+    @property
     def dev_sign_in(self) -> bool:
         """Dev sign-in exists exactly when no identity provider is configured."""
         return not self.supabase_url

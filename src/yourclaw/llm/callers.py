@@ -24,10 +24,11 @@ from datetime import datetime
 import structlog
 
 from yourclaw.credits.ledger import Balance
+from yourclaw.db import channels
+from yourclaw.db.listener import Listener
 
 log = structlog.get_logger(__name__)
 
-CHANNEL = "yourclaw_llm_callers"
 MAX_AGE = 60.0
 MAX_ENTRIES = 100_000
 
@@ -63,6 +64,11 @@ class CallerCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def attach(self, listener: Listener) -> None:
+        """Be kept right by the process's LISTEN connection; subscribe before the listener starts."""
+        listener.subscribe(channels.LLM_CALLERS, self.on_notification)
+        listener.on_connection(self.on_connection)
 
     def get(self, token_hash: str, now: datetime) -> CallerRow | None:
         if not self._live:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import structlog
 from sqlalchemy.exc import DBAPIError
@@ -15,12 +15,11 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from yourclaw.credits import ledger as credits
+from yourclaw.credits import notices as credit_notices
 from yourclaw.db.engine import transaction
 from yourclaw.llm import catalog
 from yourclaw.llm import repository as repo
 from yourclaw.llm.usage import Usage
-from yourclaw.messaging import notices
-from yourclaw.messaging.inbound.routing import day_of
 from yourclaw.messaging.outbound.outbox import enqueue_whatsapp
 
 log = structlog.get_logger(__name__)
@@ -36,15 +35,6 @@ class Call:
     user_id: uuid.UUID
     reference: str  # unique per call: the ledger's idempotency key
     own_key: bool
-
-
-def no_credits_key(user_id: uuid.UUID, at: datetime) -> str:
-    # The router uses this same key (routing.decide): one "out of credits" a day, from either place.
-    return f"no-credits:{user_id}:{day_of(at)}"
-
-
-def low_credits_key(user_id: uuid.UUID, period: str) -> str:
-    return f"low-credits:{user_id}:{period}"
 
 
 def cost_of(model: str, usage: Usage) -> int:
@@ -77,7 +67,7 @@ class Meter:
         self._writer: asyncio.Task | None = None
         self._pending: set[asyncio.Task] = set()
         # Users told "out of credits" today by this process: a refused retry storm costs no writes.
-        self._told: dict[uuid.UUID, str] = {}
+        self._told: dict[uuid.UUID, date] = {}
 
     def record(self, call: Call, model: str, usage: Usage) -> None:
         if usage.empty:
@@ -101,7 +91,7 @@ class Meter:
             self._writer = self._spawn(self._write())
 
     def refused(self, user_id: uuid.UUID) -> None:
-        today = day_of(datetime.now(UTC))
+        today = datetime.now(UTC).date()
         if self._told.get(user_id) == today:
             return
         self._told[user_id] = today
@@ -156,8 +146,8 @@ class Meter:
                 await enqueue_whatsapp(
                     session,
                     user_id,
-                    notices.low_credits(self._app_url, after.remaining_cents),
-                    dedupe_key=low_credits_key(user_id, period),
+                    credit_notices.low_credits(self._app_url, after.remaining_cents),
+                    dedupe_key=credit_notices.low_credits_key(user_id, period),
                 )
         except Exception:
             log.exception("llm_low_credits_notice_failed", user_id=str(user_id))
@@ -168,8 +158,8 @@ class Meter:
                 await enqueue_whatsapp(
                     session,
                     user_id,
-                    notices.llm_out_of_credits(self._app_url),
-                    dedupe_key=no_credits_key(user_id, datetime.now(UTC)),
+                    credit_notices.llm_out_of_credits(self._app_url),
+                    dedupe_key=credit_notices.no_credits_key(user_id, datetime.now(UTC)),
                 )
         except Exception:
             self._told.pop(user_id, None)

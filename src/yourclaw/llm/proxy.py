@@ -9,8 +9,8 @@ Upstream is reached with aiohttp: its C parser reads a streamed answer for about
 that httpx's pure-Python one needed, and that was most of the proxy's own cost.
 
 No key ever reaches the caller: upstream headers are chosen from a short list, and so are the ones
-returned. With no ANTHROPIC_API_KEY in development, a built-in stand-in answers instead of Anthropic
-(`uses_standin`); in production, calls that need the shared key are refused with 503 until it is set.
+returned. Calls that need the shared key are refused with 503 until ANTHROPIC_API_KEY is set (in
+development the Anthropic stand-in sets it, see `standins`).
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from yourclaw.llm.callers import CallerCache, CallerRow
 from yourclaw.llm.metering import Call, Meter
 from yourclaw.llm.usage import UsageReader, request_head
 from yourclaw.protocol.tokens import TOKEN_PREFIX, hash_token
-from yourclaw.standins.anthropic import AnthropicFake
 
 log = structlog.get_logger(__name__)
 
@@ -45,16 +44,10 @@ FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta", "content-type", "acc
 RETURNED_HEADERS = ("request-id", "retry-after", "x-should-retry", "cache-control")
 _UPSTREAM_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
 _STREAM_BROKE = b'event: error\ndata: {"type":"error","error":{"type":"api_error","message":"upstream lost"}}\n\n'
-STANDIN_KEY = "sk-ant-standin-local-development-only"
 OUT_OF_CREDITS = (
     "Insufficient credits: this account's credit balance is used up. Add credits or your own Anthropic API key "
     "in the YourClaw dashboard."
 )
-
-
-def uses_standin(settings: Settings) -> bool:
-    """`yourclaw dev` with no shared key: the stand-in upstream. Production never uses it."""
-    return settings.is_development and not settings.anthropic_api_key
 
 
 class ProxyError(Exception):
@@ -162,15 +155,10 @@ class LlmProxy:
         self._secrets = secrets
         self.base_url = settings.anthropic_base_url.rstrip("/")
         self._shared_key = settings.anthropic_api_key
-        self._standin: AnthropicFake | None = AnthropicFake() if uses_standin(settings) else None
         self.meter = Meter(self._engine, sessions, settings.app_url)
         self._upstream: aiohttp.ClientSession | None = None  # made in `start`, on the running loop
-        # Kept right by the process's notification listener (see `AppState.start`).
+        # Kept right by the process's notification listener (`CallerCache.attach`).
         self.callers = CallerCache()
-
-    @property
-    def standin(self) -> AnthropicFake | None:
-        return self._standin
 
     async def start(self) -> None:
         self._upstream = aiohttp.ClientSession(
@@ -180,17 +168,11 @@ class LlmProxy:
             auto_decompress=False,
             skip_auto_headers=("User-Agent",),
         )
-        if self._standin is not None:
-            self.base_url = await asyncio.to_thread(self._standin.start)
-            self._shared_key = STANDIN_KEY
-            log.info("llm_standin_started", url=self.base_url, note="ANTHROPIC_API_KEY is not set")
 
     async def close(self) -> None:
         await self.meter.drain()
         if self._upstream is not None:
             await self._upstream.close()
-        if self._standin is not None:
-            await asyncio.to_thread(self._standin.stop)
 
     # --- who calls, with which key ------------------------------------------------------------------
 

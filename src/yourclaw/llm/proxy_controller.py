@@ -2,8 +2,8 @@
 its Anthropic base URL). Every failure here answers in Anthropic's error shape, not `{"detail", "code"}`:
 the caller is an Anthropic client and must understand it.
 
-`POST /v1/messages`, which every turn of every assistant calls, is a bare route (`bare_routes`, mounted by
-`app.create_app`); the calls that cost nothing (token counts, the model list) are a Litestar controller.
+`POST /v1/messages`, which every turn of every assistant calls, is a bare route (`server.bare_routes`,
+mounted by `server.app`); the calls that cost nothing (token counts, the model list) are a Litestar controller.
 """
 
 from __future__ import annotations
@@ -12,16 +12,15 @@ from http import HTTPStatus
 
 import structlog
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import Receive, Scope, Send
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from yourclaw.kit.errors import YourClawError
-from yourclaw.llm.proxy import ProxyError, Whole, error_body
-from yourclaw.server.bare_routes import cancel_on_disconnect, read_body
-from yourclaw.server.dependencies import AppStateDep
-from yourclaw.server.errors import answer_by_class
+from yourclaw.kit.asgi import cancel_on_disconnect, read_body
+from yourclaw.kit.errors import YourClawError, answer_by_class
+from yourclaw.llm.proxy import LlmProxy, ProxyError, Whole, error_body
 
 log = structlog.get_logger(__name__)
 
@@ -99,15 +98,24 @@ def _response(whole: Whole) -> Response:
     return Response(whole.body, status_code=whole.status, media_type=whole.content_type, headers=whole.headers)
 
 
-async def messages_route(scope: Scope, receive: Receive, send: Send) -> None:
-    """Anthropic's Messages API, metered: streaming (SSE) and plain answers."""
-    if scope["method"] != "POST":
-        raise ProxyError(405, "invalid_request_error", "Use POST")
-    llm = scope["litestar_app"].state.app_state.llm
-    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
-    body = await read_body(receive, MAX_BODY, "The request is larger than Anthropic accepts")
-    # A caller gone mid-answer cancels the relay, which closes the upstream request.
-    await cancel_on_disconnect(receive, send, lambda tracked: llm.messages(headers, body, tracked))
+class MessagesRoute:
+    """Anthropic's Messages API, metered: streaming (SSE) and plain answers. A bare route, built once the
+    process's proxy exists (`server.app`)."""
+
+    def __init__(self, llm: LlmProxy) -> None:
+        self.llm = llm
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] != "POST":
+            raise ProxyError(405, "invalid_request_error", "Use POST")
+        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+        body = await read_body(receive, MAX_BODY, "The request is larger than Anthropic accepts")
+        # A caller gone mid-answer cancels the relay, which closes the upstream request.
+        await cancel_on_disconnect(receive, send, lambda tracked: self.llm.messages(headers, body, tracked))
+
+
+# The process's one proxy (its upstream pool and caller cache), provided by the server.
+Llm = NamedDependency[LlmProxy]
 
 
 class LlmProxyController(Controller):
@@ -117,13 +125,13 @@ class LlmProxyController(Controller):
     exception_handlers = dict.fromkeys(_ANSWERS, _litestar_handler)
 
     @post("/v1/messages/count_tokens", status_code=200, request_max_body_size=MAX_BODY)
-    async def count_tokens(self, request: Request, app_state: AppStateDep) -> Response:
+    async def count_tokens(self, request: Request, llm: Llm) -> Response:
         return _response(
-            await app_state.llm.passthrough("POST", "/v1/messages/count_tokens", request.headers, await request.body())
+            await llm.passthrough("POST", "/v1/messages/count_tokens", request.headers, await request.body())
         )
 
     @get("/v1/models")
-    async def models(self, request: Request, app_state: AppStateDep) -> Response:
+    async def models(self, request: Request, llm: Llm) -> Response:
         query = request.scope.get("query_string", b"").decode("latin-1")
         path = "/v1/models" + (f"?{query}" if query else "")
-        return _response(await app_state.llm.passthrough("GET", path, request.headers))
+        return _response(await llm.passthrough("GET", path, request.headers))

@@ -86,29 +86,6 @@ def rate_limited(window: str, limit: int, wait_seconds: float) -> str:
     )
 
 
-def no_credits(app_url: str) -> str:
-    return (
-        "Your assistant is out of credits, so it didn't get this message. "
-        f"Add credits or your own API key at {_site(app_url)}."
-    )
-
-
-def llm_out_of_credits(app_url: str) -> str:
-    """From the LLM proxy: the assistant got the message but cannot think without credits."""
-    return (
-        "Your assistant is out of credits, so it can't answer right now. "
-        f"Add credits or your own Anthropic API key at {_site(app_url)}."
-    )
-
-
-def low_credits(app_url: str, remaining_cents: int) -> str:
-    return (
-        f"Heads up: your assistant has ${remaining_cents / 100:.2f} of credits left for this billing period. "
-        f"When they run out it stops answering until they renew; you can add your own Anthropic API key at "
-        f"{_site(app_url)} to keep it going."
-    )
-
-
 def still_waiting() -> str:
     return (
         "Your assistant is taking longer than usual; it may be restarting. "

@@ -1,5 +1,6 @@
-"""Routes of the inbound side: Twilio's webhooks and the dashboard's conversation and usage views. The
-WhatsApp webhook itself is a bare route (`inbound_webhook`, mounted by `app.create_app`)."""
+"""The routes of messaging: Twilio's delivery status callbacks and the dashboard's conversation and usage
+views. Incoming WhatsApp messages come through a bare route (`inbound.webhook.WhatsAppWebhook` at
+`twilio.webhooks.WHATSAPP_PATH`), which the app mounts once the process's state exists."""
 
 from __future__ import annotations
 

@@ -10,8 +10,11 @@ from litestar import Controller, get
 from litestar.di import Provide
 from litestar.params import QueryParameter
 
+from yourclaw.accounts.dependencies import CurrentUser, provide_current_user
 from yourclaw.credits import ledger as credits
-from yourclaw.kit.errors import NotFound
+from yourclaw.credits import repository as credits_repo
+from yourclaw.kit.di import DbSession, SettingsDep
+from yourclaw.messaging.errors import UnknownCursor
 from yourclaw.messaging.inbound import repository as repo
 from yourclaw.messaging.schemas import (
     DayUsage,
@@ -21,7 +24,6 @@ from yourclaw.messaging.schemas import (
     UsageLimits,
     UsageOut,
 )
-from yourclaw.server.dependencies import AppStateDep, CurrentUser, DbSession, provide_current_user
 
 MAX_DAYS = 90
 MAX_PAGE = 100
@@ -35,7 +37,7 @@ class MessagingViewsController(Controller):
     @get("/usage")
     async def usage(
         self,
-        app_state: AppStateDep,
+        settings: SettingsDep,
         db_session: DbSession,
         current_user: CurrentUser,
         days: Annotated[int, QueryParameter(ge=1, le=MAX_DAYS)] = 7,
@@ -55,9 +57,8 @@ class MessagingViewsController(Controller):
                     llm_spend_cents=credits.to_cents(row.llm_millicents) if row else 0,
                 )
             )
-        settings = app_state.settings
-        decision = await credits.spend_decision(db_session, current_user.id)
-        current = await credits.balance(db_session, current_user.id)
+        decision = await credits_repo.spend_decision(db_session, current_user.id)
+        current = await credits_repo.balance(db_session, current_user.id)
         return UsageOut(
             days=series,
             limits=UsageLimits(
@@ -79,7 +80,7 @@ class MessagingViewsController(Controller):
         # One more than asked tells whether an older page exists without a count.
         rows = await repo.conversation_page(db_session, current_user.id, limit + 1, before)
         if rows is None:
-            raise NotFound("No such message in your conversation", code="UNKNOWN_CURSOR")
+            raise UnknownCursor("No such message in your conversation")
         page = rows[:limit]
         return MessagesOut(
             messages=[

@@ -6,10 +6,10 @@ import structlog
 from litestar import Request
 from litestar.di import NamedDependency
 
-from yourclaw.kit.errors import NotAuthenticated
+from yourclaw.kit.di import Sessions
 from yourclaw.protocol import tokens
+from yourclaw.protocol.errors import InvalidAssistantToken
 from yourclaw.protocol.tokens import TokenOwner
-from yourclaw.server.dependencies import AppStateDep
 
 
 def _presented_token(request: Request) -> str | None:
@@ -21,19 +21,17 @@ def _presented_token(request: Request) -> str | None:
     return api_key or None
 
 
-async def provide_assistant(request: Request, app_state: AppStateDep) -> TokenOwner:
+async def provide_assistant(request: Request, sessions: Sessions) -> TokenOwner:
     """The token's owner. Looked up in a session of its own, closed before the handler runs, so that a
     long poll holds no database connection while it waits."""
     token = _presented_token(request)
     if token is None:
-        raise NotAuthenticated(
-            "Send the assistant token as Authorization: Bearer <token>", code="INVALID_ASSISTANT_TOKEN"
-        )
-    async with app_state.sessions() as session:
+        raise InvalidAssistantToken("Send the assistant token as Authorization: Bearer <token>")
+    async with sessions() as session:
         owner = await tokens.verify_bearer(session, token)
     if owner is None:
         # Never echo the token: this detail reaches logs.
-        raise NotAuthenticated("Unknown or revoked assistant token", code="INVALID_ASSISTANT_TOKEN")
+        raise InvalidAssistantToken("Unknown or revoked assistant token")
     structlog.contextvars.bind_contextvars(user_id=str(owner.user_id), assistant_id=str(owner.assistant_id))
     return owner
 

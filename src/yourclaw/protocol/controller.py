@@ -13,23 +13,34 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
-from yourclaw.kit.errors import Conflict, Forbidden, NotFound, Unprocessable, YourClawError
+from yourclaw.kit.di import DbSession, SettingsDep
 from yourclaw.protocol import media_urls
 from yourclaw.protocol import repository as queue
 from yourclaw.protocol.auth import AssistantOwner, provide_assistant
+from yourclaw.protocol.errors import (
+    EmptyMedia,
+    EmptyMessage,
+    IdempotencyKeyRequired,
+    IdempotencyKeyReused,
+    IdempotencyKeyTooLong,
+    InvalidContentType,
+    LeaseNotHeld,
+    MediaNotFound,
+    MediaTooLarge,
+    MediaUrlExpired,
+    MediaUrlInvalid,
+    MessageNotFound,
+    MessageNotLeased,
+    TextTooLong,
+    UnknownMedia,
+)
 from yourclaw.protocol.poll_controller import INSTANCE_ID_PATTERN
-from yourclaw.server.dependencies import AppStateDep, DbSession
 
 MAX_TEXT_CHARS = 20_000
 MAX_IDEMPOTENCY_KEY = 200
 MAX_IN_REPLY_TO = 100
 # type/subtype with optional parameters, as in `image/jpeg` or `text/plain; charset=utf-8`.
 _CONTENT_TYPE = re.compile(r"^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+(\s*;\s*[^\x00-\x1f;]+)*$")
-
-
-class PayloadTooLarge(YourClawError):
-    status_code = 413
-    code = "PAYLOAD_TOO_LARGE"
 
 
 class OutboundIn(msgspec.Struct):
@@ -51,20 +62,16 @@ class MediaStored(msgspec.Struct):
 def _idempotency_key(raw: str | None) -> str:
     key = (raw or "").strip()
     if not key:
-        raise Unprocessable(
-            "Send an Idempotency-Key header (for a reply: message id + part index)", code="IDEMPOTENCY_KEY_REQUIRED"
-        )
+        raise IdempotencyKeyRequired("Send an Idempotency-Key header (for a reply: message id + part index)")
     if len(key) > MAX_IDEMPOTENCY_KEY:
-        raise Unprocessable(
-            f"Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY} characters", code="IDEMPOTENCY_KEY_TOO_LONG"
-        )
+        raise IdempotencyKeyTooLong(f"Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY} characters")
     return key
 
 
 def _content_type(raw: str | None) -> str:
     value = (raw or "").strip()
     if not value or len(value) > 100 or not _CONTENT_TYPE.match(value):
-        raise Unprocessable("Send the media's type as Content-Type (e.g. image/jpeg)", code="INVALID_CONTENT_TYPE")
+        raise InvalidContentType("Send the media's type as Content-Type (e.g. image/jpeg)")
     return value
 
 
@@ -76,7 +83,7 @@ class ProtocolController(Controller):
     @post("/inbound/{message_id:uuid}/extend", status_code=204)
     async def extend(
         self,
-        app_state: AppStateDep,
+        settings: SettingsDep,
         db_session: DbSession,
         assistant: AssistantOwner,
         message_id: FromPath[uuid.UUID],
@@ -90,20 +97,20 @@ class ProtocolController(Controller):
             assistant.user_id,
             assistant.assistant_id,
             instance_id=instance_id,
-            lease_seconds=app_state.settings.inbound_lease_seconds,
+            lease_seconds=settings.inbound_lease_seconds,
         )
         if outcome == "missing":
-            raise NotFound("No such message", code="MESSAGE_NOT_FOUND")
+            raise MessageNotFound("No such message")
         if outcome == "not_held":
-            raise Conflict("This instance does not hold the message's lease", code="LEASE_NOT_HELD")
+            raise LeaseNotHeld("This instance does not hold the message's lease")
 
     @post("/inbound/{message_id:uuid}/ack", status_code=204)
     async def ack(self, db_session: DbSession, assistant: AssistantOwner, message_id: FromPath[uuid.UUID]) -> None:
         outcome = await queue.ack(db_session, message_id, assistant.user_id)
         if outcome == "missing":
-            raise NotFound("No such message", code="MESSAGE_NOT_FOUND")
+            raise MessageNotFound("No such message")
         if outcome == "not_leased":
-            raise Conflict("The message has not been handed out", code="MESSAGE_NOT_LEASED")
+            raise MessageNotLeased("The message has not been handed out")
 
     @post("/outbound", status_code=202)
     async def outbound(
@@ -116,11 +123,11 @@ class ProtocolController(Controller):
         key = _idempotency_key(idempotency_key)
         user_id = assistant.user_id
         if len(data.text) > MAX_TEXT_CHARS:
-            raise PayloadTooLarge(f"The text is longer than {MAX_TEXT_CHARS} characters", code="TEXT_TOO_LONG")
+            raise TextTooLong(f"The text is longer than {MAX_TEXT_CHARS} characters")
         if not data.text.strip() and data.media_id is None:
-            raise Unprocessable("A message needs text or media", code="EMPTY_MESSAGE")
+            raise EmptyMessage("A message needs text or media")
         if data.media_id is not None and not await queue.owns_media(db_session, user_id, data.media_id):
-            raise Unprocessable("No such media: upload it first with POST /runtime/media", code="UNKNOWN_MEDIA")
+            raise UnknownMedia("No such media: upload it first with POST /runtime/media")
         in_reply_to = await self._replied_to(db_session, user_id, data.in_reply_to)
 
         new_id = await queue.insert_outbound(
@@ -136,14 +143,14 @@ class ProtocolController(Controller):
             return OutboundAccepted(id=new_id)
         stored = await queue.outbound_by_key(db_session, user_id, key)
         if stored is None:  # pragma: no cover - the conflict that skipped the insert names this row
-            raise Conflict("The Idempotency-Key is in use; retry", code="IDEMPOTENCY_KEY_REUSED")
+            raise IdempotencyKeyReused("The Idempotency-Key is in use; retry")
         if (stored.kind, stored.body, stored.media_id, stored.in_reply_to) != (
             data.kind,
             data.text,
             data.media_id,
             in_reply_to,
         ):
-            raise Conflict("This Idempotency-Key was used for a different message", code="IDEMPOTENCY_KEY_REUSED")
+            raise IdempotencyKeyReused("This Idempotency-Key was used for a different message")
         return OutboundAccepted(id=stored.id)
 
     @staticmethod
@@ -158,11 +165,11 @@ class ProtocolController(Controller):
 
     @post("/media", status_code=201, request_max_body_size=None)
     async def upload_media(
-        self, app_state: AppStateDep, db_session: DbSession, assistant: AssistantOwner, request: Request
+        self, settings: SettingsDep, db_session: DbSession, assistant: AssistantOwner, request: Request
     ) -> MediaStored:
         content_type = _content_type(request.headers.get("content-type"))
-        cap = app_state.settings.media_max_bytes
-        too_large = PayloadTooLarge(f"Media is limited to {cap} bytes", code="MEDIA_TOO_LARGE")
+        cap = settings.media_max_bytes
+        too_large = MediaTooLarge(f"Media is limited to {cap} bytes")
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > cap:
             raise too_large
@@ -174,7 +181,7 @@ class ProtocolController(Controller):
                 raise too_large
             chunks.append(chunk)
         if size == 0:
-            raise Unprocessable("The request body (the media's bytes) is empty", code="EMPTY_MEDIA")
+            raise EmptyMedia("The request body (the media's bytes) is empty")
         media_id = await queue.store_media(
             db_session, assistant.user_id, source="outbound", content_type=content_type, data=b"".join(chunks)
         )
@@ -191,7 +198,7 @@ class MediaController(Controller):
     @get("/{media_id:uuid}", status_code=200)
     async def serve(
         self,
-        app_state: AppStateDep,
+        settings: SettingsDep,
         db_session: DbSession,
         media_id: FromPath[uuid.UUID],
         expires: Annotated[str | None, QueryParameter(required=False)] = None,
@@ -199,14 +206,14 @@ class MediaController(Controller):
     ) -> Response[bytes]:
         # Parsed here, not by the framework: a mangled link is a 403 like any other bad link.
         expires_at = int(expires) if expires and expires.isdigit() and len(expires) < 12 else None
-        check = media_urls.verify(app_state.settings, media_id, expires_at, sig)
+        check = media_urls.verify(settings, media_id, expires_at, sig)
         if check == "expired":
-            raise Forbidden("This media link has expired", code="MEDIA_URL_EXPIRED")
+            raise MediaUrlExpired("This media link has expired")
         if check != "valid":
-            raise Forbidden("This media link is not valid", code="MEDIA_URL_INVALID")
+            raise MediaUrlInvalid("This media link is not valid")
         found = await queue.load_media(db_session, media_id)
         if found is None:
-            raise NotFound("This media is gone", code="MEDIA_NOT_FOUND")
+            raise MediaNotFound("This media is gone")
         content_type, data = found
         return Response(
             data,

@@ -11,21 +11,25 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Annotated
 
+import httpx
 import msgspec
 from litestar import Controller, Response, get
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.params import HeaderParameter, QueryParameter
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from yourclaw.assistants import repository as repo
 from yourclaw.db.engine import transaction
-from yourclaw.kit.errors import Conflict, NotAuthenticated
-from yourclaw.protocol import repository as queue
+from yourclaw.kit.di import HttpClient, Sessions, SettingsDep
+from yourclaw.kit.settings import Settings
+from yourclaw.protocol import repository as repo
 from yourclaw.protocol.auth import AssistantOwner, provide_assistant
+from yourclaw.protocol.errors import InstanceSuperseded, InvalidAssistantToken
 from yourclaw.protocol.inbound_media import offer_media
 from yourclaw.protocol.tokens import TokenOwner
-from yourclaw.server.dependencies import AppStateDep
-from yourclaw.server.state import AppState
+from yourclaw.protocol.waiter import InboundWaiter
+
+# The process's one waiter: every waiting poll of this process is in it.
+Waiter = NamedDependency[InboundWaiter]
 
 # An unchanged poll is written at most this often: enough for the reconciler's "disconnected" check
 # (twice the wait plus a margin), without a write per poll.
@@ -68,11 +72,10 @@ def next_instances(current: str | None, superseded: list[str], presented: str) -
 async def check_in(session: AsyncSession, owner: TokenOwner, *, instance_id: str, generation: int) -> None:
     state = await repo.lock_for_poll(session, owner.assistant_id, owner.user_id, fresh_within=POLL_WRITE_INTERVAL)
     if state is None or not state.wanted:
-        raise NotAuthenticated("This assistant has been deleted", code="INVALID_ASSISTANT_TOKEN")
+        raise InvalidAssistantToken("This assistant has been deleted")
     if instance_id in state.superseded_instance_ids:
-        raise Conflict(
-            "A newer instance of this assistant is polling with the same token; this one must stop",
-            code="INSTANCE_SUPERSEDED",
+        raise InstanceSuperseded(
+            "A newer instance of this assistant is polling with the same token; this one must stop"
         )
     changed = instance_id != state.instance_id or generation != state.last_poll_generation
     if not changed and state.fresh:
@@ -85,16 +88,20 @@ async def check_in(session: AsyncSession, owner: TokenOwner, *, instance_id: str
         await repo.notify_poll_change(session, owner.assistant_id)
 
 
-async def take_message(app_state: AppState, owner: TokenOwner, instance_id: str) -> queue.Take:
+async def take_message(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, owner: TokenOwner, instance_id: str
+) -> repo.Take:
     """One hand-out attempt, in a short transaction of its own (any media fetch comes after it)."""
-    async with transaction(app_state.sessions) as session:
-        return await queue.hand_out(
-            session, owner.user_id, instance_id=instance_id, lease_seconds=app_state.settings.inbound_lease_seconds
+    async with transaction(sessions) as session:
+        return await repo.hand_out(
+            session, owner.user_id, instance_id=instance_id, lease_seconds=settings.inbound_lease_seconds
         )
 
 
-async def as_batch(app_state: AppState, message: queue.HandedOut) -> InboundBatch:
-    links = await offer_media(message, settings=app_state.settings, sessions=app_state.sessions, http=app_state.http)
+async def as_batch(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, http: httpx.AsyncClient, message: repo.HandedOut
+) -> InboundBatch:
+    links = await offer_media(message, settings=settings, sessions=sessions, http=http)
     out = InboundOut(
         id=message.id,
         from_=str(message.user_id),
@@ -105,19 +112,25 @@ async def as_batch(app_state: AppState, message: queue.HandedOut) -> InboundBatc
     return InboundBatch(messages=[out])
 
 
-async def next_message(app_state: AppState, owner: TokenOwner, instance_id: str, wait: float) -> queue.HandedOut | None:
+async def next_message(
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    waiter: InboundWaiter,
+    owner: TokenOwner,
+    instance_id: str,
+    wait: float,
+) -> repo.HandedOut | None:
     """The user's next message, waiting up to `wait` seconds for one. Registered with the waiter before
     each look, so a notification between the look and the wait is not lost; no connection is held while
     waiting. A message in flight ends the wait early when its lease runs out (redelivery). A newer poll for the
     same user ends this one (see `InboundWaiter.poll`)."""
-    waiter, listener = app_state.inbound, app_state.listener
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     woken = False
     with waiter.poll(owner.user_id) as newest:
         while not waiter.closed and newest():
             with waiter.listen(owner.user_id) as wakeup:
-                take = await take_message(app_state, owner, instance_id)
+                take = await take_message(sessions, settings, owner, instance_id)
                 if take.message is not None:
                     return take.message
                 if woken and take.busy_for is None:
@@ -129,7 +142,7 @@ async def next_message(app_state: AppState, owner: TokenOwner, instance_id: str,
                     return None
                 if take.busy_for is not None:
                     pause = min(pause, max(take.busy_for, 0.0) + LEASE_MARGIN)
-                if listener is None or not listener.connected:
+                if not waiter.listening:
                     pause = min(pause, UNLISTENED_RECHECK)
                 woken = await wakeup.wait(pause)
     return None
@@ -143,16 +156,19 @@ class PollController(Controller):
     @get("/inbound", status_code=200)
     async def inbound(
         self,
-        app_state: AppStateDep,
+        settings: SettingsDep,
+        sessions: Sessions,
+        http: HttpClient,
+        inbound_waiter: Waiter,
         assistant: AssistantOwner,
         generation: Annotated[int, HeaderParameter(name="X-Config-Generation", ge=0, le=_BIGINT_MAX)],
         instance_id: Annotated[str, HeaderParameter(name="X-Instance-Id", pattern=INSTANCE_ID_PATTERN)],
         wait: Annotated[int, QueryParameter(ge=0, le=MAX_WAIT)] = DEFAULT_WAIT,
     ) -> Response[InboundBatch | None]:
         # A transaction of its own, over before the wait: a waiting poll holds no database connection.
-        async with transaction(app_state.sessions) as session:
+        async with transaction(sessions) as session:
             await check_in(session, assistant, instance_id=instance_id, generation=generation)
-        message = await next_message(app_state, assistant, instance_id, wait)
+        message = await next_message(sessions, settings, inbound_waiter, assistant, instance_id, wait)
         if message is None:
             return Response(None, status_code=204)
-        return Response(await as_batch(app_state, message), status_code=200)
+        return Response(await as_batch(sessions, settings, http, message), status_code=200)

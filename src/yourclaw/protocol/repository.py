@@ -10,16 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from yourclaw.db import channels
 from yourclaw.db.models import Assistant, InboundMessage, Media, Outbox
-from yourclaw.messaging.outbound.outbox import OUTBOX_CHANNEL
-
-# The router notifies here (payload: user id) when it queues a message; an ack does too, since the
-# user's next message becomes eligible. Delivered at commit, so a woken poll finds what woke it.
-USER_INBOUND_CHANNEL = "yourclaw_user_inbound"
 
 # Long enough for a held message (quiet hours, outside the 24-hour window) to still have its picture
 # when it finally goes; a cleanup may delete rows past `expires_at`.
@@ -48,7 +44,7 @@ class Take:
 
 
 async def notify_user_inbound(session: AsyncSession, user_id: uuid.UUID) -> None:
-    await session.execute(select(func.pg_notify(USER_INBOUND_CHANNEL, str(user_id))))
+    await session.execute(select(func.pg_notify(channels.USER_INBOUND, str(user_id))))
 
 
 async def hand_out(session: AsyncSession, user_id: uuid.UUID, *, instance_id: str, lease_seconds: int) -> Take:
@@ -288,7 +284,7 @@ async def insert_outbound(
     new_id = await session.scalar(stmt)
     if new_id is not None:
         # Delivered at commit: the sender never wakes for a row it cannot see yet.
-        await session.execute(select(func.pg_notify(OUTBOX_CHANNEL, str(user_id))))
+        await session.execute(select(func.pg_notify(channels.OUTBOX, str(user_id))))
     return new_id
 
 
@@ -301,3 +297,51 @@ async def outbound_by_key(session: AsyncSession, user_id: uuid.UUID, idempotency
         )
     ).first()
     return StoredOutbound(*row) if row else None
+
+
+# --- polls ------------------------------------------------------------------------------------------
+
+
+async def lock_for_poll(
+    session: AsyncSession, assistant_id: uuid.UUID, user_id: uuid.UUID, *, fresh_within: timedelta
+) -> Row | None:
+    """What a poll compares against, with the row locked; `fresh` says the last recorded poll is
+    younger than `fresh_within` by the database's clock (the one that wrote it)."""
+    fresh = func.coalesce(Assistant.last_poll_at > func.now() - fresh_within, False)
+    stmt = (
+        select(
+            Assistant.wanted,
+            Assistant.instance_id,
+            Assistant.superseded_instance_ids,
+            Assistant.last_poll_generation,
+            fresh.label("fresh"),
+        )
+        .where(Assistant.id == assistant_id, Assistant.user_id == user_id)
+        .with_for_update()
+    )
+    return (await session.execute(stmt)).first()
+
+
+async def record_poll(
+    session: AsyncSession,
+    assistant_id: uuid.UUID,
+    user_id: uuid.UUID,
+    *,
+    instance_id: str,
+    generation: int,
+    superseded: list[str],
+) -> None:
+    await session.execute(
+        update(Assistant)
+        .where(Assistant.id == assistant_id, Assistant.user_id == user_id)
+        .values(
+            last_poll_at=func.now(),
+            last_poll_generation=generation,
+            instance_id=instance_id,
+            superseded_instance_ids=superseded,
+        )
+    )
+
+
+async def notify_poll_change(session: AsyncSession, assistant_id: uuid.UUID) -> None:
+    await session.execute(select(func.pg_notify(channels.POLLS, str(assistant_id))))

@@ -67,6 +67,16 @@ async def current_token(session: AsyncSession, secrets_box: SecretBox, assistant
     return secrets_box.decrypt(encrypted) if encrypted else None
 
 
+async def current_tokens(session: AsyncSession, secrets_box: SecretBox) -> dict[uuid.UUID, str]:
+    """Every assistant's current token, decrypted: what the reconciler renders into their configs."""
+    rows = await session.execute(
+        select(AssistantToken.assistant_id, AssistantToken.token_encrypted).where(
+            AssistantToken.current.is_(True), AssistantToken.revoked_at.is_(None)
+        )
+    )
+    return {assistant_id: secrets_box.decrypt(encrypted) for assistant_id, encrypted in rows}
+
+
 async def verify_bearer(session: AsyncSession, token: str, *, now: datetime | None = None) -> TokenOwner | None:
     """The owner of a valid (not revoked, not expired) token, or None. Constant work per call: one
     indexed lookup by hash, so timing says nothing about how close a guess was."""

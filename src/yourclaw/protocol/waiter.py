@@ -10,6 +10,9 @@ from contextlib import contextmanager
 
 import structlog
 
+from yourclaw.db import channels
+from yourclaw.db.listener import Listener
+
 log = structlog.get_logger(__name__)
 
 
@@ -30,10 +33,21 @@ class InboundWaiter:
         self._waiting: dict[uuid.UUID, set[asyncio.Future[bool]]] = {}
         self._newest: dict[uuid.UUID, object] = {}
         self._closed = False
+        self._listener: Listener | None = None
 
     @property
     def closed(self) -> bool:
         return self._closed
+
+    def attach(self, listener: Listener) -> None:
+        """Be woken by the process's LISTEN connection; subscribe before the listener starts."""
+        listener.subscribe(channels.USER_INBOUND, self.on_notification)
+        self._listener = listener
+
+    @property
+    def listening(self) -> bool:
+        """Notifications reach us now; while they do not, waiting polls look for themselves every so often."""
+        return self._listener is not None and self._listener.connected
 
     def waiting(self, user_id: uuid.UUID | None = None) -> int:
         if user_id is not None:
@@ -85,7 +99,7 @@ class InboundWaiter:
         return len(futures)
 
     def on_notification(self, payload: str) -> None:
-        """A message was queued for the user named in the payload (`inbound_queue.USER_INBOUND_CHANNEL`)."""
+        """A message was queued for the user named in the payload (`channels.USER_INBOUND`)."""
         try:
             user_id = uuid.UUID(payload)
         except ValueError:

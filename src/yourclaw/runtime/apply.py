@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 import anyio
 import structlog
 from docker.errors import APIError
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from yourclaw.db.models import Assistant, HostServer
@@ -20,6 +19,7 @@ from yourclaw.kit.settings import Settings
 from yourclaw.messaging.outbound.outbox import enqueue_whatsapp
 from yourclaw.protocol import tokens
 from yourclaw.runtime import openclaw_config, planner
+from yourclaw.runtime import repository as repo
 from yourclaw.runtime.desired import render
 from yourclaw.runtime.host_client import HostClient, HostUnavailable
 
@@ -84,7 +84,7 @@ class Applier:
 
     async def _update(self, assistant_id: uuid.UUID, **values) -> None:
         async with self.sessions() as session, session.begin():
-            await session.execute(update(Assistant).where(Assistant.id == assistant_id).values(**values))
+            await repo.update_assistant(session, assistant_id, **values)
 
     async def run(self, action: planner.Action) -> None:
         try:
@@ -250,7 +250,7 @@ class Applier:
                 phase_reason=f"Starting your assistant took more than one try (attempt {attempts}); retrying.",
             )
         async with self.sessions() as session, session.begin():
-            await session.execute(update(Assistant).where(Assistant.id == row.id).values(**values))
+            await repo.update_assistant(session, row.id, **values)
             if final:
                 stamp = int((row.recreate_requested_at or row.created_at).timestamp())
                 await enqueue_whatsapp(
@@ -278,7 +278,7 @@ class Applier:
                 await tokens.confirm_rotation(
                     session, row.id, grace=timedelta(seconds=self.settings.assistant_token_grace_seconds), now=self.now
                 )
-            await session.execute(update(Assistant).where(Assistant.id == row.id).values(**values))
+            await repo.update_assistant(session, row.id, **values)
         if action.became_ready:
             log.info("assistant_ready", user_id=str(row.user_id))
 
@@ -300,7 +300,7 @@ async def record_host(
         reachable = failures < threshold and host.reachable
         values = {"consecutive_failures": failures, "last_error": (error or "")[:500], "reachable": reachable}
     async with sessions() as session, session.begin():
-        await session.execute(update(HostServer).where(HostServer.id == host.id).values(**values))
+        await repo.update_host(session, host.id, **values)
     for key, value in values.items():
         setattr(host, key, value)
     return reachable

@@ -1,17 +1,11 @@
-"""Reading the desired state: assistants, their current tokens and hosts, rendered into what the planner
-compares (container-spec hash and config hash)."""
+"""The desired state as the planner compares it: an assistant's row, its current token and its host,
+rendered into a container-spec hash and a config hash (the rows themselves are read by `repository`)."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from yourclaw.db.models import Assistant, AssistantToken, HostServer
-from yourclaw.kit.crypto import SecretBox
+from yourclaw.db.models import Assistant, HostServer
 from yourclaw.kit.settings import Settings
 from yourclaw.runtime import openclaw_config
 from yourclaw.runtime.container_spec import ContainerSpec, spec_for
@@ -41,29 +35,6 @@ def render(settings: Settings, row: Assistant, token: str | None, host: HostServ
         generation=generation,
     )
     return Rendered(spec, config, openclaw_config.config_hash(config))
-
-
-async def load_hosts(session: AsyncSession) -> list[HostServer]:
-    return list((await session.scalars(select(HostServer).order_by(HostServer.name))).all())
-
-
-async def load_assistants(session: AsyncSession, *, volume_retention: timedelta) -> list[Assistant]:
-    """Every row the reconciler may act on: wanted ones, unwanted ones until their container is gone, and
-    deleted ones while their volume is kept (a volume with no row at all belongs to nobody)."""
-    keep_since = datetime.now(UTC) - volume_retention - timedelta(days=1)
-    query = select(Assistant).where(
-        Assistant.wanted.is_(True) | (Assistant.phase != "none") | (Assistant.deleted_at > keep_since)
-    )
-    return list((await session.scalars(query)).all())
-
-
-async def load_tokens(session: AsyncSession, secrets: SecretBox) -> dict[uuid.UUID, str]:
-    rows = await session.execute(
-        select(AssistantToken.assistant_id, AssistantToken.token_encrypted).where(
-            AssistantToken.current.is_(True), AssistantToken.revoked_at.is_(None)
-        )
-    )
-    return {assistant_id: secrets.decrypt(encrypted) for assistant_id, encrypted in rows}
 
 
 def to_desired(row: Assistant, rendered: Rendered) -> DesiredAssistant:

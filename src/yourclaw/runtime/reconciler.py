@@ -21,17 +21,20 @@ import asyncpg
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from yourclaw.db import channels
 from yourclaw.db.models import HostServer
 from yourclaw.kit.crypto import SecretBox
 from yourclaw.kit.settings import Settings
+from yourclaw.protocol import tokens
 from yourclaw.runtime import desired, planner
+from yourclaw.runtime import repository as repo
 from yourclaw.runtime.apply import Applier, HostHandle, record_host
 from yourclaw.runtime.host_client import HostClient, ObservedContainer, ObservedVolume
 
 log = structlog.get_logger(__name__)
 
 LOCK_KEY = 0x59434C41  # "YCLA": one active reconciler per database
-CHANNELS = ("yourclaw_assistants", "yourclaw_polls")
+CHANNELS = (channels.ASSISTANTS, channels.POLLS)
 HOST_CONCURRENCY = 8  # docker-py keeps 10 pooled connections per client over TLS
 OBSERVE_TIMEOUT = 30.0
 OBSERVE_DEADLINE = 3.0
@@ -191,9 +194,9 @@ class Reconciler:
         now = datetime.now(UTC)
         with_volumes = volumes if volumes is not None else time.monotonic() - self._last_volume_pass > VOLUME_PASS_EVERY
         async with self.sessions() as session:
-            host_rows = await desired.load_hosts(session)
-            rows = await desired.load_assistants(session, volume_retention=self.limits.volume_retention)
-            token_for = await desired.load_tokens(session, self.secrets)
+            host_rows = await repo.load_hosts(session)
+            rows = await repo.load_assistants(session, volume_retention=self.limits.volume_retention)
+            token_for = await tokens.current_tokens(session, self.secrets)
         calls_before = {h.id: self._handle(h).client.api_calls for h in host_rows}
 
         results = await self._observe_all(host_rows, with_volumes)

@@ -1,4 +1,5 @@
-"""The Litestar application factory."""
+"""The Litestar application factory: every package's routes joined under one app, the process's state
+built in its lifespan, and the hottest calls mounted as bare routes once that state exists."""
 
 from __future__ import annotations
 
@@ -8,40 +9,38 @@ from urllib.parse import urlsplit
 
 from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
-from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from yourclaw import __version__
-from yourclaw.accounts.controller import DevAuthController, UsersController
-from yourclaw.assistants.controller import AssistantsController
-from yourclaw.billing import controller as billing_routes
+from yourclaw import __version__, standins
+from yourclaw.accounts import routes as accounts_routes
+from yourclaw.assistants import routes as assistants_routes
+from yourclaw.billing import routes as billing_routes
+from yourclaw.kit import api
 from yourclaw.kit.request_context import request_id_middleware
 from yourclaw.kit.settings import Settings
 from yourclaw.llm import proxy_controller
-from yourclaw.llm.own_keys.controller import ApiKeysController
-from yourclaw.llm.proxy_controller import LlmProxyController
-from yourclaw.messaging import routes as inbound_routes
-from yourclaw.messaging.inbound import webhook as inbound_webhook
+from yourclaw.llm import routes as llm_routes
+from yourclaw.messaging import routes as messaging_routes
+from yourclaw.messaging.inbound.webhook import WhatsAppWebhook
+from yourclaw.messaging.twilio.webhooks import WHATSAPP_PATH
 from yourclaw.protocol import routes as protocol_routes
-from yourclaw.protocol.poll_controller import PollController
+from yourclaw.server import errors
 from yourclaw.server.bare_routes import bare_route
-from yourclaw.server.dependencies import provide_app_state, provide_db_session
-from yourclaw.server.errors import EXCEPTION_HANDLERS, rendered
+from yourclaw.server.dependencies import dependencies
 from yourclaw.server.health import health
 from yourclaw.server.state import AppState
 from yourclaw.web import routes as web_routes
-
-API_PREFIX = "/api/v1"
 
 
 class YourClawApp(Litestar):
     """Litestar, with the hottest calls answered by bare routes before its own routing (`bare_routes`)."""
 
-    def __init__(self, *args, bare_routes: dict[str, ASGIApp], **kwargs) -> None:
+    def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.bare_routes = bare_routes
+        # Filled in the lifespan: the bare routes are built with the process's state.
+        self.bare_routes: dict[str, ASGIApp] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # type: ignore[override]
         if scope["type"] == "http":
@@ -59,44 +58,50 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def _bare_routes(state: AppState) -> dict[str, ASGIApp]:
+    return {
+        WHATSAPP_PATH: bare_route(
+            WhatsAppWebhook(state.settings, state.inbound_writer, state.router_wakeup), errors.rendered
+        ),
+        proxy_controller.MESSAGES_PATH: bare_route(
+            proxy_controller.MessagesRoute(state.llm), proxy_controller.rendered
+        ),
+    }
+
+
 def create_app(settings: Settings) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        app.state.app_state = AppState.build(settings)
+        app.state.app_state = state = AppState.build(settings)
         try:
-            await app.state.app_state.start()
+            await state.start()
+            app.bare_routes = _bare_routes(state)  # type: ignore[attr-defined]
             yield
         finally:
-            await app.state.app_state.close()
+            app.bare_routes = {}  # type: ignore[attr-defined]
+            await state.close()
 
-    handlers: list = [
+    api_handlers: list = [
         health,
-        UsersController,
-        AssistantsController,
-        ApiKeysController,
-        PollController,
-        *inbound_routes.HANDLERS,
-        *protocol_routes.HANDLERS,
+        *accounts_routes.handlers(settings),
+        *assistants_routes.HANDLERS,
         *billing_routes.HANDLERS,
-        *web_routes.api_handlers(settings),
+        *llm_routes.API_HANDLERS,
+        *messaging_routes.HANDLERS,
+        *protocol_routes.HANDLERS,
+        *web_routes.HANDLERS,
+        *standins.api_handlers(settings),
     ]
-    if settings.dev_sign_in:
-        handlers.append(DevAuthController)
-    api = Router(path=API_PREFIX, route_handlers=handlers)
-
     app = YourClawApp(
-        bare_routes={
-            API_PREFIX + inbound_webhook.PATH: bare_route(inbound_webhook.twilio_whatsapp_webhook, rendered),
-            proxy_controller.MESSAGES_PATH: bare_route(proxy_controller.messages_route, proxy_controller.rendered),
-        },
         # The LLM proxy sits outside /api/v1: assistants name it as their Anthropic base URL.
-        route_handlers=[api, LlmProxyController, *web_routes.page_routes(settings)],
+        route_handlers=[
+            Router(path=api.PREFIX, route_handlers=api_handlers),
+            *llm_routes.ROOT_HANDLERS,
+            *web_routes.page_routes(settings),
+        ],
         lifespan=[lifespan],
-        dependencies={
-            "app_state": Provide(provide_app_state, sync_to_thread=False),
-            "db_session": Provide(provide_db_session),
-        },
-        exception_handlers=EXCEPTION_HANDLERS,
+        dependencies=dependencies(),
+        exception_handlers=errors.EXCEPTION_HANDLERS,
         middleware=[request_id_middleware],
         cors_config=CORSConfig(
             allow_origins=[_origin(settings.app_url)],
@@ -107,7 +112,7 @@ def create_app(settings: Settings) -> Litestar:
         openapi_config=OpenAPIConfig(
             title="YourClaw API",
             version=__version__,
-            path=f"{API_PREFIX}/schema",
+            path=f"{api.PREFIX}/schema",
             render_plugins=[SwaggerRenderPlugin()],
         ),
         logging_config=None,

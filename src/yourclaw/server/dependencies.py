@@ -1,31 +1,51 @@
-"""Request-scoped dependencies: the app state, a database session that the request commits, the user."""
+"""What the server provides to routes, by name: each piece of the process's state (`AppState`) under the
+parameter name its type is declared with (`kit.di`, and each domain's own: `current_user` in accounts,
+`assistant` in protocol, `llm`, `stripe`, `entitlement`), and the request's database session, which the
+request commits."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
-import structlog
-from litestar import Request
 from litestar.datastructures import State
-from litestar.di import NamedDependency
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar.di import Provide
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from yourclaw.accounts import repository as accounts_repo
-from yourclaw.accounts import web_session
-from yourclaw.db.models import User
-from yourclaw.kit.errors import NotAuthenticated
+from yourclaw.kit.di import Sessions
 from yourclaw.server.state import AppState
 
+# Parameter name -> the AppState attribute it is.
+PROVIDED = {
+    "settings": "settings",
+    "sessions": "sessions",
+    "secrets": "secrets",
+    "http": "http",
+    "verifier": "verifier",
+    "stripe": "stripe",
+    "llm": "llm",
+    "inbound_waiter": "inbound",
+    "entitlement": "entitlement",
+}
 
-def provide_app_state(state: State) -> AppState:
+
+def app_state_of(state: State) -> AppState:
     return state.app_state
 
 
-async def provide_db_session(app_state: NamedDependency[AppState]) -> AsyncIterator[AsyncSession]:
+def _provider(attribute: str) -> Callable[[State], Any]:
+    def provide(state: State) -> Any:
+        return getattr(state.app_state, attribute)
+
+    provide.__name__ = f"provide_{attribute}"
+    return provide
+
+
+async def provide_db_session(sessions: Sessions) -> AsyncIterator[AsyncSession]:
     """The request owns the transaction: services never commit; this commits after the handler returns
     and before the response is sent, and rolls back if anything raised."""
-    async with app_state.sessions() as session:
+    maker: async_sessionmaker[AsyncSession] = sessions
+    async with maker() as session:
         try:
             yield session
         except BaseException:
@@ -35,38 +55,9 @@ async def provide_db_session(app_state: NamedDependency[AppState]) -> AsyncItera
             await session.commit()
 
 
-def bearer_token(request: Request) -> str:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise NotAuthenticated("Sign in first: send Authorization: Bearer <access token>", code="NOT_AUTHENTICATED")
-    return token.strip()
-
-
-async def provide_current_user(
-    request: Request, app_state: NamedDependency[AppState], db_session: NamedDependency[AsyncSession]
-) -> User:
-    """The user of a Bearer token or, without an Authorization header, of the browser's session cookie
-    (whose writes must carry the CSRF token)."""
-    session = None
-    if "authorization" not in request.headers and web_session.SESSION_COOKIE in request.cookies:
-        session = web_session.require(app_state.settings, request)
-        user_id, email = session.user_id, session.email
-    else:
-        claims = await app_state.verifier.verify(bearer_token(request))
-        try:
-            user_id = uuid.UUID(claims.sub)
-        except ValueError:
-            raise NotAuthenticated("The token's subject is not a user id", code="INVALID_TOKEN") from None
-        email = claims.email
-    structlog.contextvars.bind_contextvars(user_id=str(user_id))
-    user = await accounts_repo.upsert_user(db_session, user_id, email)
-    if session is not None and session.revoked_by(user.sessions_revoked_at):
-        raise NotAuthenticated("Your session has ended; sign in again", code="SESSION_EXPIRED")
-    return user
-
-
-# Explicit markers for handler and provider parameters (Litestar stops inferring them in 3.0).
-AppStateDep = NamedDependency[AppState]
-DbSession = NamedDependency[AsyncSession]
-CurrentUser = NamedDependency[User]
+def dependencies() -> dict[str, Provide]:
+    provided = {name: Provide(_provider(attribute), sync_to_thread=False) for name, attribute in PROVIDED.items()}
+    provided["db_session"] = Provide(provide_db_session)
+    # The server's own routes (health) see the whole state; domains ask for their pieces.
+    provided["app_state"] = Provide(app_state_of, sync_to_thread=False)
+    return provided

@@ -1,7 +1,7 @@
 """One mapping from every failure to `{"detail", "code"}`; nothing else reaches a client.
 
 `answer_for` is the mapping itself, so a failure gets the same answer from a Litestar route and from a bare
-ASGI route (`bare_routes`); `EXCEPTION_HANDLERS` hands it to Litestar.
+ASGI route (`server.bare_routes`); `EXCEPTION_HANDLERS` hands it to Litestar.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from yourclaw.kit.errors import YourClawError
+from yourclaw.kit.errors import YourClawError, answer_by_class
 
 log = structlog.get_logger(__name__)
 
@@ -107,15 +107,6 @@ _ANSWERS: dict[type[Exception], Callable] = {
     OSError: database_error,
     Exception: internal_error,
 }
-
-
-def answer_by_class(answers: dict[type[Exception], Callable], exc: Exception):
-    """The answer of the most specific class `exc` is an instance of, as Litestar chooses its handler."""
-    for cls in type(exc).__mro__:
-        answer = answers.get(cls)
-        if answer is not None:
-            return answer(exc)
-    raise exc
 
 
 def answer_for(exc: Exception) -> ErrorAnswer:

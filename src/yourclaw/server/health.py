@@ -6,10 +6,11 @@ import asyncio
 
 import msgspec
 from litestar import MediaType, Response, get
+from litestar.di import NamedDependency
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from yourclaw import __version__
-from yourclaw.server.dependencies import AppStateDep
 from yourclaw.server.state import AppState
 
 DB_CHECK_TIMEOUT = 2.0
@@ -21,9 +22,9 @@ class Health(msgspec.Struct):
     version: str
 
 
-async def _database_ok(app_state: AppState) -> bool:
+async def _database_ok(engine: AsyncEngine) -> bool:
     async def check() -> None:
-        async with app_state.engine.connect() as conn:
+        async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
     try:
@@ -34,8 +35,8 @@ async def _database_ok(app_state: AppState) -> bool:
 
 
 @get("/health", tags=["health"], media_type=MediaType.JSON)
-async def health(app_state: AppStateDep) -> Response:
-    if await _database_ok(app_state):
+async def health(app_state: NamedDependency[AppState]) -> Response:
+    if await _database_ok(app_state.engine):
         return Response(Health("ok", "ok", __version__))
     return Response(
         {

@@ -1,4 +1,5 @@
-"""What a process builds once at start-up and shares: settings, database, secrets, HTTP clients."""
+"""What a process builds once at start-up and shares: settings, database, secrets, HTTP clients, and the
+stand-ins it runs in development. Routes get each piece by name (`server.dependencies`)."""
 
 from __future__ import annotations
 
@@ -8,54 +9,61 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from yourclaw.accounts.jwt_verifier import TokenVerifier
+from yourclaw.assistants.service import Entitlement
+from yourclaw.billing import service as billing
 from yourclaw.billing.stripe_client import StripeGateway
 from yourclaw.db.engine import make_engine, make_sessionmaker
 from yourclaw.db.listener import Listener
 from yourclaw.kit.crypto import SecretBox
 from yourclaw.kit.settings import Settings
-from yourclaw.llm import callers
 from yourclaw.llm.proxy import LlmProxy
 from yourclaw.messaging.inbound.router_wakeup import RouterWakeup, notify_with
 from yourclaw.messaging.inbound.writer import InboundWriter
-from yourclaw.protocol.repository import USER_INBOUND_CHANNEL
 from yourclaw.protocol.waiter import InboundWaiter
-from yourclaw.standins.stripe import StripeFake, start_dev_fake
+from yourclaw.standins import API_SERVICES, Standins
 
 
 @dataclass
 class AppState:
+    # As the stand-ins left them: pointing at the ones this process runs (none in production).
     settings: Settings
+    standins: Standins
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     secrets: SecretBox
     http: httpx.AsyncClient
     verifier: TokenVerifier
-    # The metering LLM proxy: its own upstream client, the dev stand-in when there is no key.
+    # The metering LLM proxy, with its own upstream client.
     llm: LlmProxy
     inbound: InboundWaiter = field(default_factory=InboundWaiter)
     # The process's one LISTEN connection: wakes `inbound`, keeps the LLM proxy's callers right (`start`).
     listener: Listener | None = None
-    # Stripe through its SDK (no I/O until used); with MOCK_STRIPE, the local stand-in `start` runs.
+    # Stripe through its SDK (no I/O until used).
     stripe: StripeGateway = field(init=False)
-    stripe_fake: StripeFake | None = None
-    # Wakes the router after a webhook's commit (see `messaging.router_wakeup`).
+    # Wakes the router after a webhook's commit (see `messaging.inbound.router_wakeup`).
     router_wakeup: RouterWakeup = field(init=False)
-    # Stores webhooks' messages, several to a commit under load (see `messaging.inbound_writer`).
+    # Stores webhooks' messages, several to a commit under load (see `messaging.inbound.writer`).
     inbound_writer: InboundWriter = field(init=False)
+    # Billing's answer to "may this user run an assistant?", which the assistants API asks.
+    entitlement: Entitlement = field(init=False)
 
     def __post_init__(self) -> None:
         self.stripe = StripeGateway(self.settings)
         self.inbound_writer = InboundWriter(self.engine)
         self.router_wakeup = RouterWakeup(notify_with(self.engine))
+        self.entitlement = billing.entitlement(self.settings)
 
     @classmethod
     def build(cls, settings: Settings) -> AppState:
+        """Starts this process's stand-ins first: everything else is built on the settings they leave."""
         if not settings.database_url:
             raise RuntimeError("DATABASE_URL must be resolved (embedded or external) before building the app")
+        standins = Standins.start(settings, API_SERVICES)
+        settings = standins.settings
         # No overflow: an overflow connection is closed when it is returned, so a burst past the pool (Twilio
         # delivering a backlog) would open and close a PostgreSQL backend per request, which cost the
         # database 4x the webhook's own work. Requests wait for a pooled connection instead.
-        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size, max_overflow=0)
+        engine = make_engine(settings.database_url or "", pool_size=settings.db_pool_size, max_overflow=0)
         http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
         if settings.dev_sign_in:
             verifier = TokenVerifier(
@@ -72,6 +80,7 @@ class AppState:
         secrets = SecretBox(settings.fernet_keys)
         return cls(
             settings=settings,
+            standins=standins,
             engine=engine,
             sessions=sessions,
             secrets=secrets,
@@ -82,15 +91,10 @@ class AppState:
         )
 
     async def start(self) -> None:
-        if self.settings.mock_stripe and not self.settings.stripe_api_base_url:
-            # The API process is the one that needs Stripe (checkout, portal, re-reads), so it runs the fake.
-            self.stripe_fake, self.settings = start_dev_fake(self.settings)
-            self.stripe = StripeGateway(self.settings)
         await self.llm.start()
         self.listener = Listener(self.settings.database_url or "")
-        self.listener.subscribe(USER_INBOUND_CHANNEL, self.inbound.on_notification)
-        self.listener.subscribe(callers.CHANNEL, self.llm.callers.on_notification)
-        self.listener.on_connection(self.llm.callers.on_connection)
+        self.inbound.attach(self.listener)
+        self.llm.callers.attach(self.listener)
         await self.listener.start()
 
     async def close(self) -> None:
@@ -101,8 +105,7 @@ class AppState:
             await self.listener.stop()
         await self.http.aclose()
         await self.stripe.close()
-        if self.stripe_fake is not None:
-            self.stripe_fake.stop()
         # Before the engine goes: the last calls' charges are still being written.
         await self.llm.close()
         await self.engine.dispose()
+        self.standins.stop()

@@ -70,7 +70,7 @@ def _id(prefix: str) -> str:
 
 
 @dataclass
-class AnthropicFake:
+class AnthropicStandin:
     # None: estimated from the text (the dev stand-in); else reported as given (Anthropic's field names).
     usage: dict[str, int] | None = None
     # None: echo the last user message after STANDIN_PREFIX.
@@ -99,7 +99,7 @@ class AnthropicFake:
     def start(self, port: int = 0, host: str = "127.0.0.1") -> str:
         """Serves on a thread of its own until `stop`."""
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="Anthropic fake", daemon=True)
+        self._thread = threading.Thread(target=self._loop.run_forever, name="Anthropic standin", daemon=True)
         self._thread.start()
         return asyncio.run_coroutine_threadsafe(self.serve(port, host), self._loop).result(10)
 
@@ -138,7 +138,7 @@ class AnthropicFake:
     @property
     def base_url(self) -> str:
         if self._url is None:
-            raise RuntimeError("the Anthropic fake is not running")
+            raise RuntimeError("the Anthropic standin is not running")
         return self._url
 
     # --- what tests look at and control ----------------------------------------------------------
@@ -285,9 +285,9 @@ class _Gone(Exception):
 class _Stream:
     """One streamed answer, event by event, noticing a client that hangs up."""
 
-    def __init__(self, request: web.Request, fake: AnthropicFake) -> None:
+    def __init__(self, request: web.Request, standin: AnthropicStandin) -> None:
         self._request = request
-        self._fake = fake
+        self._standin = standin
         self.response = web.StreamResponse(
             status=200,
             headers={
@@ -311,22 +311,22 @@ class _Stream:
             raise _Gone from exc
 
     async def _pause(self) -> None:
-        delay = self._fake.event_delay
+        delay = self._standin.event_delay
         if delay > 0:
             await asyncio.sleep(delay)
         if self._gone():
             raise _Gone
 
     async def _wait_release(self) -> None:
-        while not self._fake._release.is_set():
+        while not self._standin._release.is_set():
             await asyncio.sleep(0.02)
             if self._gone():
                 raise _Gone
 
     async def send(self, body: dict, plan: _Plan | None) -> None:
-        fake = self._fake
-        text = fake.answer_text(body)
-        usage = fake.usage_for(body, text)
+        standin = self._standin
+        text = standin.answer_text(body)
+        usage = standin.usage_for(body, text)
         await self.response.prepare(self._request)
         start = _message(body["model"], "", usage | {"output_tokens": min(1, usage["output_tokens"])})
         await self._event("message_start", {"type": "message_start", "message": start})
@@ -334,7 +334,7 @@ class _Stream:
             await self._pause()
             await self._event("error", error_body(plan.error_type, plan.message))
             await self.response.write_eof()
-            fake._count("completed")
+            standin._count("completed")
             return
         events: list[tuple[str, dict]] = [
             (
@@ -357,7 +357,7 @@ class _Stream:
         await self._event("message_delta", delta)
         await self._event("message_stop", {"type": "message_stop"})
         await self.response.write_eof()
-        fake._count("completed")
+        standin._count("completed")
 
 
 def _json(status: int, payload: object, headers: dict[str, str] | None = None) -> web.Response:
@@ -388,14 +388,14 @@ def _message(model: str, text: str, usage: dict[str, int]) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="A local fake of Anthropic's Messages API")
+    parser = argparse.ArgumentParser(description="A local standin of Anthropic's Messages API")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--event-delay", type=float, default=0.0)
     parser.add_argument("--reply", default=None)
     parser.add_argument("--usage", default=None, help='JSON, e.g. {"input_tokens": 100, "output_tokens": 20}')
     args = parser.parse_args()
-    fake = AnthropicFake(
+    standin = AnthropicStandin(
         usage=json.loads(args.usage) if args.usage else None, reply=args.reply, event_delay=args.event_delay
     )
 
@@ -404,12 +404,12 @@ def main() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        print(await fake.serve(args.port, args.host), flush=True)
+        print(await standin.serve(args.port, args.host), flush=True)
         try:
             await stop.wait()
         finally:
-            fake._release.set()
-            await fake.close()
+            standin._release.set()
+            await standin.close()
 
     import uvloop
 

@@ -1,4 +1,4 @@
-"""The simulated runtime (MOCK_CONTAINERS): a "host" whose containers are in-process stand-in assistants
+"""The stand-in runtime (MOCK_CONTAINERS): a "host" whose containers are in-process stand-in assistants
 and whose volumes are directories. Same interface as a Docker host, so the reconciler, the API and the
 protocol run their real code paths; only Docker is missing."""
 
@@ -14,12 +14,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from yourclaw.db.models import HostServer
+from yourclaw.kit.settings import Settings
+from yourclaw.runtime import hosts
+from yourclaw.runtime import repository as runtime_repo
 from yourclaw.runtime.container_spec import ContainerSpec
-from yourclaw.runtime.host_client import ExitInfo, ObservedContainer, ObservedVolume
+from yourclaw.runtime.host_client import ExitInfo, HostClient, ObservedContainer, ObservedVolume
 from yourclaw.standins.assistant import StandinAssistant
 
-SIMULATED_HOST_NAME = "simulated"
-SIMULATED_DOCKER_URL = "tcp://simulated.invalid:2376"
+# As the host row has been named since the first `yourclaw dev`: renaming it would orphan existing volumes.
+STANDIN_HOST_NAME = "simulated"
+STANDIN_DOCKER_URL = "tcp://simulated.invalid:2376"
 
 
 @dataclass
@@ -31,7 +38,7 @@ class _Container:
     assistant: StandinAssistant | None = None
 
 
-class SimulatedHost:
+class StandinHost:
     def __init__(self, name: str, root: Path) -> None:
         self.name = name
         self.api_calls = 0
@@ -171,3 +178,25 @@ class SimulatedHost:
                 container.assistant.stop()
                 container.assistant = None
                 container.state = "exited"
+
+
+def host_factory(settings: Settings) -> Callable[[HostServer], HostClient]:
+    """Under MOCK_CONTAINERS every host is a stand-in one (kept per name, with its volumes under the state
+    directory); otherwise the real engines over mutual TLS."""
+    if not settings.mock_containers:
+        return hosts.host_factory(settings)
+    opened: dict[str, StandinHost] = {}
+
+    def open_host(row: HostServer) -> HostClient:
+        if row.name not in opened:
+            opened[row.name] = StandinHost(row.name, settings.state_dir / "simulated" / row.name)
+        return opened[row.name]
+
+    return open_host
+
+
+async def ensure_standin_host(session: AsyncSession, max_containers: int = 100) -> None:
+    """The stand-in runtime's one host, so assistants have somewhere to go."""
+    await runtime_repo.ensure_host(
+        session, name=STANDIN_HOST_NAME, docker_url=STANDIN_DOCKER_URL, max_containers=max_containers
+    )

@@ -1,11 +1,11 @@
 """A local stand-in for the part of Stripe we use, spoken to by the real stripe SDK (HTTP side in
-`stripe_fake_http`). It keeps customers, checkout sessions, subscriptions, invoices and portal sessions in
+`stripe_http`). It keeps customers, checkout sessions, subscriptions, invoices and portal sessions in
 the current API version's shapes, checks the secret key, honours idempotency keys and answers with
 Stripe's errors. Paying on its checkout page creates the subscription and its paid invoice and delivers
 the signed events before redirecting (so the page the browser lands on sees the payment). Tests drive
 renewals, failures, recoveries and cancellations, and deliver any event in any order, duplicated, or
 signed however they like; `deliver` blocks, so call it through `asyncio.to_thread` when the app shares
-the caller's loop. `yourclaw dev` (MOCK_STRIPE) runs one in the API process (`start_dev_fake`)."""
+the caller's loop. `yourclaw dev` (MOCK_STRIPE) runs one in the API process (`standins.Standins`)."""
 
 from __future__ import annotations
 
@@ -20,11 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import msgspec
 import structlog
 from stripe import WebhookSignature
 
-from yourclaw.kit.settings import Settings
 from yourclaw.standins.local_server import LocalServer
 
 log = structlog.get_logger(__name__)
@@ -33,12 +31,11 @@ DEV_API_KEY = "sk_test_yourclaw_local_stand_in"
 DEV_PRICE_ID = "price_yourclaw_monthly"
 PRICE_CENTS = 2000
 PERIOD_SECONDS = 30 * 86400
-WEBHOOK_PATH = "/api/v1/webhooks/stripe"
 API_VERSION = "2026-10-28.endive"
 KINDS = ("customers", "checkout_sessions", "subscriptions", "invoices", "portal_sessions")
 
 
-class FakeStripeError(Exception):
+class StripeStandinError(Exception):
     def __init__(self, status: int, message: str, *, code: str | None = None, param: str | None = None) -> None:
         super().__init__(message)
         self.status, self.message, self.code, self.param = status, message, code, param
@@ -56,12 +53,12 @@ def _new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
 
 
-def missing(kind: str, object_id: str, param: str = "id") -> FakeStripeError:
-    return FakeStripeError(404, f"No such {kind}: '{object_id}'", code="resource_missing", param=param)
+def missing(kind: str, object_id: str, param: str = "id") -> StripeStandinError:
+    return StripeStandinError(404, f"No such {kind}: '{object_id}'", code="resource_missing", param=param)
 
 
 @dataclass
-class StripeFake:
+class StripeStandin:
     api_key: str = DEV_API_KEY
     webhook_secret: str = field(default_factory=lambda: "whsec_" + secrets.token_urlsafe(24))
     price_id: str = DEV_PRICE_ID
@@ -77,7 +74,7 @@ class StripeFake:
         self.deliveries: list[tuple[str, int]] = []  # (event id, our HTTP status), in delivery order
         self._idempotent: dict[str, tuple[int, dict]] = {}
         self.clock_offset = 0
-        self._local = LocalServer("Stripe fake")
+        self._local = LocalServer("Stripe standin")
         self._http: httpx.Client | None = None
         if self.state_file is not None and self.state_file.is_file():
             stored = json.loads(self.state_file.read_text())
@@ -121,7 +118,7 @@ class StripeFake:
                 return self._idempotent[key]
             try:
                 answer = (200, make())
-            except FakeStripeError as exc:
+            except StripeStandinError as exc:
                 answer = (exc.status, exc.body())
             if key:
                 self._idempotent[key] = answer
@@ -149,17 +146,17 @@ class StripeFake:
 
     def create_checkout_session(self, params: dict) -> dict:
         if params.get("mode") != "subscription":
-            raise FakeStripeError(400, "This stand-in only supports mode=subscription", param="mode")
+            raise StripeStandinError(400, "This stand-in only supports mode=subscription", param="mode")
         customer = params.get("customer")
         if not customer:
-            raise FakeStripeError(400, "Missing required param: customer.", param="customer")
+            raise StripeStandinError(400, "Missing required param: customer.", param="customer")
         self.get("customers", customer, param="customer")
         items = params.get("line_items") or []
         if len(items) != 1 or items[0].get("price") != self.price_id:
             raise missing("price", str(items[0].get("price") if items else None), "line_items[0][price]")
         for name in ("success_url", "cancel_url"):
             if not str(params.get(name, "")).startswith(("http://", "https://")):
-                raise FakeStripeError(400, f"Not a valid URL: {name}", param=name)
+                raise StripeStandinError(400, f"Not a valid URL: {name}", param=name)
         session_id = _new_id("cs_test")
         session = {
             "id": session_id,
@@ -378,7 +375,7 @@ class StripeFake:
         try:
             status = http.post(target, content=body, headers=headers).status_code
         except httpx.HTTPError as exc:
-            log.warning("stripe_fake_delivery_failed", event=event["id"], error=type(exc).__name__)
+            log.warning("stripe_standin_delivery_failed", event=event["id"], error=type(exc).__name__)
             status = 0
         with self._lock:
             self.deliveries.append((event["id"], status))
@@ -386,24 +383,3 @@ class StripeFake:
 
     def deliver_all(self, events: list[dict]) -> list[int]:
         return [self.deliver(event) for event in events] if self.webhook_url else []
-
-
-def start_dev_fake(settings: Settings) -> tuple[StripeFake, Settings]:
-    """MOCK_STRIPE: the stand-in in this process, delivering to our own webhook; returns it and the
-    settings that point the stripe SDK at it."""
-    fake = StripeFake(
-        api_key=settings.stripe_secret_key or DEV_API_KEY,
-        webhook_secret=settings.stripe_webhook_secret or "whsec_" + secrets.token_urlsafe(24),
-        price_id=settings.stripe_price_id or DEV_PRICE_ID,
-        webhook_url=settings.api_url.rstrip("/") + WEBHOOK_PATH,
-        state_file=settings.state_dir / "stripe-fake.json",
-    )
-    url = fake.start()
-    log.info("mock_stripe_started", url=url)
-    return fake, msgspec.structs.replace(
-        settings,
-        stripe_api_base_url=url,
-        stripe_secret_key=fake.api_key,
-        stripe_webhook_secret=fake.webhook_secret,
-        stripe_price_id=fake.price_id,
-    )

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from yourclaw.standins.local_server import QuietHandler
-from yourclaw.standins.stripe import PRICE_CENTS, FakeStripeError
+from yourclaw.standins.stripe import PRICE_CENTS, StripeStandinError
 
 if TYPE_CHECKING:
-    from yourclaw.standins.stripe import StripeFake
+    from yourclaw.standins.stripe import StripeStandin
 
 _CREATE = {
     "/v1/customers": "create_customer",
@@ -64,12 +64,12 @@ def _page(title: str, body: str) -> bytes:
     ).encode()
 
 
-def make_handler(fake: StripeFake) -> type[BaseHTTPRequestHandler]:
-    return type("StripeFakeHandler", (_Handler,), {"fake": fake})
+def make_handler(standin: StripeStandin) -> type[BaseHTTPRequestHandler]:
+    return type("StripeStandinHandler", (_Handler,), {"standin": standin})
 
 
 class _Handler(QuietHandler):
-    fake: StripeFake
+    standin: StripeStandin
 
     def _html(self, status: int, title: str, body: str) -> None:
         self._send(status, _page(title, body), "text/html; charset=utf-8")
@@ -79,9 +79,9 @@ class _Handler(QuietHandler):
 
     def _authorized(self) -> bool:
         scheme, _, key = (self.headers.get("Authorization") or "").partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(key.encode(), self.fake.api_key.encode()):
+        if scheme.lower() == "bearer" and hmac.compare_digest(key.encode(), self.standin.api_key.encode()):
             return True
-        self._send(401, FakeStripeError(401, "Invalid API Key provided.").body())
+        self._send(401, StripeStandinError(401, "Invalid API Key provided.").body())
         return False
 
     def _body(self) -> str:
@@ -95,13 +95,13 @@ class _Handler(QuietHandler):
             return
         method = _CREATE.get(path)
         if method is None:
-            self._send(404, FakeStripeError(404, f"Unrecognized request URL (POST: {path})").body())
+            self._send(404, StripeStandinError(404, f"Unrecognized request URL (POST: {path})").body())
             return
         if not self._authorized():
             return
         params = decode_form(raw)
-        status, payload = self.fake.idempotent(
-            self.headers.get("Idempotency-Key"), lambda: self.fake.public(getattr(self.fake, method)(params))
+        status, payload = self.standin.idempotent(
+            self.headers.get("Idempotency-Key"), lambda: self.standin.public(getattr(self.standin, method)(params))
         )
         self._send(status, payload)
 
@@ -115,7 +115,7 @@ class _Handler(QuietHandler):
             return
         match = _RETRIEVE.match(parts.path)
         if match is None:
-            self._send(404, FakeStripeError(404, f"Unrecognized request URL (GET: {parts.path})").body())
+            self._send(404, StripeStandinError(404, f"Unrecognized request URL (GET: {parts.path})").body())
             return
         if not self._authorized():
             return
@@ -123,16 +123,16 @@ class _Handler(QuietHandler):
         query = decode_form(parts.query)
         expand = query.get("expand") or []
         try:
-            self._send(200, self.fake.public(self.fake.get(kind, match.group(2)), expand=expand))
-        except FakeStripeError as exc:
+            self._send(200, self.standin.public(self.standin.get(kind, match.group(2)), expand=expand))
+        except StripeStandinError as exc:
             self._send(exc.status, exc.body())
 
     # --- the hosted pages ---------------------------------------------------------------------------
 
     def _show_page(self, kind: str, object_id: str) -> None:
         try:
-            obj = self.fake.get("checkout_sessions" if kind == "checkout" else "portal_sessions", object_id)
-        except FakeStripeError:
+            obj = self.standin.get("checkout_sessions" if kind == "checkout" else "portal_sessions", object_id)
+        except StripeStandinError:
             self._html(404, "Not found", "<h1>This page has expired</h1><p>Start again from YourClaw.</p>")
             return
         if kind == "checkout":
@@ -156,7 +156,7 @@ class _Handler(QuietHandler):
 
     def _portal_body(self, portal: dict) -> str:
         back = html.escape(portal.get("return_url") or "/")
-        live = [s for s in self.fake.subscriptions_of(portal["customer"]) if s["status"] != "canceled"]
+        live = [s for s in self.standin.subscriptions_of(portal["customer"]) if s["status"] != "canceled"]
         if not live:
             return f'<h1>Billing</h1><p>No active subscription.</p><p><a href="{back}">Back to YourClaw</a></p>'
         status = html.escape(live[0]["status"])
@@ -170,17 +170,17 @@ class _Handler(QuietHandler):
     def _page_action(self, kind: str, object_id: str, action: str | None) -> None:
         try:
             if kind == "checkout" and action == "/pay":
-                session = self.fake.get("checkout_sessions", object_id)
+                session = self.standin.get("checkout_sessions", object_id)
                 # Delivered before the redirect: the page the browser lands on already sees the payment.
-                self.fake.deliver_all(self.fake.complete_checkout(object_id))
+                self.standin.deliver_all(self.standin.complete_checkout(object_id))
                 self._redirect(session["success_url"].replace("{CHECKOUT_SESSION_ID}", object_id))
             elif kind == "portal" and action == "/cancel":
-                portal = self.fake.get("portal_sessions", object_id)
-                for subscription in self.fake.subscriptions_of(portal["customer"]):
+                portal = self.standin.get("portal_sessions", object_id)
+                for subscription in self.standin.subscriptions_of(portal["customer"]):
                     if subscription["status"] != "canceled":
-                        self.fake.deliver_all(self.fake.cancel(subscription["id"]))
+                        self.standin.deliver_all(self.standin.cancel(subscription["id"]))
                 self._redirect(portal.get("return_url") or "/")
             else:
                 self._send(404, b"not found", "text/plain")
-        except FakeStripeError:
+        except StripeStandinError:
             self._html(404, "Not found", "<h1>This page has expired</h1><p>Start again from YourClaw.</p>")

@@ -44,7 +44,7 @@ def _sid(prefix: str) -> str:
 
 
 @dataclass
-class FakeMessage:
+class SentMessage:
     sid: str
     account_sid: str
     to: str
@@ -101,7 +101,7 @@ class _Media:
 
 
 @dataclass
-class TwilioFake:
+class TwilioStandin:
     account_sid: str = DEV_ACCOUNT_SID
     auth_token: str = field(default_factory=lambda: secrets.token_hex(16))
     # Statuses posted, signed, to each message's StatusCallback after it is accepted, e.g. ("sent", "delivered").
@@ -111,7 +111,7 @@ class TwilioFake:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._messages: list[FakeMessage] = []
+        self._messages: list[SentMessage] = []
         self._plans: deque[_Plan] = deque()
         self._media: dict[str, _Media] = {}
         self._released = threading.Event()
@@ -122,12 +122,12 @@ class TwilioFake:
         self._in_flight: dict[str, int] = {}
         # The most sends to one number that were ever in progress at once (1 when a sender serialises).
         self.max_concurrent_per_recipient = 0
-        self._local = LocalServer("Twilio fake")
+        self._local = LocalServer("Twilio standin")
 
     # --- life -------------------------------------------------------------------------------------
 
     def start(self, port: int = 0) -> str:
-        return self._local.start(type("Handler", (_Handler,), {"fake": self}), port)
+        return self._local.start(type("Handler", (_Handler,), {"standin": self}), port)
 
     def stop(self) -> None:
         self._released.set()
@@ -144,11 +144,11 @@ class TwilioFake:
     # --- what tests look at and control ----------------------------------------------------------
 
     @property
-    def messages(self) -> list[FakeMessage]:
+    def messages(self) -> list[SentMessage]:
         with self._lock:
             return list(self._messages)
 
-    def messages_to(self, to: str) -> list[FakeMessage]:
+    def messages_to(self, to: str) -> list[SentMessage]:
         address = to if to.startswith("whatsapp:") else f"whatsapp:{to}"
         return [m for m in self.messages if m.to == address]
 
@@ -316,7 +316,7 @@ class TwilioFake:
             plan = self._plans.popleft() if self._plans else _Plan("pass")
             if plan.kind == "error":
                 return _error(plan.status, plan.code, plan.message)
-            message = FakeMessage(
+            message = SentMessage(
                 sid=_sid("SM"),
                 account_sid=self.account_sid,
                 to=to,
@@ -389,10 +389,10 @@ _CONTENT = re.compile(r"^/media-content/(ME\w+)$")
 
 
 class _Handler(QuietHandler):
-    fake: TwilioFake
+    standin: TwilioStandin
 
     def _denied(self, account_sid: str) -> bool:
-        if self.fake._authorized(self.headers.get("Authorization"), account_sid):
+        if self.standin._authorized(self.headers.get("Authorization"), account_sid):
             return False
         self._send(401, _error(401, 20003, "Authenticate")[1], **{"WWW-Authenticate": 'Basic realm="Twilio API"'})
         return True
@@ -408,14 +408,14 @@ class _Handler(QuietHandler):
         if self._denied(match.group(1)):
             return
         form = parse_qs(raw, keep_blank_values=True)
-        with self.fake._sending_to(form.get("To", [""])[0]):
-            status, payload = self.fake._create(form)
+        with self.standin._sending_to(form.get("To", [""])[0]):
+            status, payload = self.standin._create(form)
         self._send(status, payload)
 
     def do_GET(self) -> None:  # noqa: N802
         parts = urlsplit(self.path)
         if match := _CONTENT.match(parts.path):  # Twilio's storage: the redirect's target needs no credentials
-            media = self.fake._media.get(match.group(1))
+            media = self.standin._media.get(match.group(1))
             if media is None:
                 self._send(404, b"not found", "text/plain")
             else:
@@ -430,14 +430,14 @@ class _Handler(QuietHandler):
         if self._denied(match.group(1)):
             return
         if pattern is _MESSAGES:
-            self._send(200, self.fake._list(parse_qs(parts.query)))
+            self._send(200, self.standin._list(parse_qs(parts.query)))
         elif pattern is _MESSAGE:
-            found = next((m for m in self.fake.messages if m.sid == match.group(2)), None)
+            found = next((m for m in self.standin.messages if m.sid == match.group(2)), None)
             if found is None:
                 self._send(404, _error(404, 20404, "The requested resource was not found")[1])
             else:
                 self._send(200, found.resource())
-        elif match.group(2) in self.fake._media:
-            self._send(302, b"", "text/plain", Location=f"{self.fake.base_url}/media-content/{match.group(2)}")
+        elif match.group(2) in self.standin._media:
+            self._send(302, b"", "text/plain", Location=f"{self.standin.base_url}/media-content/{match.group(2)}")
         else:
             self._send(404, _error(404, 20404, "The requested resource was not found")[1])

@@ -12,11 +12,28 @@ from litestar.di import Provide
 from litestar.params import JSONBody
 
 from yourclaw.accounts import repository as repo
+from yourclaw.accounts.dependencies import CurrentUser, provide_current_user
+from yourclaw.kit.di import DbSession, HttpClient, SettingsDep
 from yourclaw.kit.errors import Conflict, ServiceUnavailable, Unprocessable
-from yourclaw.server.dependencies import AppStateDep, CurrentUser, DbSession, provide_current_user
 from yourclaw.standins.whatsapp_user import signed_webhook
 
 MAX_TEXT = 1600  # WhatsApp through Twilio takes no more in one message
+
+
+class InvalidText(Unprocessable):
+    code = "INVALID_TEXT"
+
+
+class NoPhone(Conflict):
+    code = "NO_PHONE"
+
+
+class WebhookUnreachable(ServiceUnavailable):
+    code = "WEBHOOK_UNREACHABLE"
+
+
+class WebhookRefused(ServiceUnavailable):
+    code = "WEBHOOK_REFUSED"
 
 
 class SimulatedMessage(msgspec.Struct):
@@ -36,26 +53,27 @@ class SimulatorController(Controller):
 
     @post("/messages", status_code=202)
     async def send(
-        self, app_state: AppStateDep, db_session: DbSession, current_user: CurrentUser, data: JSONBody[SimulatedMessage]
+        self,
+        settings: SettingsDep,
+        http: HttpClient,
+        db_session: DbSession,
+        current_user: CurrentUser,
+        data: JSONBody[SimulatedMessage],
     ) -> SimulatedOut:
         text = data.text.strip()
         if not text or len(text) > MAX_TEXT:
-            raise Unprocessable(f"Write between 1 and {MAX_TEXT} characters", code="INVALID_TEXT")
+            raise InvalidText(f"Write between 1 and {MAX_TEXT} characters")
         phone = await repo.get_phone(db_session, current_user.id)
         if phone is None:
-            raise Conflict("Enter your WhatsApp number first", code="NO_PHONE")
+            raise NoPhone("Enter your WhatsApp number first")
         from_phone, verified = phone.phone_e164, phone.verified_at is not None
         # Nothing to hold while our own webhook runs in another request.
         await db_session.commit()
-        url, params, headers = signed_webhook(app_state.settings, from_phone, text)
+        url, params, headers = signed_webhook(settings, from_phone, text)
         try:
-            answer = await app_state.http.post(url, data=params, headers=headers)
+            answer = await http.post(url, data=params, headers=headers)
         except httpx.HTTPError as exc:
-            raise ServiceUnavailable(
-                f"The webhook at {url} could not be reached ({type(exc).__name__})", code="WEBHOOK_UNREACHABLE"
-            ) from None
+            raise WebhookUnreachable(f"The webhook at {url} could not be reached ({type(exc).__name__})") from None
         if answer.status_code >= 300:
-            raise ServiceUnavailable(
-                f"The webhook answered {answer.status_code}: {answer.text[:200]}", code="WEBHOOK_REFUSED"
-            )
+            raise WebhookRefused(f"The webhook answered {answer.status_code}: {answer.text[:200]}")
         return SimulatedOut(message_sid=params["MessageSid"], from_phone=from_phone, verified=verified)

@@ -15,12 +15,11 @@ from yourclaw.accounts.phones import normalize_e164
 from yourclaw.db.engine import make_engine, make_sessionmaker
 from yourclaw.db.models import Outbox, UserPhone
 from yourclaw.kit.settings import Settings
-
-WEBHOOK_PATH = "/api/v1/webhooks/twilio/whatsapp"
+from yourclaw.messaging.twilio.webhooks import WHATSAPP_PATH
 
 
 def signed_webhook(settings: Settings, from_phone: str, text: str) -> tuple[str, dict[str, str], dict[str, str]]:
-    url = settings.api_url.rstrip("/") + WEBHOOK_PATH
+    url = settings.api_url.rstrip("/") + WHATSAPP_PATH
     sid = "SM" + secrets.token_hex(16)
     params = {
         "MessageSid": sid,

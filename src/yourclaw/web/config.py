@@ -5,8 +5,8 @@ from __future__ import annotations
 import msgspec
 from litestar import get
 
+from yourclaw.kit.di import SettingsDep
 from yourclaw.kit.settings import Settings
-from yourclaw.server.dependencies import AppStateDep
 
 
 class PublicConfig(msgspec.Struct):
@@ -20,22 +20,18 @@ class PublicConfig(msgspec.Struct):
     app_url: str
 
 
-def simulator_enabled(settings: Settings) -> bool:
-    return settings.mock_twilio and settings.is_development
-
-
 def public_config(settings: Settings) -> PublicConfig:
     supabase = not settings.dev_sign_in
     return PublicConfig(
         sign_in="supabase" if supabase else "dev",
         supabase_url=settings.supabase_url.rstrip("/") if supabase and settings.supabase_url else None,
         supabase_anon_key=settings.supabase_anon_key if supabase else None,
-        simulator=simulator_enabled(settings),
+        simulator=settings.whatsapp_simulator,
         whatsapp_number=settings.twilio_whatsapp_number.removeprefix("whatsapp:"),
         app_url=settings.app_url.rstrip("/"),
     )
 
 
 @get("/config", tags=["web"])
-async def config(app_state: AppStateDep) -> PublicConfig:
-    return public_config(app_state.settings)
+async def config(settings: SettingsDep) -> PublicConfig:
+    return public_config(settings)

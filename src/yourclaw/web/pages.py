@@ -19,8 +19,8 @@ from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 
 from yourclaw.accounts import web_session
+from yourclaw.kit.di import SettingsDep
 from yourclaw.kit.settings import Settings
-from yourclaw.server.dependencies import AppStateDep
 from yourclaw.web.config import public_config
 
 HERE = Path(__file__).parent
@@ -103,11 +103,11 @@ def _page_handler(page: Page, settings: Settings):
     html = render(page.file, settings)
     headers = _security_headers(settings)
 
-    async def handler(request: Request, app_state: AppStateDep) -> Response:
-        if page.signed_in and web_session.from_request(app_state.settings, request) is None:
+    async def handler(request: Request, settings: SettingsDep) -> Response:
+        if page.signed_in and web_session.from_request(settings, request) is None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return Redirect(f"/login?next={quote(target, safe='')}", status_code=303)
-        if page.route == "/login" and web_session.from_request(app_state.settings, request) is not None:
+        if page.route == "/login" and web_session.from_request(settings, request) is not None:
             return Redirect("/dashboard", status_code=303)
         return Response(html, media_type=MediaType.HTML, headers=headers)
 

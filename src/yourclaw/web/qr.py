@@ -11,8 +11,9 @@ from litestar.di import Provide
 
 from yourclaw.accounts import repository as repo
 from yourclaw.accounts import service
-from yourclaw.kit.errors import NotFound
-from yourclaw.server.dependencies import AppStateDep, CurrentUser, DbSession, provide_current_user
+from yourclaw.accounts.dependencies import CurrentUser, provide_current_user
+from yourclaw.accounts.errors import NoPendingVerification
+from yourclaw.kit.di import DbSession, SettingsDep
 
 
 def qr_svg(text: str) -> bytes:
@@ -28,11 +29,11 @@ class VerificationQrController(Controller):
     dependencies = {"current_user": Provide(provide_current_user)}
 
     @get("/", include_in_schema=True)
-    async def qr(self, app_state: AppStateDep, db_session: DbSession, current_user: CurrentUser) -> Response[bytes]:
+    async def qr(self, settings: SettingsDep, db_session: DbSession, current_user: CurrentUser) -> Response[bytes]:
         phone = await repo.get_phone(db_session, current_user.id)
-        pending = service.phone_out(phone, app_state.settings).verification if phone else None
+        pending = service.phone_out(phone, settings).verification if phone else None
         if pending is None:
-            raise NotFound("No verification is pending; enter your number first", code="NO_PENDING_VERIFICATION")
+            raise NoPendingVerification("No verification is pending; enter your number first")
         return Response(
             qr_svg(pending.link),
             media_type="image/svg+xml",

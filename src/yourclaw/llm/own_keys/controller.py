@@ -6,9 +6,10 @@ from litestar import Controller, delete, get, post
 from litestar.di import Provide
 from litestar.params import JSONBody
 
+from yourclaw.accounts.dependencies import CurrentUser, provide_current_user
+from yourclaw.kit.di import DbSession, HttpClient, SecretsDep, SettingsDep
 from yourclaw.llm.own_keys import service
 from yourclaw.llm.own_keys.schemas import ApiKeyIn, ApiKeyOut
-from yourclaw.server.dependencies import AppStateDep, CurrentUser, DbSession, provide_current_user
 
 # One provider for now; the table and the shapes already name it.
 PROVIDER = "ANTHROPIC"
@@ -25,13 +26,16 @@ class ApiKeysController(Controller):
 
     @post("/", status_code=201)
     async def put(
-        self, app_state: AppStateDep, db_session: DbSession, current_user: CurrentUser, data: JSONBody[ApiKeyIn]
+        self,
+        settings: SettingsDep,
+        http: HttpClient,
+        secrets: SecretsDep,
+        db_session: DbSession,
+        current_user: CurrentUser,
+        data: JSONBody[ApiKeyIn],
     ) -> ApiKeyOut:
-        """Checks the key with Anthropic (unless the dev stand-in answers instead), then stores it
-        encrypted; the proxy uses it from the next call."""
-        return await service.set_key(
-            db_session, app_state.settings, app_state.http, app_state.secrets, current_user.id, data.provider, data.key
-        )
+        """Checks the key with Anthropic, then stores it encrypted; the proxy uses it from the next call."""
+        return await service.set_key(db_session, settings, http, secrets, current_user.id, data.provider, data.key)
 
     @delete("/", status_code=204)
     async def remove(self, db_session: DbSession, current_user: CurrentUser) -> None:

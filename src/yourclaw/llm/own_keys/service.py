@@ -12,11 +12,10 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yourclaw.kit.crypto import SecretBox
-from yourclaw.kit.errors import ServiceUnavailable, Unprocessable
 from yourclaw.kit.settings import Settings
+from yourclaw.llm.errors import ApiKeyRejected, InvalidApiKey, ProviderUnavailable
 from yourclaw.llm.own_keys import repository as repo
 from yourclaw.llm.own_keys.schemas import ApiKeyOut, Provider
-from yourclaw.llm.proxy import uses_standin
 
 log = structlog.get_logger(__name__)
 
@@ -36,10 +35,7 @@ def _out(provider: Provider, found: tuple[str | None, object] | None) -> ApiKeyO
 def check_shape(key: str) -> str:
     key = key.strip()
     if not KEY_SHAPE.match(key):
-        raise Unprocessable(
-            "That doesn't look like an Anthropic API key: it starts with sk-ant- and has no spaces",
-            code="INVALID_API_KEY",
-        )
+        raise InvalidApiKey("That doesn't look like an Anthropic API key: it starts with sk-ant- and has no spaces")
     return key
 
 
@@ -54,17 +50,13 @@ async def check_with_anthropic(http: httpx.AsyncClient, base_url: str, key: str)
         )
     except httpx.HTTPError as exc:
         log.warning("api_key_check_unreachable", error=type(exc).__name__)
-        raise ServiceUnavailable(
-            "Anthropic could not be reached to check the key; try again in a moment", code="PROVIDER_UNAVAILABLE"
-        ) from None
+        raise ProviderUnavailable("Anthropic could not be reached to check the key; try again in a moment") from None
     if response.status_code in (401, 403):
-        raise Unprocessable("Anthropic did not accept this key", code="API_KEY_REJECTED")
+        raise ApiKeyRejected("Anthropic did not accept this key")
     # 429: the key was recognised, only its rate limit was hit.
     if response.status_code not in (200, 429):
         log.warning("api_key_check_failed", status=response.status_code)
-        raise ServiceUnavailable(
-            "Anthropic could not check the key just now; try again in a moment", code="PROVIDER_UNAVAILABLE"
-        )
+        raise ProviderUnavailable("Anthropic could not check the key just now; try again in a moment")
 
 
 async def current(session: AsyncSession, user_id: uuid.UUID, provider: Provider) -> ApiKeyOut:
@@ -81,9 +73,7 @@ async def set_key(
     key: str,
 ) -> ApiKeyOut:
     key = check_shape(key)
-    # The dev stand-in upstream accepts any key, so asking it would prove nothing.
-    if not uses_standin(settings):
-        await check_with_anthropic(http, settings.anthropic_base_url, key)
+    await check_with_anthropic(http, settings.anthropic_base_url, key)
     updated_at = await repo.put(session, user_id, provider, secrets.encrypt(key), key[-4:])
     log.info("api_key_set", provider=provider, key_hint=key[-4:])
     return ApiKeyOut(provider=provider, set=True, last4=key[-4:], updated_at=updated_at)

@@ -29,9 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 
 from yourclaw.credits.ledger import Balance
+from yourclaw.db import channels
 from yourclaw.db.models import InboundMessage, Message, Outbox, UsageDaily, UserPhone
-from yourclaw.messaging.outbound.outbox import OUTBOX_CHANNEL
-from yourclaw.protocol.repository import USER_INBOUND_CHANNEL
 
 # Twilio's status callbacks may arrive out of order; a status never goes back to an earlier one.
 _STATUS_RANK = {
@@ -117,7 +116,7 @@ async def receive_many(session: AsyncSession | AsyncConnection, messages: list[R
             "profile_names": [m.profile_name for m in messages],
             "wa_ids": [m.wa_id for m in messages],
             "media": [json.dumps(m.media) for m in messages],
-            "outbox_channel": OUTBOX_CHANNEL,
+            "outbox_channel": channels.OUTBOX,
         },
     )
     stored = {sid: row_id for sid, row_id, _ in result.all()}
@@ -307,7 +306,7 @@ async def settle(
             "user_id": user_id,
             "queued": queued,
             "body": queued_body or "",
-            "channel": USER_INBOUND_CHANNEL,
+            "channel": channels.USER_INBOUND,
         },
     )
 

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from yourclaw.credits import ledger as credits
+from yourclaw.db import channels
 from yourclaw.db.engine import transaction
 from yourclaw.db.models import InboundMessage
 from yourclaw.kit.crypto import SecretBox
@@ -29,7 +30,6 @@ from yourclaw.kit.settings import Settings
 from yourclaw.messaging import notices
 from yourclaw.messaging.inbound import repository as repo
 from yourclaw.messaging.inbound import routing
-from yourclaw.messaging.inbound.router_wakeup import INBOUND_CHANNEL
 from yourclaw.messaging.outbound.outbox import enqueue_whatsapp
 
 log = structlog.get_logger(__name__)
@@ -203,7 +203,7 @@ class InboundRouter:
             try:
                 conn = await asyncpg.connect(dsn)
                 conn.add_termination_listener(lambda *_, event=lost: event.set())
-                await conn.add_listener(INBOUND_CHANNEL, lambda *_: self._wake.set())
+                await conn.add_listener(channels.INBOUND, lambda *_: self._wake.set())
                 # Whatever arrived while we were not listening is found by this scan.
                 self._wake.set()
                 await _first(stop.wait(), lost.wait())

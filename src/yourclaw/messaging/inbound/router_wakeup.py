@@ -15,10 +15,10 @@ import structlog
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from yourclaw.db import channels
+
 log = structlog.get_logger(__name__)
 
-# The router LISTENs here; the payload is the newest message id of the burst (informational only).
-INBOUND_CHANNEL = "yourclaw_inbound"
 
 Send = Callable[[str], Awaitable[None]]
 
@@ -29,7 +29,7 @@ def notify_with(engine: AsyncEngine) -> Send:
 
     async def send(payload: str) -> None:
         async with autocommit.connect() as conn:
-            await conn.execute(select(func.pg_notify(INBOUND_CHANNEL, payload)))
+            await conn.execute(select(func.pg_notify(channels.INBOUND, payload)))
 
     return send
 

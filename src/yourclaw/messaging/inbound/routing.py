@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from yourclaw.credits import notices as credit_notices
 from yourclaw.messaging import notices
 
 # "link 123456" as the wa.me link pre-fills it; people retype it with other spacing and capitals.
@@ -137,9 +138,9 @@ def decide(body: str, at: datetime, sender: Sender, limits: Limits, app_url: str
         return Outcome("REFUSED", "RATE_LIMITED", Reply(notices.rate_limited(limited.window, limited.limit, wait), key))
 
     if not sender.can_spend:
-        # The billing proxy tells the user with the same key: one "out of credits" a day, from either.
-        key = f"no-credits:{sender.user_id}:{day_of(at)}"
-        return Outcome("REFUSED", "NO_CREDITS", Reply(notices.no_credits(app_url), key))
+        # The LLM proxy tells the user with the same key: one "out of credits" a day, from either.
+        key = credit_notices.no_credits_key(sender.user_id, at)
+        return Outcome("REFUSED", "NO_CREDITS", Reply(credit_notices.no_credits(app_url), key))
 
     return Outcome("QUEUED")
 

@@ -9,10 +9,9 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from yourclaw.db import channels
 from yourclaw.db.models import Outbox
 from yourclaw.db.models.messaging import OUTBOX_KINDS
-
-OUTBOX_CHANNEL = "yourclaw_outbox"
 
 
 async def enqueue_whatsapp(
@@ -56,5 +55,5 @@ async def enqueue_whatsapp(
     new_id = await session.scalar(stmt.returning(Outbox.id))
     if new_id is not None:
         # Delivered at commit, so the sender never wakes for a message it cannot see yet.
-        await session.execute(select(func.pg_notify(OUTBOX_CHANNEL, str(user_id or to_phone))))
+        await session.execute(select(func.pg_notify(channels.OUTBOX, str(user_id or to_phone))))
     return new_id

@@ -23,32 +23,29 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import asyncpg
-import msgspec
 import structlog
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
+from yourclaw.db import channels
 from yourclaw.kit.crypto import SecretBox
 from yourclaw.kit.settings import Settings, SettingsError
 from yourclaw.messaging.outbound import repository as repo
 from yourclaw.messaging.outbound.delivery_policy import Action, Facts, decide, parse_quiet_hours
-from yourclaw.messaging.outbound.outbox import OUTBOX_CHANNEL
 from yourclaw.messaging.outbound.repository import Head, Recipient
 from yourclaw.messaging.outbound.splitting import split_message
 from yourclaw.messaging.twilio.client import TwilioNotConfigured, make_twilio_client
+from yourclaw.messaging.twilio.webhooks import STATUS_PATH
 from yourclaw.protocol.media_urls import signed_url
-from yourclaw.standins.twilio import DEV_ACCOUNT_SID, TwilioFake
 
 log = structlog.get_logger(__name__)
 
-STATUS_CALLBACK_PATH = "/api/v1/webhooks/twilio/status"
 WINDOW_REFUSED = 63016
 # How far back Twilio's list is searched for a send whose answer was lost, and how many it returns.
 LOOKUP_WINDOW = timedelta(hours=24)
 LOOKUP_LIMIT = 50
-DEV_TEMPLATE_SID = "HX" + "0" * 32
 BUSY = object()  # another sender holds the recipient
 
 
@@ -72,32 +69,12 @@ async def run_sender(
     *,
     tuning: Tuning | None = None,
 ) -> None:
-    fake = None
-    if settings.mock_twilio and not settings.twilio_api_base_url:
-        # MOCK_TWILIO: the local stand-in, in this process, answering like Twilio and posting status callbacks.
-        fake = TwilioFake(
-            account_sid=settings.twilio_account_sid or DEV_ACCOUNT_SID,
-            auth_token=settings.twilio_auth_token or "dev-token",
-            status_callbacks=("sent", "delivered"),
-        )
-        base_url = fake.start()
-        settings = msgspec.structs.replace(
-            settings,
-            twilio_api_base_url=base_url,
-            twilio_account_sid=fake.account_sid,
-            twilio_auth_token=fake.auth_token,
-            twilio_template_content_sid=settings.twilio_template_content_sid or DEV_TEMPLATE_SID,
-        )
-        log.info("mock_twilio_started", url=base_url)
     try:
         sender = Sender(settings, sessions.kw["bind"], tuning or Tuning())
         await sender.run(stop)
     except TwilioNotConfigured as exc:
         log.error("sender_disabled", reason=str(exc))
         await stop.wait()
-    finally:
-        if fake is not None:
-            fake.stop()
 
 
 def _template_defaults(settings: Settings) -> dict[str, str] | None:
@@ -125,7 +102,7 @@ class Sender:
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
         self.template_vars = _template_defaults(settings)
-        self.status_url = settings.api_url.rstrip("/") + STATUS_CALLBACK_PATH
+        self.status_url = settings.api_url.rstrip("/") + STATUS_PATH
         # The SDK's HTTP session is not meant to be shared between threads: one client per concurrent send.
         self._clients: asyncio.Queue[Client] = asyncio.Queue()
         for _ in range(tuning.concurrency):
@@ -199,7 +176,7 @@ class Sender:
             conn = None
             try:
                 conn = await asyncpg.connect(dsn)
-                await conn.add_listener(OUTBOX_CHANNEL, lambda *_: self._wake.set())
+                await conn.add_listener(channels.OUTBOX, lambda *_: self._wake.set())
                 self._wake.set()  # anything queued while we were not listening
                 while not stop.is_set() and not conn.is_closed():
                     with contextlib.suppress(TimeoutError):

@@ -7,6 +7,8 @@ public API_URL plus the path and query string as received, never one rebuilt fro
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import structlog
@@ -15,9 +17,10 @@ from litestar.datastructures import FormMultiDict
 from litestar.types import Scope
 from twilio.request_validator import SIGNATURE_HEADER, RequestValidator, compare
 
-from yourclaw.kit.errors import Forbidden, ServiceUnavailable, YourClawError
+from yourclaw.kit.di import SettingsDep
+from yourclaw.kit.errors import UnsupportedMediaType
 from yourclaw.kit.settings import Settings
-from yourclaw.server.dependencies import AppStateDep
+from yourclaw.messaging.errors import InvalidTwilioSignature, TwilioWebhooksNotConfigured
 
 log = structlog.get_logger(__name__)
 
@@ -40,7 +43,7 @@ def request_url(settings: Settings, scope: Scope) -> str:
     return public_url(settings.api_url, path, query)
 
 
-def is_valid(auth_token: str, url: str, form: FormMultiDict, signature: str) -> bool:
+def is_valid(auth_token: str, url: str, form: Mapping, signature: str) -> bool:
     validator = RequestValidator(auth_token)
     # `validate` signs the URL twice, with and without its port, since Twilio's own choice varies; the
     # URL as API_URL spells it is one of the two, and what Twilio signs for a webhook configured with
@@ -50,23 +53,32 @@ def is_valid(auth_token: str, url: str, form: FormMultiDict, signature: str) -> 
     return validator.validate(url, form, signature)
 
 
-async def provide_twilio_form(request: Request, app_state: AppStateDep) -> FormMultiDict:
-    """The webhook's form fields, once their signature checks out; nothing unsigned gets further."""
-    settings = app_state.settings
+Form = TypeVar("Form", bound=Mapping)
+
+
+async def signed_form(
+    settings: Settings, scope: Scope, content_type: str, signature: str, read_form: Callable[[], Awaitable[Form]]
+) -> Form:
+    """The webhook's form, once it is known to be a form Twilio signed for our API_URL; nothing unsigned
+    gets further. `read_form` reads the body, and is called only once the headers pass."""
     if not settings.twilio_auth_token:
-        raise ServiceUnavailable(
-            "Twilio webhooks are refused until TWILIO_AUTH_TOKEN is set", code="TWILIO_NOT_CONFIGURED"
-        )
-    content_type, _ = request.content_type
+        raise TwilioWebhooksNotConfigured("Twilio webhooks are refused until TWILIO_AUTH_TOKEN is set")
     if content_type != FORM_CONTENT_TYPE:
-        raise YourClawError(f"Expected a {FORM_CONTENT_TYPE} body", code="UNSUPPORTED_MEDIA_TYPE", status_code=415)
-    signature = request.headers.get(SIGNATURE_HEADER, "")
+        raise UnsupportedMediaType(f"Expected a {FORM_CONTENT_TYPE} body")
     if not signature:
-        raise Forbidden("Missing X-Twilio-Signature", code="INVALID_SIGNATURE")
-    form = await request.form()
-    url = request_url(settings, request.scope)
+        raise InvalidTwilioSignature("Missing X-Twilio-Signature")
+    form = await read_form()
+    url = request_url(settings, scope)
     if not is_valid(settings.twilio_auth_token, url, form, signature):
         # The URL is worth logging: a wrong API_URL is the usual cause. The token never is.
         log.warning("twilio_signature_rejected", url=url)
-        raise Forbidden("Invalid X-Twilio-Signature", code="INVALID_SIGNATURE")
+        raise InvalidTwilioSignature("Invalid X-Twilio-Signature")
     return form
+
+
+async def provide_twilio_form(request: Request, settings: SettingsDep) -> FormMultiDict:
+    """The form of a Litestar-routed Twilio webhook (the status callbacks), signature checked."""
+    content_type, _ = request.content_type
+    return await signed_form(
+        settings, request.scope, content_type, request.headers.get(SIGNATURE_HEADER, ""), request.form
+    )

@@ -1,0 +1,86 @@
+"""The runtime's SQL: the rows the reconciler reads each pass, what it writes back about assistants and
+hosts, and the operator's host list. Each write is its own short transaction at the caller, so one
+assistant's failure never rolls back another's progress."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from yourclaw.db.models import Assistant, HostServer
+
+# --- what a pass reads ------------------------------------------------------------------------------
+
+
+async def load_hosts(session: AsyncSession) -> list[HostServer]:
+    return list((await session.scalars(select(HostServer).order_by(HostServer.name))).all())
+
+
+async def load_assistants(session: AsyncSession, *, volume_retention: timedelta) -> list[Assistant]:
+    """Every row the reconciler may act on: wanted ones, unwanted ones until their container is gone, and
+    deleted ones while their volume is kept (a volume with no row at all belongs to nobody)."""
+    keep_since = datetime.now(UTC) - volume_retention - timedelta(days=1)
+    query = select(Assistant).where(
+        Assistant.wanted.is_(True) | (Assistant.phase != "none") | (Assistant.deleted_at > keep_since)
+    )
+    return list((await session.scalars(query)).all())
+
+
+# --- what it writes ---------------------------------------------------------------------------------
+
+
+async def update_assistant(session: AsyncSession, assistant_id: uuid.UUID, **values: object) -> None:
+    await session.execute(update(Assistant).where(Assistant.id == assistant_id).values(**values))
+
+
+async def update_host(session: AsyncSession, host_id: uuid.UUID, **values: object) -> None:
+    await session.execute(update(HostServer).where(HostServer.id == host_id).values(**values))
+
+
+# --- the operator's hosts ---------------------------------------------------------------------------
+
+
+async def host_named_or_at(session: AsyncSession, name: str, docker_url: str) -> HostServer | None:
+    return await session.scalar(
+        select(HostServer).where((HostServer.name == name) | (HostServer.docker_url == docker_url))
+    )
+
+
+async def add_host(session: AsyncSession, host: HostServer) -> HostServer:
+    session.add(host)
+    await session.flush()
+    return host
+
+
+async def ensure_host(session: AsyncSession, *, name: str, docker_url: str, max_containers: int) -> None:
+    """The host row, unless one of that name exists."""
+    await session.execute(
+        insert(HostServer)
+        .values(name=name, docker_url=docker_url, max_containers=max_containers)
+        .on_conflict_do_nothing(index_elements=[HostServer.name])
+    )
+
+
+async def set_draining(session: AsyncSession, name: str, draining: bool) -> bool:
+    """False when there is no host of that name."""
+    result = await session.execute(update(HostServer).where(HostServer.name == name).values(draining=draining))
+    return bool(result.rowcount)
+
+
+async def hosts_with_counts(session: AsyncSession) -> list[tuple[HostServer, int]]:
+    """Every host with how many wanted assistants it holds."""
+    counts = dict(
+        (
+            await session.execute(
+                select(Assistant.host_server_id, func.count())
+                .where(Assistant.wanted.is_(True), Assistant.host_server_id.is_not(None))
+                .group_by(Assistant.host_server_id)
+            )
+        ).all()
+    )
+    hosts = (await session.scalars(select(HostServer).order_by(HostServer.name))).all()
+    return [(host, counts.get(host.id, 0)) for host in hosts]
