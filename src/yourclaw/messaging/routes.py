@@ -4,7 +4,7 @@ views. Incoming WhatsApp messages come through a bare route (`inbound.webhook.Wh
 
 from __future__ import annotations
 
-from yourclaw.messaging.twilio.webhooks import TwilioWebhookController
+from yourclaw.messaging.outbound.status_webhook import TwilioWebhookController
 from yourclaw.messaging.views_controller import MessagingViewsController
 
 HANDLERS: list = [TwilioWebhookController, MessagingViewsController]

@@ -24,29 +24,16 @@ import structlog
 from stripe import WebhookSignature
 
 from yourclaw.standins.local_server import LocalServer
+from yourclaw.standins.stripe_http import make_handler
+from yourclaw.standins.stripe_shapes import PRICE_CENTS, StripeStandinError
 
 log = structlog.get_logger(__name__)
 
 DEV_API_KEY = "sk_test_yourclaw_local_stand_in"
 DEV_PRICE_ID = "price_yourclaw_monthly"
-PRICE_CENTS = 2000
 PERIOD_SECONDS = 30 * 86400
 API_VERSION = "2026-10-28.endive"
 KINDS = ("customers", "checkout_sessions", "subscriptions", "invoices", "portal_sessions")
-
-
-class StripeStandinError(Exception):
-    def __init__(self, status: int, message: str, *, code: str | None = None, param: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.code, self.param = status, message, code, param
-
-    def body(self) -> dict:
-        error = {"type": "invalid_request_error", "message": self.message}
-        if self.code:
-            error["code"] = self.code
-        if self.param:
-            error["param"] = self.param
-        return {"error": error}
 
 
 def _new_id(prefix: str) -> str:
@@ -84,8 +71,6 @@ class StripeStandin:
     # --- life -------------------------------------------------------------------------------------
 
     def start(self, port: int = 0) -> str:
-        from yourclaw.standins.stripe_http import make_handler
-
         return self._local.start(make_handler(self), port)
 
     def stop(self) -> None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from yourclaw.standins.local_server import QuietHandler
-from yourclaw.standins.stripe import PRICE_CENTS, StripeStandinError
+from yourclaw.standins.stripe_shapes import PRICE_CENTS, StripeStandinError
 
 if TYPE_CHECKING:
     from yourclaw.standins.stripe import StripeStandin

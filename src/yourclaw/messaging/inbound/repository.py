@@ -32,22 +32,6 @@ from yourclaw.credits.ledger import Balance
 from yourclaw.db import channels
 from yourclaw.db.models import InboundMessage, Message, Outbox, UsageDaily, UserPhone
 
-# Twilio's status callbacks may arrive out of order; a status never goes back to an earlier one.
-_STATUS_RANK = {
-    "accepted": 1,
-    "scheduled": 1,
-    "queued": 1,
-    "sending": 2,
-    "sent": 3,
-    "delivered": 4,
-    "read": 5,
-    "failed": 6,
-    "undelivered": 6,
-    "canceled": 6,
-}
-DELIVERY_STATUSES = frozenset(_STATUS_RANK)
-
-
 # --- the webhook ---------------------------------------------------------------------------------
 
 
@@ -127,21 +111,6 @@ async def receive_many(session: AsyncSession | AsyncConnection, messages: list[R
 async def receive(session: AsyncSession | AsyncConnection, message: Received) -> uuid.UUID | None:
     """One webhook's write (see `receive_many`)."""
     return (await receive_many(session, [message]))[0]
-
-
-async def set_delivery_status(session: AsyncSession, twilio_sid: str, status: str) -> bool:
-    """False when no message has this sid (a part sent to a number without an account, or an old one)."""
-    rank = case(_STATUS_RANK, value=Message.delivery_status, else_=0)
-    new_rank = _STATUS_RANK.get(status, 0)
-    found = await session.scalar(
-        update(Message)
-        .where(Message.twilio_sid == twilio_sid, or_(Message.delivery_status.is_(None), rank <= new_rank))
-        .values(delivery_status=status)
-        .returning(Message.id)
-    )
-    if found is not None:
-        return True
-    return await session.scalar(select(Message.id).where(Message.twilio_sid == twilio_sid)) is not None
 
 
 # --- the router ----------------------------------------------------------------------------------

@@ -17,10 +17,11 @@ from twilio.request_validator import SIGNATURE_HEADER
 from yourclaw.kit.asgi import header, read_body
 from yourclaw.kit.errors import MethodNotAllowed
 from yourclaw.kit.settings import Settings
+from yourclaw.messaging.inbound import repository as repo
 from yourclaw.messaging.inbound.router_wakeup import RouterWakeup
 from yourclaw.messaging.inbound.writer import InboundWriter
 from yourclaw.messaging.twilio.signature import signed_form
-from yourclaw.messaging.twilio.webhooks import parse_received
+from yourclaw.messaging.twilio.webhooks import WA_ID, Form, field, media_of, message_sid, sender_phone
 
 log = structlog.get_logger(__name__)
 
@@ -47,6 +48,19 @@ def parse_form(body: bytes) -> WebhookForm:
     for name, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
         form.setdefault(name, []).append(value)
     return form
+
+
+def parse_received(form: Form) -> repo.Received:
+    wa_id = field(form, "WaId")
+    value = form.get("Body")
+    return repo.Received(
+        message_sid=message_sid(form),
+        from_phone=sender_phone(form),
+        body=value if isinstance(value, str) else "",
+        profile_name=field(form, "ProfileName") or None,
+        wa_id=wa_id if WA_ID.match(wa_id) else None,
+        media=media_of(form),
+    )
 
 
 class WhatsAppWebhook:
