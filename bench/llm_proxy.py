@@ -282,7 +282,7 @@ async def run(args: argparse.Namespace) -> int:
             f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}"
         )
         say(
-            f"upstream: the Anthropic standin in its own process, {args.event_delay * 1000:g} ms between stream events; "
+            f"upstream: the Anthropic stand-in in its own process, {args.event_delay * 1000:g} ms between events; "
             f"serve: uvicorn, one process, LOG_LEVEL={args.log_level}; {args.users} users"
         )
         verdicts = []

@@ -29,10 +29,10 @@ if str(ROOT) not in sys.path:
 
 import httpx  # noqa: E402
 import structlog  # noqa: E402
-from tests.conftest import _truncate  # noqa: E402
-from tests.e2e.journey import Figures, walk  # noqa: E402
-from tests.e2e.journey_support import User  # noqa: E402
-from tests.e2e.stack import control_plane_stack, openclaw_engine_stack  # noqa: E402
+from tests.harness.database import truncate  # noqa: E402
+from tests.harness.journey import Figures, walk  # noqa: E402
+from tests.harness.journey_support import User  # noqa: E402
+from tests.harness.openclaw_stack import control_plane_stack, openclaw_engine_stack  # noqa: E402
 
 from yourclaw.db import migrations  # noqa: E402
 from yourclaw.db.embedded import EmbeddedPostgres  # noqa: E402
@@ -53,7 +53,7 @@ async def one_run(oc, database_url: str, state_dir: Path) -> Figures:
         figures.values["whole journey"] = time.monotonic() - started
         return figures
     finally:
-        await _truncate(engine)
+        await truncate(engine)
         await engine.dispose()
 
 

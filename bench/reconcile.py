@@ -52,10 +52,13 @@ import structlog  # noqa: E402
 from _stats import pct  # noqa: E402  (bench/ is on sys.path when run as a script)
 from docker.models.containers import _create_container_args  # noqa: E402
 from sqlalchemy import select  # noqa: E402
-from tests.engine.conftest import _ensure_network, managed_subnet  # noqa: E402
-from tests.engine.dockerd import CACHE_DIR, TlsDockerd, ensure_docker_installed  # noqa: E402
-from tests.engine.images import STANDIN_TAG, build_image, ensure_standin_image  # noqa: E402
-from tests.support import LiveServer, free_port, make_settings, subscribe  # noqa: E402
+from tests.harness.dockerd import CACHE_DIR, TlsDockerd, ensure_docker_installed  # noqa: E402
+from tests.harness.images import STANDIN_TAG, build_image, ensure_standin_image  # noqa: E402
+from tests.harness.live_server import LiveServer  # noqa: E402
+from tests.harness.networks import ensure_network, managed_subnet  # noqa: E402
+from tests.harness.ports import free_port  # noqa: E402
+from tests.harness.rows import subscribe  # noqa: E402
+from tests.harness.settings import make_settings  # noqa: E402
 
 from yourclaw.db import migrations  # noqa: E402
 from yourclaw.db.embedded import EmbeddedPostgres  # noqa: E402
@@ -327,7 +330,7 @@ def setup(cleanup: Cleanup, args: argparse.Namespace, tally: LogTally) -> Lab:
         gateway = str(next(subnet.hosts()))
         client = engine.client(timeout=120)
         cleanup.add("docker client", client.close)
-        network = _ensure_network(client, subnet, gateway)
+        network = ensure_network(client, subnet, gateway)
         cleanup.add(f"network {NETWORK} on {engine.name}", remove_network, network)
         gateways[engine.name] = gateway
     # Registered last, so it runs first: all containers go in parallel before the networks and engines go.

@@ -70,7 +70,7 @@ from yourclaw.runtime import openclaw_config  # noqa: E402
 from yourclaw.standins.twilio import TwilioStandin  # noqa: E402
 
 WEBHOOK_PATH = "/api/v1/webhooks/twilio/whatsapp"
-STANDIN = ROOT / "src" / "yourclaw" / "runtime" / "standin.py"
+STANDIN = ROOT / "src" / "yourclaw" / "standins" / "assistant.py"
 TMP_PREFIX = "yourclaw-bench-webhook-"
 PIDS_FILE = "pids.json"
 TWILIO_NUMBER = "whatsapp:+14155238886"

@@ -9,8 +9,8 @@ import uuid
 import httpx
 from playwright.sync_api import expect
 
-from tests.browser.conftest import DevServer
-from tests.support import wait_for_sync
+from tests.harness.dev_server import DevServer
+from tests.harness.waiting import wait_for_sync
 
 NUMBER = "+14155550123"
 

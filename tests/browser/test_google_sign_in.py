@@ -17,7 +17,7 @@ import jwt
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import DevServer, running_dev_server
+from tests.harness.dev_server import DevServer, running_dev_server
 
 SECRET = "supabase-legacy-jwt-secret-" + "s" * 32
 ANON_KEY = "public-anon-key-for-tests"

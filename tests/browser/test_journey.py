@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import ARTIFACTS, DevServer
+from tests.harness.dev_server import ARTIFACTS, DevServer
 
 READY_TIMEOUT = 90_000
 STEP_TIMEOUT = 20_000

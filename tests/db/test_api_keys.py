@@ -11,7 +11,9 @@ import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
-from tests.support import free_port, make_settings, sign_in
+from tests.harness.ports import free_port
+from tests.harness.rows import sign_in
+from tests.harness.settings import make_settings
 from yourclaw.db.models import ApiKey
 from yourclaw.kit.logs import configure_logging
 from yourclaw.server.app import create_app

@@ -14,7 +14,8 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select, update
 
 from tests.db.test_runtime_poll import running
-from tests.support import make_settings, sign_in, subscribe
+from tests.harness.rows import sign_in, subscribe
+from tests.harness.settings import make_settings
 from yourclaw.assistants import service
 from yourclaw.db import channels
 from yourclaw.db.models import Assistant, AssistantToken, CreditLedgerEntry, HostServer, Subscription

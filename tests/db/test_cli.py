@@ -12,7 +12,8 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 
-from tests.support import PROJECT_ROOT, free_port
+from tests.harness.ports import free_port
+from tests.harness.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.db
 YOURCLAW = [sys.executable, "-m", "yourclaw"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from litestar.testing import AsyncTestClient
 
-from tests.support import free_port, make_settings
+from tests.harness.ports import free_port
+from tests.harness.settings import make_settings
 from yourclaw.server.app import create_app
 
 pytestmark = pytest.mark.db

@@ -23,7 +23,10 @@ from litestar import Litestar
 from sqlalchemy import func, select
 
 from tests.db.test_runtime_poll import running
-from tests.support import LiveServer, make_assistant, make_settings, wait_for
+from tests.harness.live_server import LiveServer
+from tests.harness.rows import make_assistant
+from tests.harness.settings import make_settings
+from tests.harness.waiting import wait_for
 from yourclaw.db import channels
 from yourclaw.db.engine import transaction
 from yourclaw.db.models import InboundMessage, Media, Outbox

@@ -17,7 +17,10 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
-from tests.support import LiveServer, free_port, make_settings, make_user
+from tests.harness.live_server import LiveServer
+from tests.harness.ports import free_port
+from tests.harness.rows import make_user
+from tests.harness.settings import make_settings
 from yourclaw.db import channels
 from yourclaw.db.engine import transaction
 from yourclaw.db.models import InboundMessage, Message, UserPhone

@@ -15,7 +15,10 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select, update
 
-from tests.support import LiveServer, make_assistant, make_settings, wait_for
+from tests.harness.live_server import LiveServer
+from tests.harness.rows import make_assistant
+from tests.harness.settings import make_settings
+from tests.harness.waiting import wait_for
 from yourclaw.credits import repository as credits_repo
 from yourclaw.db import channels
 from yourclaw.db.models import AssistantToken

@@ -16,7 +16,10 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
-from tests.support import LiveServer, make_settings, sign_in, wait_for
+from tests.harness.live_server import LiveServer
+from tests.harness.rows import sign_in
+from tests.harness.settings import make_settings
+from tests.harness.waiting import wait_for
 from yourclaw.credits import repository as credits_repo
 from yourclaw.credits.notices import no_credits_key
 from yourclaw.db import channels
@@ -232,6 +235,8 @@ async def test_the_low_credit_warning_goes_out_once_per_period(proxy, sessions):
         for i in range(n):
             assert (await call(proxy, caller, model="claude-haiku-4-5")).status_code == 200
             await charged(sessions, caller.user_id, already + i + 1)
+        # The notice is written after the charge, by a task of its own: wait for the meter to settle.
+        await proxy.server.app.state.app_state.llm.meter.drain()
 
     await calls(3, 0)
     assert await outbox_keys(sessions, caller.user_id) == []

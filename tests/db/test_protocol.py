@@ -26,7 +26,7 @@ from tests.db.test_inbound_delivery import (
     queue_message,
     serve,
 )
-from tests.support import make_settings
+from tests.harness.settings import make_settings
 from yourclaw.db import channels
 from yourclaw.db.models import Assistant, Media, Outbox
 from yourclaw.protocol import media_urls

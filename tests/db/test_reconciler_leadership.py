@@ -8,7 +8,8 @@ import asyncio
 import pytest
 from sqlalchemy import select
 
-from tests.support import make_settings, wait_for
+from tests.harness.settings import make_settings
+from tests.harness.waiting import wait_for
 from yourclaw.db.engine import transaction
 from yourclaw.db.models import HostServer
 from yourclaw.kit.crypto import SecretBox

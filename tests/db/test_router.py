@@ -15,7 +15,11 @@ import pytest
 from sqlalchemy import func, select, update
 from twilio.request_validator import RequestValidator
 
-from tests.support import LiveServer, free_port, make_settings, make_user, wait_for
+from tests.harness.live_server import LiveServer
+from tests.harness.ports import free_port
+from tests.harness.rows import make_user
+from tests.harness.settings import make_settings
+from tests.harness.waiting import wait_for
 from yourclaw.credits import notices as credit_notices
 from yourclaw.db.engine import transaction
 from yourclaw.db.models import Assistant, InboundMessage, Message, Outbox, UsageDaily, UserPhone

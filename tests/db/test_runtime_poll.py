@@ -16,7 +16,8 @@ from cryptography.fernet import Fernet
 from litestar import Litestar
 from sqlalchemy import select, update
 
-from tests.support import make_assistant, wait_for
+from tests.harness.rows import make_assistant
+from tests.harness.waiting import wait_for
 from yourclaw.db import channels
 from yourclaw.db.models import Assistant
 from yourclaw.kit.crypto import SecretBox

@@ -21,7 +21,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from structlog.testing import capture_logs
 
-from tests.support import PROJECT_ROOT, LiveServer, free_port, make_settings, wait_for
+from tests.harness.live_server import LiveServer
+from tests.harness.ports import free_port
+from tests.harness.settings import PROJECT_ROOT, make_settings
+from tests.harness.waiting import wait_for
 from yourclaw.db import channels
 from yourclaw.db.engine import make_engine, make_sessionmaker
 from yourclaw.db.models import Media, Message, Outbox, UsageDaily, User, UserPhone

@@ -11,7 +11,11 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from tests.support import LiveServer, free_port, make_settings, subscribe, wait_for
+from tests.harness.live_server import LiveServer
+from tests.harness.ports import free_port
+from tests.harness.rows import subscribe
+from tests.harness.settings import make_settings
+from tests.harness.waiting import wait_for
 from yourclaw.assistants import service as assistants_service
 from yourclaw.db.engine import transaction
 from yourclaw.db.models import Assistant, AssistantToken, Outbox
@@ -42,9 +46,9 @@ async def product(database_url, sessions, tmp_path, engine):
             yield settings, client, reconciler
         stop.set()
         await asyncio.wait_for(task, 15)
-    from tests.conftest import _truncate
+    from tests.harness.database import truncate
 
-    await _truncate(engine)
+    await truncate(engine)
 
 
 async def _sign_in(client: httpx.AsyncClient) -> tuple[dict, uuid.UUID]:

@@ -7,7 +7,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from tests.support import LiveServer, free_port, make_settings
+from tests.harness.live_server import LiveServer
+from tests.harness.ports import free_port
+from tests.harness.settings import make_settings
 from yourclaw.db.models import InboundMessage
 
 pytestmark = pytest.mark.db
@@ -48,9 +50,9 @@ async def test_simulator_posts_a_signed_webhook_from_the_users_number(database_u
     async with sessions() as session:
         stored = (await session.scalars(select(InboundMessage))).all()
     assert [(m.from_phone, m.body, m.message_sid) for m in stored] == [(PHONE, message, sent.json()["message_sid"])]
-    from tests.conftest import _truncate
+    from tests.harness.database import truncate
 
-    await _truncate(engine)
+    await truncate(engine)
 
 
 async def test_no_simulator_in_production_settings(database_url, engine):

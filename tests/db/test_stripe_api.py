@@ -11,18 +11,18 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from tests.db import stripe_support
-from tests.db.stripe_support import checkout_and_pay, deliver, start_checkout, state_of, subscriber_to_be
-from tests.support import LiveServer, free_port, make_settings, sign_in
+from tests.harness.billing import checkout_and_pay, deliver, start_checkout, state_of, subscriber_to_be, verify_phone
+from tests.harness.database import truncate
+from tests.harness.live_server import LiveServer
+from tests.harness.ports import free_port
+from tests.harness.rows import sign_in
+from tests.harness.settings import make_settings
 from yourclaw.credits import ledger as credits
 from yourclaw.credits import repository as credits_repo
 from yourclaw.db.models import ApiKey, BillingCustomer, Subscription
 
 pytestmark = pytest.mark.db
 
-stripe_standin = stripe_support.stripe_standin
-stripe_settings = stripe_support.stripe_settings
-billing_client = stripe_support.billing_client
 
 SUBSCRIPTION_KEYS = {
     "status",
@@ -224,7 +224,7 @@ async def test_the_local_journey_through_the_api_and_the_stand_ins_page(database
             assert phone.status_code == 200
             # The "link <code>" WhatsApp message is the messaging worker's step (tests/db/test_cli.py walks it).
             async with sessions() as s:
-                await s.execute(stripe_support.verify_phone(user_id))
+                await s.execute(verify_phone(user_id))
                 await s.commit()
 
             checkout = await api.post("/api/v1/checkout", headers=headers)
@@ -241,4 +241,4 @@ async def test_the_local_journey_through_the_api_and_the_stand_ins_page(database
             assert assistant["status"] == "PROVISIONING" and assistant["phase"] == "placing"
             assert (tmp_path / "stripe-fake.json").is_file()  # kept across restarts of `yourclaw dev`
     finally:
-        await stripe_support._truncate(engine)
+        await truncate(engine)

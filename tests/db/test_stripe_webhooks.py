@@ -15,9 +15,8 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 from stripe import WebhookSignature
 
-from tests.db import stripe_support
-from tests.db.stripe_support import WEBHOOK, checkout_and_pay, deliver, state_of, subscriber_to_be
-from tests.support import wait_for
+from tests.harness.billing import WEBHOOK, checkout_and_pay, deliver, state_of, subscriber_to_be
+from tests.harness.waiting import wait_for
 from yourclaw.billing import service
 from yourclaw.billing.grace import run_grace_sweeper
 from yourclaw.billing.status_map import to_ours
@@ -27,9 +26,6 @@ from yourclaw.db.models import StripeEvent, Subscription
 
 pytestmark = pytest.mark.db
 
-stripe_standin = stripe_support.stripe_standin
-stripe_settings = stripe_support.stripe_settings
-billing_client = stripe_support.billing_client
 
 TEN_DOLLARS = 1000
 

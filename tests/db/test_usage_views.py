@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from tests.support import sign_in
+from tests.harness.rows import sign_in
 from yourclaw.credits import repository as credits_repo
 from yourclaw.db.engine import transaction
 from yourclaw.db.models import Message, UsageDaily

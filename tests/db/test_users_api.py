@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select, update
 
-from tests.support import sign_in
+from tests.harness.rows import sign_in
 from yourclaw.db.models import UserPhone
 
 pytestmark = pytest.mark.db

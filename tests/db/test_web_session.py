@@ -9,7 +9,8 @@ import uuid
 import pytest
 from litestar.testing import AsyncTestClient
 
-from tests.support import make_settings, sign_in
+from tests.harness.rows import sign_in
+from tests.harness.settings import make_settings
 from yourclaw.accounts import web_session
 from yourclaw.server.app import create_app
 
@@ -159,9 +160,9 @@ async def test_cookies_are_secure_outside_localhost(database_url, engine):
         assert response.status_code == 200, response.text
         for header in _set_cookies(response).values():
             assert "secure" in header.lower()
-    from tests.conftest import _truncate
+    from tests.harness.database import truncate
 
-    await _truncate(engine)
+    await truncate(engine)
 
 
 async def test_pages_config_and_qr(client):

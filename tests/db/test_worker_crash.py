@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.db.test_router import audit_rows, inbound_count, receive
-from tests.support import PROJECT_ROOT, make_user
+from tests.harness.rows import make_user
+from tests.harness.settings import PROJECT_ROOT
 from yourclaw.db.models import InboundMessage
 
 pytestmark = pytest.mark.db

@@ -13,9 +13,9 @@ import time
 import httpx
 import pytest
 
-from tests.e2e.journey import Figures, walk
-from tests.e2e.journey_support import User, containers_of, describe_calls, docker_call, dump_calls, message_calls
-from tests.support import PROJECT_ROOT
+from tests.harness.journey import Figures, walk
+from tests.harness.journey_support import User, containers_of, describe_calls, docker_call, dump_calls, message_calls
+from tests.harness.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.e2e
 

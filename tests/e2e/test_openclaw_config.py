@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.openclaw_toolchain import install_plugin, pinned_toolchain, run
+from tests.harness.openclaw_toolchain import install_plugin, pinned_toolchain, run
 from yourclaw.llm import catalog
 from yourclaw.runtime import openclaw_config
 

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.e2e.openclaw_toolchain import PLUGIN_DIR, pinned_toolchain
+from tests.harness.openclaw_toolchain import PLUGIN_DIR, pinned_toolchain
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 

@@ -9,8 +9,8 @@ import sys
 import pytest
 from cryptography.fernet import Fernet
 
-from tests.conftest import _truncate
-from tests.support import free_port
+from tests.harness.database import truncate
+from tests.harness.ports import free_port
 
 pytestmark = pytest.mark.engine
 
@@ -41,7 +41,7 @@ async def _truncate_with_new_loop(database_url):
 
     engine = make_engine(database_url, pool_size=1)
     try:
-        await _truncate(engine)
+        await truncate(engine)
     finally:
         await engine.dispose()
 

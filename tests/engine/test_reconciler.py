@@ -18,8 +18,12 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from tests.conftest import _truncate
-from tests.support import LiveServer, free_port, make_settings, subscribe, wait_for
+from tests.harness.database import truncate
+from tests.harness.live_server import LiveServer
+from tests.harness.ports import free_port
+from tests.harness.rows import subscribe
+from tests.harness.settings import make_settings
+from tests.harness.waiting import wait_for
 from yourclaw.assistants import service as assistants_service
 from yourclaw.db.engine import transaction
 from yourclaw.db.models import Assistant, HostServer, Outbox
@@ -114,7 +118,7 @@ async def cp(engines, standin_image, engine_networks, database_url, sessions, en
                 with contextlib.suppress(docker.errors.NotFound):
                     volume.remove(force=True)
             client.close()
-        await _truncate(engine)
+        await truncate(engine)
 
 
 async def _create(cp: ControlPlane) -> tuple[dict, uuid.UUID]:

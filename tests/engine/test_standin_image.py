@@ -19,11 +19,10 @@ import docker
 import docker.errors
 import pytest
 
-from tests.support import make_settings
+from tests.harness.images import VARIANT_LABEL
+from tests.harness.settings import make_settings
 from yourclaw.runtime.container_spec import CONTAINER_USER, DATA_DIR, NETWORK, spec_for
 from yourclaw.standins.assistant import HEALTHCHECK_CMD
-
-from .images import VARIANT_LABEL
 
 if TYPE_CHECKING:
     from .conftest import Engines

@@ -13,13 +13,12 @@ import pytest
 import requests
 from docker.tls import TLSConfig
 
-from tests.support import wait_for_sync
+from tests.harness.dockerd import CACHE_DIR, TlsDockerd
+from tests.harness.images import BASE_REPOSITORY, ensure_base_image
+from tests.harness.waiting import wait_for_sync
 from yourclaw.runtime.certs import ca_paths, docker_client, init_ca
 from yourclaw.runtime.container_spec import LABEL_MANAGED
 from yourclaw.runtime.docker_host import DockerHost
-
-from .dockerd import CACHE_DIR, TlsDockerd
-from .images import BASE_REPOSITORY, ensure_base_image
 
 if TYPE_CHECKING:
     from .conftest import Engines

@@ -8,7 +8,7 @@ import threading
 import anyio
 import pytest
 
-from tests.support import wait_for
+from tests.harness.waiting import wait_for
 from yourclaw.runtime.apply import HostHandle
 
 pytestmark = pytest.mark.unit

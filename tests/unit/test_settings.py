@@ -93,7 +93,7 @@ def test_dotenv_is_read_under_the_environment(tmp_path, monkeypatch):
 def test_env_example_documents_every_setting_and_loads(tmp_path, monkeypatch):
     import re
 
-    from tests.support import PROJECT_ROOT
+    from tests.harness.settings import PROJECT_ROOT
     from yourclaw.kit.settings import Settings
 
     text = (PROJECT_ROOT / ".env.example").read_text()

@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.support import wait_for_sync
+from tests.harness.waiting import wait_for_sync
 from yourclaw.standins import assistant as standin
 from yourclaw.standins.assistant import HEALTHCHECK_CMD, StandinAssistant
 

@@ -1,15 +1,11 @@
-"""Helpers for tests: settings, sign-in, ports and waiting on a condition with a deadline."""
+"""Rows made directly, as if the product's own flows had already run: users, phones, assistants with their
+tokens, credits, subscriptions; and signing in through the dev login."""
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-from cryptography.fernet import Fernet
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,26 +13,8 @@ from yourclaw.credits import repository as credits_repo
 from yourclaw.db.engine import transaction
 from yourclaw.db.models import Assistant, User, UserPhone
 from yourclaw.kit.crypto import SecretBox
-from yourclaw.kit.settings import Settings, load_settings
 from yourclaw.llm import catalog
 from yourclaw.protocol import tokens
-
-DEV_SECRET = "test-dev-secret-" + "x" * 40
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
-
-def make_settings(database_url: str, **overrides: str) -> Settings:
-    env = {
-        "YOURCLAW_ENV": "development",
-        "DATABASE_URL": database_url,
-        "DEV_JWT_SECRET": DEV_SECRET,
-        "ENCRYPTION_KEY": Fernet.generate_key().decode(),
-        "API_URL": "http://127.0.0.1:8000",
-        "APP_URL": "http://127.0.0.1:3000",
-        "TWILIO_WHATSAPP_NUMBER": "whatsapp:+14155238886",
-    }
-    env.update(overrides)
-    return load_settings(env)
 
 
 async def sign_in(client: AsyncTestClient, email: str | None = None) -> tuple[dict[str, str], uuid.UUID]:
@@ -45,83 +23,6 @@ async def sign_in(client: AsyncTestClient, email: str | None = None) -> tuple[di
     assert response.status_code == 200, response.text
     body = response.json()
     return {"Authorization": f"Bearer {body['access_token']}"}, uuid.UUID(body["user_id"])
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-async def wait_for(predicate, *, timeout: float = 10.0, interval: float = 0.05, message: str = "condition"):
-    """Poll until `predicate()` (sync or async) is truthy; fail with `message` at the deadline."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = predicate()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-        await asyncio.sleep(interval)
-
-
-def wait_for_sync(predicate, *, timeout: float = 10.0, interval: float = 0.05, message: str = "condition"):
-    """`wait_for` for synchronous tests (the browser layer drives Playwright's sync API)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-        time.sleep(interval)
-
-
-class LiveServer:
-    """The real app on a real port (assistants talk HTTP to it), in the test's event loop. Extra hosts are
-    addresses it also listens on at the same port (a Docker network's gateway, so containers reach it)."""
-
-    def __init__(
-        self, settings: Settings, host: str = "127.0.0.1", port: int | None = None, extra_hosts: tuple[str, ...] = ()
-    ) -> None:
-        from yourclaw.server.app import create_app
-        from yourclaw.server.process import make_server
-
-        self.host = host
-        self.port = port or free_port()
-        self.extra_hosts = extra_hosts
-        self.app = create_app(settings)
-        self.server = make_server(self.app, host, self.port)
-        self._task: asyncio.Task | None = None
-        self._sockets: list[socket.socket] = []
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    async def __aenter__(self) -> LiveServer:
-        for address in (self.host, *self.extra_hosts):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((address, self.port))
-            sock.listen(2048)
-            sock.setblocking(False)
-            self._sockets.append(sock)
-        self._task = asyncio.create_task(self.server.serve(sockets=self._sockets))
-        await wait_for(lambda: self.server.started or self._task.done(), message="the API to listen")
-        if self._task.done():
-            self._task.result()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        if self._task is not None:
-            await asyncio.wait_for(self._task, 30)
-        for sock in self._sockets:
-            sock.close()
 
 
 async def make_assistant(

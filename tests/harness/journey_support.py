@@ -20,8 +20,8 @@ import docker
 import httpx
 from sqlalchemy import func, select
 
-from tests.engine.dockerd import TlsDockerd
-from tests.support import wait_for
+from tests.harness.dockerd import TlsDockerd
+from tests.harness.waiting import wait_for
 from yourclaw.db.models import Assistant, CreditLedgerEntry, InboundMessage, UserPhone
 from yourclaw.kit.settings import Settings
 from yourclaw.llm import catalog

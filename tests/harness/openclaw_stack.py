@@ -21,10 +21,12 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from tests.e2e.journey_support import SHARED_KEY, USAGE, ControlPlane, OpenClawEngine, TimedAnthropicStandin
-from tests.engine.conftest import _ensure_network, _remove_network, managed_subnet
-from tests.engine.dockerd import CACHE_DIR, TlsDockerd
-from tests.support import LiveServer, free_port, make_settings
+from tests.harness.dockerd import CACHE_DIR, TlsDockerd
+from tests.harness.journey_support import SHARED_KEY, USAGE, ControlPlane, OpenClawEngine, TimedAnthropicStandin
+from tests.harness.live_server import LiveServer
+from tests.harness.networks import ensure_network, managed_subnet, remove_network
+from tests.harness.ports import free_port
+from tests.harness.settings import make_settings
 from yourclaw.billing.controller import WEBHOOK_PATH
 from yourclaw.db.engine import make_engine, make_sessionmaker, transaction
 from yourclaw.db.models import HostServer
@@ -67,8 +69,8 @@ def openclaw_engine_stack() -> Iterator[OpenClawEngine]:
         upgrade = _upgrade_image(client, image)
         subnet = managed_subnet(engine)
         gateway = str(next(subnet.hosts()))
-        network = _ensure_network(client, subnet, gateway)
-        stack.callback(_remove_network, network)
+        network = ensure_network(client, subnet, gateway)
+        stack.callback(remove_network, network)
         # Last in, first out: what the run left is removed while the engine still runs.
         stack.callback(_remove_leftovers, client)
         yield OpenClawEngine(tls_dir, engine, socket_url, client, image, upgrade, gateway)

@@ -14,7 +14,7 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from .dockerd import ensure_installed, unmount_under
+from tests.harness.dockerd import ensure_installed, unmount_under
 
 BASE_REPOSITORY = "yourclaw-test-base"
 STANDIN_TAG = "yourclaw-standin:test"
@@ -22,7 +22,7 @@ STANDIN_V2_TAG = "yourclaw-standin:test-v2"
 VARIANT_LABEL = "yourclaw.variant"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STANDIN_DOCKERFILE = REPO_ROOT / "infra" / "image" / "standin" / "Dockerfile"
-STANDIN_SCRIPT = REPO_ROOT / "src" / "yourclaw" / "runtime" / "standin.py"
+STANDIN_SCRIPT = REPO_ROOT / "src" / "yourclaw" / "standins" / "assistant.py"
 INPUTS_LABEL = "yourclaw.inputs"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
@@ -64,13 +64,14 @@ def ensure_standin_image(
     client: docker.DockerClient, cache_dir: Path, tag: str = STANDIN_TAG, *, variant: str | None = None
 ) -> str:
     """The stand-in assistant image (infra/image/standin) as `tag`, built FROM the base with the current
-    src/yourclaw/runtime/standin.py. A `variant` becomes a label, so the same content makes a distinct image
+    src/yourclaw/standins/assistant.py. A `variant` becomes a label, so the same content makes a distinct image
     (an "image changed" for the control plane)."""
     base = ensure_base_image(client, cache_dir)
     context = Path(tempfile.mkdtemp(prefix="standin-context-"))
     try:
-        for source in (STANDIN_DOCKERFILE, STANDIN_SCRIPT):
-            target = context / source.name
+        # The image's own names: the Dockerfile copies `standin.py`.
+        for source, name in ((STANDIN_DOCKERFILE, "Dockerfile"), (STANDIN_SCRIPT, "standin.py")):
+            target = context / name
             shutil.copyfile(source, target)
             target.chmod(0o644)  # the digest covers modes: keep it independent of the checkout's umask
         labels = {VARIANT_LABEL: variant} if variant else None

@@ -1,56 +1,24 @@
-"""Fixtures and helpers for the Stripe tests: the local Stripe stand-in on a real port, the app pointed at
-it with the real stripe SDK, and webhooks signed with Stripe's scheme. Test modules take the fixtures
-by assignment (`stripe_standin = stripe_support.stripe_standin`)."""
+"""Helpers of the Stripe tests: a user ready to subscribe, checkout and payment on the stand-in, webhooks
+signed with Stripe's scheme, and what the database says about a user's subscription afterwards."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import Update, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
-from tests.conftest import _truncate
-from tests.support import make_settings, sign_in
+from tests.harness.rows import sign_in
 from yourclaw.credits import ledger as credits
 from yourclaw.credits import repository as credits_repo
 from yourclaw.db.models import Assistant, AssistantToken, CreditLedgerEntry, Outbox, Subscription, User, UserPhone
-from yourclaw.kit.settings import Settings
-from yourclaw.server.app import create_app
 from yourclaw.standins.stripe import StripeStandin
 
 WEBHOOK = "/api/v1/webhooks/stripe"
-
-
-@pytest.fixture
-def stripe_standin() -> Iterator[StripeStandin]:
-    standin = StripeStandin()
-    standin.start()
-    yield standin
-    standin.stop()
-
-
-@pytest.fixture
-def stripe_settings(database_url: str, stripe_standin: StripeStandin) -> Settings:
-    return make_settings(
-        database_url,
-        STRIPE_API_BASE_URL=stripe_standin.base_url,
-        STRIPE_SECRET_KEY=stripe_standin.api_key,
-        STRIPE_WEBHOOK_SECRET=stripe_standin.webhook_secret,
-        STRIPE_PRICE_ID=stripe_standin.price_id,
-    )
-
-
-@pytest.fixture
-async def billing_client(stripe_settings: Settings, engine) -> AsyncIterator[AsyncTestClient]:
-    async with AsyncTestClient(app=create_app(stripe_settings)) as client:
-        yield client
-    await _truncate(engine)
 
 
 async def subscriber_to_be(client: AsyncTestClient, sessions, *, verified: bool = True) -> tuple[dict, uuid.UUID]:

@@ -250,7 +250,7 @@ class TlsDockerd:
         shutil.rmtree(self.exec_root, ignore_errors=True)
 
     def _create_bridge(self) -> None:
-        taken = _addresses_in_use()
+        taken = addresses_in_use()
         clash = [a for a in taken if a in self.bridge_network]
         if clash:
             raise RuntimeError(f"{self.bridge_network} for bridge {self.name} is already used by {clash}")
@@ -331,7 +331,7 @@ def _link_exists(name: str) -> bool:
     return Path("/sys/class/net", name).exists()
 
 
-def _addresses_in_use() -> list[ipaddress.IPv4Address]:
+def addresses_in_use() -> list[ipaddress.IPv4Address]:
     out = subprocess.run(["ip", "-j", "-4", "addr"], capture_output=True, text=True, check=True).stdout
     return [
         ipaddress.IPv4Address(info["local"]) for link in json.loads(out or "[]") for info in link.get("addr_info", [])

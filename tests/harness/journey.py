@@ -7,7 +7,7 @@ import time
 
 from sqlalchemy import update
 
-from tests.e2e.journey_support import (
+from tests.harness.journey_support import (
     OWN_KEY,
     SHARED_KEY,
     STEP_TIMEOUT,
@@ -29,7 +29,7 @@ from tests.e2e.journey_support import (
     volume_exists,
     write_in,
 )
-from tests.support import wait_for
+from tests.harness.waiting import wait_for
 from yourclaw.db.engine import transaction
 from yourclaw.db.models import Assistant
 from yourclaw.runtime.apply import READY_TEXT

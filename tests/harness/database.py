@@ -1,0 +1,24 @@
+"""Emptying the tests' database between tests (every table, identities restarted)."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from yourclaw.db.base import Base
+from yourclaw.db.engine import make_engine
+
+
+async def truncate(engine: AsyncEngine) -> None:
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+async def truncate_at(database_url: str) -> None:
+    """`truncate` from an engine of its own (for a thread or a process that has none)."""
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        await truncate(engine)
+    finally:
+        await engine.dispose()
