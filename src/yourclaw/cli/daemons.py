@@ -125,7 +125,7 @@ def _dev_environment(port: int) -> list[str]:
         os.environ["QUIET_HOURS"] = "off"
         notes.append("QUIET_HOURS=off: proactive messages go at any hour (production holds them 22:00-08:00)")
     if "STANDIN_LLM" not in os.environ:
-        # The simulated assistants answer through the metering LLM proxy, so replies cost credits as real
+        # The stand-in assistants answer through the metering LLM proxy, so replies cost credits as real
         # ones do (with no ANTHROPIC_API_KEY, the proxy's upstream is a local stand-in model).
         os.environ["STANDIN_LLM"] = "1"
     if not os.environ.get("DATABASE_URL"):

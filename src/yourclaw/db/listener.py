@@ -1,5 +1,5 @@
 """One LISTEN connection per API process, shared by whatever in it acts on PostgreSQL notifications: the
-user-inbound channel wakes that user's waiting polls (`runtime.inbound_waiter`), so a hand-off takes
+user-inbound channel wakes that user's waiting polls (`protocol.waiter`), so a hand-off takes
 milliseconds while the polls hold no database connection; the LLM callers channel keeps the proxy's
 caller cache right (`llm.callers`). A lost connection is re-opened with backoff, and those who depend on it
 are told when it goes and comes back (`on_connection`): meanwhile they read the database themselves, so a

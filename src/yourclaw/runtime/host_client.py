@@ -1,5 +1,5 @@
 """What the reconciler needs from a Docker host, whichever kind it is (a real engine over mutual TLS, or
-the simulated runtime). Every method is blocking: the reconciler calls them in threads, a bounded number
+the stand-in runtime). Every method is blocking: the reconciler calls them in threads, a bounded number
 at a time per host."""
 
 from __future__ import annotations

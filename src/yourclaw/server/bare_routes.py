@@ -6,7 +6,7 @@ streaming response's task group) cost about as much as the work itself. A bare r
 route would do for them and nothing more: the request id in and out with the request's log line
 (`request_context`), and every failure answered through a mapping of its own (`{"detail", "code"}` from
 `server.errors`, or Anthropic's error shape for the proxy). A domain hands over its handler already built
-with what it needs (`app.create_app` builds them once the process's state exists); the ASGI basics they
+with what it needs (`server.app` builds them once the process's state exists); the ASGI basics they
 share are in `kit.asgi`.
 """
 

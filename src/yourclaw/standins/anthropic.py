@@ -20,13 +20,22 @@ import argparse
 import asyncio
 import contextlib
 import json
-import secrets
 import signal
 import threading
 from collections import deque
 from dataclasses import dataclass
 
 from aiohttp import web
+
+from yourclaw.standins.anthropic_wire import (
+    ClientGone,
+    EventStream,
+    Plan,
+    error_answer,
+    json_answer,
+    last_user_text,
+    message_body,
+)
 
 STANDIN_PREFIX = "(stand-in model) You said: "
 MODELS = ("claude-sonnet-5", "claude-opus-5", "claude-haiku-4-5")  # llm.catalog.MODELS, upstream ids
@@ -54,22 +63,6 @@ class RecordedRequest:
 
 
 @dataclass
-class _Plan:
-    kind: str  # "error": answer an HTTP error; "break": an error event after message_start
-    status: int = 500
-    error_type: str = "api_error"
-    message: str = ""
-
-
-def error_body(error_type: str, message: str) -> dict:
-    return {"type": "error", "error": {"type": error_type, "message": message}, "request_id": _id("req_")}
-
-
-def _id(prefix: str) -> str:
-    return prefix + secrets.token_hex(12)
-
-
-@dataclass
 class AnthropicStandin:
     # None: estimated from the text (the dev stand-in); else reported as given (Anthropic's field names).
     usage: dict[str, int] | None = None
@@ -82,7 +75,7 @@ class AnthropicStandin:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._plans: deque[_Plan] = deque()
+        self._plans: deque[Plan] = deque()
         self._requests: list[RecordedRequest] = []
         self._release = threading.Event()
         self._release.set()
@@ -99,7 +92,7 @@ class AnthropicStandin:
     def start(self, port: int = 0, host: str = "127.0.0.1") -> str:
         """Serves on a thread of its own until `stop`."""
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="Anthropic standin", daemon=True)
+        self._thread = threading.Thread(target=self._loop.run_forever, name="Anthropic stand-in", daemon=True)
         self._thread.start()
         return asyncio.run_coroutine_threadsafe(self.serve(port, host), self._loop).result(10)
 
@@ -154,14 +147,14 @@ class AnthropicStandin:
     def fail_next(self, status: int = 500, error_type: str | None = None, message: str = "", count: int = 1) -> None:
         """Answer the next `count` message calls with this HTTP error."""
         kind = error_type or _STATUS_TYPES.get(status, "api_error")
-        plan = _Plan("error", status, kind, message or _DEFAULT_MESSAGES.get(kind, "error"))
+        plan = Plan("error", status, kind, message or _DEFAULT_MESSAGES.get(kind, "error"))
         with self._lock:
             self._plans.extend([plan] * count)
 
     def break_next_stream(self, error_type: str = "overloaded_error") -> None:
         """The next stream sends message_start, then an error event, and ends."""
         with self._lock:
-            self._plans.append(_Plan("break", 200, error_type, _DEFAULT_MESSAGES.get(error_type, "error")))
+            self._plans.append(Plan("break", 200, error_type, _DEFAULT_MESSAGES.get(error_type, "error")))
 
     def hold(self) -> None:
         """Streams stop before their last events (message_delta, message_stop) until `release()`."""
@@ -172,7 +165,7 @@ class AnthropicStandin:
 
     # --- the answer -------------------------------------------------------------------------------
 
-    def _next_plan(self) -> _Plan | None:
+    def _next_plan(self) -> Plan | None:
         with self._lock:
             return self._plans.popleft() if self._plans else None
 
@@ -187,7 +180,7 @@ class AnthropicStandin:
     def answer_text(self, body: dict) -> str:
         if self.reply is not None:
             return self.reply
-        return STANDIN_PREFIX + (_last_user_text(body) or "(nothing)")
+        return STANDIN_PREFIX + (last_user_text(body) or "(nothing)")
 
     def usage_for(self, body: dict, text: str) -> dict[str, int]:
         if self.usage is not None:
@@ -221,12 +214,12 @@ class AnthropicStandin:
     def _unauthorized(self, request: RecordedRequest) -> web.Response | None:
         key = request.headers.get("x-api-key", "")
         if not key or (self.accepted_keys is not None and key not in self.accepted_keys):
-            return _error(401, "authentication_error", "invalid x-api-key")
+            return error_answer(401, "authentication_error", "invalid x-api-key")
         return None
 
     async def _not_found(self, request: web.Request) -> web.Response:
         await self._read(request)
-        return _error(404, "not_found_error", f"Not found: {request.path}")
+        return error_answer(404, "not_found_error", f"Not found: {request.path}")
 
     async def _models(self, request: web.Request) -> web.Response:
         recorded = await self._read(request)
@@ -234,7 +227,7 @@ class AnthropicStandin:
         if refused is not None:
             return refused
         data = [{"type": "model", "id": m, "display_name": m, "created_at": "2026-01-01T00:00:00Z"} for m in MODELS]
-        return _json(200, {"data": data, "has_more": False, "first_id": MODELS[0], "last_id": MODELS[-1]})
+        return json_answer(200, {"data": data, "has_more": False, "first_id": MODELS[0], "last_id": MODELS[-1]})
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         recorded = await self._read(request)
@@ -242,153 +235,32 @@ class AnthropicStandin:
         if refused is not None:
             return refused
         if not recorded.headers.get("anthropic-version"):
-            return _error(400, "invalid_request_error", "anthropic-version: header is required")
+            return error_answer(400, "invalid_request_error", "anthropic-version: header is required")
         try:
             body = recorded.json()
         except ValueError:
             body = None
         if not isinstance(body, dict) or not body.get("model"):
-            return _error(400, "invalid_request_error", "model: field required")
+            return error_answer(400, "invalid_request_error", "model: field required")
         if recorded.path.endswith("/count_tokens"):
-            return _json(200, {"input_tokens": self.usage_for(body, "")["input_tokens"]})
+            return json_answer(200, {"input_tokens": self.usage_for(body, "")["input_tokens"]})
         plan = self._next_plan()
         if plan is not None and plan.kind == "error":
-            return _error(plan.status, plan.error_type, plan.message)
+            return error_answer(plan.status, plan.error_type, plan.message)
         self._count("started")
         if not body.get("stream"):
             text = self.answer_text(body)
-            return _json(200, _message(body["model"], text, self.usage_for(body, text)))
-        stream = _Stream(request, self)
+            return json_answer(200, message_body(body["model"], text, self.usage_for(body, text)))
+        stream = EventStream(request, self)
         try:
             await stream.send(body, plan)
-        except _Gone:
+        except ClientGone:
             self._count("aborted")
         return stream.response
 
 
-def _last_user_text(body: dict) -> str:
-    for message in reversed(body.get("messages") or []):
-        if not isinstance(message, dict) or message.get("role") != "user":
-            continue
-        content = message.get("content")
-        if isinstance(content, str):
-            return content
-        if isinstance(content, list):
-            return " ".join(b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text")
-    return ""
-
-
-class _Gone(Exception):
-    """The client closed the connection."""
-
-
-class _Stream:
-    """One streamed answer, event by event, noticing a client that hangs up."""
-
-    def __init__(self, request: web.Request, standin: AnthropicStandin) -> None:
-        self._request = request
-        self._standin = standin
-        self.response = web.StreamResponse(
-            status=200,
-            headers={
-                "Content-Type": "text/event-stream; charset=utf-8",
-                "Cache-Control": "no-cache",
-                "request-id": _id("req_"),
-            },
-        )
-        self.response.enable_chunked_encoding()
-
-    def _gone(self) -> bool:
-        transport = self._request.transport
-        return transport is None or transport.is_closing()
-
-    async def _event(self, name: str, data: dict) -> None:
-        if self._gone():
-            raise _Gone
-        try:
-            await self.response.write(f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode())
-        except (ConnectionError, RuntimeError) as exc:  # aiohttp: "Cannot write to closing transport"
-            raise _Gone from exc
-
-    async def _pause(self) -> None:
-        delay = self._standin.event_delay
-        if delay > 0:
-            await asyncio.sleep(delay)
-        if self._gone():
-            raise _Gone
-
-    async def _wait_release(self) -> None:
-        while not self._standin._release.is_set():
-            await asyncio.sleep(0.02)
-            if self._gone():
-                raise _Gone
-
-    async def send(self, body: dict, plan: _Plan | None) -> None:
-        standin = self._standin
-        text = standin.answer_text(body)
-        usage = standin.usage_for(body, text)
-        await self.response.prepare(self._request)
-        start = _message(body["model"], "", usage | {"output_tokens": min(1, usage["output_tokens"])})
-        await self._event("message_start", {"type": "message_start", "message": start})
-        if plan is not None and plan.kind == "break":
-            await self._pause()
-            await self._event("error", error_body(plan.error_type, plan.message))
-            await self.response.write_eof()
-            standin._count("completed")
-            return
-        events: list[tuple[str, dict]] = [
-            (
-                "content_block_start",
-                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-            ),
-            ("ping", {"type": "ping"}),
-        ]
-        for piece in _pieces(text):
-            delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}
-            events.append(("content_block_delta", delta))
-        events.append(("content_block_stop", {"type": "content_block_stop", "index": 0}))
-        for name, data in events:
-            await self._pause()
-            await self._event(name, data)
-        await self._wait_release()
-        await self._pause()
-        final = {"output_tokens": usage["output_tokens"]}
-        delta = {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": final}
-        await self._event("message_delta", delta)
-        await self._event("message_stop", {"type": "message_stop"})
-        await self.response.write_eof()
-        standin._count("completed")
-
-
-def _json(status: int, payload: object, headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response(payload, status=status, headers={"request-id": _id("req_"), **(headers or {})})
-
-
-def _error(status: int, error_type: str, message: str) -> web.Response:
-    extra = {"x-should-retry": "true"} if status >= 500 else {}
-    return _json(status, error_body(error_type, message), extra)
-
-
-def _pieces(text: str) -> list[str]:
-    words = text.split(" ")
-    return [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)] or [""]
-
-
-def _message(model: str, text: str, usage: dict[str, int]) -> dict:
-    return {
-        "id": _id("msg_"),
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": [{"type": "text", "text": text}] if text else [],
-        "stop_reason": "end_turn" if text else None,
-        "stop_sequence": None,
-        "usage": usage,
-    }
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description="A local standin of Anthropic's Messages API")
+    parser = argparse.ArgumentParser(description="A local stand-in of Anthropic's Messages API")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--event-delay", type=float, default=0.0)

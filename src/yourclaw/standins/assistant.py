@@ -1,7 +1,7 @@
 """A stand-in for the OpenClaw image: speaks the assistant protocol exactly as the `yourclaw` channel plugin does.
 
 It runs as `python3 /app/standin.py` in a test image (Debian's python3 only, read-only root filesystem) and in a
-thread inside the simulated runtime, so it must stay importable and use the standard library alone.
+thread inside the stand-in runtime, so it must stay importable and use the standard library alone.
 
 Behaviour driven by message text: `proactive <N> <words>` (reply now, proactive message after N s), `slow <N>`
 (a turn of N s, lease extended meanwhile), `parts <N>` (N replies); anything else is echoed, or answered through

@@ -61,7 +61,7 @@ class StripeStandin:
         self.deliveries: list[tuple[str, int]] = []  # (event id, our HTTP status), in delivery order
         self._idempotent: dict[str, tuple[int, dict]] = {}
         self.clock_offset = 0
-        self._local = LocalServer("Stripe standin")
+        self._local = LocalServer("Stripe stand-in")
         self._http: httpx.Client | None = None
         if self.state_file is not None and self.state_file.is_file():
             stored = json.loads(self.state_file.read_text())

@@ -25,13 +25,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 from twilio.request_validator import RequestValidator
 
 from yourclaw.messaging.outbound.splitting import TWILIO_BODY_LIMIT, twilio_length
-from yourclaw.standins.local_server import LocalServer, QuietHandler
+from yourclaw.standins.local_server import LocalServer
+from yourclaw.standins.twilio_http import make_handler, twilio_error
 
 API = "/2010-04-01/Accounts/"
 WHATSAPP_ADDRESS = re.compile(r"^whatsapp:\+[1-9][0-9]{6,14}$")
@@ -122,12 +123,12 @@ class TwilioStandin:
         self._in_flight: dict[str, int] = {}
         # The most sends to one number that were ever in progress at once (1 when a sender serialises).
         self.max_concurrent_per_recipient = 0
-        self._local = LocalServer("Twilio standin")
+        self._local = LocalServer("Twilio stand-in")
 
     # --- life -------------------------------------------------------------------------------------
 
     def start(self, port: int = 0) -> str:
-        return self._local.start(type("Handler", (_Handler,), {"standin": self}), port)
+        return self._local.start(make_handler(self), port)
 
     def stop(self) -> None:
         self._released.set()
@@ -288,34 +289,34 @@ class TwilioStandin:
         media_urls = form.get("MediaUrl", [])
         callback = one("StatusCallback")
         if not to or not WHATSAPP_ADDRESS.match(to):
-            return _error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+            return twilio_error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
         if not from_ or not WHATSAPP_ADDRESS.match(from_):
-            return _error(400, 21212, f"The 'From' number {from_} is not a valid phone number.")
+            return twilio_error(400, 21212, f"The 'From' number {from_} is not a valid phone number.")
         if not body and not content_sid and not media_urls:
-            return _error(400, 21619, "A text message body or media urls must be specified.")
+            return twilio_error(400, 21619, "A text message body or media urls must be specified.")
         if body and twilio_length(body) > TWILIO_BODY_LIMIT:
-            return _error(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
+            return twilio_error(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
         if any(urlsplit(url).scheme not in ("http", "https") for url in media_urls) or len(media_urls) > 10:
-            return _error(400, 21620, "Invalid media URL(s).")
+            return twilio_error(400, 21620, "Invalid media URL(s).")
         if callback and urlsplit(callback).scheme not in ("http", "https"):
-            return _error(400, 21609, "Invalid StatusCallback url.")
+            return twilio_error(400, 21609, "Invalid StatusCallback url.")
         variables = None
         if content_sid:
             if not re.fullmatch(r"HX[0-9a-f]{32}", content_sid):
-                return _error(400, 21655, "The ContentSid is Invalid.")
+                return twilio_error(400, 21655, "The ContentSid is Invalid.")
             try:
                 variables = json.loads(one("ContentVariables") or "{}")
             except ValueError:
                 variables = None
             if not isinstance(variables, dict):
-                return _error(400, 21656, "The ContentVariables Parameter is invalid.")
+                return twilio_error(400, 21656, "The ContentVariables Parameter is invalid.")
             body = f"[{content_sid}] " + " | ".join(str(v) for v in variables.values())
 
         with self._lock:
             self.attempts += 1
             plan = self._plans.popleft() if self._plans else _Plan("pass")
             if plan.kind == "error":
-                return _error(plan.status, plan.code, plan.message)
+                return twilio_error(plan.status, plan.code, plan.message)
             message = SentMessage(
                 sid=_sid("SM"),
                 account_sid=self.account_sid,
@@ -336,7 +337,7 @@ class TwilioStandin:
             with self._lock:
                 self.held -= 1
         if plan.kind == "lost":
-            return _error(plan.status, plan.code, plan.message)
+            return twilio_error(plan.status, plan.code, plan.message)
         if callback and self.status_callbacks:
             threading.Thread(target=self._post_statuses, args=(message.sid,), daemon=True).start()
         return 201, message.resource()
@@ -371,73 +372,3 @@ _WINDOW_MESSAGE = (
     "Failed to send freeform message because you are outside the allowed window. "
     "If you are using WhatsApp, please use a Message Template."
 )
-
-
-def _error(status: int, code: int | None, message: str) -> tuple[int, dict]:
-    return status, {
-        "code": code,
-        "message": message,
-        "more_info": f"https://www.twilio.com/docs/errors/{code}",
-        "status": status,
-    }
-
-
-_MESSAGES = re.compile(r"^/2010-04-01/Accounts/(AC\w+)/Messages\.json$")
-_MESSAGE = re.compile(r"^/2010-04-01/Accounts/(AC\w+)/Messages/(SM\w+)\.json$")
-_MEDIA = re.compile(r"^/2010-04-01/Accounts/(AC\w+)/Messages/MM\w+/Media/(ME\w+)$")
-_CONTENT = re.compile(r"^/media-content/(ME\w+)$")
-
-
-class _Handler(QuietHandler):
-    standin: TwilioStandin
-
-    def _denied(self, account_sid: str) -> bool:
-        if self.standin._authorized(self.headers.get("Authorization"), account_sid):
-            return False
-        self._send(401, _error(401, 20003, "Authenticate")[1], **{"WWW-Authenticate": 'Basic realm="Twilio API"'})
-        return True
-
-    def do_POST(self) -> None:  # noqa: N802
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length).decode()
-        path = urlsplit(self.path).path
-        match = _MESSAGES.match(path)
-        if match is None:
-            self._send(404, _error(404, 20404, "The requested resource was not found")[1])
-            return
-        if self._denied(match.group(1)):
-            return
-        form = parse_qs(raw, keep_blank_values=True)
-        with self.standin._sending_to(form.get("To", [""])[0]):
-            status, payload = self.standin._create(form)
-        self._send(status, payload)
-
-    def do_GET(self) -> None:  # noqa: N802
-        parts = urlsplit(self.path)
-        if match := _CONTENT.match(parts.path):  # Twilio's storage: the redirect's target needs no credentials
-            media = self.standin._media.get(match.group(1))
-            if media is None:
-                self._send(404, b"not found", "text/plain")
-            else:
-                self._send(200, media.data, media.content_type)
-            return
-        for pattern in (_MESSAGES, _MESSAGE, _MEDIA):
-            if match := pattern.match(parts.path):
-                break
-        else:
-            self._send(404, _error(404, 20404, "The requested resource was not found")[1])
-            return
-        if self._denied(match.group(1)):
-            return
-        if pattern is _MESSAGES:
-            self._send(200, self.standin._list(parse_qs(parts.query)))
-        elif pattern is _MESSAGE:
-            found = next((m for m in self.standin.messages if m.sid == match.group(2)), None)
-            if found is None:
-                self._send(404, _error(404, 20404, "The requested resource was not found")[1])
-            else:
-                self._send(200, found.resource())
-        elif match.group(2) in self.standin._media:
-            self._send(302, b"", "text/plain", Location=f"{self.standin.base_url}/media-content/{match.group(2)}")
-        else:
-            self._send(404, _error(404, 20404, "The requested resource was not found")[1])

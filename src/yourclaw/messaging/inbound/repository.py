@@ -45,7 +45,7 @@ class Received:
     media: list[dict[str, str]]
 
 
-# Several webhooks in one statement and one commit (see `inbound_writer`). Rows go in in arrival order,
+# Several webhooks in one statement and one commit (see `writer`). Rows go in in arrival order,
 # each stamped with its own clock reading, so the router still takes one sender's messages in order.
 # The senders' rows are locked in phone order first: two writers (two API processes) whose batches share
 # numbers then wait for each other instead of deadlocking.
