@@ -1,1 +1,1 @@
-"""User accounts: identity, sign-in and token verification."""
+"""User accounts: who is signed in (tokens and the browser's session), users, and their WhatsApp number."""

@@ -1,1 +1,2 @@
-"""Stripe subscriptions, the credits ledger and users' own keys."""
+"""Stripe: checkout, the customer portal, webhooks applied by re-reading the subscription, entitlement, and
+the unpaid grace period."""

@@ -1,1 +1,1 @@
-"""The metering LLM proxy and the models and prices it knows."""
+"""The metering LLM proxy, the models and prices it knows, and the user's own key."""

@@ -1,1 +1,2 @@
-"""WhatsApp in and out: webhook, inbound queue, outbox and sender."""
+"""WhatsApp in and out: the webhook and router (`inbound`), the outbox and sender (`outbound`), Twilio
+itself (`twilio`), and the user's conversation and usage views."""

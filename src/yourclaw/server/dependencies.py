@@ -10,7 +10,7 @@ from typing import Any
 
 from litestar.datastructures import State
 from litestar.di import Provide
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from yourclaw.kit.di import Sessions
 from yourclaw.server.state import AppState
@@ -44,8 +44,7 @@ def _provider(attribute: str) -> Callable[[State], Any]:
 async def provide_db_session(sessions: Sessions) -> AsyncIterator[AsyncSession]:
     """The request owns the transaction: services never commit; this commits after the handler returns
     and before the response is sent, and rolls back if anything raised."""
-    maker: async_sessionmaker[AsyncSession] = sessions
-    async with maker() as session:
+    async with sessions() as session:
         try:
             yield session
         except BaseException:

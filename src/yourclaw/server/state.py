@@ -59,6 +59,14 @@ class AppState:
         if not settings.database_url:
             raise RuntimeError("DATABASE_URL must be resolved (embedded or external) before building the app")
         standins = Standins.start(settings, API_SERVICES)
+        try:
+            return cls._build_on(standins)
+        except BaseException:
+            standins.stop()
+            raise
+
+    @classmethod
+    def _build_on(cls, standins: Standins) -> AppState:
         settings = standins.settings
         # No overflow: an overflow connection is closed when it is returned, so a burst past the pool (Twilio
         # delivering a backlog) would open and close a PostgreSQL backend per request, which cost the
