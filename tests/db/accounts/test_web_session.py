@@ -1,5 +1,5 @@
 """The browser session: a signed HttpOnly cookie in exchange for a verified token, CSRF on cookie writes,
-Bearer unchanged, sign-out, and the pages that need a session."""
+Bearer unchanged, sign-out."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from litestar.testing import AsyncTestClient
 
 from tests.harness.rows import sign_in
 from tests.harness.settings import make_settings
+from tests.harness.web_session import cookie_session
 from yourclaw.accounts import web_session
 from yourclaw.server.app import create_app
 
@@ -22,14 +23,6 @@ PHONE = "+14155552671"
 def _set_cookies(response) -> dict[str, str]:
     """Set-Cookie headers by cookie name (the raw header: flags included)."""
     return {h.split("=", 1)[0]: h for h in response.headers.get_list("set-cookie")}
-
-
-async def _cookie_session(client: AsyncTestClient, email: str | None = None) -> str:
-    headers, _ = await sign_in(client, email)
-    token = headers["Authorization"].removeprefix("Bearer ")
-    response = await client.post("/api/v1/session", json={"access_token": token})
-    assert response.status_code == 200, response.text
-    return response.json()["csrf_token"]
 
 
 async def test_session_cookie_flags_and_cookie_auth(client):
@@ -56,7 +49,7 @@ async def test_session_cookie_flags_and_cookie_auth(client):
 
 
 async def test_cookie_writes_need_the_csrf_token(client):
-    csrf = await _cookie_session(client)
+    csrf = await cookie_session(client)
 
     missing = await client.post("/api/v1/users/me/phone", json={"phone": PHONE})
     assert missing.status_code == 403 and missing.json()["code"] == "CSRF_TOKEN_INVALID"
@@ -75,7 +68,7 @@ async def test_cookie_writes_need_the_csrf_token(client):
 
 
 async def test_bearer_needs_no_csrf_and_wins_over_the_cookie(client):
-    await _cookie_session(client)
+    await cookie_session(client)
     headers, user_id = await sign_in(client)
     response = await client.post("/api/v1/users/me/phone", json={"phone": PHONE}, headers=headers)
     assert response.status_code == 200, response.text
@@ -86,7 +79,7 @@ async def test_bearer_needs_no_csrf_and_wins_over_the_cookie(client):
 
 
 async def test_sign_out_clears_the_session(client):
-    csrf = await _cookie_session(client)
+    csrf = await cookie_session(client)
     refused = await client.delete("/api/v1/session")
     assert refused.status_code == 403 and refused.json()["code"] == "CSRF_TOKEN_INVALID"
 
@@ -104,7 +97,7 @@ async def test_sign_out_clears_the_session(client):
 
 async def test_sign_out_voids_a_copied_session_cookie_and_a_new_sign_in_works(client):
     email = f"ana-{uuid.uuid4().hex[:8]}@example.com"
-    csrf = await _cookie_session(client, email)
+    csrf = await cookie_session(client, email)
     me = (await client.get("/api/v1/users/me")).json()
     copied = client.cookies[web_session.SESSION_COOKIE]
     assert (await client.delete("/api/v1/session", headers={"X-CSRF-Token": csrf})).status_code == 204
@@ -115,7 +108,7 @@ async def test_sign_out_voids_a_copied_session_cookie_and_a_new_sign_in_works(cl
     assert (await client.get("/api/v1/session")).status_code == 401
     client.cookies.clear()
 
-    await _cookie_session(client, email)
+    await cookie_session(client, email)
     again = await client.get("/api/v1/users/me")
     assert again.status_code == 200 and again.json()["id"] == me["id"]
 
@@ -163,31 +156,3 @@ async def test_cookies_are_secure_outside_localhost(database_url, engine):
     from tests.harness.database import truncate
 
     await truncate(engine)
-
-
-async def test_pages_config_and_qr(client):
-    home = await client.get("/")
-    assert home.status_code == 200 and "text/html" in home.headers["content-type"]
-    assert "Watches, notifies, acts" in home.text
-    assert "script-src 'self'" in home.headers["content-security-policy"]
-    for path in ("/features", "/pricing", "/login", "/auth/callback", "/static/css/base.css", "/static/js/api.js"):
-        assert (await client.get(path)).status_code == 200, path
-    config = (await client.get("/api/v1/config")).json()
-    assert config["sign_in"] == "dev" and config["simulator"] is False and config["supabase_anon_key"] is None
-    settings = client.app.state.app_state.settings
-    assert settings.dev_jwt_secret not in home.text and settings.fernet_keys[0] not in home.text
-
-    assert (await client.get("/dashboard", follow_redirects=False)).status_code == 303
-    csrf = await _cookie_session(client)
-    assert (await client.get("/dashboard")).status_code == 200
-    assert (await client.get("/login", follow_redirects=False)).headers["location"] == "/dashboard"
-
-    none = await client.get("/api/v1/users/me/phone/qr")
-    assert none.status_code == 404 and none.json()["code"] == "NO_PENDING_VERIFICATION"
-    await client.post("/api/v1/users/me/phone", json={"phone": PHONE}, headers={"X-CSRF-Token": csrf})
-    qr = await client.get("/api/v1/users/me/phone/qr")
-    assert qr.status_code == 200 and qr.headers["content-type"].startswith("image/svg+xml")
-    assert qr.content.lstrip().startswith(b"<?xml") or b"<svg" in qr.content[:200]
-    # The simulator exists only with MOCK_TWILIO in development.
-    sim = await client.post("/api/v1/dev/simulator/messages", json={"text": "hi"}, headers={"X-CSRF-Token": csrf})
-    assert sim.status_code in (404, 405)

@@ -13,7 +13,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select, update
 
-from tests.db.test_runtime_poll import running
+from tests.harness.app_lifespan import running
 from tests.harness.rows import sign_in, subscribe
 from tests.harness.settings import make_settings
 from yourclaw.assistants import service

@@ -222,7 +222,7 @@ async def test_the_local_journey_through_the_api_and_the_stand_ins_page(database
             user_id = uuid.UUID(login["user_id"])
             phone = await api.post("/api/v1/users/me/phone", json={"phone": "+14155550123"}, headers=headers)
             assert phone.status_code == 200
-            # The "link <code>" WhatsApp message is the messaging worker's step (tests/db/test_cli.py walks it).
+            # The "link <code>" WhatsApp message is the messaging worker's step (tests/db/cli/test_cli.py walks it).
             async with sessions() as s:
                 await s.execute(verify_phone(user_id))
                 await s.commit()

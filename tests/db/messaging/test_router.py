@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select, update
 from twilio.request_validator import RequestValidator
 
+from tests.harness.inbound_messages import audit_rows, inbound_count, receive
 from tests.harness.live_server import LiveServer
 from tests.harness.ports import free_port
 from tests.harness.rows import make_user
@@ -22,13 +23,11 @@ from tests.harness.settings import make_settings
 from tests.harness.waiting import wait_for
 from yourclaw.credits import notices as credit_notices
 from yourclaw.db.engine import transaction
-from yourclaw.db.models import Assistant, InboundMessage, Message, Outbox, UsageDaily, UserPhone
+from yourclaw.db.models import Assistant, InboundMessage, Message, Outbox, UserPhone
 from yourclaw.kit.crypto import SecretBox
 from yourclaw.messaging import notices
-from yourclaw.messaging.inbound import repository as repo
 from yourclaw.messaging.inbound import routing
 from yourclaw.messaging.inbound.router import InboundRouter, run_router
-from yourclaw.messaging.inbound.router_wakeup import notify_with
 from yourclaw.messaging.outbound.outbox import enqueue_whatsapp
 from yourclaw.protocol import tokens
 
@@ -63,15 +62,6 @@ async def routers(settings, sessions, count: int = 1) -> AsyncIterator[None]:
         await asyncio.wait_for(asyncio.gather(*tasks), 10)
 
 
-async def receive(sessions, phone: str, body: str, media: list | None = None) -> uuid.UUID:
-    """What the webhook does: store the message, then wake the router after the commit."""
-    async with transaction(sessions) as s:
-        message = repo.Received("SM" + uuid.uuid4().hex, phone, body, "Ann", phone.lstrip("+"), media or [])
-        message_id = await repo.receive(s, message)
-    await notify_with(sessions.kw["bind"])(str(message_id))
-    return message_id
-
-
 async def statuses(sessions, ids: list[uuid.UUID]) -> list[tuple[str, str | None]]:
     async with sessions() as s:
         rows = (await s.execute(select(InboundMessage.id, InboundMessage.status, InboundMessage.detail))).all()
@@ -100,18 +90,6 @@ async def outbox(sessions) -> list[Outbox]:
 async def phone_row(sessions, user_id) -> UserPhone:
     async with sessions() as s:
         return await s.scalar(select(UserPhone).where(UserPhone.user_id == user_id))
-
-
-async def audit_rows(sessions, user_id) -> list[Message]:
-    async with sessions() as s:
-        return list((await s.scalars(select(Message).where(Message.user_id == user_id))).all())
-
-
-async def inbound_count(sessions, user_id) -> int:
-    async with sessions() as s:
-        return await s.scalar(
-            select(func.coalesce(func.sum(UsageDaily.inbound_count), 0)).where(UsageDaily.user_id == user_id)
-        )
 
 
 # --- verification --------------------------------------------------------------------------------

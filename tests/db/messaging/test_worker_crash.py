@@ -13,7 +13,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from tests.db.test_router import audit_rows, inbound_count, receive
+from tests.harness.inbound_messages import audit_rows, inbound_count, receive
 from tests.harness.rows import make_user
 from tests.harness.settings import PROJECT_ROOT
 from yourclaw.db.models import InboundMessage

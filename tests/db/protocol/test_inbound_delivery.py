@@ -11,115 +11,36 @@ import json
 import threading
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import httpx
 import pytest
-from cryptography.fernet import Fernet
-from litestar import Litestar
 from sqlalchemy import func, select
 
-from tests.db.test_runtime_poll import running
+from tests.harness.assistant_protocol import (
+    INBOUND,
+    Owner,
+    Served,
+    ack,
+    inbound_row,
+    make_owner,
+    only_message,
+    poll,
+    poll_headers,
+    queue_message,
+    serve,
+)
 from tests.harness.live_server import LiveServer
-from tests.harness.rows import make_assistant
 from tests.harness.settings import make_settings
 from tests.harness.waiting import wait_for
-from yourclaw.db import channels
 from yourclaw.db.engine import transaction
 from yourclaw.db.models import InboundMessage, Media, Outbox
-from yourclaw.kit.crypto import SecretBox
 from yourclaw.protocol import repository as inbound_queue
-from yourclaw.server.app import create_app
-from yourclaw.server.state import AppState
 from yourclaw.standins.assistant import StandinAssistant
 
 pytestmark = pytest.mark.db
 
-INBOUND = "/api/v1/runtime/inbound"
 HANDOFF_BUDGET = 0.5
-
-
-@dataclass
-class Served:
-    app: Litestar
-    http: httpx.AsyncClient
-    state: AppState
-
-
-@asynccontextmanager
-async def serve(settings) -> AsyncIterator[Served]:
-    """The app with its lifespan (so its LISTEN connection) in the test's own loop: a test can act while
-    a poll waits."""
-    app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with running(app), httpx.AsyncClient(transport=transport, base_url="http://t", timeout=30) as http:
-        state = app.state.app_state
-        await wait_for(lambda: state.listener.connected, message="the LISTEN connection")
-        yield Served(app, http, state)
-
-
-@dataclass
-class Owner:
-    user_id: uuid.UUID
-    assistant_id: uuid.UUID
-    token: str
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-async def make_owner(sessions, email: str | None = None) -> Owner:
-    user_id, assistant_id, token = await make_assistant(
-        sessions, SecretBox([Fernet.generate_key().decode()]), email=email
-    )
-    return Owner(user_id, assistant_id, token, {"Authorization": f"Bearer {token}"})
-
-
-async def queue_message(
-    sessions, user_id: uuid.UUID, text: str, *, media: list[dict] | None = None, notify: bool = True
-) -> uuid.UUID:
-    """As the router leaves a message: QUEUED for the user, then the notification (delivered at commit)."""
-    async with sessions() as s:
-        row = InboundMessage(
-            user_id=user_id,
-            message_sid="SM" + uuid.uuid4().hex,
-            from_phone="+15550001111",
-            body=text,
-            media=media or [],
-            status="QUEUED",
-            received_at=datetime.now(UTC),
-            routed_at=datetime.now(UTC),
-        )
-        s.add(row)
-        await s.flush()
-        if notify:
-            await s.execute(select(func.pg_notify(channels.USER_INBOUND, str(user_id))))
-        await s.commit()
-        return row.id
-
-
-async def inbound_row(sessions, message_id: uuid.UUID) -> InboundMessage:
-    async with sessions() as s:
-        return await s.scalar(select(InboundMessage).where(InboundMessage.id == message_id))
-
-
-def poll_headers(owner: Owner, instance: str = "inst-a", generation: int = 1) -> dict[str, str]:
-    return owner.headers | {"X-Config-Generation": str(generation), "X-Instance-Id": instance}
-
-
-async def poll(http: httpx.AsyncClient, owner: Owner, *, wait: float = 0, instance: str = "inst-a") -> httpx.Response:
-    return await http.get(INBOUND, params={"wait": wait}, headers=poll_headers(owner, instance))
-
-
-async def ack(http: httpx.AsyncClient, owner: Owner, message_id: object) -> httpx.Response:
-    return await http.post(f"{INBOUND}/{message_id}/ack", headers=owner.headers)
-
-
-def only_message(response: httpx.Response) -> dict:
-    assert response.status_code == 200, response.text
-    (message,) = response.json()["messages"]
-    return message
 
 
 def idle_wait(served: Served, owner: Owner, polls: int) -> bool:

@@ -13,7 +13,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
-from tests.db.test_inbound_delivery import (
+from tests.harness.assistant_protocol import (
     INBOUND,
     Owner,
     Served,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -13,9 +12,9 @@ import asyncpg
 import httpx
 import pytest
 from cryptography.fernet import Fernet
-from litestar import Litestar
 from sqlalchemy import select, update
 
+from tests.harness.app_lifespan import running
 from tests.harness.rows import make_assistant
 from tests.harness.waiting import wait_for
 from yourclaw.db import channels
@@ -28,30 +27,6 @@ from yourclaw.server.state import AppState
 pytestmark = pytest.mark.db
 
 INBOUND = "/api/v1/runtime/inbound"
-
-
-@asynccontextmanager
-async def running(app: Litestar) -> AsyncIterator[Litestar]:
-    """Runs the app's lifespan in a task of its own: it must start and stop in one task, and a fixture's
-    setup and teardown run in different ones."""
-    started, stop = asyncio.Event(), asyncio.Event()
-
-    async def lifespan() -> None:
-        async with app.lifespan():
-            started.set()
-            await stop.wait()
-
-    task = asyncio.create_task(lifespan())
-    ready = asyncio.create_task(started.wait())
-    await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
-    ready.cancel()
-    if task.done():
-        task.result()
-    try:
-        yield app
-    finally:
-        stop.set()
-        await task
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """Pure pieces of billing: Stripe's statuses in ours, entitlement, which subscription an event names in
-either API version's shapes, and the stand-in's decoding of Stripe's form encoding."""
+either API version's shapes, and webhook signatures."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from stripe import WebhookSignature
 from yourclaw.billing import status_map as m
 from yourclaw.billing import stripe_events
 from yourclaw.billing.errors import InvalidStripeSignature
-from yourclaw.standins.stripe_http import decode_form
 
 pytestmark = pytest.mark.unit
 
@@ -99,16 +98,3 @@ def test_verify_checks_signature_before_shape():
     old = WebhookSignature.generate_signature_header(body.decode(), "whsec_a", int(NOW.timestamp()) - 10**6)
     with pytest.raises(InvalidStripeSignature):
         stripe_events.verify(body, old, "whsec_a")
-
-
-def test_stripe_form_encoding_decodes_to_nested_params():
-    raw = (
-        "mode=subscription&line_items[0][price]=price_1&line_items[0][quantity]=1"
-        "&subscription_data[metadata][user_id]=u&expand[0]=latest_invoice&expand[1]=customer"
-    )
-    assert decode_form(raw) == {
-        "mode": "subscription",
-        "line_items": [{"price": "price_1", "quantity": "1"}],
-        "subscription_data": {"metadata": {"user_id": "u"}},
-        "expand": ["latest_invoice", "customer"],
-    }

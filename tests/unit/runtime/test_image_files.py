@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
+from tests.harness.settings import PROJECT_ROOT
+
 pytestmark = pytest.mark.unit
 
-IMAGE = Path(__file__).resolve().parents[2] / "infra" / "image"
+IMAGE = PROJECT_ROOT / "infra" / "image"
 MARK = "# ---- image contract"
 
 

@@ -1,5 +1,5 @@
 """The rendered openclaw.json: its shape (what the pinned OpenClaw accepts is checked by
-tests/e2e/test_openclaw_config.py) and the hash the reconciler compares."""
+tests/e2e/runtime/test_openclaw_config.py) and the hash the reconciler compares."""
 
 from __future__ import annotations
 
