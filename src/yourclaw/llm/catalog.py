@@ -38,7 +38,7 @@ def _usd_per_mtok(input: float, output: float) -> TokenPrices:
 
 
 # Ids the pinned OpenClaw's anthropic catalog lists as current (openclaw 2026.9.6: its bundled anthropic
-# plugin manifest, `modelCatalog.providers.anthropic`); tests/e2e/test_openclaw_config.py validates a config
+# plugin manifest, `modelCatalog.providers.anthropic`); tests/e2e/runtime/test_openclaw_config.py validates a config
 # rendered with each. Change them together with the pinned version (infra/image/versions.env).
 MODELS: tuple[ModelOption, ...] = (
     ModelOption(

@@ -57,7 +57,7 @@ PLUGIN_ID = "yourclaw"
 
 # The plugins a gateway loads: only what the assistant uses. Unlisted bundled plugins stay unloaded, which
 # saved ~300 MB after a few turns and made turns faster (design.md, "Memory"). Checked against the pinned
-# OpenClaw by tests/e2e/test_openclaw_config.py.
+# OpenClaw by tests/e2e/runtime/test_openclaw_config.py.
 PLUGINS_ALLOW = (
     "anthropic",  # the model provider (through our metering proxy)
     "browser",  # the browser tool
@@ -80,7 +80,7 @@ def render(
     generation: int,
     integrations: tuple[Integration, ...] = (),
 ) -> dict:
-    """Only keys the pinned OpenClaw accepts (tests/e2e/test_openclaw_config.py runs `openclaw config
+    """Only keys the pinned OpenClaw accepts (tests/e2e/runtime/test_openclaw_config.py runs `openclaw config
     validate` on this with the plugin installed); hot-reloadable except `gateway.*`, which never changes
     for an assistant."""
     api = api_url.rstrip("/")
