@@ -154,27 +154,41 @@ class Applier:
     async def _create(self, action: planner.Create) -> None:
         row = self.rows[action.assistant_id]
         handle = self.hosts[action.host_id]
+        # The plan was made from rows read before the hosts answered (seconds earlier when one is slow):
+        # whoever placed or dropped the row since then wins, and the next pass plans from what they wrote.
+        async with self.sessions() as session, session.begin():
+            claimed = await repo.claim_for_host(session, row.id, seen_on=row.host_server_id, host_id=action.host_id)
+        if not claimed:
+            log.info("create_dropped", user_id=str(row.user_id), why="the row changed since the pass read it")
+            return
         if action.replace_container:
             await handle.call(handle.client.remove, action.replace_container)
-        if row.host_server_id != action.host_id:
-            row.host_server_id = action.host_id
+        row.host_server_id = action.host_id
         rendered = self._render(row, row.desired_generation)
-        await self._update(row.id, host_server_id=action.host_id, phase="creating", phase_reason=None)
         container_id = await handle.call(handle.client.create, rendered.spec)
         rendered, generation = await self._write_files(handle, container_id, row)
         await handle.call(handle.client.start, container_id)
         was_ready = row.status == "READY" and action.why != "recreate"
-        await self._update(
-            row.id,
-            container_id=container_id,
-            container_spec_hash=rendered.spec.spec_hash,
-            config_hash=rendered.config_hash,
-            desired_generation=generation,
-            written_generation=generation,
-            status="READY" if was_ready else "PROVISIONING",
-            phase="restarting" if was_ready else "connecting",
-            phase_reason=None,
-        )
+        async with self.sessions() as session, session.begin():
+            recorded = await repo.update_if_placed(
+                session,
+                row.id,
+                action.host_id,
+                container_id=container_id,
+                container_spec_hash=rendered.spec.spec_hash,
+                config_hash=rendered.config_hash,
+                desired_generation=generation,
+                written_generation=generation,
+                status="READY" if was_ready else "PROVISIONING",
+                phase="restarting" if was_ready else "connecting",
+                phase_reason=None,
+            )
+        if not recorded:
+            # Placed elsewhere while this one was made: it must not poll beside the new one for the whole
+            # orphan grace period.
+            await handle.call(handle.client.remove, container_id)
+            log.info("container_removed", host=str(action.host_id), reason="placed elsewhere meanwhile")
+            return
         log.info("container_created", user_id=str(row.user_id), why=action.why, host=str(action.host_id))
 
     async def _start(self, action: planner.Start | planner.Restart, *, restart: bool = False) -> None:

@@ -37,6 +37,33 @@ async def update_assistant(session: AsyncSession, assistant_id: uuid.UUID, **val
     await session.execute(update(Assistant).where(Assistant.id == assistant_id).values(**values))
 
 
+async def update_if_placed(
+    session: AsyncSession, assistant_id: uuid.UUID, host_id: uuid.UUID, **values: object
+) -> bool:
+    """False when the row is no longer on that host."""
+    result = await session.execute(
+        update(Assistant).where(Assistant.id == assistant_id, Assistant.host_server_id == host_id).values(**values)
+    )
+    return bool(result.rowcount)
+
+
+async def claim_for_host(
+    session: AsyncSession, assistant_id: uuid.UUID, *, seen_on: uuid.UUID | None, host_id: uuid.UUID
+) -> bool:
+    """Places a wanted row on `host_id` if it is still where the caller saw it; False otherwise."""
+    claimed = await session.scalar(
+        update(Assistant)
+        .where(
+            Assistant.id == assistant_id,
+            Assistant.wanted.is_(True),
+            Assistant.host_server_id.is_not_distinct_from(seen_on),
+        )
+        .values(host_server_id=host_id, phase="creating", phase_reason=None)
+        .returning(Assistant.id)
+    )
+    return claimed is not None
+
+
 async def update_host(session: AsyncSession, host_id: uuid.UUID, **values: object) -> None:
     await session.execute(update(HostServer).where(HostServer.id == host_id).values(**values))
 

@@ -337,9 +337,12 @@ async def test_a_silent_host_does_not_stall_the_other_hosts(cp):
             session.add(dead)
             await session.flush()
             dead_id = dead.id
-        # Someone already placed there: their state becomes unknown, not failed.
-        headers_stuck, stuck_user = await _create(cp)
+        # Someone already placed there: their state becomes unknown, not failed. Their row is made and
+        # placed in one transaction: the running reconciler must never see it unplaced, or it places it on
+        # a live engine itself, and its own writes then undo ours.
+        _, stuck_user = await cp.sign_in()
         async with transaction(cp.sessions) as session:
+            await assistants_service.want(session, SecretBox(cp.settings.fernet_keys), stuck_user)
             await session.execute(
                 update(Assistant)
                 .where(Assistant.user_id == stuck_user)
