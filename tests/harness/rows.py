@@ -17,6 +17,14 @@ from yourclaw.llm import catalog
 from yourclaw.protocol import tokens
 
 
+async def add_user(session: AsyncSession) -> uuid.UUID:
+    """A bare user row in the caller's session (flushed, not committed)."""
+    user = User(id=uuid.uuid4(), email=f"{uuid.uuid4().hex[:8]}@example.com")
+    session.add(user)
+    await session.flush()
+    return user.id
+
+
 async def sign_in(client: AsyncTestClient, email: str | None = None) -> tuple[dict[str, str], uuid.UUID]:
     email = email or f"user-{uuid.uuid4().hex[:8]}@example.com"
     response = await client.post("/api/v1/dev/login", json={"email": email})

@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
+from tests.harness.rows import add_user
 from yourclaw.cli.keys import rotate_all
-from yourclaw.db.models import ApiKey, Assistant, User, UserIntegration
+from yourclaw.db.models import ApiKey, Assistant, UserIntegration
 from yourclaw.kit.crypto import SecretBox
 from yourclaw.protocol import tokens
 
 pytestmark = pytest.mark.db
 
 
-async def _user(db) -> uuid.UUID:
-    user = User(id=uuid.uuid4(), email="x@example.com")
-    db.add(user)
-    await db.flush()
-    return user.id
-
-
 async def test_keys_rotate_keeps_every_secret_readable(db, sessions):
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     old_box = SecretBox([old])
-    user_id = await _user(db)
+    user_id = await add_user(db)
     assistant = Assistant(user_id=user_id, model="anthropic/claude-sonnet-5")
     db.add(assistant)
     await db.flush()

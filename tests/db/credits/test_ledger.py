@@ -4,25 +4,18 @@ reset, and concurrent charges all counted."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import pytest
 
+from tests.harness.rows import add_user
 from yourclaw.credits import repository as credits_repo
 from yourclaw.db.models import ApiKey, User
 
 pytestmark = pytest.mark.db
 
 
-async def _user(db) -> uuid.UUID:
-    user = User(id=uuid.uuid4(), email="x@example.com")
-    db.add(user)
-    await db.flush()
-    return user.id
-
-
 async def test_credits_grant_charge_and_decision(db):
-    user_id = await _user(db)
+    user_id = await add_user(db)
     assert not (await credits_repo.spend_decision(db, user_id)).allowed
     assert await credits_repo.grant(db, user_id, 1_000_000, reference="invoice:in_1")
     assert not await credits_repo.grant(db, user_id, 1_000_000, reference="invoice:in_1")  # idempotent
@@ -44,7 +37,7 @@ async def test_credits_grant_charge_and_decision(db):
 
 
 async def test_period_reset_sets_the_allowance(db):
-    user_id = await _user(db)
+    user_id = await add_user(db)
     await credits_repo.grant(db, user_id, 500_000, reference="g")
     await credits_repo.charge(db, user_id, 400_000, reference="c")
     assert await credits_repo.reset_period(db, user_id, 1_000_000, reference="period:2026-12")
@@ -54,7 +47,7 @@ async def test_period_reset_sets_the_allowance(db):
 
 async def test_concurrent_charges_are_all_counted(sessions):
     async with sessions() as db, db.begin():
-        user_id = await _user(db)
+        user_id = await add_user(db)
         await credits_repo.grant(db, user_id, 1_000_000, reference="g")
 
     async def charge(i: int) -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import asyncpg
 import pytest
 from sqlalchemy import func, select
 
+from tests.harness.rows import add_user
 from yourclaw.db import channels
 from yourclaw.db.models import Outbox, User
 from yourclaw.messaging.outbound.outbox import enqueue_whatsapp
@@ -16,15 +16,8 @@ from yourclaw.messaging.outbound.outbox import enqueue_whatsapp
 pytestmark = pytest.mark.db
 
 
-async def _user(db) -> uuid.UUID:
-    user = User(id=uuid.uuid4(), email="x@example.com")
-    db.add(user)
-    await db.flush()
-    return user.id
-
-
 async def test_outbox_dedupe_key_sends_a_notice_once(db):
-    user_id = await _user(db)
+    user_id = await add_user(db)
     first = await enqueue_whatsapp(db, user_id, "Your assistant is ready! Say hi.", dedupe_key="ready:1")
     again = await enqueue_whatsapp(db, user_id, "Your assistant is ready! Say hi.", dedupe_key="ready:1")
     other = await enqueue_whatsapp(db, user_id, "Out of credits today", dedupe_key="credits:2026-11-25")
@@ -42,7 +35,7 @@ async def test_outbox_notifies_at_commit(database_url, sessions):
     await conn.add_listener(channels.OUTBOX, lambda *args: received.put_nowait(args[3]))
     try:
         async with sessions() as db:
-            user_id = await _user(db)
+            user_id = await add_user(db)
             await enqueue_whatsapp(db, user_id, "hi")
             assert received.empty()  # nothing before commit
             await db.commit()

@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
-from yourclaw.db.models import Assistant, AssistantToken, User
+from tests.harness.rows import add_user
+from yourclaw.db.models import Assistant, AssistantToken
 from yourclaw.kit.crypto import SecretBox
 from yourclaw.protocol import tokens
 
 pytestmark = pytest.mark.db
 
 
-async def _user(db) -> uuid.UUID:
-    user = User(id=uuid.uuid4(), email="x@example.com")
-    db.add(user)
-    await db.flush()
-    return user.id
-
-
 async def test_assistant_tokens_issue_verify_rotate_revoke(db):
     box = SecretBox([Fernet.generate_key().decode()])
-    user_id = await _user(db)
+    user_id = await add_user(db)
     assistant = Assistant(user_id=user_id, model="anthropic/claude-sonnet-5")
     db.add(assistant)
     await db.flush()
