@@ -18,17 +18,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import json
 import os
-import platform
-import secrets
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,18 +31,20 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
-import asyncpg  # noqa: E402
-import httpx  # noqa: E402
-from _stats import pct  # noqa: E402  (bench/ is on sys.path when run as a script)
-from cryptography.fernet import Fernet  # noqa: E402
 
-from yourclaw.credits import repository as credits_repo  # noqa: E402
+# bench/ is on sys.path as the script's own directory.
+from _common.cpu import process_cpu  # noqa: E402
+from _common.database import sql  # noqa: E402
+from _common.processes import Procs, clean_leftovers, interrupt_on_sigterm, wait_http  # noqa: E402
+from _common.product_env import inherited_env, product_env  # noqa: E402
+from _common.report import machine_summary, say, verdict  # noqa: E402
+from _common.stats import pct  # noqa: E402
+from tests.harness.ports import free_port  # noqa: E402
+from tests.harness.rows import make_assistant  # noqa: E402
+
 from yourclaw.db.embedded import EmbeddedPostgres  # noqa: E402
-from yourclaw.db.engine import make_engine, make_sessionmaker, transaction  # noqa: E402
-from yourclaw.db.models import Assistant, User  # noqa: E402
+from yourclaw.db.engine import make_engine, make_sessionmaker  # noqa: E402
 from yourclaw.kit.crypto import SecretBox  # noqa: E402
-from yourclaw.llm.catalog import DEFAULT_MODEL  # noqa: E402
-from yourclaw.protocol import tokens  # noqa: E402
 
 TMP_PREFIX = "yourclaw-bench-llm-"
 SHARED_KEY = "sk-ant-bench-" + "k" * 40
@@ -62,97 +59,15 @@ BODY = {
 REPLY = "Sure: I'll remind you tomorrow at 10:00 to call the dentist."
 
 
-def say(*parts: object) -> None:
-    print(*parts, flush=True)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def stop(proc: subprocess.Popen | None, sig: int = signal.SIGTERM) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        proc.send_signal(sig)
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (fields 14 and 15 of /proc/PID/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def clean_leftovers() -> None:
-    """A killed earlier run leaves its temp dir (and maybe its processes, which mention that dir)."""
-    for old in Path(tempfile.gettempdir()).glob(TMP_PREFIX + "*"):
-        for pid_file in old.glob("*.pid"):
-            with contextlib.suppress(OSError, ValueError):
-                pid = int(pid_file.read_text())
-                if (
-                    str(old).encode()
-                    in Path(f"/proc/{pid}/cmdline").read_bytes() + Path(f"/proc/{pid}/environ").read_bytes()
-                ):
-                    os.kill(pid, signal.SIGTERM)
-        with contextlib.suppress(OSError, ValueError):
-            pg = int((old / "pg" / "postmaster.pid").read_text().split("\n", 1)[0])
-            os.kill(pg, signal.SIGINT)
-            time.sleep(2)
-        shutil.rmtree(old, ignore_errors=True)
-        say(f"removed the leftovers of an earlier run in {old}")
-
-
-def start(workdir: Path, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
-    log = open(workdir / f"{name}.log", "ab")  # noqa: SIM115 (kept open for the child's lifetime)
-    proc = subprocess.Popen(
-        argv, env=env, cwd=workdir, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
-    )
-    (workdir / f"{name}.pid").write_text(str(proc.pid))
-    return proc
-
-
-async def wait_ready(url: str, proc: subprocess.Popen, what: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(timeout=2) as http:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{what} exited ({proc.returncode}); see its log")
-            with contextlib.suppress(httpx.HTTPError):
-                if (await http.get(url)).status_code < 500:
-                    return
-            await asyncio.sleep(0.2)
-    raise RuntimeError(f"{what} did not answer at {url} in {timeout:g} s")
-
-
 async def seed(dsn: str, encryption_key: str, users: int) -> list[str]:
     """Users with a READY assistant, a proxy token and plenty of credit; returns the tokens."""
     engine = make_engine(dsn, pool_size=2)
     sessions = make_sessionmaker(engine)
     box = SecretBox([encryption_key])
-    out = []
     try:
-        async with transaction(sessions) as s:
-            for n in range(users):
-                user = User(id=uuid.uuid4(), email=f"bench-{n}-{secrets.token_hex(3)}@example.com")
-                s.add(user)
-                await s.flush()
-                assistant = Assistant(user_id=user.id, model=DEFAULT_MODEL, status="READY", phase="ready")
-                s.add(assistant)
-                await s.flush()
-                out.append(await tokens.issue(s, box, user_id=user.id, assistant_id=assistant.id))
-                await credits_repo.grant(s, user.id, 10**12, reference=f"bench-{user.id}")
+        return [(await make_assistant(sessions, box, millicents=10**12))[2] for _ in range(users)]
     finally:
         await engine.dispose()
-    return out
 
 
 async def one(http: aiohttp.ClientSession, url: str, headers: dict[str, str], body: bytes) -> tuple[float, float]:
@@ -171,8 +86,6 @@ async def one(http: aiohttp.ClientSession, url: str, headers: dict[str, str], bo
 async def phase(
     standin_url: str, api_url: str, tokens_: list[str], concurrency: int, per_worker: int, warmup: int
 ) -> dict[str, tuple[list[float], list[float]]]:
-    import json
-
     body = json.dumps(BODY).encode()
     direct_url = standin_url + "/v1/messages"
     proxy_url = api_url + "/llm/anthropic/v1/messages"
@@ -207,7 +120,7 @@ async def phase(
 
 
 def report(concurrency: int, results: dict[str, tuple[list[float], list[float]]]) -> bool:
-    def ms(v: float) -> str:
+    def ms(v: float) -> str:  # the header says (ms)
         return f"{v * 1000:.2f}"
 
     rows = []
@@ -224,72 +137,60 @@ def report(concurrency: int, results: dict[str, tuple[list[float], list[float]]]
     ok = added[0] * 1000 <= TARGET_P50_MS and added[1] * 1000 <= TARGET_P99_MS
     say(
         f"added TTFB: p50 {ms(added[0])} ms (target ≤ {TARGET_P50_MS:g}), p99 {ms(added[1])} ms "
-        f"(target ≤ {TARGET_P99_MS:g}): {'met' if ok else 'MISSED'}"
+        f"(target ≤ {TARGET_P99_MS:g}): {verdict(ok)}"
     )
     return ok
 
 
 async def run(args: argparse.Namespace) -> int:
-    clean_leftovers()
+    clean_leftovers(TMP_PREFIX)
     workdir = Path(tempfile.mkdtemp(prefix=TMP_PREFIX))
+    procs = Procs(workdir)
     pg = EmbeddedPostgres(workdir / "pg")
-    standin = serve = None
     ok = False
     try:
         dsn = pg.start()
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("MOCK_", "SUPABASE_", "YOURCLAW_", "ANTHROPIC_", "STRIPE_", "TWILIO_"))
-            and k not in ("DATABASE_URL", "ENCRYPTION_KEY", "DEV_JWT_SECRET", "API_URL", "APP_URL")
-        }
         standin_port, api_port = free_port(), free_port()
         standin_url, api_url = f"http://127.0.0.1:{standin_port}", f"http://127.0.0.1:{api_port}"
         usage = '{"input_tokens": 1200, "cache_read_input_tokens": 3000, "output_tokens": 40}'
-        standin = start(
-            workdir,
+        standin_log = workdir / "standin.log"
+        standin = procs.start(
             "standin",
             [sys.executable, "-m", "yourclaw.standins.anthropic", "--port", str(standin_port)]
             + ["--event-delay", str(args.event_delay), "--reply", REPLY, "--usage", usage],
-            env,
+            inherited_env(),
+            log=standin_log,
         )
-        encryption_key = Fernet.generate_key().decode()
-        env.update(
-            YOURCLAW_ENV="development",
-            YOURCLAW_STATE_DIR=str(workdir / "state"),
-            DATABASE_URL=dsn,
-            ENCRYPTION_KEY=encryption_key,
-            DEV_JWT_SECRET=secrets.token_urlsafe(32),
-            API_URL=api_url,
-            APP_URL=api_url,
+        env = product_env(
+            workdir,
+            dsn,
+            api_url,
+            args.log_level,
             ANTHROPIC_API_KEY=SHARED_KEY,
             ANTHROPIC_BASE_URL=standin_url,
-            LOG_LEVEL=args.log_level,
             MOCK_TWILIO="true",
         )
-        serve = start(
-            workdir,
+        serve_log = workdir / "serve.log"
+        serve = procs.start(
             "serve",
             [sys.executable, *(["-m", "cProfile", "-o", str(workdir / "serve.prof")] if args.profile else [])]
             + ["-m", "yourclaw", "serve", "--host", "127.0.0.1", "--port", str(api_port), "--migrate"],
             env,
+            log=serve_log,
         )
-        await wait_ready(standin_url + "/v1/models", standin, "the Anthropic standin")
-        await wait_ready(api_url + "/api/v1/health", serve, "yourclaw serve")
-        tokens_ = await seed(dsn, encryption_key, args.users)
-        say(
-            f"machine: {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}, "
-            f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}"
-        )
+        await wait_http(standin_url + "/v1/models", standin, "the Anthropic standin", log=standin_log)
+        await wait_http(api_url + "/api/v1/health", serve, "yourclaw serve", log=serve_log)
+        tokens_ = await seed(dsn, env["ENCRYPTION_KEY"], args.users)
+        say(machine_summary())
         say(
             f"upstream: the Anthropic stand-in in its own process, {args.event_delay * 1000:g} ms between events; "
             f"serve: uvicorn, one process, LOG_LEVEL={args.log_level}; {args.users} users"
         )
         verdicts = []
         for concurrency, per_worker in ((1, args.requests_c1), (32, args.requests_c32)):
-            cpu0, wall0 = cpu_seconds(serve.pid), time.monotonic()
+            cpu0, wall0 = process_cpu(serve.pid), time.monotonic()
             results = await phase(standin_url, api_url, tokens_, concurrency, per_worker, args.warmup)
-            cpu, wall = cpu_seconds(serve.pid) - cpu0, time.monotonic() - wall0
+            cpu, wall = process_cpu(serve.pid) - cpu0, time.monotonic() - wall0
             verdicts.append(report(concurrency, results))
             calls = concurrency * (per_worker + args.warmup)
             say(
@@ -298,27 +199,30 @@ async def run(args: argparse.Namespace) -> int:
             )
 
         expected = (args.requests_c1 + args.warmup) + 32 * (args.requests_c32 + args.warmup)
-        conn = await asyncpg.connect(dsn.replace("postgresql+asyncpg://", "postgresql://"))
-        try:
-            charged = 0
-            for _ in range(50):  # charges are written just after each answer: let the last ones land
-                charged = await conn.fetchval("SELECT count(*) FROM credit_ledger WHERE reason = 'LLM_USAGE'")
-                if charged >= expected:
-                    break
-                await asyncio.sleep(0.1)
-        finally:
-            await conn.close()
+        charged = await charged_calls(dsn, expected)
         say(f"\ncheck: {charged} of {expected} proxied calls charged (one ledger row each)")
         ok = all(verdicts) and charged == expected
     finally:
-        stop(serve)
-        stop(standin)
+        procs.stop(["serve"])
+        procs.stop()
         pg.stop()
         if args.keep or args.profile or not ok:
             say(f"logs kept in {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     return 0 if ok else 1
+
+
+async def charged_calls(dsn: str, expected: int) -> int:
+    """LLM_USAGE rows in the ledger. Charges are written just after each answer: the last ones get 5 s."""
+    charged = 0
+    for _ in range(50):
+        ((row,),) = await sql(dsn, "SELECT count(*) AS n FROM credit_ledger WHERE reason = 'LLM_USAGE'")
+        charged = row["n"]
+        if charged >= expected:
+            break
+        await asyncio.sleep(0.1)
+    return charged
 
 
 def main() -> int:
@@ -332,7 +236,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temp dir with the logs")
     parser.add_argument("--profile", action="store_true", help="run serve under cProfile (serve.prof, kept)")
     args = parser.parse_args()
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    interrupt_on_sigterm()
     try:
         import uvloop
 

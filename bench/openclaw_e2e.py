@@ -2,11 +2,11 @@
 
     cd /work/main && uv run python bench/openclaw_e2e.py [--runs 3]
 
-The same stack as `pytest -m e2e tests/e2e` (tests/e2e/stack.py: a dockerd of its own over mutual TLS named
-yc-oc on port 23771 with its data root in /var/cache/yourclaw-test, the yourclaw-openclaw image built there
-offline, the API, reconciler, router and sender, the Twilio, Stripe and Anthropic standins) on an embedded
-PostgreSQL. Each run is a new user walking the whole journey (tests/e2e/journey.py): paid -> READY split into
-create, start, gateway listening, first poll; first and second reply with an instant LLM; model change;
+The same stack as `pytest -m e2e tests/e2e` (tests/harness/openclaw_stack.py: a dockerd of its own over mutual
+TLS named yc-oc on port 23771 with its data root in /var/cache/yourclaw-test, the yourclaw-openclaw image built
+there offline, the API, reconciler, router and sender, the Twilio, Stripe and Anthropic standins) on an embedded
+PostgreSQL. Each run is a new user walking the whole journey (tests/harness/journey.py): paid -> READY split
+into create, start, gateway listening, first poll; first and second reply with an instant LLM; model change;
 memory idle and after a few turns (`--all-plugins`: without the lean plugin set); image upgrade. Everything
 is stopped and removed at the end, on error too. Root is needed (dockerd, bridges).
 """
@@ -29,6 +29,9 @@ if str(ROOT) not in sys.path:
 
 import httpx  # noqa: E402
 import structlog  # noqa: E402
+
+# bench/ is on sys.path as the script's own directory.
+from _common.report import say  # noqa: E402
 from tests.harness.database import truncate  # noqa: E402
 from tests.harness.journey import Figures, walk  # noqa: E402
 from tests.harness.journey_support import User  # noqa: E402
@@ -71,14 +74,14 @@ def load_all_plugins() -> None:
 
 def report(runs: list[Figures]) -> None:
     names = list(dict.fromkeys(name for run in runs for name in run.values))
-    print(f"\n==== OpenClaw end-to-end, {len(runs)} run(s) ====")
-    print(f"  {'':<58} " + " ".join(f"{'run ' + str(i + 1):>10}" for i in range(len(runs))) + f" {'median':>10}")
+    say(f"\n==== OpenClaw end-to-end, {len(runs)} run(s) ====")
+    say(f"  {'':<58} " + " ".join(f"{'run ' + str(i + 1):>10}" for i in range(len(runs))) + f" {'median':>10}")
     for name in names:
         values = [run.values.get(name) for run in runs]
         cells = [f"{v:10.1f}" if isinstance(v, float) else f"{str(v or '-')[:10]:>10}" for v in values]
         numbers = [v for v in values if isinstance(v, float)]
         median = f"{statistics.median(numbers):10.1f}" if numbers else f"{'':>10}"
-        print(f"  {name:<58} " + " ".join(cells) + f" {median}")
+        say(f"  {name:<58} " + " ".join(cells) + f" {median}")
 
 
 def main() -> int:
@@ -103,7 +106,7 @@ def main() -> int:
         migrations.upgrade(database_url)
         with openclaw_engine_stack() as oc:
             for number in range(args.runs):
-                print(f"run {number + 1}/{args.runs}...", flush=True)
+                say(f"run {number + 1}/{args.runs}...")
                 runs.append(asyncio.run(one_run(oc, database_url, workdir / f"state-{number}")))
                 runs[-1].print()
     finally:
