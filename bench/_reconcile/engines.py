@@ -7,7 +7,6 @@ import contextlib
 import json
 import shutil
 import tempfile
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
@@ -68,29 +67,6 @@ def remove_managed(engine: TlsDockerd) -> tuple[int, int]:
         with ThreadPoolExecutor(HOST_CONCURRENCY) as pool:
             list(pool.map(rm_volume, volumes))
     return len(containers), len(volumes)
-
-
-def remove_network(network) -> None:
-    """The benchmark's `yourclaw` network, once its containers are gone. Should dockerd still count an endpoint
-    no container holds (see remove_managed), it refuses ("has active endpoints") until it restarts: after a few
-    retries the network is left in the engine's data root, where the next run finds and reuses it."""
-    for attempt in range(5):
-        try:
-            network.reload()
-        except docker.errors.NotFound:
-            return
-        for container_id in network.attrs.get("Containers") or {}:
-            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-                network.client.api.remove_container(container_id, force=True)
-        try:
-            network.remove()
-            return
-        except docker.errors.NotFound:
-            return
-        except docker.errors.APIError:
-            if attempt == 4:
-                raise
-            time.sleep(1.0)
 
 
 def remove_managed_everywhere(engines: list[TlsDockerd]) -> None:

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from _common.report import say
 from tests.harness.dockerd import CACHE_DIR, TlsDockerd, ensure_docker_installed
-from tests.harness.networks import ensure_network, managed_subnet
+from tests.harness.networks import ensure_network, managed_subnet, remove_network
 
-from _reconcile.engines import ENGINES, build_bench_image, remove_managed, remove_managed_everywhere, remove_network
+from _reconcile.engines import ENGINES, build_bench_image, remove_managed, remove_managed_everywhere
 from _reconcile.logs import LogTally, route_logs
 from yourclaw.db import migrations
 from yourclaw.db.embedded import EmbeddedPostgres

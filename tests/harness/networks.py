@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
+import time
 
 import docker
 import docker.errors
@@ -53,16 +55,23 @@ def network_matches(attrs: dict, subnet: ipaddress.IPv4Network, gateway: str) ->
 
 
 def remove_network(network: docker.models.networks.Network) -> None:
-    try:
-        network.reload()
-    except docker.errors.NotFound:
-        return
-    for container_id in network.attrs.get("Containers") or {}:
+    """The `yourclaw` network, once its containers are gone. Should dockerd still count an endpoint no
+    container holds, it refuses ("has active endpoints") for a while: a few retries, then the error; a network
+    left in the engine's data root is found and reused by the next run."""
+    for attempt in range(5):
         try:
-            network.client.containers.get(container_id).remove(force=True)
+            network.reload()
         except docker.errors.NotFound:
-            pass
-    try:
-        network.remove()
-    except docker.errors.NotFound:
-        pass
+            return
+        for container_id in network.attrs.get("Containers") or {}:
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                network.client.api.remove_container(container_id, force=True)
+        try:
+            network.remove()
+            return
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError:
+            if attempt == 4:
+                raise
+            time.sleep(1.0)  # a retry's pause, not a wait on a condition: dockerd gives no event for it
