@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.engines",
     "tests.fixtures.browser",
     "tests.fixtures.openclaw",
+    "tests.fixtures.llm_proxy",
 ]

@@ -41,13 +41,14 @@ def _reconciler_job(settings: Settings):
 
 
 def _messaging_job(settings: Settings):
-    """The router, the sender and the billing grace sweep as background jobs of this process
-    (`yourclaw worker`, `yourclaw dev`)."""
+    """The router, the sender, the billing grace sweep and the sweep of credit reservations left by a
+    process that died, as background jobs of this process (`yourclaw worker`, `yourclaw dev`)."""
 
     async def messaging(stop: asyncio.Event) -> None:
         from yourclaw.billing.grace import run_grace_sweeper
         from yourclaw.db.engine import make_engine, make_sessionmaker
         from yourclaw.kit.crypto import SecretBox
+        from yourclaw.llm.reservation_sweep import run_reservation_sweeper
         from yourclaw.messaging.inbound.router import run_router
         from yourclaw.messaging.outbound.sender import run_sender
         from yourclaw.standins import WORKER_SERVICES, Standins
@@ -62,6 +63,7 @@ def _messaging_job(settings: Settings):
                 run_router(settings, sessions, secrets, stop),
                 run_sender(standins.settings, sessions, secrets, stop),
                 run_grace_sweeper(settings, sessions, stop),
+                run_reservation_sweeper(engine, stop),
             )
         finally:
             await engine.dispose()

@@ -1,6 +1,6 @@
-"""What we say about credits on WhatsApp, and the keys that make each notice go once: "out of credits"
-once a day per user whichever place noticed (the router refusing a message, or the LLM proxy refusing a
-call), "running low" once per billing period."""
+"""What we say about credits on WhatsApp, and the keys that make each notice go once: "your message went
+nowhere, you are out of credits" once a day per user (the router refusing a message), "running low" (80 %
+used) and "used up" (the LLM proxy refusing a call for want of credit) once each per billing period."""
 
 from __future__ import annotations
 
@@ -20,6 +20,10 @@ def low_credits_key(user_id: uuid.UUID, period: str) -> str:
     return f"low-credits:{user_id}:{period}"
 
 
+def used_up_key(user_id: uuid.UUID, period: str) -> str:
+    return f"used-up:{user_id}:{period}"
+
+
 def no_credits(app_url: str) -> str:
     return (
         "Your assistant is out of credits, so it didn't get this message. "
@@ -28,10 +32,11 @@ def no_credits(app_url: str) -> str:
 
 
 def llm_out_of_credits(app_url: str) -> str:
-    """From the LLM proxy: the assistant got the message but cannot think without credits."""
+    """From the LLM proxy: the period's credits are used up, so the assistant cannot think until they
+    renew, or until the user adds their own key."""
     return (
-        "Your assistant is out of credits, so it can't answer right now. "
-        f"Add credits or your own Anthropic API key at {_site(app_url)}."
+        "Your assistant has used all of this period's credits, so it can't think or answer until they renew. "
+        f"To keep it going now, add your own Anthropic API key at {_site(app_url)}/dashboard#account."
     )
 
 

@@ -58,6 +58,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
     anthropic_api_key: str | None = None
     anthropic_base_url: str = "https://api.anthropic.com"
+    llm_max_calls_in_flight: int = 4
+    llm_min_output_tokens: int = 1024
+    llm_reservation_ttl_seconds: int = 180
 
     google_client_id: str | None = None
     google_client_secret: str | None = None
@@ -238,6 +241,9 @@ def _validate(settings: Settings) -> None:
         "db_pool_size",
         "phone_code_ttl_minutes",
         "session_ttl_days",
+        "llm_max_calls_in_flight",
+        "llm_min_output_tokens",
+        "llm_reservation_ttl_seconds",
     )
     for name in positive:
         if getattr(settings, name) <= 0:

@@ -22,19 +22,38 @@ class ModelOption(msgspec.Struct, frozen=True):
 class TokenPrices:
     input: int
     output: int
-    cache_write: int
+    cache_write: int  # 5-minute cache
     cache_read: int
+    cache_write_1h: int
+
+    @property
+    def dearest_input(self) -> int:
+        """What one input token can cost at most: every input token may be written to the 1-hour cache."""
+        return max(self.input, self.cache_write, self.cache_write_1h)
 
 
 def _usd_per_mtok(input: float, output: float) -> TokenPrices:
-    # Anthropic bills 5-minute cache writes at 1.25x input and cache reads at 0.1x input.
+    # Anthropic bills 5-minute cache writes at 1.25x input, 1-hour ones at 2x, cache reads at 0.1x input.
     per = 100_000  # millicents per USD
     return TokenPrices(
         input=round(input * per),
         output=round(output * per),
         cache_write=round(input * 1.25 * per),
         cache_read=round(input * 0.1 * per),
+        cache_write_1h=round(input * 2 * per),
     )
+
+
+@dataclass(frozen=True)
+class ModelLimits:
+    context_window: int  # input tokens a request may hold (without the long-context beta, which we strip)
+    max_output: int  # the largest max_tokens the model accepts
+
+
+# Server tools Anthropic bills per use, in millicents: web search is $10 per 1,000 searches; web fetch
+# costs only the tokens it adds. Shared-key calls may not declare server tools at all (`call_bounds`), so
+# these price only what an own-key call used, for its record.
+SERVER_TOOL_PRICES = {"web_search_requests": 1_000, "web_fetch_requests": 0}
 
 
 # Ids the pinned OpenClaw's anthropic catalog lists as current (openclaw 2026.9.6: its bundled anthropic
@@ -77,6 +96,18 @@ PRICES: dict[str, TokenPrices] = {
 }
 
 
+_LIMITS = ModelLimits(context_window=200_000, max_output=64_000)
+LIMITS: dict[str, ModelLimits] = {
+    "claude-sonnet-5": _LIMITS,
+    "claude-opus-5": _LIMITS,
+    "claude-haiku-4-5": _LIMITS,
+    "claude-sonnet-4-6": _LIMITS,
+    "claude-opus-4-6": ModelLimits(context_window=200_000, max_output=32_000),
+}
+# The cheapest model offered: what the assistant's own background work (heartbeats, memory) runs on.
+BACKGROUND_MODEL = "anthropic/claude-haiku-4-5"
+
+
 def is_offered(model_id: str) -> bool:
     return model_id in MODEL_IDS
 
@@ -86,12 +117,37 @@ def current_model(model_id: str) -> str:
     return RETIRED_MODELS.get(model_id, model_id)
 
 
-def prices_for(upstream_model: str) -> TokenPrices | None:
+def _known(upstream_model: str) -> str | None:
     """Upstream ids may carry a date suffix (claude-haiku-4-5-20251001); the longest known prefix wins."""
     for key in sorted(PRICES, key=len, reverse=True):
         if upstream_model == key or upstream_model.startswith(key + "-"):
-            return PRICES[key]
+            return key
     return None
+
+
+def prices_for(upstream_model: str) -> TokenPrices | None:
+    known = _known(upstream_model)
+    return PRICES[known] if known else None
+
+
+def dearest_prices() -> TokenPrices:
+    """How an unknown model is priced: never cheaper than any model we know."""
+    return max(PRICES.values(), key=lambda p: p.output)
+
+
+def priced(upstream_model: str) -> TokenPrices:
+    return prices_for(upstream_model) or dearest_prices()
+
+
+def limits_for(upstream_model: str) -> ModelLimits:
+    """An unknown model gets the largest limits known, so its worst case is never underestimated."""
+    known = _known(upstream_model)
+    if known and known in LIMITS:
+        return LIMITS[known]
+    return ModelLimits(
+        context_window=max(limit.context_window for limit in LIMITS.values()),
+        max_output=max(limit.max_output for limit in LIMITS.values()),
+    )
 
 
 def cost_millicents(
@@ -101,13 +157,20 @@ def cost_millicents(
     output_tokens: int,
     cache_creation_tokens: int = 0,
     cache_read_tokens: int = 0,
+    cache_creation_1h_tokens: int = 0,
+    server_tool_requests: dict[str, int] | None = None,
 ) -> int:
-    """Exact cost of one call, rounded up to a whole millicent. Unknown models cost as the dearest."""
-    prices = prices_for(upstream_model) or max(PRICES.values(), key=lambda p: p.output)
+    """Exact cost of one call, rounded up to a whole millicent. Unknown models cost as the dearest.
+    `cache_creation_tokens` is every cache write; `cache_creation_1h_tokens` the part of it written to
+    the 1-hour cache, priced at its own rate."""
+    prices = priced(upstream_model)
+    one_hour = min(cache_creation_1h_tokens, cache_creation_tokens)
     total = (
         input_tokens * prices.input
         + output_tokens * prices.output
-        + cache_creation_tokens * prices.cache_write
+        + (cache_creation_tokens - one_hour) * prices.cache_write
+        + one_hour * prices.cache_write_1h
         + cache_read_tokens * prices.cache_read
     )
-    return math.ceil(total / 1_000_000)
+    tools = sum(SERVER_TOOL_PRICES.get(name, 0) * count for name, count in (server_tool_requests or {}).items())
+    return math.ceil(total / 1_000_000) + tools

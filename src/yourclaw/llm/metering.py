@@ -1,6 +1,11 @@
-"""What a call through the proxy used, applied after its answer ended and off the answer's path: the
-exact charge (idempotent by the call's reference), the day's LLM cost for `/usage`, and the WhatsApp
-notices about credits (running low: once per period; out: once a day, shared with the router)."""
+"""What a call through the proxy used, applied after its answer ended and off the answer's path: its
+reservation settled to the exact charge (idempotent by the call's reference), the spend per model and
+purpose for `/usage`, and the WhatsApp notices about credits (80 % used and used up: once each per period).
+
+A call whose usage is unknown (its caller left before anything came back, say) settles at what it
+reserved, the worst case; a known usage is charged exactly, but never more than the reservation, so the
+sum charged never passes the allowance (a cost above its bound is logged: the bound needs mending).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from yourclaw.credits import ledger as credits
 from yourclaw.credits import notices as credit_notices
+from yourclaw.credits import reservations
 from yourclaw.db.engine import transaction
 from yourclaw.llm import catalog
 from yourclaw.llm import repository as repo
@@ -33,8 +39,10 @@ _TRANSIENT = (DBAPIError, PoolTimeout, OSError)
 @dataclass(frozen=True)
 class Call:
     user_id: uuid.UUID
-    reference: str  # unique per call: the ledger's idempotency key
+    reference: str  # unique per call: its reservation and ledger row
     own_key: bool
+    held_millicents: int = 0  # what its reservation holds: the worst case
+    purpose: str = "reply"
 
 
 def cost_of(model: str, usage: Usage) -> int:
@@ -44,13 +52,32 @@ def cost_of(model: str, usage: Usage) -> int:
         output_tokens=usage.output_tokens,
         cache_creation_tokens=usage.cache_creation_tokens,
         cache_read_tokens=usage.cache_read_tokens,
+        cache_creation_1h_tokens=usage.cache_creation_1h_tokens,
+        server_tool_requests=usage.server_tool_requests,
     )
 
 
 @dataclass(frozen=True)
-class Charge:
+class Settlement:
     call: Call
-    millicents: int
+    model: str
+    usage: Usage
+    millicents: int  # what it cost (own key) or is charged (shared key)
+
+    def spend(self) -> repo.Spend:
+        call, usage = self.call, self.usage
+        return repo.Spend(
+            user_id=call.user_id,
+            model=self.model or "unknown",
+            purpose=call.purpose,
+            own_key=call.own_key,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_write_tokens=usage.cache_creation_tokens,
+            cache_read_tokens=usage.cache_read_tokens,
+            server_tool_requests=sum(usage.server_tool_requests.values()),
+            millicents=self.millicents,
+        )
 
 
 class Meter:
@@ -63,20 +90,34 @@ class Meter:
         self._engine = engine  # AUTOCOMMIT: the batch statement is atomic on its own
         self._sessions = sessions
         self._app_url = app_url
-        self._queue: list[Charge] = []
+        self._queue: list[Settlement] = []
         self._writer: asyncio.Task | None = None
         self._pending: set[asyncio.Task] = set()
-        # Users told "out of credits" today by this process: a refused retry storm costs no writes.
-        self._told: dict[uuid.UUID, date] = {}
+        # Users told "used up" by this process, today at this allowance: a refused retry storm costs no
+        # writes, and a new allowance (a period, a top-up) is told again.
+        self._told: dict[uuid.UUID, tuple[date, int]] = {}
 
-    def record(self, call: Call, model: str, usage: Usage) -> None:
-        if usage.empty:
-            return
-        cost = cost_of(model, usage)
+    def record(self, call: Call, model: str, usage: Usage | None) -> None:
+        """Settle a call that ended: `usage` None means nothing is known of what it used."""
+        if usage is None:
+            usage, cost = Usage(), call.held_millicents
+            log.warning("llm_usage_unknown", reference=call.reference, held_millicents=cost)
+        else:
+            cost = cost_of(model, usage)
+        if not call.own_key and cost > call.held_millicents:
+            log.error(
+                "llm_cost_above_reservation",
+                reference=call.reference,
+                model=model,
+                cost_millicents=cost,
+                held_millicents=call.held_millicents,
+            )
+            cost = call.held_millicents
         log.info(
             "llm_usage",
             reference=call.reference,
             model=model,
+            purpose=call.purpose,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
             cache_creation_tokens=usage.cache_creation_tokens,
@@ -84,17 +125,15 @@ class Meter:
             cost_millicents=cost,
             own_key=call.own_key,
         )
-        if cost <= 0:
-            return
-        self._queue.append(Charge(call, cost))
+        self._queue.append(Settlement(call, model, usage, cost))
         if self._writer is None or self._writer.done():
             self._writer = self._spawn(self._write())
 
-    def refused(self, user_id: uuid.UUID) -> None:
-        today = datetime.now(UTC).date()
-        if self._told.get(user_id) == today:
+    def refused(self, user_id: uuid.UUID, allowance: int) -> None:
+        told = (datetime.now(UTC).date(), allowance)
+        if self._told.get(user_id) == told:
             return
-        self._told[user_id] = today
+        self._told[user_id] = told
         self._spawn(self._tell_out_of_credits(user_id))
 
     async def drain(self, timeout: float = 10.0) -> None:
@@ -116,27 +155,23 @@ class Meter:
                     low = await self._apply(batch)
                     break
                 except _TRANSIENT as exc:
-                    # Safe to repeat: each ledger row's reference makes its charge apply once.
+                    # Safe to repeat: a settlement deletes its reservation, so it applies once.
                     log.warning("llm_usage_retry", attempt=attempt + 1, calls=len(batch), error=type(exc).__name__)
                     await asyncio.sleep(0.2 * 2**attempt)
             else:
-                refs = [c.call.reference for c in batch]
+                # The reservations stay and expire: the sweep settles them at their worst case.
+                refs = [s.call.reference for s in batch]
                 log.error("llm_usage_lost", calls=len(batch), references=refs)
                 continue
             for user_id, after in low.items():
                 self._spawn(self._warn_low(user_id, after))
 
-    async def _apply(self, batch: list[Charge]) -> dict[uuid.UUID, credits.Balance]:
-        """Charges the shared-key calls and records the own-key ones; returns users now running low."""
-        charges = [(c.call.user_id, c.millicents, c.call.reference) for c in batch if not c.call.own_key]
-        own: dict[uuid.UUID, int] = {}
-        for c in batch:
-            if c.call.own_key:
-                own[c.call.user_id] = own.get(c.call.user_id, 0) + c.millicents
-        async with self._engine.connect() as conn:
-            after = await repo.charge_calls(conn, charges)
-            # Own keys: recorded for /usage, not charged (the user pays Anthropic).
-            await repo.add_daily_usage(conn, own)
+    async def _apply(self, batch: list[Settlement]) -> dict[uuid.UUID, credits.Balance]:
+        """Settles the batch (own-key calls are recorded, not charged); returns users now running low."""
+        by_reference = {s.call.reference: s for s in batch}
+        async with self._engine.begin() as conn:
+            settled, after = await reservations.settle_many(conn, [(s.call.reference, s.millicents) for s in batch])
+            await repo.add_spend(conn, [by_reference[done.reference].spend() for done in settled])
         return {user_id: b for user_id, b in after.items() if credits.is_low(b, LOW_CREDIT_PERCENT)}
 
     async def _warn_low(self, user_id: uuid.UUID, after: credits.Balance) -> None:
@@ -155,11 +190,12 @@ class Meter:
     async def _tell_out_of_credits(self, user_id: uuid.UUID) -> None:
         try:
             async with transaction(self._sessions) as session:
+                period = await repo.credit_period(session, user_id)
                 await enqueue_whatsapp(
                     session,
                     user_id,
                     credit_notices.llm_out_of_credits(self._app_url),
-                    dedupe_key=credit_notices.no_credits_key(user_id, datetime.now(UTC)),
+                    dedupe_key=credit_notices.used_up_key(user_id, period),
                 )
         except Exception:
             self._told.pop(user_id, None)

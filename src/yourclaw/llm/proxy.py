@@ -3,8 +3,10 @@ it puts the user's own key or the shared key in its place, streams the answer ba
 the exact usage on the way, and leaves the accounting to `Meter` once the answer has ended.
 
 Hot path: who calls (token, own key and balance) from `callers.CallerCache`, else one database round trip
-that fills it; then the upstream request, whose answer is sent on as ASGI messages as it comes
-(`proxy_controller` mounts it as a bare route).
+that fills it; the call's worst case reserved against the credits (`admission`, one statement); then the
+upstream request, whose answer is sent on as ASGI messages as it comes (`relay`; `proxy_controller` mounts
+it as a bare route). A shared-key call may not declare Anthropic's server tools, which bill per use and add
+input no bound can foresee, and its `anthropic-beta` values are kept to an allow-list (`call_bounds`).
 Upstream is reached with aiohttp: its C parser reads a streamed answer for about a quarter of the CPU
 that httpx's pure-Python one needed, and that was most of the proxy's own cost.
 
@@ -16,7 +18,6 @@ development the Anthropic stand-in sets it, see `standins`).
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,13 +28,16 @@ import structlog
 from litestar.types import Send
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from yourclaw.credits import ledger as credits
 from yourclaw.kit.crypto import SecretBox
 from yourclaw.kit.settings import Settings
+from yourclaw.llm import call_bounds
 from yourclaw.llm import repository as repo
+from yourclaw.llm.admission import OUT_OF_CREDITS, Admission
 from yourclaw.llm.callers import CallerCache, CallerRow
+from yourclaw.llm.errors import ProxyError
 from yourclaw.llm.metering import Call, Meter
-from yourclaw.llm.usage import UsageReader, request_head
+from yourclaw.llm.relay import UPSTREAM_ERRORS, Relay, response_start, returned
+from yourclaw.llm.usage import Usage, UsageReader
 from yourclaw.protocol.tokens import TOKEN_PREFIX, hash_token
 
 log = structlog.get_logger(__name__)
@@ -41,28 +45,16 @@ log = structlog.get_logger(__name__)
 # Long answers take minutes; between stream events Anthropic sends pings well inside the read timeout.
 UPSTREAM_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=10.0, sock_connect=10.0, sock_read=600.0)
 FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta", "content-type", "accept")
-RETURNED_HEADERS = ("request-id", "retry-after", "x-should-retry", "cache-control")
-_UPSTREAM_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
-_STREAM_BROKE = b'event: error\ndata: {"type":"error","error":{"type":"api_error","message":"upstream lost"}}\n\n'
-OUT_OF_CREDITS = (
-    "Insufficient credits: this account's credit balance is used up. Add credits or your own Anthropic API key "
-    "in the YourClaw dashboard."
-)
+# Purposes a caller may name for its calls (by the path it calls, see `proxy_controller`).
+PURPOSES = ("reply", "heartbeat", "cron", "memory", "other")
 
 
-class ProxyError(Exception):
-    """An answer in Anthropic's error shape, which the assistant's Anthropic client understands."""
-
-    def __init__(self, status: int, error_type: str, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error_type = error_type
-        self.message = message
-        self.headers = headers or {}
+class UpstreamUnreachable(ProxyError):
+    """Nothing reached Anthropic: nothing was billed."""
 
 
-def error_body(error_type: str, message: str) -> bytes:
-    return msgspec.json.encode({"type": "error", "error": {"type": error_type, "message": message}})
+class _Counted(msgspec.Struct):
+    input_tokens: int
 
 
 def presented_token(headers: Mapping[str, str]) -> str | None:
@@ -86,60 +78,9 @@ class Whole:
     headers: dict[str, str]
 
 
-def _returned(upstream: aiohttp.ClientResponse) -> dict[str, str]:
-    return {name: upstream.headers[name] for name in RETURNED_HEADERS if name in upstream.headers}
-
-
-def _start(status: int, content_type: str, headers: dict[str, str], length: int | None = None) -> dict:
-    head = [(b"content-type", content_type.encode("latin-1"))]
-    if length is not None:
-        head.append((b"content-length", str(length).encode()))
-    head += [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
-    return {"type": "http.response.start", "status": status, "headers": head}
-
-
 async def send_whole(send: Send, whole: Whole) -> None:
-    await send(_start(whole.status, whole.content_type, whole.headers, len(whole.body)))
+    await send(response_start(whole.status, whole.content_type, whole.headers, len(whole.body)))
     await send({"type": "http.response.body", "body": whole.body})
-
-
-class Relay:
-    """One answer on its way through: every chunk goes to the caller as it comes, and past the usage
-    reader. However it ends (completed, upstream broke, caller gone and the relay cancelled) the upstream
-    request is closed and what was seen is metered, exactly once."""
-
-    def __init__(self, upstream: aiohttp.ClientResponse, reader: UsageReader, call: Call, meter: Meter) -> None:
-        self._upstream = upstream
-        self._reader = reader
-        self._call = call
-        self._meter = meter
-        self._complete = False
-
-    async def send_to(self, send: Send) -> None:
-        upstream = self._upstream
-        content_type = upstream.headers.get("content-type", "application/json")
-        try:
-            await send(_start(200, content_type, _returned(upstream)))
-            try:
-                async for chunk in upstream.content.iter_any():
-                    self._reader.feed(chunk)
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                self._complete = True
-            except _UPSTREAM_ERRORS as exc:
-                log.warning("llm_upstream_broke", error=type(exc).__name__, reference=self._call.reference)
-                if not self._reader.streaming:
-                    raise  # a JSON answer cut short: the caller sees the connection end early
-                # Anthropic's own way of saying a stream failed midway.
-                await send({"type": "http.response.body", "body": _STREAM_BROKE, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        finally:
-            # Read to its end, the connection goes back to the pool; otherwise closing it is what tells
-            # Anthropic to stop generating (a caller that went away must not go on costing tokens).
-            if self._complete:
-                upstream.release()
-            else:
-                upstream.close()
-            self._meter.record(self._call, self._reader.model, self._reader.finish())
 
 
 class LlmProxy:
@@ -155,7 +96,9 @@ class LlmProxy:
         self._secrets = secrets
         self.base_url = settings.anthropic_base_url.rstrip("/")
         self._shared_key = settings.anthropic_api_key
-        self.meter = Meter(self._engine, sessions, settings.app_url)
+        self.meter = Meter(engine, sessions, settings.app_url)
+        self.admission = Admission(settings, self._engine)
+        self._pending: set[asyncio.Task] = set()
         self._upstream: aiohttp.ClientSession | None = None  # made in `start`, on the running loop
         # Kept right by the process's notification listener (`CallerCache.attach`).
         self.callers = CallerCache()
@@ -168,8 +111,13 @@ class LlmProxy:
             auto_decompress=False,
             skip_auto_headers=("User-Agent",),
         )
+        self.admission.start()
 
     async def close(self) -> None:
+        # Answers still being read for a caller that left settle first, then the meter writes.
+        if self._pending:
+            await asyncio.wait(set(self._pending), timeout=10.0)
+        await self.admission.close()
         await self.meter.drain()
         if self._upstream is not None:
             await self._upstream.close()
@@ -208,57 +156,138 @@ class LlmProxy:
 
     # --- the calls ----------------------------------------------------------------------------------
 
-    async def messages(self, headers: Mapping[str, str], body: bytes, send: Send) -> None:
+    async def messages(self, headers: Mapping[str, str], body: bytes, send: Send, purpose: str = "reply") -> None:
         """Answers the call on `send`; a ProxyError raised before anything was sent is for the caller to
         answer (see `proxy_controller`)."""
         row = await self.caller(headers)
-        head = request_head(body)
+        head = call_bounds.read_head(body)
         if head is None:
             raise ProxyError(400, "invalid_request_error", "The request body must be a JSON object")
         key, own = self.key_for(row)
-        if not credits.decide(own_key=own, current=row.balance).allowed:
-            self.meter.refused(row.user_id)
-            # 402 billing_error: Anthropic's status for billing, which clients do not retry.
-            raise ProxyError(402, "billing_error", OUT_OF_CREDITS, {"x-should-retry": "false"})
-        upstream = await self._send("POST", "/v1/messages", key, headers, body)
+        outgoing = self._headers(headers, key, own_key=own)
+        if not own:
+            if head.server_tools:
+                raise ProxyError(
+                    400,
+                    "invalid_request_error",
+                    f"Anthropic server tools ({', '.join(sorted(set(head.server_tools)))}) are not available on "
+                    "YourClaw's included credits; add your own Anthropic API key in the dashboard to use them",
+                )
+            if row.balance.remaining_millicents <= 0:
+                # Known to be out from the cached balance: refused without a database round trip.
+                self.meter.refused(row.user_id, row.balance.total_millicents)
+                raise ProxyError(402, "billing_error", OUT_OF_CREDITS, {"x-should-retry": "false"})
+
+        async def count(counted: bytes) -> int | None:
+            return await self._count_tokens(outgoing, counted)
+
+        try:
+            admitted = await self.admission.admit(row.user_id, head, body, own_key=own, count=count)
+        except ProxyError as refused:
+            if refused.status == 402:
+                self.meter.refused(row.user_id, row.balance.total_millicents)
+            raise
+        call = Call(row.user_id, admitted.reference, own, admitted.held_millicents, purpose)
+        # Its own task, shielded: a caller that leaves while upstream is still thinking must not hide what
+        # the call costs (Anthropic bills it all the same), so the answer is then read for nobody.
+        sending = asyncio.ensure_future(self._send("POST", "/v1/messages", outgoing, admitted.body))
+        try:
+            upstream = await asyncio.shield(sending)
+        except asyncio.CancelledError:
+            sending.add_done_callback(lambda done: self._orphaned(done, call, head))
+            raise
+        except UpstreamUnreachable:
+            self._settle(call, head.model, Usage())
+            raise
+        except ProxyError:
+            self._settle(call, head.model, None)
+            raise
         if upstream.status != 200:
+            # Anthropic bills no failed call.
+            self._settle(call, head.model, Usage())
             await send_whole(send, await self._whole(upstream))
             return
-        model, _ = head
+        await self._relay(upstream, call, head).send_to(send, self._spawn)
+
+    def _relay(self, upstream: aiohttp.ClientResponse, call: Call, head: call_bounds.RequestHead) -> Relay:
         streaming = upstream.headers.get("content-type", "").startswith("text/event-stream")
-        call = Call(row.user_id, f"llm:{uuid.uuid4().hex}", own)
-        await Relay(upstream, UsageReader(model, streaming=streaming), call, self.meter).send_to(send)
+        return Relay(upstream, UsageReader(head.model, streaming=streaming), call, self._settle)
+
+    def _orphaned(self, sending: asyncio.Future, call: Call, head: call_bounds.RequestHead) -> None:
+        """Upstream answered (or failed) after the caller left."""
+        if sending.cancelled() or sending.exception() is not None:
+            unbilled = isinstance(sending.exception(), UpstreamUnreachable) if not sending.cancelled() else False
+            self._settle(call, head.model, Usage() if unbilled else None)
+            return
+        upstream: aiohttp.ClientResponse = sending.result()
+        if upstream.status != 200:
+            upstream.release()
+            self._settle(call, head.model, Usage())
+            return
+        self._spawn(self._relay(upstream, call, head).drain())
+
+    def _settle(self, call: Call, model: str, usage: Usage | None) -> None:
+        self.admission.ended(call.reference)
+        self.meter.record(call, model, usage)
+
+    def _spawn(self, work) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(work)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+        return task
+
+    async def _count_tokens(self, outgoing: dict[str, str], body: bytes) -> int | None:
+        """The exact input count of a request (free at Anthropic); None when it cannot be had."""
+        try:
+            whole = await self._whole(await self._send("POST", "/v1/messages/count_tokens", outgoing, body))
+            if whole.status != 200:
+                return None
+            return msgspec.json.decode(whole.body, type=_Counted).input_tokens
+        except (ProxyError, msgspec.DecodeError, msgspec.ValidationError):
+            return None
 
     async def passthrough(self, method: str, path: str, headers: Mapping[str, str], body: bytes = b"") -> Whole:
         """Calls that cost nothing (model list, token count): forwarded with the caller's key, whole."""
         row = await self.caller(headers)
-        key, _ = self.key_for(row)
-        return await self._whole(await self._send(method, path, key, headers, body))
+        key, own = self.key_for(row)
+        return await self._whole(await self._send(method, path, self._headers(headers, key, own_key=own), body))
 
-    async def _send(
-        self, method: str, path: str, key: str, headers: Mapping[str, str], body: bytes
-    ) -> aiohttp.ClientResponse:
-        if self._upstream is None:
-            raise RuntimeError("LlmProxy.start() was not called")
+    def _headers(self, headers: Mapping[str, str], key: str, *, own_key: bool) -> dict[str, str]:
         outgoing = {name: headers[name] for name in FORWARDED_HEADERS if name in headers}
+        if not own_key and "anthropic-beta" in outgoing:
+            kept, dropped = call_bounds.allowed_betas(outgoing["anthropic-beta"])
+            if dropped:
+                log.info("llm_betas_dropped", betas=dropped)
+            if kept:
+                outgoing["anthropic-beta"] = kept
+            else:
+                del outgoing["anthropic-beta"]
         outgoing["x-api-key"] = key
         # The usage reader needs the bytes as sent: no compression on the way in.
         outgoing["accept-encoding"] = "identity"
+        return outgoing
+
+    async def _send(self, method: str, path: str, outgoing: dict[str, str], body: bytes) -> aiohttp.ClientResponse:
+        if self._upstream is None:
+            raise RuntimeError("LlmProxy.start() was not called")
         try:
             return await self._upstream.request(method, self.base_url + path, data=body or None, headers=outgoing)
+        except aiohttp.ClientConnectorError as exc:
+            log.warning("llm_upstream_unreachable", error=type(exc).__name__)
+            raise UpstreamUnreachable(502, "api_error", "Anthropic could not be reached") from None
         except TimeoutError:
             raise ProxyError(504, "api_error", "Anthropic did not answer in time") from None
         except aiohttp.ClientError as exc:
-            log.warning("llm_upstream_unreachable", error=type(exc).__name__)
+            log.warning("llm_upstream_failed", error=type(exc).__name__)
             raise ProxyError(502, "api_error", "Anthropic could not be reached") from None
 
     async def _whole(self, upstream: aiohttp.ClientResponse) -> Whole:
         try:
             content = await upstream.read()
-        except _UPSTREAM_ERRORS:
+        except UPSTREAM_ERRORS:
             raise ProxyError(502, "api_error", "Anthropic's answer was cut off") from None
         finally:
             upstream.release()
         return Whole(
-            upstream.status, content, upstream.headers.get("content-type", "application/json"), _returned(upstream)
+            upstream.status, content, upstream.headers.get("content-type", "application/json"), returned(upstream)
         )

@@ -20,7 +20,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from yourclaw.kit.asgi import cancel_on_disconnect, read_body
 from yourclaw.kit.errors import YourClawError, answer_by_class
-from yourclaw.llm.proxy import LlmProxy, ProxyError, Whole, error_body
+from yourclaw.llm.errors import ProxyError, error_body
+from yourclaw.llm.proxy import LlmProxy, Whole
 
 log = structlog.get_logger(__name__)
 

@@ -1,15 +1,17 @@
-"""The metering proxy's SQL: who is calling (one query on the hot path) and what their calls used."""
+"""The metering proxy's SQL: who is calling (one query on the hot path) and what their calls used, per
+model and purpose (their settlement against the credits is `credits.reservations`)."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, String, Uuid, bindparam, func, select, text
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from yourclaw.credits.ledger import Balance
-from yourclaw.db.models import ApiKey, AssistantToken, CreditLedgerEntry, UsageDaily, UserCredits
+from yourclaw.db.models import ApiKey, AssistantToken, CreditLedgerEntry, LlmSpendDaily, UserCredits
 from yourclaw.llm.callers import CallerRow
 
 PROVIDER = "ANTHROPIC"
@@ -35,58 +37,60 @@ async def caller_by_token(conn: AsyncConnection, token_hash: str) -> CallerRow |
     return CallerRow(row[0], row[1], Balance(row[2], row[3]), row[4])
 
 
-# Many calls' charges in one statement (so one round trip, atomic on its own): a ledger row per call,
-# idempotent by its reference as in `credits.charge`; then, for the rows actually added, each user's
-# balance and today's LLM cost (the database's calendar, as the other daily counters use).
-_CHARGE_CALLS = text(
-    """
-    WITH new AS (
-        INSERT INTO credit_ledger (user_id, delta_millicents, reason, reference)
-        SELECT c.user_id, -c.amount, 'LLM_USAGE', c.reference
-        FROM unnest(:user_ids, :amounts, :references) AS c(user_id, amount, reference)
-        ON CONFLICT (user_id, reference) DO NOTHING
-        RETURNING user_id, -delta_millicents AS amount
-    ), per_user AS (
-        SELECT user_id, sum(amount)::bigint AS amount FROM new GROUP BY user_id
-    ), daily AS (
-        INSERT INTO usage_daily (user_id, llm_millicents)
-        SELECT user_id, amount FROM per_user
-        ON CONFLICT (user_id, day) DO UPDATE
-        SET llm_millicents = usage_daily.llm_millicents + excluded.llm_millicents, updated_at = now()
-    )
-    INSERT INTO user_credits (user_id, used_millicents)
-    SELECT user_id, amount FROM per_user
-    ON CONFLICT (user_id) DO UPDATE
-    SET used_millicents = user_credits.used_millicents + excluded.used_millicents, updated_at = now()
-    RETURNING user_id, total_millicents, used_millicents
-    """
-).bindparams(
-    bindparam("user_ids", type_=ARRAY(Uuid())),
-    bindparam("amounts", type_=ARRAY(BigInteger())),
-    bindparam("references", type_=ARRAY(String())),
+@dataclass(frozen=True)
+class Spend:
+    """One settled call, as `llm_spend_daily` adds it up."""
+
+    user_id: uuid.UUID
+    model: str
+    purpose: str
+    own_key: bool
+    input_tokens: int
+    output_tokens: int
+    cache_write_tokens: int
+    cache_read_tokens: int
+    server_tool_requests: int
+    millicents: int
+
+
+_COUNTERS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_write_tokens",
+    "cache_read_tokens",
+    "server_tool_requests",
+    "millicents",
 )
 
 
-async def charge_calls(conn: AsyncConnection, charges: list[tuple[uuid.UUID, int, str]]) -> dict[uuid.UUID, Balance]:
-    """Charge (user, millicents, reference) triples; the balances after, of users charged anew."""
-    if not charges:
-        return {}
-    user_ids, amounts, references = (list(column) for column in zip(*charges, strict=True))
-    rows = await conn.execute(_CHARGE_CALLS, {"user_ids": user_ids, "amounts": amounts, "references": references})
-    return {row[0]: Balance(row[1], row[2]) for row in rows}
-
-
-async def add_daily_usage(conn: AsyncConnection, millicents_by_user: dict[uuid.UUID, int]) -> None:
-    """Today's LLM cost of calls not charged (own keys), one row per user."""
-    if not millicents_by_user:
+async def add_spend(conn: AsyncConnection, spends: list[Spend]) -> None:
+    """Today's spend per (user, model, purpose, own key), one row each, added up in one statement."""
+    if not spends:
         return
-    stmt = insert(UsageDaily).values(
-        [{"user_id": user_id, "llm_millicents": amount} for user_id, amount in millicents_by_user.items()]
+    totals: dict[tuple, dict[str, int]] = {}
+    for spend in spends:
+        key = (spend.user_id, spend.model[:100], spend.purpose, spend.own_key)
+        row = totals.setdefault(key, dict.fromkeys(("calls", *_COUNTERS), 0))
+        row["calls"] += 1
+        for name in _COUNTERS:
+            row[name] += getattr(spend, name)
+    stmt = insert(LlmSpendDaily).values(
+        [
+            {"user_id": user_id, "model": model, "purpose": purpose, "own_key": own_key, **counts}
+            for (user_id, model, purpose, own_key), counts in totals.items()
+        ]
     )
+    added = {name: getattr(LlmSpendDaily, name) + getattr(stmt.excluded, name) for name in ("calls", *_COUNTERS)}
     await conn.execute(
         stmt.on_conflict_do_update(
-            index_elements=[UsageDaily.user_id, UsageDaily.day],
-            set_={"llm_millicents": UsageDaily.llm_millicents + stmt.excluded.llm_millicents, "updated_at": func.now()},
+            index_elements=[
+                LlmSpendDaily.user_id,
+                LlmSpendDaily.day,
+                LlmSpendDaily.model,
+                LlmSpendDaily.purpose,
+                LlmSpendDaily.own_key,
+            ],
+            set_={**added, "updated_at": func.now()},
         )
     )
 

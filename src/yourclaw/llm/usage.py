@@ -8,9 +8,12 @@ so a stream cut short is still charged for what it used.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import msgspec
+import structlog
+
+log = structlog.get_logger(__name__)
 
 _FIELDS = {
     "input_tokens": "input_tokens",
@@ -18,42 +21,58 @@ _FIELDS = {
     "cache_creation_input_tokens": "cache_creation_tokens",
     "cache_read_input_tokens": "cache_read_tokens",
 }
+# Fields of `usage` that carry no count we price (or are read below); any other is logged once per process,
+# as it may be something Anthropic bills that the price table does not know yet.
+_KNOWN = {*_FIELDS, "cache_creation", "server_tool_use", "service_tier", "inference_geo"}
+_reported: set[str] = set()
+
+
+def _count(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 @dataclass
 class Usage:
     input_tokens: int = 0
     output_tokens: int = 0
-    cache_creation_tokens: int = 0
+    cache_creation_tokens: int = 0  # every cache write, both durations
     cache_read_tokens: int = 0
+    cache_creation_1h_tokens: int = 0  # the part of the writes that went to the 1-hour cache
+    server_tool_requests: dict[str, int] = field(default_factory=dict)  # e.g. web_search_requests
 
     @property
     def empty(self) -> bool:
-        return not (self.input_tokens or self.output_tokens or self.cache_creation_tokens or self.cache_read_tokens)
+        return not (
+            self.input_tokens
+            or self.output_tokens
+            or self.cache_creation_tokens
+            or self.cache_read_tokens
+            or any(self.server_tool_requests.values())
+        )
 
     def update(self, raw: object) -> None:
         """Take every count present in an upstream `usage` object (null and absent leave ours alone)."""
         if not isinstance(raw, dict):
             return
         for upstream, ours in _FIELDS.items():
-            value = raw.get(upstream)
-            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            value = _count(raw.get(upstream))
+            if value is not None:
                 setattr(self, ours, value)
-
-
-class _RequestHead(msgspec.Struct):
-    model: str = ""
-    stream: bool = False
-
-
-def request_head(body: bytes) -> tuple[str, bool] | None:
-    """The model and whether a stream was asked for; None when the body is not a JSON object. Only these
-    two fields are decoded: the rest (a whole conversation) passes through untouched."""
-    try:
-        head = msgspec.json.decode(body, type=_RequestHead)
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return None
-    return head.model, head.stream
+        creation = raw.get("cache_creation")
+        if isinstance(creation, dict):
+            value = _count(creation.get("ephemeral_1h_input_tokens"))
+            if value is not None:
+                self.cache_creation_1h_tokens = value
+        tools = raw.get("server_tool_use")
+        if isinstance(tools, dict):
+            for name, count in tools.items():
+                value = _count(count)
+                if value is not None:
+                    self.server_tool_requests[name] = value
+        unknown = raw.keys() - _KNOWN - _reported
+        if unknown:
+            _reported.update(unknown)
+            log.warning("llm_usage_unknown_fields", fields=sorted(unknown))
 
 
 class UsageReader:
@@ -63,6 +82,8 @@ class UsageReader:
         self.model = model
         self.usage = Usage()
         self.streaming = streaming
+        self.started = False  # a stream's message_start was seen: it carries the input side
+        self.known = False  # some usage was read: what the call used is known, if only in part
         self._buffer = bytearray()
 
     def feed(self, chunk: bytes) -> None:
@@ -101,10 +122,11 @@ class UsageReader:
         if kind == "message_start":
             message = event.get("message")
             if isinstance(message, dict):
+                self.started = True
                 self._take_model(message)
-                self.usage.update(message.get("usage"))
+                self._take_usage(message.get("usage"))
         elif kind == "message_delta":
-            self.usage.update(event.get("usage"))
+            self._take_usage(event.get("usage"))
 
     def _message(self, body: bytes) -> None:
         try:
@@ -113,7 +135,12 @@ class UsageReader:
             return
         if isinstance(message, dict) and message.get("type") == "message":
             self._take_model(message)
-            self.usage.update(message.get("usage"))
+            self._take_usage(message.get("usage"))
+
+    def _take_usage(self, raw: object) -> None:
+        if isinstance(raw, dict):
+            self.known = True
+            self.usage.update(raw)
 
     def _take_model(self, message: dict) -> None:
         # The upstream's own id (possibly dated) is what was served, so it is what is priced.

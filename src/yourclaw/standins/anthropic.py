@@ -157,7 +157,8 @@ class AnthropicStandin:
             self._plans.append(Plan("break", 200, error_type, _DEFAULT_MESSAGES.get(error_type, "error")))
 
     def hold(self) -> None:
-        """Streams stop before their last events (message_delta, message_stop) until `release()`."""
+        """Streams stop before their last events (message_delta, message_stop), and plain answers before
+        they are sent, until `release()`."""
         self._release.clear()
 
     def release(self) -> None:
@@ -190,13 +191,15 @@ class AnthropicStandin:
                 "cache_read_input_tokens": 0,
                 "output_tokens": 0,
             } | dict(self.usage)
-        # Roughly four characters a token, as Anthropic's rule of thumb.
+        # Roughly four characters a token, as Anthropic's rule of thumb; never more output than asked for.
         prompt = json.dumps(body.get("messages", []))
+        limit = body.get("max_tokens")
+        output = max(1, len(text) // 4)
         return {
             "input_tokens": max(1, len(prompt) // 4),
             "cache_creation_input_tokens": 0,
             "cache_read_input_tokens": 0,
-            "output_tokens": max(1, len(text) // 4),
+            "output_tokens": min(output, limit) if isinstance(limit, int) and limit > 0 else output,
         }
 
     # --- the routes ---------------------------------------------------------------------------------
@@ -249,6 +252,9 @@ class AnthropicStandin:
             return error_answer(plan.status, plan.error_type, plan.message)
         self._count("started")
         if not body.get("stream"):
+            # A plain answer is generated whole before it is sent, whether or not its client is still there.
+            if not self._release.is_set():
+                await asyncio.to_thread(self._release.wait)
             text = self.answer_text(body)
             return json_answer(200, message_body(body["model"], text, self.usage_for(body, text)))
         stream = EventStream(request, self)

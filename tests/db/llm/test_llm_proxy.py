@@ -4,139 +4,39 @@ without buffering, errors passed through, and a caller that goes away."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import httpx
 import pytest
-from cryptography.fernet import Fernet
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from tests.harness.live_server import LiveServer
-from tests.harness.rows import sign_in
+from tests.harness.llm_proxy import (
+    MESSAGES,
+    OWN_KEY,
+    SHARED_KEY,
+    VERSION,
+    Proxy,
+    call,
+    caught_up,
+    charged,
+    events,
+    ledger,
+    llm_millicents,
+    make_caller,
+    outbox_keys,
+    request_body,
+)
 from tests.harness.settings import make_settings
 from tests.harness.waiting import wait_for
 from yourclaw.credits import repository as credits_repo
-from yourclaw.credits.notices import no_credits_key
-from yourclaw.db import channels
-from yourclaw.db.models import Assistant, CreditLedgerEntry, Outbox, UsageDaily
-from yourclaw.kit.crypto import SecretBox
+from yourclaw.credits.notices import used_up_key
+from yourclaw.db.models import Assistant, Outbox
 from yourclaw.llm import catalog
 from yourclaw.protocol import tokens
 from yourclaw.standins.anthropic import STANDIN_PREFIX, AnthropicStandin
 
 pytestmark = pytest.mark.db
-
-SHARED_KEY = "sk-ant-shared-" + "S" * 40
-OWN_KEY = "sk-ant-api03-" + "u" * 60 + "wxyz"
-MESSAGES = "/llm/anthropic/v1/messages"
-VERSION = {"anthropic-version": "2023-06-01"}
-
-
-@dataclass
-class Proxy:
-    server: LiveServer
-    http: httpx.AsyncClient
-    standin: AnthropicStandin
-
-
-@dataclass
-class Caller:
-    user_id: uuid.UUID
-    token: str
-    signed_in: dict[str, str]  # the dashboard's Authorization header for this user
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"x-api-key": self.token, **VERSION}
-
-
-@pytest.fixture
-async def standin() -> AsyncIterator[AnthropicStandin]:
-    standin = AnthropicStandin(usage={"input_tokens": 10, "output_tokens": 5})
-    standin.start()
-    yield standin
-    standin.stop()
-
-
-@pytest.fixture
-async def proxy(database_url, db, standin) -> AsyncIterator[Proxy]:
-    settings = make_settings(database_url, ANTHROPIC_API_KEY=SHARED_KEY, ANTHROPIC_BASE_URL=standin.base_url)
-    async with LiveServer(settings) as server, httpx.AsyncClient(base_url=server.url, timeout=30) as http:
-        yield Proxy(server, http, standin)
-
-
-async def make_caller(proxy: Proxy, sessions, *, cents: int = 100) -> Caller:
-    """A signed-in user with an assistant, its proxy token, and `cents` of credit."""
-    signed_in, user_id = await sign_in(proxy.http)
-    assert (await proxy.http.get("/api/v1/api-keys", headers=signed_in)).status_code == 200  # creates the user
-    box = SecretBox([Fernet.generate_key().decode()])
-    async with sessions() as s:
-        row = Assistant(user_id=user_id, model=catalog.DEFAULT_MODEL, status="READY", phase="ready")
-        s.add(row)
-        await s.flush()
-        token = await tokens.issue(s, box, user_id=user_id, assistant_id=row.id)
-        if cents:
-            await credits_repo.grant(s, user_id, cents * 1000, reference=f"grant-{user_id}")
-        await s.commit()
-    return Caller(user_id, token, signed_in)
-
-
-def request_body(*, stream: bool = True, model: str = "claude-sonnet-4-6", text: str = "hello") -> dict:
-    return {"model": model, "max_tokens": 256, "stream": stream, "messages": [{"role": "user", "content": text}]}
-
-
-async def call(proxy: Proxy, caller: Caller, **body) -> httpx.Response:
-    return await proxy.http.post(MESSAGES, json=request_body(**body), headers=caller.headers)
-
-
-async def ledger(sessions, user_id: uuid.UUID) -> list[CreditLedgerEntry]:
-    async with sessions() as s:
-        stmt = select(CreditLedgerEntry).where(
-            CreditLedgerEntry.user_id == user_id, CreditLedgerEntry.reason == "LLM_USAGE"
-        )
-        return list((await s.scalars(stmt.order_by(CreditLedgerEntry.id))).all())
-
-
-async def charged(sessions, user_id: uuid.UUID, count: int) -> list[CreditLedgerEntry]:
-    async def enough():
-        rows = await ledger(sessions, user_id)
-        return rows if len(rows) >= count else None
-
-    return await wait_for(enough, message=f"{count} charges")
-
-
-async def llm_millicents(sessions, user_id: uuid.UUID) -> int:
-    async with sessions() as s:
-        return await s.scalar(
-            select(func.coalesce(func.sum(UsageDaily.llm_millicents), 0)).where(UsageDaily.user_id == user_id)
-        )
-
-
-async def outbox_keys(sessions, user_id: uuid.UUID) -> list[str]:
-    async with sessions() as s:
-        rows = await s.scalars(select(Outbox.dedupe_key).where(Outbox.user_id == user_id).order_by(Outbox.id))
-        return list(rows.all())
-
-
-async def caught_up(proxy: Proxy, sessions) -> None:
-    """Every change committed so far has reached the proxy's callers: they come as notifications, in
-    commit order, so one sent now and heard means the earlier ones were heard too."""
-    marker = uuid.uuid4()
-    async with sessions() as s:
-        await s.execute(select(func.pg_notify(channels.LLM_CALLERS, f"changed {marker}")))
-        await s.commit()
-    cache = proxy.server.app.state.app_state.llm.callers
-    await wait_for(lambda: cache.heard_of(marker), message="the proxy to hear of the change")
-
-
-def events(raw: bytes) -> list[dict]:
-    return [json.loads(line[5:]) for line in raw.split(b"\n") if line.startswith(b"data:")]
-
 
 # --- metering --------------------------------------------------------------------------------------
 
@@ -182,34 +82,7 @@ async def test_a_plain_json_call_is_charged_from_its_usage(proxy, sessions):
     assert entry.delta_millicents == -expected
 
 
-async def test_concurrent_calls_overdraw_at_most_what_was_in_flight_and_never_show_below_zero(proxy, sessions):
-    # Each call costs 600 millicents (6000 Haiku input tokens); the user has 1000.
-    proxy.standin.usage = {"input_tokens": 6000, "output_tokens": 0}
-    caller = await make_caller(proxy, sessions, cents=1)
-    proxy.standin.hold()
-    in_flight = 8
-    calls = [asyncio.create_task(call(proxy, caller, model="claude-haiku-4-5")) for _ in range(in_flight)]
-    # All of them were let through while the balance was still above zero.
-    await wait_for(lambda: len(proxy.standin.message_requests()) == in_flight, message="all calls upstream")
-    proxy.standin.release()
-    assert [r.status_code for r in await asyncio.gather(*calls)] == [200] * in_flight
-    await charged(sessions, caller.user_id, in_flight)
-
-    async with sessions() as s:
-        balance = await credits_repo.balance(s, caller.user_id)
-    assert balance.used_millicents == in_flight * 600
-    assert balance.used_millicents - balance.total_millicents <= in_flight * 600
-    assert balance.remaining_millicents == 0
-    usage = (await proxy.http.get("/api/v1/usage", headers=caller.signed_in)).json()
-    assert usage["credits"]["remaining_cents"] == 0
-
-    await caught_up(proxy, sessions)
-    refused = await call(proxy, caller)
-    assert refused.status_code == 402
-    assert len(proxy.standin.message_requests()) == in_flight
-
-
-async def test_out_of_credits_is_refused_as_a_billing_error_and_the_user_told_once(proxy, sessions):
+async def test_out_of_credits_is_refused_as_a_billing_error_and_the_user_told_once_a_period(proxy, sessions):
     caller = await make_caller(proxy, sessions, cents=0)
     for _ in range(4):
         response = await call(proxy, caller)
@@ -221,36 +94,46 @@ async def test_out_of_credits_is_refused_as_a_billing_error_and_the_user_told_on
         assert "insufficient credits" in error["error"]["message"].lower()
     assert proxy.standin.message_requests() == []
 
-    key = no_credits_key(caller.user_id, datetime.now(UTC))
     await wait_for(lambda: outbox_keys(sessions, caller.user_id), message="the notice")
-    assert await outbox_keys(sessions, caller.user_id) == [key]
+    assert await outbox_keys(sessions, caller.user_id) == [used_up_key(caller.user_id, "0")]
+    async with sessions() as s:
+        (text,) = (await s.scalars(select(Outbox.body).where(Outbox.user_id == caller.user_id))).all()
+    assert "/dashboard#account" in text and "API key" in text
+
+    # A new period: used up again, told again.
+    async with sessions() as s, s.begin():
+        await credits_repo.grant(s, caller.user_id, 1, reference="tiny-top-up")
+    await caught_up(proxy, sessions)
+    assert (await call(proxy, caller)).status_code == 402
+    await wait_for(lambda: _count(outbox_keys(sessions, caller.user_id), 2), message="the second notice")
 
 
 async def test_the_low_credit_warning_goes_out_once_per_period(proxy, sessions):
-    # 1000 millicents a call (10,000 Haiku input tokens) against 5000: 20% is left after the 4th call.
-    proxy.standin.usage = {"input_tokens": 10_000, "output_tokens": 0}
-    caller = await make_caller(proxy, sessions, cents=5)
+    # 100 millicents a call (1,000 Haiku input tokens) against 1,000: 20% is left after the 8th call.
+    proxy.standin.usage = {"input_tokens": 1_000, "output_tokens": 0}
+    caller = await make_caller(proxy, sessions, cents=1)
 
     async def calls(n: int, already: int) -> None:
         for i in range(n):
-            assert (await call(proxy, caller, model="claude-haiku-4-5")).status_code == 200
+            answer = await call(proxy, caller, model="claude-haiku-4-5", text="x" * 4_000)
+            assert answer.status_code == 200
             await charged(sessions, caller.user_id, already + i + 1)
         # The notice is written after the charge, by a task of its own: wait for the meter to settle.
         await proxy.server.app.state.app_state.llm.meter.drain()
 
-    await calls(3, 0)
+    await calls(7, 0)
     assert await outbox_keys(sessions, caller.user_id) == []
-    await calls(2, 3)
+    await calls(1, 7)
     first = await outbox_keys(sessions, caller.user_id)
     assert len(first) == 1 and first[0].startswith(f"low-credits:{caller.user_id}:")
 
     async with sessions() as s:
-        await credits_repo.reset_period(s, caller.user_id, 5000, reference="period-2")
+        await credits_repo.reset_period(s, caller.user_id, 1_000, reference="period-2")
         await s.commit()
     await caught_up(proxy, sessions)
-    await calls(3, 5)
+    await calls(7, 8)
     assert await outbox_keys(sessions, caller.user_id) == first
-    await calls(1, 8)
+    await calls(1, 15)
     second = await outbox_keys(sessions, caller.user_id)
     assert len(second) == 2 and second[0] == first[0] and second[1] != first[0]
 
@@ -277,6 +160,10 @@ async def test_own_key_calls_carry_the_users_key_and_are_recorded_not_charged(pr
     assert (await proxy.http.delete("/api/v1/api-keys", headers=caller.signed_in)).status_code == 204
     await caught_up(proxy, sessions)
     assert (await call(proxy, caller)).status_code == 402
+
+
+async def _count(value, expected: int) -> bool:
+    return len(await value) == expected
 
 
 async def _equals(value, expected) -> bool:

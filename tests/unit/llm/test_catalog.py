@@ -35,3 +35,22 @@ def test_cost_is_exact_integer_millicents_rounded_up():
     assert cached == 300 + 375
     # An unknown model is never free.
     assert catalog.cost_millicents("claude-unknown", input_tokens=1000, output_tokens=0) > 0
+
+
+def test_one_hour_cache_writes_and_web_searches_are_priced():
+    # Sonnet 4.6: 1-hour cache writes at 2x input (0.6 millicents a token), a web search 1 cent.
+    one_hour = catalog.cost_millicents(
+        "claude-sonnet-4-6", input_tokens=0, output_tokens=0, cache_creation_tokens=1000, cache_creation_1h_tokens=1000
+    )
+    assert one_hour == 600
+    searched = catalog.cost_millicents(
+        "claude-sonnet-4-6", input_tokens=0, output_tokens=0, server_tool_requests={"web_search_requests": 50}
+    )
+    assert searched == 50_000
+
+
+def test_an_unknown_model_gets_the_largest_limits_and_the_dearest_prices():
+    assert catalog.limits_for("claude-opus-4-6-20260101").max_output == 32_000
+    unknown = catalog.limits_for("claude-mystery")
+    assert unknown.max_output == max(limit.max_output for limit in catalog.LIMITS.values())
+    assert catalog.priced("claude-mystery").output == max(p.output for p in catalog.PRICES.values())

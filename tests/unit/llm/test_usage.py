@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from yourclaw.llm.usage import Usage, UsageReader, request_head
+from yourclaw.llm.usage import Usage, UsageReader
 
 pytestmark = pytest.mark.unit
 
@@ -76,8 +76,28 @@ def test_garbage_reads_as_no_usage():
     assert UsageReader("m", streaming=False).finish().empty
 
 
-def test_request_head_decodes_only_model_and_stream():
-    assert request_head(b'{"model": "claude-haiku-4-5", "stream": true, "messages": []}') == ("claude-haiku-4-5", True)
-    assert request_head(b'{"messages": []}') == ("", False)
-    assert request_head(b"[1, 2]") is None
-    assert request_head(b"not json") is None
+def test_one_hour_cache_writes_and_server_tool_uses_are_read_and_nothing_known_is_told_apart():
+    reader = UsageReader("claude-sonnet-5", streaming=False)
+    assert not reader.known
+    usage = {
+        "input_tokens": 10,
+        "output_tokens": 3,
+        "cache_creation_input_tokens": 500,
+        "cache_read_input_tokens": 0,
+        "cache_creation": {"ephemeral_5m_input_tokens": 200, "ephemeral_1h_input_tokens": 300},
+        "server_tool_use": {"web_search_requests": 50, "web_fetch_requests": 2},
+    }
+    reader.feed(json.dumps({"type": "message", "model": "claude-sonnet-5", "usage": usage}).encode())
+    read = reader.finish()
+    assert reader.known
+    assert (read.cache_creation_tokens, read.cache_creation_1h_tokens) == (500, 300)
+    assert read.server_tool_requests == {"web_search_requests": 50, "web_fetch_requests": 2}
+    assert not read.empty
+
+
+def test_a_stream_is_started_by_its_first_event():
+    reader = UsageReader("m", streaming=True)
+    reader.feed(b"event: ping\ndata: {}\n\n")
+    assert not reader.started and not reader.known
+    reader.feed(sse(START))
+    assert reader.started and reader.known

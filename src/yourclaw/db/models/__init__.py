@@ -4,12 +4,13 @@ from yourclaw.db.models.billing import (
     ApiKey,
     BillingCustomer,
     CreditLedgerEntry,
+    CreditReservation,
     StripeEvent,
     Subscription,
     UserCredits,
 )
 from yourclaw.db.models.integrations import UserIntegration
-from yourclaw.db.models.messaging import InboundMessage, Media, Message, Outbox, UsageDaily
+from yourclaw.db.models.messaging import InboundMessage, LlmSpendDaily, Media, Message, Outbox, UsageDaily
 from yourclaw.db.models.runtime import Assistant, AssistantToken, HostServer
 from yourclaw.db.models.users import User, UserPhone
 
@@ -19,8 +20,10 @@ __all__ = [
     "AssistantToken",
     "BillingCustomer",
     "CreditLedgerEntry",
+    "CreditReservation",
     "HostServer",
     "InboundMessage",
+    "LlmSpendDaily",
     "Media",
     "Message",
     "Outbox",

@@ -11,6 +11,7 @@ from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
     Index,
+    Integer,
     String,
     Text,
     UniqueConstraint,
@@ -72,12 +73,18 @@ class UserCredits(Base):
     Millicents (1/1000 of a cent) are fine enough for one small LLM call; users see cents."""
 
     __tablename__ = "user_credits"
-    __table_args__ = (CheckConstraint("total_millicents >= 0 AND used_millicents >= 0", name="nonnegative"),)
+    __table_args__ = (
+        CheckConstraint("total_millicents >= 0 AND used_millicents >= 0", name="nonnegative"),
+        CheckConstraint("reserved_millicents >= 0 AND open_reservations >= 0", name="reservations_nonnegative"),
+    )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
     total_millicents: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     used_millicents: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    # Held by calls in flight (their worst case) until each settles; spendable = total - used - reserved.
+    reserved_millicents: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    open_reservations: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 
@@ -99,6 +106,21 @@ class CreditLedgerEntry(Base):
     reason: Mapped[str] = mapped_column(String(20))
     reference: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = created_at()
+
+
+class CreditReservation(Base):
+    """A call in flight and the most it may cost, held against the balance until the call settles. A row
+    past `expires_at` belongs to a process that died (live ones are renewed): the sweep settles it."""
+
+    __tablename__ = "credit_reservations"
+    __table_args__ = (CheckConstraint("amount_millicents >= 0", name="amount_nonnegative"),)
+
+    reference: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    amount_millicents: Mapped[int] = mapped_column(BigInteger)
+    own_key: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = created_at()
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class ApiKey(Base):

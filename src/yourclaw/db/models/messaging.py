@@ -7,6 +7,7 @@ from datetime import date, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     ForeignKey,
@@ -185,4 +186,33 @@ class UsageDaily(Base):
     outbound_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     proactive_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     llm_millicents: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    updated_at: Mapped[datetime] = updated_at()
+
+
+LLM_PURPOSES = ("reply", "heartbeat", "cron", "memory", "other", "unsettled")
+
+
+class LlmSpendDaily(Base):
+    """What the LLM proxy's calls used per user, day, model and purpose (what made the assistant think),
+    charged or on the user's own key; the dashboard's spend chart reads it."""
+
+    __tablename__ = "llm_spend_daily"
+    __table_args__ = (
+        CheckConstraint(status_check("purpose", LLM_PURPOSES), name="purpose"),
+        UniqueConstraint("user_id", "day", "model", "purpose", "own_key"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date, server_default=text("CURRENT_DATE"))
+    model: Mapped[str] = mapped_column(String(100))
+    purpose: Mapped[str] = mapped_column(String(16))
+    own_key: Mapped[bool] = mapped_column(Boolean)
+    calls: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    input_tokens: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    output_tokens: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    cache_write_tokens: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    cache_read_tokens: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    server_tool_requests: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    millicents: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     updated_at: Mapped[datetime] = updated_at()

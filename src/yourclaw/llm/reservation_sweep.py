@@ -1,0 +1,67 @@
+"""Reservations left behind by an API process that died mid-call are settled here, at what they held:
+nothing is known of what those calls used, and Anthropic billed them all the same. Live calls renew their
+reservations (`admission`), so only orphans expire. Runs in every worker process (`yourclaw worker`,
+`yourclaw dev`); rows are claimed with SKIP LOCKED, so several sweeps never collide."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from yourclaw.credits import reservations
+from yourclaw.llm import repository as repo
+
+log = structlog.get_logger(__name__)
+
+SWEEP_INTERVAL = 30.0
+
+
+async def settle_expired(engine: AsyncEngine) -> int:
+    """One pass: the number of reservations settled."""
+    async with engine.begin() as conn:
+        held = await reservations.expired(conn)
+        if not held:
+            return 0
+        settled, _ = await reservations.settle_many(conn, held)
+        await repo.add_spend(
+            conn,
+            [
+                repo.Spend(
+                    user_id=done.user_id,
+                    model="unknown",
+                    purpose="unsettled",
+                    own_key=done.own_key,
+                    input_tokens=0,
+                    output_tokens=0,
+                    cache_write_tokens=0,
+                    cache_read_tokens=0,
+                    server_tool_requests=0,
+                    millicents=done.charged_millicents,
+                )
+                for done in settled
+            ],
+        )
+    for done in settled:
+        log.warning(
+            "llm_reservation_expired",
+            reference=done.reference,
+            user_id=str(done.user_id),
+            charged=done.charged_millicents,
+        )
+    return len(settled)
+
+
+async def run_reservation_sweeper(
+    engine: AsyncEngine, stop: asyncio.Event, *, interval: float = SWEEP_INTERVAL
+) -> None:
+    while not stop.is_set():
+        try:
+            await settle_expired(engine)
+        except Exception:
+            # The next pass retries; a failing sweep must not take the worker's other jobs down.
+            log.exception("llm_reservation_sweep_failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
