@@ -10,8 +10,10 @@ streaming `POST /v1/messages` requests alternately straight to the standin and t
 path, so both paths run under the same load in the same run. The load generator is aiohttp: with httpx it
 spent more CPU per call than the proxy did, and on a small machine the figures then measured the generator.
 Measured per request: time to the first body byte and to the end of the stream. Added time = proxy percentile
-minus direct percentile. Every proxied call is then checked to have been charged (one ledger row each).
-Everything started is stopped by pid at the end.
+minus direct percentile (every proxied call holds its worst case against the credits before it is forwarded).
+Every proxied call is then checked to have been charged (one ledger row each). Then the overdraft phase
+(`_llm_proxy/overdraft.py`): maximum-size calls against one millicent, and random concurrent calls against a
+small allowance. Everything started is stopped by pid at the end.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from _common.processes import Procs, clean_leftovers, interrupt_on_sigterm, wait
 from _common.product_env import inherited_env, product_env  # noqa: E402
 from _common.report import machine_summary, say, verdict  # noqa: E402
 from _common.stats import pct  # noqa: E402
+from _llm_proxy.overdraft import ALLOWANCE, run_overdraft  # noqa: E402
 from tests.harness.ports import free_port  # noqa: E402
 from tests.harness.rows import make_assistant  # noqa: E402
 
@@ -59,13 +62,14 @@ BODY = {
 REPLY = "Sure: I'll remind you tomorrow at 10:00 to call the dentist."
 
 
-async def seed(dsn: str, encryption_key: str, users: int) -> list[str]:
-    """Users with a READY assistant, a proxy token and plenty of credit; returns the tokens."""
+async def seed(dsn: str, encryption_key: str, credits: list[int]) -> list[tuple[str, str]]:
+    """A user with a READY assistant and a proxy token per entry of `credits` (millicents): (user id, token)."""
     engine = make_engine(dsn, pool_size=2)
     sessions = make_sessionmaker(engine)
     box = SecretBox([encryption_key])
     try:
-        return [(await make_assistant(sessions, box, millicents=10**12))[2] for _ in range(users)]
+        made = [await make_assistant(sessions, box, millicents=amount) for amount in credits]
+        return [(str(user_id), token) for user_id, _, token in made]
     finally:
         await engine.dispose()
 
@@ -169,6 +173,8 @@ async def run(args: argparse.Namespace) -> int:
             ANTHROPIC_API_KEY=SHARED_KEY,
             ANTHROPIC_BASE_URL=standin_url,
             MOCK_TWILIO="true",
+            # The overdraft phase sends its whole burst at once for one user: all of it may be in flight.
+            LLM_MAX_CALLS_IN_FLIGHT=str(args.burst),
         )
         serve_log = workdir / "serve.log"
         serve = procs.start(
@@ -180,7 +186,7 @@ async def run(args: argparse.Namespace) -> int:
         )
         await wait_http(standin_url + "/v1/models", standin, "the Anthropic standin", log=standin_log)
         await wait_http(api_url + "/api/v1/health", serve, "yourclaw serve", log=serve_log)
-        tokens_ = await seed(dsn, env["ENCRYPTION_KEY"], args.users)
+        tokens_ = [token for _, token in await seed(dsn, env["ENCRYPTION_KEY"], [10**12] * args.users)]
         say(machine_summary())
         say(
             f"upstream: the Anthropic stand-in in its own process, {args.event_delay * 1000:g} ms between events; "
@@ -201,7 +207,9 @@ async def run(args: argparse.Namespace) -> int:
         expected = (args.requests_c1 + args.warmup) + 32 * (args.requests_c32 + args.warmup)
         charged = await charged_calls(dsn, expected)
         say(f"\ncheck: {charged} of {expected} proxied calls charged (one ledger row each)")
-        ok = all(verdicts) and charged == expected
+        poor, funded = await seed(dsn, env["ENCRYPTION_KEY"], [1, ALLOWANCE])
+        safe = await run_overdraft(dsn, api_url, poor, funded, args.burst)
+        ok = all(verdicts) and charged == expected and safe
     finally:
         procs.stop(["serve"])
         procs.stop()
@@ -231,6 +239,7 @@ def main() -> int:
     parser.add_argument("--requests-c32", type=int, default=40, help="measured requests per worker and path at 32")
     parser.add_argument("--warmup", type=int, default=10, help="unmeasured requests per worker and path first")
     parser.add_argument("--users", type=int, default=32, help="users (tokens) the workers call as")
+    parser.add_argument("--burst", type=int, default=32, help="concurrent calls in the overdraft phase")
     parser.add_argument("--event-delay", type=float, default=0.002, help="seconds between the standin's events")
     parser.add_argument("--log-level", default="WARNING", help="LOG_LEVEL of serve (WARNING)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir with the logs")

@@ -1,0 +1,1 @@
+"""Phases of `bench/llm_proxy.py` beyond the latency one."""
