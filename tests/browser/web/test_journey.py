@@ -186,6 +186,9 @@ def test_the_whole_journey(browser, dev_server: DevServer, screen: Screen) -> No
         expect(status).to_have_attribute("data-phase", "ready", timeout=READY_TIMEOUT)
         expect(page.locator("#assistant-phase")).to_contain_text("Ready")
         expect(page.locator("#sub-badge")).to_have_text("Active")
+        # The notice no longer says "being set up" once it is ready, and a first thing to ask is offered.
+        expect(page.locator("#page-notice")).to_contain_text("your assistant is ready")
+        expect(page.locator(".things-to-try li").first).to_contain_text("Remind me")
         shots.take("dashboard-ready")
 
         # A first conversation through the simulator: the assistant's reply shows up.

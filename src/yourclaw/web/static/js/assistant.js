@@ -11,6 +11,15 @@ const STEPS = [
   ["connecting", "Waiting for it to check in"],
   ["ready", "Ready — it will say hi on WhatsApp"],
 ];
+// What a new user can ask for, each a tap away in WhatsApp.
+const THINGS_TO_TRY = [
+  ["A reminder", "Remind me tomorrow at 9 to call the dentist"],
+  ["Something to watch", "Every evening at 7, check the weather for tomorrow and tell me if it will rain"],
+  ["A daily digest", "Every morning at 8, send me three short news headlines about science"],
+  ["A picture", "(send a photo of a receipt) What did I spend, and on what?"],
+  ["A plan", "Help me plan a 3-day trip to Lisbon with a rough budget"],
+];
+
 const PHASE_TEXT = {
   ...Object.fromEntries(STEPS),
   restarting: "Restarting",
@@ -23,7 +32,7 @@ const PHASE_TEXT = {
   none: "Not created yet",
 };
 
-export function mountAssistant(card, { whatsappNumber, onChange }) {
+export function mountAssistant(card, { whatsappNumber, onChange, onStatus }) {
   let models = [];
   let current = null;
   let timer = null;
@@ -45,6 +54,14 @@ export function mountAssistant(card, { whatsappNumber, onChange }) {
         el("li", { class: i < index || phase === "ready" ? "done" : i === index ? "now" : "", "aria-current": i === index ? "step" : null, text }),
       ),
     );
+  }
+
+  function thingsToTry(digits) {
+    const items = THINGS_TO_TRY.map(([label, text]) => {
+      const link = el("a", { href: `https://wa.me/${digits}?text=${encodeURIComponent(text.replace(/^\(.*?\)\s*/, ""))}`, target: "_blank", rel: "noopener", text });
+      return el("li", {}, el("strong", { text: `${label}: ` }), link);
+    });
+    return el("details", { class: "things-to-try", open: true }, el("summary", { text: "Things to try" }), el("ul", {}, items));
   }
 
   function modelPicker(a) {
@@ -78,6 +95,7 @@ export function mountAssistant(card, { whatsappNumber, onChange }) {
       if (a.status === "READY" && a.phase === "ready") {
         const digits = (whatsappNumber || "").replace(/[^0-9]/g, "");
         parts.push(el("p", {}, "Say hi on WhatsApp: ", el("a", { href: `https://wa.me/${digits}`, target: "_blank", rel: "noopener", text: whatsappNumber }), ` · ${a.model_label || a.model}`));
+        parts.push(thingsToTry(digits));
       }
       if (a.status !== "NONE" && models.length) parts.push(modelPicker(a));
       parts.push(
@@ -103,6 +121,7 @@ export function mountAssistant(card, { whatsappNumber, onChange }) {
     if (expecting && current.status === "NONE") await nudge();
     else if (expecting) expecting = null;
     render();
+    onStatus && onStatus(current);
     if (before && (before.status !== current.status || before.phase !== current.phase)) onChange && onChange(current);
     schedule();
   }

@@ -62,8 +62,17 @@ async function refreshUsage() {
   }
 }
 
+// The post-checkout notice says what is happening until the assistant is ready, then what to do next.
+function readyNotice(a) {
+  if (!afterCheckout || a.status !== "READY" || a.phase !== "ready") return;
+  const digits = (config.whatsapp_number || "").replace(/[^0-9]/g, "");
+  notice(pageNotice, "ok", "Payment received — your assistant is ready. Say hi on WhatsApp: ");
+  pageNotice.firstChild.append(el("a", { href: `https://wa.me/${digits}`, target: "_blank", rel: "noopener", text: config.whatsapp_number }));
+}
+
 const assistant = mountAssistant($("assistant-card"), {
   whatsappNumber: config.whatsapp_number,
+  onStatus: readyNotice,
   onChange: async () => {
     await refreshMe().catch(() => null);
     account.loadSubscription();
