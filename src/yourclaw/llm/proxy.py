@@ -45,8 +45,6 @@ log = structlog.get_logger(__name__)
 # Long answers take minutes; between stream events Anthropic sends pings well inside the read timeout.
 UPSTREAM_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=10.0, sock_connect=10.0, sock_read=600.0)
 FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta", "content-type", "accept")
-# Purposes a caller may name for its calls (by the path it calls, see `proxy_controller`).
-PURPOSES = ("reply", "heartbeat", "cron", "memory", "other")
 
 
 class UpstreamUnreachable(ProxyError):

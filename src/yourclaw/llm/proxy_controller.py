@@ -20,6 +20,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from yourclaw.kit.asgi import cancel_on_disconnect, read_body
 from yourclaw.kit.errors import YourClawError, answer_by_class
+from yourclaw.llm import purposes
 from yourclaw.llm.errors import ProxyError, error_body
 from yourclaw.llm.proxy import LlmProxy, Whole
 
@@ -27,6 +28,8 @@ log = structlog.get_logger(__name__)
 
 PROXY_PATH = "/llm/anthropic"
 MESSAGES_PATH = PROXY_PATH + "/v1/messages"
+# The assistant's background work calls its own route per purpose (`llm.purposes`).
+BACKGROUND_PATH = PROXY_PATH + "/bg/{purpose:str}"
 # Anthropic accepts requests up to 32 MB (images and documents inline).
 MAX_BODY = 32 * 1024 * 1024
 
@@ -101,10 +104,11 @@ def _response(whole: Whole) -> Response:
 
 class MessagesRoute:
     """Anthropic's Messages API, metered: streaming (SSE) and plain answers. A bare route, built once the
-    process's proxy exists (`server.app`)."""
+    process's proxy exists (`server.app`); `purpose` None tells it from the request (the main route)."""
 
-    def __init__(self, llm: LlmProxy) -> None:
+    def __init__(self, llm: LlmProxy, purpose: str | None = None) -> None:
         self.llm = llm
+        self.purpose = purpose
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":
@@ -112,7 +116,16 @@ class MessagesRoute:
         headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
         body = await read_body(receive, MAX_BODY, "The request is larger than Anthropic accepts")
         # A caller gone mid-answer cancels the relay, which closes the upstream request.
-        await cancel_on_disconnect(receive, send, lambda tracked: self.llm.messages(headers, body, tracked))
+        purpose = self.purpose or purposes.of_main_route(body)
+        await cancel_on_disconnect(receive, send, lambda tracked: self.llm.messages(headers, body, tracked, purpose))
+
+
+def messages_routes(llm: LlmProxy) -> dict[str, MessagesRoute]:
+    """The Messages call's bare routes by path: the main one, and one per background purpose."""
+    routes = {MESSAGES_PATH: MessagesRoute(llm)}
+    for purpose in purposes.BACKGROUND:
+        routes[f"{PROXY_PATH}/bg/{purpose}/v1/messages"] = MessagesRoute(llm, purpose)
+    return routes
 
 
 # The process's one proxy (its upstream pool and caller cache), provided by the server.
@@ -136,3 +149,9 @@ class LlmProxyController(Controller):
         query = request.scope.get("query_string", b"").decode("latin-1")
         path = "/v1/models" + (f"?{query}" if query else "")
         return _response(await llm.passthrough("GET", path, request.headers))
+
+
+class BackgroundProxyController(LlmProxyController):
+    """The same cost-free calls under a background purpose's base URL."""
+
+    path = BACKGROUND_PATH

@@ -63,9 +63,10 @@ def _bare_routes(state: AppState) -> dict[str, ASGIApp]:
         WHATSAPP_PATH: bare_route(
             WhatsAppWebhook(state.settings, state.inbound_writer, state.router_wakeup), errors.rendered
         ),
-        proxy_controller.MESSAGES_PATH: bare_route(
-            proxy_controller.MessagesRoute(state.llm), proxy_controller.rendered
-        ),
+        **{
+            path: bare_route(route, proxy_controller.rendered)
+            for path, route in proxy_controller.messages_routes(state.llm).items()
+        },
     }
 
 

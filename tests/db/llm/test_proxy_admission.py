@@ -240,3 +240,33 @@ async def test_a_body_that_is_not_a_messages_request_is_refused_before_anything_
         answer = await proxy.http.post(MESSAGES, content=raw, headers={**caller.headers, **VERSION})
         assert answer.status_code == 400 and answer.json()["error"]["type"] == "invalid_request_error"
     assert await holds(sessions, caller.user_id) == (100_000, 0, 0, 0)
+
+
+async def test_background_routes_and_cron_sessions_are_kept_apart_and_charged_alike(proxy, sessions):
+    caller = await make_caller(proxy, sessions)
+    heartbeat = await proxy.http.post(
+        "/llm/anthropic/bg/heartbeat/v1/messages", json=request_body(model="claude-haiku-4-5"), headers=caller.headers
+    )
+    assert heartbeat.status_code == 200
+    models = await proxy.http.get("/llm/anthropic/bg/heartbeat/v1/models", headers=caller.headers)
+    assert models.status_code == 200 and models.json()["data"]
+    cron = request_body() | {"system": "Runtime: agent=main session=agent:main:cron:9f2e | os=linux"}
+    assert (await proxy.http.post(MESSAGES, json=cron, headers=caller.headers)).status_code == 200
+    assert (await call(proxy, caller)).status_code == 200
+    await charged(sessions, caller.user_id, 3)
+    await settled(sessions, caller.user_id)
+    async with sessions() as s:
+        rows = (
+            await s.execute(
+                select(LlmSpendDaily.purpose, LlmSpendDaily.model, LlmSpendDaily.millicents)
+                .where(LlmSpendDaily.user_id == caller.user_id)
+                .order_by(LlmSpendDaily.purpose)
+            )
+        ).all()
+    sonnet = catalog.cost_millicents("claude-sonnet-4-6", input_tokens=10, output_tokens=5)
+    haiku = catalog.cost_millicents("claude-haiku-4-5", input_tokens=10, output_tokens=5)
+    assert [tuple(r) for r in rows] == [
+        ("cron", "claude-sonnet-4-6", sonnet),
+        ("heartbeat", "claude-haiku-4-5", haiku),
+        ("reply", "claude-sonnet-4-6", sonnet),
+    ]
