@@ -96,13 +96,13 @@ PRICES: dict[str, TokenPrices] = {
 }
 
 
-_LIMITS = ModelLimits(context_window=200_000, max_output=64_000)
+# The pinned OpenClaw's catalog (its anthropic plugin manifest): the 5-series take a 1M-token context natively.
 LIMITS: dict[str, ModelLimits] = {
-    "claude-sonnet-5": _LIMITS,
-    "claude-opus-5": _LIMITS,
-    "claude-haiku-4-5": _LIMITS,
-    "claude-sonnet-4-6": _LIMITS,
-    "claude-opus-4-6": ModelLimits(context_window=200_000, max_output=32_000),
+    "claude-sonnet-5": ModelLimits(context_window=1_000_000, max_output=128_000),
+    "claude-opus-5": ModelLimits(context_window=1_000_000, max_output=128_000),
+    "claude-haiku-4-5": ModelLimits(context_window=200_000, max_output=64_000),
+    "claude-sonnet-4-6": ModelLimits(context_window=200_000, max_output=128_000),
+    "claude-opus-4-6": ModelLimits(context_window=200_000, max_output=128_000),
 }
 # The cheapest model offered: what the assistant's own background work (heartbeats, memory) runs on.
 BACKGROUND_MODEL = "anthropic/claude-haiku-4-5"

@@ -44,8 +44,8 @@ def test_the_worst_case_prices_all_input_as_cache_writes_and_all_of_max_tokens()
 
 
 def test_max_tokens_is_bounded_by_the_model_and_cut_to_what_credit_pays_for():
-    assert call_bounds.output_bound(call_bounds.read_head(body(max_tokens=10**9))) == 64_000
-    assert call_bounds.output_bound(call_bounds.read_head(body(max_tokens=None))) == 64_000
+    assert call_bounds.output_bound(call_bounds.read_head(body(max_tokens=10**9))) == 128_000
+    assert call_bounds.output_bound(call_bounds.read_head(body(max_tokens=None))) == 128_000
     affordable = call_bounds.affordable_output("claude-opus-5", 1000, 10_000)
     assert call_bounds.worst_case("claude-opus-5", 1000, affordable) <= 10_000
     assert call_bounds.worst_case("claude-opus-5", 1000, affordable + 1) > 10_000

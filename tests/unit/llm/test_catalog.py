@@ -50,7 +50,7 @@ def test_one_hour_cache_writes_and_web_searches_are_priced():
 
 
 def test_an_unknown_model_gets_the_largest_limits_and_the_dearest_prices():
-    assert catalog.limits_for("claude-opus-4-6-20260101").max_output == 32_000
+    assert catalog.limits_for("claude-haiku-4-5-20251001").max_output == 64_000
     unknown = catalog.limits_for("claude-mystery")
     assert unknown.max_output == max(limit.max_output for limit in catalog.LIMITS.values())
     assert catalog.priced("claude-mystery").output == max(p.output for p in catalog.PRICES.values())
