@@ -17,9 +17,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import BigInteger, String, Uuid, bindparam, text
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncConnection
+import asyncpg
 
 from yourclaw.credits.ledger import Balance
 
@@ -36,8 +34,8 @@ class Refusal:
     open_reservations: int
 
 
-# Plain SQL through the driver, as the proxy's caller lookup: it runs before every LLM call, and building
-# the statement through SQLAlchemy cost more CPU than the round trip.
+# Plain SQL on the driver's own connection (`db.engine.driver_connection`): it runs before every LLM call,
+# and SQLAlchemy's async adaption of a statement cost more CPU than its round trip.
 _RESERVE = """
     WITH held AS (
         UPDATE user_credits
@@ -51,20 +49,15 @@ _RESERVE = """
     RETURNING reference
 """
 
-_STATE = text(
-    """
+_STATE = """
     SELECT total_millicents - used_millicents - reserved_millicents, open_reservations
-    FROM user_credits WHERE user_id = :user_id
-    """
-).bindparams(bindparam("user_id", type_=Uuid()))
-
-_ENSURE = text("INSERT INTO user_credits (user_id) VALUES (:user_id) ON CONFLICT (user_id) DO NOTHING").bindparams(
-    bindparam("user_id", type_=Uuid())
-)
+    FROM user_credits WHERE user_id = $1
+"""
+_ENSURE = "INSERT INTO user_credits (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING"
 
 
 async def reserve(
-    conn: AsyncConnection,
+    conn: asyncpg.Connection,
     user_id: uuid.UUID,
     reference: str,
     amount: int,
@@ -74,18 +67,18 @@ async def reserve(
     ttl: timedelta,
 ) -> Refusal | None:
     """Hold `amount` millicents (0 for an own key) under `reference`; None when held, else why not.
-    `conn` is in autocommit: each statement commits on its own."""
+    `conn` (the driver's, `db.engine.driver_connection`) is in autocommit: each statement commits alone."""
     if amount < 0:
         raise ValueError("a reservation cannot be negative")
     params = (user_id, reference, amount, own_key, max_open, ttl)
     refusal = Refusal(busy=False, free_millicents=0, open_reservations=0)
     for _ in range(3):
-        if (await conn.exec_driver_sql(_RESERVE, params)).first() is not None:
+        if await conn.fetchrow(_RESERVE, *params) is not None:
             return None
-        state = (await conn.execute(_STATE, {"user_id": user_id})).first()
+        state = await conn.fetchrow(_STATE, user_id)
         if state is None:
             # A user with an own key and no allowance yet has no balance row: make it, then try again.
-            await conn.execute(_ENSURE, {"user_id": user_id})
+            await conn.execute(_ENSURE, user_id)
             continue
         free, open_now = int(state[0]), int(state[1])
         refusal = Refusal(busy=open_now >= max_open, free_millicents=max(0, free), open_reservations=open_now)
@@ -95,15 +88,13 @@ async def reserve(
     return refusal
 
 
-_RENEW = text("UPDATE credit_reservations SET expires_at = now() + :ttl WHERE reference = ANY(:references)").bindparams(
-    bindparam("references", type_=ARRAY(String()))
-)
+_RENEW = "UPDATE credit_reservations SET expires_at = now() + $2::interval WHERE reference = ANY($1::text[])"
 
 
-async def renew(conn: AsyncConnection, references: list[str], ttl: timedelta) -> None:
+async def renew(conn: asyncpg.Connection, references: list[str], ttl: timedelta) -> None:
     """Live calls keep their reservations: a long answer outlasts one time-to-live."""
     if references:
-        await conn.execute(_RENEW, {"references": references, "ttl": ttl})
+        await conn.execute(_RENEW, references, ttl)
 
 
 @dataclass(frozen=True)
@@ -119,11 +110,11 @@ class Settled:
 
 # Many settlements in one statement: each deletes its reservation (so it applies once), charges the exact
 # cost as a ledger row (own-key calls are not charged), and gives the holds back; the balances after come
-# back for the notices. Today's spend per user goes to usage_daily as the other daily counters do.
-_SETTLE = text(
-    f"""
+# back for the notices. Today's spend per user goes to usage_daily as the other daily counters do. On the
+# driver's connection too: it runs after every LLM call.
+_SETTLE = f"""
     WITH s AS (
-        SELECT * FROM unnest(:references, :costs) AS s(reference, cost)
+        SELECT * FROM unnest($1::text[], $2::bigint[]) AS s(reference, cost)
     ), done AS (
         DELETE FROM credit_reservations r USING s WHERE r.reference = s.reference
         RETURNING r.reference, r.user_id, r.own_key, r.amount_millicents AS held, s.cost
@@ -153,12 +144,11 @@ _SETTLE = text(
     )
     SELECT d.reference, d.user_id, d.own_key, d.held, coalesce(c.amount, 0), b.total_millicents, b.used_millicents
     FROM done d LEFT JOIN charged c ON c.reference = d.reference LEFT JOIN balances b ON b.user_id = d.user_id
-    """
-).bindparams(bindparam("references", type_=ARRAY(String())), bindparam("costs", type_=ARRAY(BigInteger())))
+"""
 
 
 async def settle_many(
-    conn: AsyncConnection, costs: list[tuple[str, int]]
+    conn: asyncpg.Connection, costs: list[tuple[str, int]]
 ) -> tuple[list[Settled], dict[uuid.UUID, Balance]]:
     """Settle (reference, exact cost) pairs; a reference already settled (or swept) is skipped. Returns
     the settlements that applied and, per user charged, the balance after."""
@@ -167,21 +157,19 @@ async def settle_many(
     if any(cost < 0 for _, cost in costs):
         raise ValueError("a cost cannot be negative")
     references, amounts = (list(column) for column in zip(*costs, strict=True))
-    rows = (await conn.execute(_SETTLE, {"references": references, "costs": amounts})).all()
+    rows = await conn.fetch(_SETTLE, references, amounts)
     settled = [Settled(r[0], r[1], r[2], int(r[3]), int(r[4])) for r in rows]
     balances = {r[1]: Balance(int(r[5]), int(r[6])) for r in rows if not r[2] and r[5] is not None}
     return settled, balances
 
 
-_EXPIRED = text(
-    """
+_EXPIRED = """
     SELECT reference, amount_millicents FROM credit_reservations WHERE expires_at < now()
-    ORDER BY expires_at LIMIT :limit FOR UPDATE SKIP LOCKED
-    """
-)
+    ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED
+"""
 
 
-async def expired(conn: AsyncConnection, limit: int = 500) -> list[tuple[str, int]]:
+async def expired(conn: asyncpg.Connection, limit: int = 500) -> list[tuple[str, int]]:
     """Reservations left by a process that died, with what each held: settled at that worst case, since
     nothing is known of what their calls used. Locked (SKIP LOCKED) until the caller's transaction ends."""
-    return [(row[0], int(row[1])) for row in (await conn.execute(_EXPIRED, {"limit": limit})).all()]
+    return [(row[0], int(row[1])) for row in await conn.fetch(_EXPIRED, limit)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from yourclaw.kit.settings import normalize_database_url
@@ -34,3 +35,25 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
     """A unit of work for background steps: commit on success, roll back on any error."""
     async with sessions() as session, session.begin():
         yield session
+
+
+def driver_dsn(database_url: str) -> str:
+    """The URL as the driver itself takes it (what `Listener` and the driver pools connect to)."""
+    return normalize_database_url(database_url).replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def make_driver_pool(database_url: str, *, size: int) -> asyncpg.Pool:
+    """Plain driver connections for the statements on the hottest paths (the LLM proxy's reservation
+    before every call and its settlement after): SQLAlchemy's pool checkout and async adaption cost more
+    CPU than such a statement. Await it once on the running loop before use; it connects lazily, like the
+    engine's pool; autocommit unless a statement runs in `conn.transaction()`."""
+    return asyncpg.create_pool(driver_dsn(database_url), min_size=0, max_size=size)
+
+
+@asynccontextmanager
+async def driver_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+    """One of the engine's pooled connections as the driver's own, in autocommit: for background work
+    (and tests) that call the functions written for a driver pool."""
+    async with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
+        raw = await conn.get_raw_connection()
+        yield raw.driver_connection

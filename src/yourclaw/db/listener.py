@@ -14,7 +14,7 @@ from collections.abc import Callable
 import asyncpg
 import structlog
 
-from yourclaw.kit.settings import normalize_database_url
+from yourclaw.db.engine import driver_dsn
 
 log = structlog.get_logger(__name__)
 
@@ -26,7 +26,7 @@ MAX_BACKOFF = 10.0
 
 class Listener:
     def __init__(self, database_url: str) -> None:
-        self._dsn = normalize_database_url(database_url).replace("postgresql+asyncpg://", "postgresql://", 1)
+        self._dsn = driver_dsn(database_url)
         self._channels: dict[str, Callable[[str], None]] = {}
         self._watchers: list[Callable[[bool], None]] = []
         self._connected = asyncio.Event()

@@ -58,6 +58,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
     anthropic_api_key: str | None = None
     anthropic_base_url: str = "https://api.anthropic.com"
+    llm_db_pool_size: int = 10
     llm_max_calls_in_flight: int = 4
     llm_min_output_tokens: int = 1024
     llm_reservation_ttl_seconds: int = 180
@@ -241,6 +242,7 @@ def _validate(settings: Settings) -> None:
         "db_pool_size",
         "phone_code_ttl_minutes",
         "session_ttl_days",
+        "llm_db_pool_size",
         "llm_max_calls_in_flight",
         "llm_min_output_tokens",
         "llm_reservation_ttl_seconds",

@@ -20,8 +20,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+import asyncpg
 import structlog
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from yourclaw.credits import reservations
 from yourclaw.credits.ledger import to_cents
@@ -77,8 +77,8 @@ def _insufficient(needed: int, free: int) -> ProxyError:
 
 
 class Admission:
-    def __init__(self, settings: Settings, engine: AsyncEngine) -> None:
-        self._engine = engine  # AUTOCOMMIT: each reservation statement commits on its own
+    def __init__(self, settings: Settings, pool: asyncpg.Pool) -> None:
+        self._pool = pool
         self.max_open = settings.llm_max_calls_in_flight
         self.min_output = settings.llm_min_output_tokens
         self.ttl = timedelta(seconds=settings.llm_reservation_ttl_seconds)
@@ -155,7 +155,7 @@ class Admission:
     async def _reserve(
         self, user_id: uuid.UUID, reference: str, amount: int, own_key: bool
     ) -> reservations.Refusal | None:
-        async with self._engine.connect() as conn:
+        async with self._pool.acquire() as conn:
             return await reservations.reserve(
                 conn, user_id, reference, amount, own_key=own_key, max_open=self.max_open, ttl=self.ttl
             )
@@ -168,7 +168,7 @@ class Admission:
             if not live:
                 continue
             try:
-                async with self._engine.connect() as conn:
+                async with self._pool.acquire() as conn:
                     await reservations.renew(conn, live, self.ttl)
             except Exception:
                 # The next round tries again; a reservation that expires meanwhile is charged in full.

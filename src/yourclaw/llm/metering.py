@@ -14,10 +14,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
+import asyncpg
 import structlog
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from yourclaw.credits import ledger as credits
 from yourclaw.credits import notices as credit_notices
@@ -86,8 +87,8 @@ class Meter:
     process writes in batches rather than one transaction per call. `drain` at shutdown lets the last
     ones land."""
 
-    def __init__(self, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], app_url: str) -> None:
-        self._engine = engine  # AUTOCOMMIT: the batch statement is atomic on its own
+    def __init__(self, pool: asyncpg.Pool, sessions: async_sessionmaker[AsyncSession], app_url: str) -> None:
+        self._pool = pool
         self._sessions = sessions
         self._app_url = app_url
         self._queue: list[Settlement] = []
@@ -169,7 +170,7 @@ class Meter:
     async def _apply(self, batch: list[Settlement]) -> dict[uuid.UUID, credits.Balance]:
         """Settles the batch (own-key calls are recorded, not charged); returns users now running low."""
         by_reference = {s.call.reference: s for s in batch}
-        async with self._engine.begin() as conn:
+        async with self._pool.acquire() as conn, conn.transaction():
             settled, after = await reservations.settle_many(conn, [(s.call.reference, s.millicents) for s in batch])
             await repo.add_spend(conn, [by_reference[done.reference].spend() for done in settled])
         return {user_id: b for user_id, b in after.items() if credits.is_low(b, LOW_CREDIT_PERCENT)}

@@ -23,11 +23,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import aiohttp
+import asyncpg
 import msgspec
 import structlog
 from litestar.types import Send
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from yourclaw.db.engine import make_driver_pool
 from yourclaw.kit.crypto import SecretBox
 from yourclaw.kit.settings import Settings
 from yourclaw.llm import call_bounds
@@ -88,20 +90,32 @@ class LlmProxy:
         engine: AsyncEngine,
         sessions: async_sessionmaker[AsyncSession],
         secrets: SecretBox,
+        pool: asyncpg.Pool,
     ) -> None:
         # One statement, no transaction: BEGIN/ROLLBACK would triple the round trips.
         self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._secrets = secrets
         self.base_url = settings.anthropic_base_url.rstrip("/")
         self._shared_key = settings.anthropic_api_key
-        self.meter = Meter(engine, sessions, settings.app_url)
-        self.admission = Admission(settings, self._engine)
+        # Reservations and settlements, a statement or two around every call, go through plain driver
+        # connections of the proxy's own (`db.engine.make_driver_pool`).
+        self._pool = pool
+        self.meter = Meter(pool, sessions, settings.app_url)
+        self.admission = Admission(settings, pool)
         self._pending: set[asyncio.Task] = set()
         self._upstream: aiohttp.ClientSession | None = None  # made in `start`, on the running loop
         # Kept right by the process's notification listener (`CallerCache.attach`).
         self.callers = CallerCache()
 
+    @classmethod
+    def build(
+        cls, settings: Settings, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], secrets: SecretBox
+    ) -> LlmProxy:
+        pool = make_driver_pool(settings.database_url or "", size=settings.llm_db_pool_size)
+        return cls(settings, engine, sessions, secrets, pool)
+
     async def start(self) -> None:
+        await self._pool  # connects lazily: nothing is opened yet
         self._upstream = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=30),
             timeout=UPSTREAM_TIMEOUT,
@@ -119,6 +133,7 @@ class LlmProxy:
         await self.meter.drain()
         if self._upstream is not None:
             await self._upstream.close()
+        await self._pool.close()
 
     # --- who calls, with which key ------------------------------------------------------------------
 

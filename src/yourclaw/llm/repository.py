@@ -6,12 +6,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
+import asyncpg
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from yourclaw.credits.ledger import Balance
-from yourclaw.db.models import ApiKey, AssistantToken, CreditLedgerEntry, LlmSpendDaily, UserCredits
+from yourclaw.db.models import ApiKey, AssistantToken, CreditLedgerEntry, UserCredits
 from yourclaw.llm.callers import CallerRow
 
 PROVIDER = "ANTHROPIC"
@@ -53,46 +53,46 @@ class Spend:
     millicents: int
 
 
-_COUNTERS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_write_tokens",
-    "cache_read_tokens",
-    "server_tool_requests",
-    "millicents",
-)
+# On the driver's connection, constant text: one statement per batch of settled calls, whatever its size.
+_ADD_SPEND = """
+    INSERT INTO llm_spend_daily AS d (user_id, model, purpose, own_key, calls, input_tokens, output_tokens,
+                                      cache_write_tokens, cache_read_tokens, server_tool_requests, millicents)
+    SELECT user_id, model, purpose, own_key, count(*), sum(input_tokens), sum(output_tokens),
+           sum(cache_write_tokens), sum(cache_read_tokens), sum(server_tool_requests), sum(millicents)
+    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::boolean[], $5::bigint[], $6::bigint[], $7::bigint[],
+                $8::bigint[], $9::bigint[], $10::bigint[])
+         AS s(user_id, model, purpose, own_key, input_tokens, output_tokens, cache_write_tokens,
+              cache_read_tokens, server_tool_requests, millicents)
+    GROUP BY user_id, model, purpose, own_key
+    ON CONFLICT (user_id, day, model, purpose, own_key) DO UPDATE SET
+        calls = d.calls + excluded.calls,
+        input_tokens = d.input_tokens + excluded.input_tokens,
+        output_tokens = d.output_tokens + excluded.output_tokens,
+        cache_write_tokens = d.cache_write_tokens + excluded.cache_write_tokens,
+        cache_read_tokens = d.cache_read_tokens + excluded.cache_read_tokens,
+        server_tool_requests = d.server_tool_requests + excluded.server_tool_requests,
+        millicents = d.millicents + excluded.millicents,
+        updated_at = now()
+"""
 
 
-async def add_spend(conn: AsyncConnection, spends: list[Spend]) -> None:
+async def add_spend(conn: asyncpg.Connection, spends: list[Spend]) -> None:
     """Today's spend per (user, model, purpose, own key), one row each, added up in one statement."""
     if not spends:
         return
-    totals: dict[tuple, dict[str, int]] = {}
-    for spend in spends:
-        key = (spend.user_id, spend.model[:100], spend.purpose, spend.own_key)
-        row = totals.setdefault(key, dict.fromkeys(("calls", *_COUNTERS), 0))
-        row["calls"] += 1
-        for name in _COUNTERS:
-            row[name] += getattr(spend, name)
-    stmt = insert(LlmSpendDaily).values(
-        [
-            {"user_id": user_id, "model": model, "purpose": purpose, "own_key": own_key, **counts}
-            for (user_id, model, purpose, own_key), counts in totals.items()
-        ]
+    columns = (
+        [s.user_id for s in spends],
+        [s.model[:100] for s in spends],
+        [s.purpose for s in spends],
+        [s.own_key for s in spends],
+        [s.input_tokens for s in spends],
+        [s.output_tokens for s in spends],
+        [s.cache_write_tokens for s in spends],
+        [s.cache_read_tokens for s in spends],
+        [s.server_tool_requests for s in spends],
+        [s.millicents for s in spends],
     )
-    added = {name: getattr(LlmSpendDaily, name) + getattr(stmt.excluded, name) for name in ("calls", *_COUNTERS)}
-    await conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[
-                LlmSpendDaily.user_id,
-                LlmSpendDaily.day,
-                LlmSpendDaily.model,
-                LlmSpendDaily.purpose,
-                LlmSpendDaily.own_key,
-            ],
-            set_={**added, "updated_at": func.now()},
-        )
-    )
+    await conn.execute(_ADD_SPEND, *columns)
 
 
 async def credit_period(session: AsyncSession, user_id: uuid.UUID) -> str:

@@ -12,6 +12,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from yourclaw.credits import reservations
+from yourclaw.db.engine import driver_connection
 from yourclaw.llm import repository as repo
 
 log = structlog.get_logger(__name__)
@@ -21,7 +22,7 @@ SWEEP_INTERVAL = 30.0
 
 async def settle_expired(engine: AsyncEngine) -> int:
     """One pass: the number of reservations settled."""
-    async with engine.begin() as conn:
+    async with driver_connection(engine) as conn, conn.transaction():
         held = await reservations.expired(conn)
         if not held:
             return 0

@@ -94,7 +94,7 @@ class AppState:
             secrets=secrets,
             http=http,
             verifier=verifier,
-            llm=LlmProxy(settings, engine, sessions, secrets),
+            llm=LlmProxy.build(settings, engine, sessions, secrets),
             inbound=InboundWaiter(),
         )
 

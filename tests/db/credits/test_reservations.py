@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.harness.rows import add_user
 from yourclaw.credits import repository as credits_repo
 from yourclaw.credits import reservations
+from yourclaw.db.engine import driver_connection
 from yourclaw.db.models import CreditLedgerEntry, CreditReservation, LlmSpendDaily, UserCredits
 from yourclaw.llm.reservation_sweep import settle_expired
 
@@ -50,8 +51,7 @@ async def held(sessions, user_id: uuid.UUID) -> tuple[int, int, int, int]:
 
 async def reserve(engine: AsyncEngine, user_id: uuid.UUID, amount: int, *, own_key=False, max_open=100, ttl=TTL):
     reference = f"llm:{uuid.uuid4().hex}"
-    async with engine.connect() as conn:
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
+    async with driver_connection(engine) as conn:
         refusal = await reservations.reserve(
             conn, user_id, reference, amount, own_key=own_key, max_open=max_open, ttl=ttl
         )
@@ -59,7 +59,7 @@ async def reserve(engine: AsyncEngine, user_id: uuid.UUID, amount: int, *, own_k
 
 
 async def settle(engine: AsyncEngine, costs: list[tuple[str, int]]):
-    async with engine.begin() as conn:
+    async with driver_connection(engine) as conn, conn.transaction():
         return await reservations.settle_many(conn, costs)
 
 
