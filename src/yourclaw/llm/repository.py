@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import date
 
 import asyncpg
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from yourclaw.credits.ledger import Balance
-from yourclaw.db.models import ApiKey, AssistantToken, CreditLedgerEntry, UserCredits
+from yourclaw.db.models import ApiKey, AssistantToken, CreditLedgerEntry, LlmSpendDaily, UserCredits
 from yourclaw.llm.callers import CallerRow
 
 PROVIDER = "ANTHROPIC"
@@ -105,3 +106,13 @@ async def credit_period(session: AsyncSession, user_id: uuid.UUID) -> str:
         .limit(1)
     )
     return str(entry or 0)
+
+
+async def spend_days(session: AsyncSession, user_id: uuid.UUID, first: date) -> list[LlmSpendDaily]:
+    """The user's spend per day, model, purpose and key from `first` on (the usage view's chart)."""
+    rows = await session.scalars(
+        select(LlmSpendDaily)
+        .where(LlmSpendDaily.user_id == user_id, LlmSpendDaily.day >= first)
+        .order_by(LlmSpendDaily.day, LlmSpendDaily.purpose, LlmSpendDaily.model)
+    )
+    return list(rows.all())
