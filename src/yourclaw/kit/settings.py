@@ -43,6 +43,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     twilio_template_variables: str | None = None
 
     proactive_daily_cap: int = 20
+    # How long after a message is handed to the assistant its answers count as replies to it.
+    reply_window_seconds: int = 3600
     quiet_hours: str = "22:00-08:00"
     inbound_lease_seconds: int = 60
     not_ready_notice_seconds: int = 30
@@ -238,6 +240,7 @@ def _validate(settings: Settings) -> None:
         "db_pool_size",
         "phone_code_ttl_minutes",
         "session_ttl_days",
+        "reply_window_seconds",
     )
     for name in positive:
         if getattr(settings, name) <= 0:
