@@ -40,6 +40,11 @@ def sign_up(app_url: str) -> str:
     )
 
 
+def once_a_day() -> str:
+    """Said to a number with no account: its one answer of the day."""
+    return "(We answer a number without an account once a day.)"
+
+
 def stopped() -> str:
     return (
         "Done: your assistant won't message you first any more. It still answers when you write. "
