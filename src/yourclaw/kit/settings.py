@@ -43,6 +43,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     twilio_template_variables: str | None = None
 
     proactive_daily_cap: int = 20
+    # WhatsApp messages (parts of long texts, templates) a user may be sent per day, of every kind.
+    outbound_parts_daily_cap: int = 200
     # How long after a message is handed to the assistant its answers count as replies to it.
     reply_window_seconds: int = 3600
     quiet_hours: str = "22:00-08:00"
@@ -240,6 +242,7 @@ def _validate(settings: Settings) -> None:
         "db_pool_size",
         "phone_code_ttl_minutes",
         "session_ttl_days",
+        "outbound_parts_daily_cap",
         "reply_window_seconds",
     )
     for name in positive:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from litestar.datastructures import FormMultiDict
@@ -166,6 +167,7 @@ def test_every_notice_is_short():
         notices.phone_taken(),
         f"{notices.sign_up(APP)} {notices.once_a_day()}",
         f"{notices.wrong_code(APP)} {notices.once_a_day()}",
+        notices.outbound_capped(200, AT, ZoneInfo("America/Los_Angeles")),
         notices.stopped(),
         notices.started(),
         notices.no_assistant(APP),
