@@ -43,6 +43,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     twilio_template_variables: str | None = None
 
     proactive_daily_cap: int = 20
+    # WhatsApp messages (parts of long texts, templates) a user may be sent per day, of every kind.
+    outbound_parts_daily_cap: int = 200
+    # How long after a message is handed to the assistant its answers count as replies to it.
+    reply_window_seconds: int = 3600
     quiet_hours: str = "22:00-08:00"
     inbound_lease_seconds: int = 60
     not_ready_notice_seconds: int = 30
@@ -246,6 +250,8 @@ def _validate(settings: Settings) -> None:
         "llm_max_calls_in_flight",
         "llm_min_output_tokens",
         "llm_reservation_ttl_seconds",
+        "outbound_parts_daily_cap",
+        "reply_window_seconds",
     )
     for name in positive:
         if getattr(settings, name) <= 0:

@@ -4,6 +4,7 @@ always telling the person what happened to their message and what to do next."""
 from __future__ import annotations
 
 import math
+from datetime import datetime, tzinfo
 
 
 def _site(app_url: str) -> str:
@@ -38,6 +39,11 @@ def sign_up(app_url: str) -> str:
         "Hi! This number isn't linked to a YourClaw account yet. "
         f"Sign up at {_site(app_url)} to get your own assistant on WhatsApp."
     )
+
+
+def once_a_day() -> str:
+    """Said to a number with no account: its one answer of the day."""
+    return "(We answer a number without an account once a day.)"
 
 
 def stopped() -> str:
@@ -98,4 +104,15 @@ def payment_failed(app_url: str, grace_days: float) -> str:
     return (
         "Your YourClaw payment didn't go through. Your assistant keeps working for "
         f"{days} more day{'s' if days != 1 else ''}; update your card at {_site(app_url)} to keep it running."
+    )
+
+
+def outbound_capped(limit: int, resumes_at: datetime, zone: tzinfo) -> str:
+    """The daily cap on what the assistant sends was reached; `resumes_at`: when the next day starts,
+    said in the user's time zone."""
+    local, name = resumes_at.astimezone(zone), getattr(zone, "key", None)
+    when = f"{local:%H:%M} ({name} time)" if name and name != "UTC" else f"{local:%H:%M} UTC"
+    return (
+        f"Your assistant has sent today's limit of {limit} WhatsApp messages, so what it writes next is kept "
+        f"and will arrive after {when}. Nothing is lost, and it still gets your messages."
     )

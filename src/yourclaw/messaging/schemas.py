@@ -27,10 +27,20 @@ class UsageCredits(msgspec.Struct):
     own_key: bool
 
 
+class UsageOutbound(msgspec.Struct):
+    """Today's WhatsApp messages to the user (each part of a long text counts) against the daily cap."""
+
+    parts_today: int
+    parts_cap: int
+    # Set once the cap held a message back today: when the held messages start going out.
+    capped_until: datetime | None
+
+
 class UsageOut(msgspec.Struct):
     days: list[DayUsage]
     limits: UsageLimits
     credits: UsageCredits
+    outbound: UsageOutbound
 
 
 class MessageOut(msgspec.Struct):

@@ -23,6 +23,7 @@ from yourclaw.messaging.schemas import (
     UsageCredits,
     UsageLimits,
     UsageOut,
+    UsageOutbound,
 )
 
 MAX_DAYS = 90
@@ -42,11 +43,11 @@ class MessagingViewsController(Controller):
         current_user: CurrentUser,
         days: Annotated[int, QueryParameter(ge=1, le=MAX_DAYS)] = 7,
     ) -> UsageOut:
-        first, rows = await repo.usage_days(db_session, current_user.id, days)
-        by_day = {row.day: row for row in rows}
+        window = await repo.usage_days(db_session, current_user.id, days)
+        by_day = {row.day: row for row in window.rows}
         series = []
         for offset in range(days):
-            day = first + timedelta(days=offset)
+            day = window.first + timedelta(days=offset)
             row = by_day.get(day)
             series.append(
                 DayUsage(
@@ -59,6 +60,7 @@ class MessagingViewsController(Controller):
             )
         decision = await credits_repo.spend_decision(db_session, current_user.id)
         current = await credits_repo.balance(db_session, current_user.id)
+        today = by_day.get(window.today)
         return UsageOut(
             days=series,
             limits=UsageLimits(
@@ -67,6 +69,11 @@ class MessagingViewsController(Controller):
                 proactive_per_day=settings.proactive_daily_cap,
             ),
             credits=UsageCredits(remaining_cents=current.remaining_cents, own_key=decision.own_key),
+            outbound=UsageOutbound(
+                parts_today=today.outbound_count if today else 0,
+                parts_cap=settings.outbound_parts_daily_cap,
+                capped_until=window.next_day_at if today and today.outbound_capped_at else None,
+            ),
         )
 
     @get("/messages")

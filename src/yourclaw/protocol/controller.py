@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import timedelta
 from typing import Annotated, Literal
 
 import msgspec
@@ -21,7 +22,6 @@ from yourclaw.protocol.errors import (
     EmptyMedia,
     EmptyMessage,
     IdempotencyKeyRequired,
-    IdempotencyKeyReused,
     IdempotencyKeyTooLong,
     InvalidContentType,
     LeaseNotHeld,
@@ -34,11 +34,11 @@ from yourclaw.protocol.errors import (
     TextTooLong,
     UnknownMedia,
 )
+from yourclaw.protocol.outbound import store as store_outbound
 from yourclaw.protocol.poll_controller import INSTANCE_ID_PATTERN
 
 MAX_TEXT_CHARS = 20_000
 MAX_IDEMPOTENCY_KEY = 200
-MAX_IN_REPLY_TO = 100
 # type/subtype with optional parameters, as in `image/jpeg` or `text/plain; charset=utf-8`.
 _CONTENT_TYPE = re.compile(r"^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+(\s*;\s*[^\x00-\x1f;]+)*$")
 
@@ -47,12 +47,15 @@ class OutboundIn(msgspec.Struct):
     kind: Literal["reply", "proactive"]
     text: str
     media_id: uuid.UUID | None = None
-    # Informational: kept when it names one of the user's messages, never a reason to refuse a reply.
+    # The message this answers: a reply is granted only for one handed out recently (`protocol.outbound`).
+    # Never a reason to refuse: kept when it names one of the user's messages, ignored otherwise.
     in_reply_to: str | None = None
 
 
 class OutboundAccepted(msgspec.Struct):
     id: int
+    # What it goes out as: "proactive" for a "reply" that answers no message recently handed out.
+    kind: str
 
 
 class MediaStored(msgspec.Struct):
@@ -115,6 +118,7 @@ class ProtocolController(Controller):
     @post("/outbound", status_code=202)
     async def outbound(
         self,
+        settings: SettingsDep,
         db_session: DbSession,
         assistant: AssistantOwner,
         data: JSONBody[OutboundIn],
@@ -128,40 +132,17 @@ class ProtocolController(Controller):
             raise EmptyMessage("A message needs text or media")
         if data.media_id is not None and not await queue.owns_media(db_session, user_id, data.media_id):
             raise UnknownMedia("No such media: upload it first with POST /runtime/media")
-        in_reply_to = await self._replied_to(db_session, user_id, data.in_reply_to)
-
-        new_id = await queue.insert_outbound(
+        stored = await store_outbound(
             db_session,
             user_id,
             idempotency_key=key,
             kind=data.kind,
             text=data.text,
             media_id=data.media_id,
-            in_reply_to=in_reply_to,
+            in_reply_to=data.in_reply_to,
+            reply_window=timedelta(seconds=settings.reply_window_seconds),
         )
-        if new_id is not None:
-            return OutboundAccepted(id=new_id)
-        stored = await queue.outbound_by_key(db_session, user_id, key)
-        if stored is None:  # pragma: no cover - the conflict that skipped the insert names this row
-            raise IdempotencyKeyReused("The Idempotency-Key is in use; retry")
-        if (stored.kind, stored.body, stored.media_id, stored.in_reply_to) != (
-            data.kind,
-            data.text,
-            data.media_id,
-            in_reply_to,
-        ):
-            raise IdempotencyKeyReused("This Idempotency-Key was used for a different message")
-        return OutboundAccepted(id=stored.id)
-
-    @staticmethod
-    async def _replied_to(db_session: DbSession, user_id: uuid.UUID, raw: str | None) -> uuid.UUID | None:
-        if not raw or len(raw) > MAX_IN_REPLY_TO:
-            return None
-        try:
-            message_id = uuid.UUID(raw)
-        except ValueError:
-            return None
-        return message_id if await queue.is_users_message(db_session, user_id, message_id) else None
+        return OutboundAccepted(id=stored.id, kind=stored.kind)
 
     @post("/media", status_code=201, request_max_body_size=None)
     async def upload_media(

@@ -74,6 +74,7 @@ async def hand_out(session: AsyncSession, user_id: uuid.UUID, *, instance_id: st
         .values(
             status="LEASED",
             lease_until=func.clock_timestamp() + timedelta(seconds=lease_seconds),
+            leased_at=func.clock_timestamp(),
             lease_instance=instance_id,
             deliveries=InboundMessage.deliveries + 1,
         )
@@ -162,8 +163,25 @@ async def ack(
     return "already" if status == "DONE" else "not_leased"
 
 
-async def is_users_message(session: AsyncSession, user_id: uuid.UUID, message_id: uuid.UUID) -> bool:
-    return await _status(session, message_id, user_id) is not None
+@dataclass(frozen=True)
+class RepliedTo:
+    """What an outbound message's `in_reply_to` names: one of the user's messages, and whether it was
+    handed to their assistant recently enough for an answer to count as a reply."""
+
+    exists: bool
+    leased_recently: bool
+
+
+async def replied_to(
+    session: AsyncSession, user_id: uuid.UUID, message_id: uuid.UUID, *, within: timedelta
+) -> RepliedTo:
+    # The user's messages are handed to their one assistant only (assistants are unique per user), so
+    # "handed out to this assistant" is "handed out, for this user".
+    recent = func.coalesce(InboundMessage.leased_at > func.now() - within, False)
+    row = (
+        await session.execute(select(recent).where(InboundMessage.id == message_id, InboundMessage.user_id == user_id))
+    ).first()
+    return RepliedTo(exists=row is not None, leased_recently=bool(row and row[0]))
 
 
 # --- media ----------------------------------------------------------------------------------------
@@ -247,7 +265,8 @@ def needs_fetch(entry: dict) -> bool:
 @dataclass(frozen=True)
 class StoredOutbound:
     id: int
-    kind: str
+    kind: str  # granted
+    requested_kind: str
     body: str
     media_id: uuid.UUID | None
     in_reply_to: uuid.UUID | None
@@ -259,6 +278,7 @@ async def insert_outbound(
     *,
     idempotency_key: str,
     kind: str,
+    requested_kind: str,
     text: str,
     media_id: uuid.UUID | None,
     in_reply_to: uuid.UUID | None,
@@ -270,6 +290,7 @@ async def insert_outbound(
         .values(
             user_id=user_id,
             kind=kind,
+            requested_kind=requested_kind,
             body=text,
             idempotency_key=idempotency_key,
             media_id=media_id,
@@ -291,9 +312,15 @@ async def insert_outbound(
 async def outbound_by_key(session: AsyncSession, user_id: uuid.UUID, idempotency_key: str) -> StoredOutbound | None:
     row = (
         await session.execute(
-            select(Outbox.id, Outbox.kind, Outbox.body, Outbox.media_id, Outbox.in_reply_to).where(
-                Outbox.user_id == user_id, Outbox.idempotency_key == idempotency_key
-            )
+            select(
+                Outbox.id,
+                Outbox.kind,
+                # Rows stored before the kind was checked asked for what they were granted.
+                func.coalesce(Outbox.requested_kind, Outbox.kind),
+                Outbox.body,
+                Outbox.media_id,
+                Outbox.in_reply_to,
+            ).where(Outbox.user_id == user_id, Outbox.idempotency_key == idempotency_key)
         )
     ).first()
     return StoredOutbound(*row) if row else None

@@ -190,6 +190,8 @@ def test_the_whole_journey(browser, dev_server: DevServer, screen: Screen) -> No
         expect(page.locator("#page-notice")).to_contain_text("your assistant is ready")
         expect(page.locator(".things-to-try li").first).to_contain_text("Remind me")
         shots.take("dashboard-ready")
+        # The usage section says how many of the day's WhatsApp messages the assistant has used.
+        expect(page.locator("#outbound-limit")).to_contain_text("of its 200 WhatsApp messages for today")
 
         # A first conversation through the simulator: the assistant's reply shows up.
         sim = page.locator("#sim")

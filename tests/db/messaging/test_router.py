@@ -153,8 +153,8 @@ async def test_wrong_expired_and_repeated_codes_explain(settings, sessions, db):
     replies = {(o.user_id, o.to_phone): o.body for o in await outbox(sessions)}
     # The same wrong code twice is explained once; numbers without an account are answered by number.
     assert replies == {
-        (None, "+15551230005"): notices.wrong_code(APP_URL),
-        (None, "+15551230003"): notices.expired_code(APP_URL),
+        (None, "+15551230005"): f"{notices.wrong_code(APP_URL)} {notices.once_a_day()}",
+        (None, "+15551230003"): f"{notices.expired_code(APP_URL)} {notices.once_a_day()}",
         (linked_user, None): notices.already_linked(),
     }
 
@@ -171,9 +171,25 @@ async def test_unknown_senders_get_the_sign_up_link_once_a_day(settings, session
         assert await routed(sessions, ids) == [("REFUSED", "UNKNOWN_SENDER")] * 4
     rows = await outbox(sessions)
     assert sorted((o.to_phone, o.user_id) for o in rows) == [("+15551230006", None), ("+15551230007", None)]
-    assert all(o.body == notices.sign_up(APP_URL) and APP_URL in o.body for o in rows)
-    day = (await inbound(sessions, ids[0])).received_at.astimezone(UTC).date().isoformat()
-    assert {o.dedupe_key for o in rows} == {f"sign-up:{day}"}
+    assert all(o.body == f"{notices.sign_up(APP_URL)} {notices.once_a_day()}" and APP_URL in o.body for o in rows)
+    received_at = (await inbound(sessions, ids[0])).received_at
+    assert {o.dedupe_key for o in rows} == {routing.unknown_number_key(received_at)}
+
+
+async def test_a_number_without_an_account_gets_one_answer_a_day_whatever_it_sends(settings, sessions, db):
+    stranger = "+15551230020"
+    # The number was claimed by someone whose code has since expired: still no account behind it.
+    await make_user(sessions, stranger, verified=False, code="777777", code_expires_in=timedelta(minutes=-1))
+    bodies = ["hi", "link 777777", "hello?", "link 1234", *(f"link {100000 + i}" for i in range(10)), "help"]
+    assert len(bodies) == 15
+    async with routers(settings, sessions):
+        ids = [await receive(sessions, stranger, body) for body in bodies]
+        outcomes = await routed(sessions, ids)
+    assert {detail for _, detail in outcomes} == {"UNKNOWN_SENDER", "EXPIRED_CODE", "WRONG_CODE"}
+    (answer,) = await outbox(sessions)
+    assert (answer.user_id, answer.to_phone) == (None, stranger)
+    # The first message's answer, and the one sentence that says why no other comes today.
+    assert answer.body == f"{notices.sign_up(APP_URL)} {notices.once_a_day()}"
 
 
 async def test_stop_and_start(settings, sessions, db):

@@ -11,8 +11,6 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,16 +20,15 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from structlog.testing import capture_logs
 
 from tests.harness.live_server import LiveServer
+from tests.harness.outbound_sender import TEMPLATE_SID, sender_settings, senders
 from tests.harness.ports import free_port
 from tests.harness.settings import PROJECT_ROOT, make_settings
 from tests.harness.waiting import wait_for
 from yourclaw.db import channels
-from yourclaw.db.engine import make_engine, make_sessionmaker
 from yourclaw.db.models import Media, Message, Outbox, UsageDaily, User, UserPhone
-from yourclaw.kit.crypto import SecretBox
 from yourclaw.kit.settings import Settings
 from yourclaw.messaging.outbound.outbox import enqueue_whatsapp
-from yourclaw.messaging.outbound.sender import Tuning, run_sender
+from yourclaw.messaging.outbound.sender import Tuning
 from yourclaw.messaging.outbound.splitting import split_message
 from yourclaw.protocol import media_urls
 from yourclaw.standins import WORKER_SERVICES, Standins
@@ -39,8 +36,6 @@ from yourclaw.standins.twilio import TwilioStandin
 
 pytestmark = pytest.mark.db
 
-TEMPLATE_SID = "HX" + "1" * 32
-FAST = Tuning(retry_base=0.05, retry_cap=0.3)
 _numbers = itertools.count(1000)
 
 
@@ -56,39 +51,9 @@ def standin():
     standin.stop()
 
 
-def sender_settings(database_url: str, standin: TwilioStandin, **overrides: str) -> Settings:
-    env = {
-        "TWILIO_ACCOUNT_SID": standin.account_sid,
-        "TWILIO_AUTH_TOKEN": standin.auth_token,
-        "TWILIO_API_BASE_URL": standin.base_url,
-        "TWILIO_TEMPLATE_CONTENT_SID": TEMPLATE_SID,
-        "TWILIO_TEMPLATE_VARIABLES": '{"1": "You have a message waiting"}',
-        "QUIET_HOURS": "off",
-        "WORKER_POLL_INTERVAL": "0.5",
-    }
-    env.update(overrides)
-    return make_settings(database_url, **env)
-
-
 @pytest.fixture
 def settings(database_url, standin) -> Settings:
     return sender_settings(database_url, standin)
-
-
-@asynccontextmanager
-async def senders(settings: Settings, count: int = 1, tuning: Tuning = FAST) -> AsyncIterator[list[asyncio.Task]]:
-    """`count` senders, each with its own engine (as separate processes would have), stopped gracefully."""
-    stop = asyncio.Event()
-    engines = [make_engine(settings.database_url or "", pool_size=5) for _ in range(count)]
-    box = SecretBox(settings.fernet_keys)
-    tasks = [asyncio.create_task(run_sender(settings, make_sessionmaker(e), box, stop, tuning=tuning)) for e in engines]
-    try:
-        yield tasks
-    finally:
-        stop.set()
-        await asyncio.wait_for(asyncio.gather(*tasks), 30)
-        for engine in engines:
-            await engine.dispose()
 
 
 async def make_user(

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from tests.harness.rows import sign_in
 from yourclaw.credits import repository as credits_repo
@@ -79,6 +79,7 @@ async def test_usage_is_per_day_zero_filled_with_limits_and_credits(client, sess
         "proactive_per_day": settings.proactive_daily_cap,
     }
     assert body["credits"] == {"remaining_cents": 487, "own_key": False}
+    assert body["outbound"] == {"parts_today": 5, "parts_cap": settings.outbound_parts_daily_cap, "capped_until": None}
 
     month = (await client.get("/api/v1/usage", params={"days": 31}, headers=headers)).json()
     assert len(month["days"]) == 31 and month["days"][0]["inbound"] == 9
@@ -87,6 +88,31 @@ async def test_usage_is_per_day_zero_filled_with_limits_and_credits(client, sess
     theirs = (await client.get("/api/v1/usage", params={"days": 1}, headers=other_headers)).json()
     assert [d["inbound"] for d in theirs["days"]] == [77]
     assert theirs["credits"] == {"remaining_cents": 0, "own_key": False}
+
+
+async def test_usage_says_when_the_daily_message_cap_held_messages_back_and_when_they_go(client, sessions, settings):
+    headers, user_id = await account(client)
+    today = await _today(sessions)
+    # Yesterday's cap is over: only today's counts.
+    await _usage(sessions, user_id, today - timedelta(days=1), outbound_count=200, outbound_capped_at=func.now())
+    await _usage(sessions, user_id, today, outbound_count=197)
+    body = (await client.get("/api/v1/usage", headers=headers)).json()
+    assert body["outbound"] == {
+        "parts_today": 197,
+        "parts_cap": settings.outbound_parts_daily_cap,
+        "capped_until": None,
+    }
+
+    async with transaction(sessions) as s:
+        await s.execute(
+            update(UsageDaily)
+            .where(UsageDaily.user_id == user_id, UsageDaily.day == today)
+            .values(outbound_capped_at=func.now())
+        )
+        tomorrow = await s.scalar(text("SELECT (current_date + 1)::timestamptz"))
+    body = (await client.get("/api/v1/usage", headers=headers)).json()
+    assert body["outbound"]["parts_today"] == 197
+    assert datetime.fromisoformat(body["outbound"]["capped_until"]) == tomorrow
 
 
 @pytest.mark.parametrize("days", ["0", "91", "-1", "week"])

@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from tests.harness.assistant_protocol import (
     INBOUND,
@@ -28,7 +29,7 @@ from tests.harness.assistant_protocol import (
 )
 from tests.harness.settings import make_settings
 from yourclaw.db import channels
-from yourclaw.db.models import Assistant, Media, Outbox
+from yourclaw.db.models import Assistant, InboundMessage, Media, Outbox
 from yourclaw.protocol import media_urls
 from yourclaw.protocol.repository import MEDIA_RETENTION
 
@@ -163,10 +164,12 @@ async def test_one_users_token_cannot_touch_another_users_messages(served, sessi
 
 async def test_the_same_idempotency_key_stores_one_message(served, sessions, alice):
     message_id = await queue_message(sessions, alice.user_id, "hi", notify=False)
+    assert only_message(await poll(served.http, alice))["id"] == str(message_id)
     key = f"{message_id}:0"
     responses = [await send(served, alice, key, text="echo: hi", in_reply_to=str(message_id)) for _ in range(3)]
     assert [r.status_code for r in responses] == [202] * 3
     assert len({r.json()["id"] for r in responses}) == 1
+    assert {r.json()["kind"] for r in responses} == {"reply"}
 
     (row,) = await outbox_rows(sessions)
     assert row.id == responses[0].json()["id"]
@@ -217,6 +220,49 @@ async def test_outbound_requests_that_are_wrong_are_refused_with_a_code(served, 
     # An in_reply_to that is not one of the user's messages is not a reason to lose a reply.
     assert (await send(served, alice, "k6", in_reply_to="not-a-message")).status_code == 202
     assert [r.in_reply_to for r in await outbox_rows(sessions)] == [None, None]
+
+
+async def test_a_reply_is_granted_only_for_a_message_handed_out_within_the_window(served, sessions, alice, bob):
+    handed_out = await queue_message(sessions, alice.user_id, "first", notify=False)
+    assert only_message(await poll(served.http, alice))["id"] == str(handed_out)
+    waiting = await queue_message(sessions, alice.user_id, "second, not handed out yet", notify=False)
+    bobs = await queue_message(sessions, bob.user_id, "bob's", notify=False)
+    assert only_message(await poll(served.http, bob, instance="inst-b"))["id"] == str(bobs)
+
+    cases = [
+        ("genuine", str(handed_out), "reply", handed_out),
+        ("none", None, "proactive", None),
+        ("not-handed-out", str(waiting), "proactive", waiting),
+        ("someone-elses", str(bobs), "proactive", None),
+        ("not-a-message", "not-a-message", "proactive", None),
+        ("unknown", str(uuid.uuid4()), "proactive", None),
+    ]
+    for key, in_reply_to, granted, kept in cases:
+        body = {"text": f"answer {key}"} | ({"in_reply_to": in_reply_to} if in_reply_to else {})
+        response = await send(served, alice, key, **body)
+        assert response.status_code == 202 and response.json()["kind"] == granted, key
+        row = next(r for r in await outbox_rows(sessions, alice.user_id) if r.idempotency_key == key)
+        assert (row.kind, row.requested_kind, row.in_reply_to) == (granted, "reply", kept), key
+
+    # An hour after the hand-out the turn is long over: an answer to it is the assistant speaking first.
+    async with sessions() as s:
+        await s.execute(
+            update(InboundMessage)
+            .where(InboundMessage.id == handed_out)
+            .values(leased_at=func.now() - timedelta(seconds=3601))
+        )
+        await s.commit()
+    late = await send(served, alice, "late", text="late answer", in_reply_to=str(handed_out))
+    assert late.json()["kind"] == "proactive"
+
+    # Retries compare what was asked, so an identical one is accepted whenever it comes, as what was granted.
+    genuine_again = await send(served, alice, "genuine", text="answer genuine", in_reply_to=str(handed_out))
+    assert genuine_again.status_code == 202 and genuine_again.json()["kind"] == "reply"
+    none_again = await send(served, alice, "none", text="answer none")
+    assert none_again.status_code == 202 and none_again.json()["kind"] == "proactive"
+    as_proactive = await send(served, alice, "none", text="answer none", kind="proactive")
+    assert as_proactive.status_code == 409 and error_code(as_proactive) == "IDEMPOTENCY_KEY_REUSED"
+    assert len(await outbox_rows(sessions, alice.user_id)) == len(cases) + 1
 
 
 async def test_outbound_media_must_be_the_users_own(served, sessions, alice, bob):

@@ -18,6 +18,7 @@ def test_defaults_and_types():
     assert settings.mock_twilio is True and settings.mock_stripe is False
     assert settings.yourclaw_env == "production"
     assert settings.assistant_api_url == settings.api_url
+    assert (settings.outbound_parts_daily_cap, settings.reply_window_seconds) == (200, 3600)
 
 
 @pytest.mark.parametrize(
@@ -28,6 +29,9 @@ def test_defaults_and_types():
         ({"ENCRYPTION_KEY": f"{KEY},broken"}, "ENCRYPTION_KEY"),
         ({"RATE_LIMIT_MSG_PER_MIN": "five"}, "RATE_LIMIT_MSG_PER_MIN"),
         ({"RATE_LIMIT_MSG_PER_DAY": "0"}, "RATE_LIMIT_MSG_PER_DAY"),
+        ({"OUTBOUND_PARTS_DAILY_CAP": "0"}, "OUTBOUND_PARTS_DAILY_CAP"),
+        ({"OUTBOUND_PARTS_DAILY_CAP": "lots"}, "OUTBOUND_PARTS_DAILY_CAP"),
+        ({"REPLY_WINDOW_SECONDS": "-1"}, "REPLY_WINDOW_SECONDS"),
         ({"MOCK_TWILIO": "maybe"}, "MOCK_TWILIO"),
         ({"API_URL": "api.yourclaw.com"}, "API_URL"),
         ({"DATABASE_URL": "mysql://x@y/z"}, "DATABASE_URL"),

@@ -136,6 +136,62 @@ def test_the_cap_does_not_hold_replies_or_notices():
         assert decide(facts(kind=kind, proactive_sent_today=500)).action is Action.SEND_FREEFORM
 
 
+# --- the daily part cap ----------------------------------------------------------------------------
+
+RESETS = datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
+
+
+def capped(**overrides) -> Facts:
+    return facts(**{"kind": "reply", "part_cap": 10, "usage_day_ends_at": RESETS, "quiet_hours": None, **overrides})
+
+
+def test_a_message_that_would_go_past_the_part_cap_waits_whole_for_the_next_day():
+    assert decide(capped(parts_sent_today=7, parts=3)).action is Action.SEND_FREEFORM
+    decision = decide(capped(parts_sent_today=7, parts=4))
+    assert (decision.action, decision.until, decision.part_cap) == (Action.HOLD_UNTIL, RESETS, True)
+    assert "limit" in decision.reason
+
+
+def test_once_the_part_cap_held_a_message_later_ones_wait_too_even_small_ones():
+    decision = decide(capped(parts_sent_today=2, parts=1, capped_today=True))
+    assert decision.action is Action.HOLD_UNTIL and decision.part_cap
+
+
+def test_the_part_cap_holds_every_kind_but_our_own_notices():
+    for kind in ("reply", "proactive"):
+        assert decide(capped(kind=kind, parts_sent_today=10)).part_cap
+    assert decide(capped(kind="system", parts_sent_today=500, capped_today=True)).action is Action.SEND_FREEFORM
+
+
+def test_outside_the_window_the_part_cap_counts_the_template_as_one():
+    outside = capped(last_inbound_at=None, parts=8, parts_sent_today=9)
+    assert decide(outside).action is Action.SEND_TEMPLATE
+    assert decide(dataclasses.replace(outside, parts_sent_today=10)).action is Action.HOLD_UNTIL
+
+
+def test_a_message_that_started_going_out_is_finished_whatever_the_cap():
+    assert decide(capped(parts_sent_today=10, parts=5, parts_sent=2, capped_today=True)).action is (
+        Action.SEND_FREEFORM
+    )
+
+
+def test_a_message_longer_than_the_whole_cap_goes_alone_on_a_fresh_day():
+    assert decide(capped(parts_sent_today=0, parts=13)).action is Action.SEND_FREEFORM
+    assert decide(capped(parts_sent_today=1, parts=13)).action is Action.HOLD_UNTIL
+
+
+def test_a_proactive_message_past_the_part_cap_also_waits_out_quiet_hours_the_next_day():
+    decision = decide(capped(kind="proactive", quiet_hours=QUIET, parts_sent_today=10))
+    # Midnight UTC is quiet in UTC (22:00-08:00): held until 08:00, and the cap is why it waits at all.
+    assert decision.until == datetime(2026, 11, 26, 8, 0, tzinfo=UTC) and decision.part_cap
+    assert "limit" in decision.reason and "quiet" in decision.reason
+
+
+def test_no_part_cap_for_numbers_without_an_account():
+    stranger = capped(kind="system", has_account=False, part_cap=None, parts_sent_today=99)
+    assert decide(stranger).action is Action.SEND_FREEFORM
+
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [

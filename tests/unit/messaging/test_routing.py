@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from litestar.datastructures import FormMultiDict
@@ -105,8 +106,24 @@ def test_unknown_sender_gets_the_sign_up_link_once_a_day():
     outcome = routing.unknown_sender(AT, APP)
     assert (outcome.status, outcome.detail) == ("REFUSED", "UNKNOWN_SENDER")
     assert "https://app.yourclaw.test" in outcome.reply.text
+    assert outcome.reply.text.endswith(notices.once_a_day())
     assert outcome.reply.dedupe_key == routing.unknown_sender(AT + timedelta(hours=5), APP).reply.dedupe_key
     assert outcome.reply.dedupe_key != routing.unknown_sender(AT + timedelta(days=1), APP).reply.dedupe_key
+
+
+def test_a_number_without_an_account_shares_one_answer_a_day_whatever_it_sends():
+    key = routing.unknown_number_key(AT)
+    answers = [routing.unknown_sender(AT, APP)] + [
+        routing.link_outcome(result, code, AT + timedelta(hours=3), APP, has_account=False)
+        for result in (LinkResult.WRONG_CODE, LinkResult.EXPIRED_CODE, LinkResult.PHONE_TAKEN)
+        for code in ("000001", "000002")
+    ]
+    assert {a.reply.dedupe_key for a in answers} == {key}
+    assert all(a.reply.text.endswith(notices.once_a_day()) for a in answers)
+    assert routing.unknown_number_key(AT + timedelta(days=1)) != key
+    # A linked number is a user: their explanations are keyed per code, as before.
+    linked = routing.link_outcome(LinkResult.ALREADY_LINKED, "000001", AT, APP, has_account=True)
+    assert linked.reply.dedupe_key != key and linked.reply.text == notices.already_linked()
 
 
 @pytest.mark.parametrize(
@@ -125,11 +142,12 @@ def test_link_results(code_owner, expired, number_owner, result):
 
 
 def test_link_replies():
-    verified = routing.link_outcome(LinkResult.VERIFIED, "123456", AT, APP)
+    verified = routing.link_outcome(LinkResult.VERIFIED, "123456", AT, APP, has_account=True)
     assert (verified.status, verified.detail, verified.reply.text) == ("VERIFICATION", "VERIFIED", notices.linked())
-    wrong = routing.link_outcome(LinkResult.WRONG_CODE, "999999", AT, APP)
-    assert wrong.reply.text == notices.wrong_code(APP) and "999999" in wrong.reply.dedupe_key
-    assert "expired" in routing.link_outcome(LinkResult.EXPIRED_CODE, "1111", AT, APP).reply.text
+    wrong = routing.link_outcome(LinkResult.WRONG_CODE, "999999", AT, APP, has_account=False)
+    assert wrong.reply.text.startswith(notices.wrong_code(APP))
+    expired = routing.link_outcome(LinkResult.EXPIRED_CODE, "1111", AT, APP, has_account=False)
+    assert "expired" in expired.reply.text
 
 
 @pytest.mark.parametrize(
@@ -147,7 +165,9 @@ def test_every_notice_is_short():
         notices.wrong_code(APP),
         notices.expired_code(APP),
         notices.phone_taken(),
-        notices.sign_up(APP),
+        f"{notices.sign_up(APP)} {notices.once_a_day()}",
+        f"{notices.wrong_code(APP)} {notices.once_a_day()}",
+        notices.outbound_capped(200, AT, ZoneInfo("America/Los_Angeles")),
         notices.stopped(),
         notices.started(),
         notices.no_assistant(APP),

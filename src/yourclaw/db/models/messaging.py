@@ -84,6 +84,7 @@ class Outbox(Base):
             postgresql_where=text("idempotency_key IS NOT NULL"),
         ),
         CheckConstraint("user_id IS NOT NULL OR to_phone IS NOT NULL", name="has_recipient"),
+        CheckConstraint("requested_kind IS NULL OR requested_kind IN ('reply', 'proactive')", name="requested_kind"),
         CheckConstraint("parts_sent >= 0", name="parts_sent_nonnegative"),
     )
 
@@ -92,6 +93,9 @@ class Outbox(Base):
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     to_phone: Mapped[str | None] = mapped_column(String(20))
     kind: Mapped[str] = mapped_column(String(16))
+    # What the assistant asked for (on the rows it posts); `kind` is what it was granted: a "reply" that
+    # answers no message recently handed to it goes as proactive. An identical retry is compared with this.
+    requested_kind: Mapped[str | None] = mapped_column(String(16))
     body: Mapped[str] = mapped_column(Text)
     template: Mapped[str | None] = mapped_column(String(64))
     template_vars: Mapped[dict | None] = mapped_column(JSONB)
@@ -147,6 +151,8 @@ class InboundMessage(Base):
     detail: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None]
     lease_instance: Mapped[str | None] = mapped_column(String(64))
+    # The last hand-out to the assistant: its answers count as replies for a while after it.
+    leased_at: Mapped[datetime | None]
     deliveries: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     routed_at: Mapped[datetime | None]
     acked_at: Mapped[datetime | None]
@@ -183,9 +189,13 @@ class UsageDaily(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     day: Mapped[date] = mapped_column(Date, server_default=text("CURRENT_DATE"))
     inbound_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # WhatsApp messages as Twilio sends and bills them: each part of a long text and each template is one.
     outbound_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # Proactive messages (whole messages, not parts) that started going out.
     proactive_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     llm_millicents: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    # When the daily part cap first held a message back this day: the rest of the day's messages wait too.
+    outbound_capped_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = updated_at()
 
 

@@ -326,14 +326,24 @@ async def waiting_too_long(
 # --- the dashboard's views -----------------------------------------------------------------------
 
 
-async def usage_days(session: AsyncSession, user_id: uuid.UUID, days: int) -> tuple[date, list[UsageDaily]]:
-    """The user's counters over the last `days` days (the database's calendar, as the counters use),
-    with the first of those days."""
-    first = await session.scalar(select(func.current_date() - (days - 1)))
+@dataclass(frozen=True)
+class UsageDays:
+    first: date
+    today: date
+    next_day_at: datetime  # when today's counters end
+    rows: list[UsageDaily]
+
+
+async def usage_days(session: AsyncSession, user_id: uuid.UUID, days: int) -> UsageDays:
+    """The user's counters over the last `days` days (the database's calendar, as the counters use)."""
+    today, next_day_at = (
+        await session.execute(select(func.current_date(), text("(current_date + 1)::timestamptz")))
+    ).one()
+    first = today - timedelta(days=days - 1)
     rows = await session.scalars(
         select(UsageDaily).where(UsageDaily.user_id == user_id, UsageDaily.day >= first).order_by(UsageDaily.day)
     )
-    return first, list(rows.all())
+    return UsageDays(first, today, next_day_at, list(rows.all()))
 
 
 async def conversation_page(

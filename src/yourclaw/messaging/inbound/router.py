@@ -137,7 +137,10 @@ class InboundRouter:
                 result = routing.LinkResult.PHONE_TAKEN
                 owner = await repo.verified_phone(session, message.from_phone)
                 user_id = owner.user_id if owner is not None else None
-        return routing.link_outcome(result, code, message.received_at, self.settings.app_url), user_id
+        outcome = routing.link_outcome(
+            result, code, message.received_at, self.settings.app_url, has_account=user_id is not None
+        )
+        return outcome, user_id
 
     # --- batches ---------------------------------------------------------------------------------
 

@@ -145,8 +145,19 @@ def decide(body: str, at: datetime, sender: Sender, limits: Limits, app_url: str
     return Outcome("QUEUED")
 
 
+def unknown_number_key(at: datetime) -> str:
+    """Every answer to a number with no account shares this key (per number, see the outbox), so it gets
+    one a day whatever it sends: hello, wrong, expired or taken codes. A stranger cannot make us pay
+    for a message per message."""
+    return f"no-account:{day_of(at)}"
+
+
+def _to_unknown_number(text: str, at: datetime) -> Reply:
+    return Reply(f"{text} {notices.once_a_day()}", unknown_number_key(at))
+
+
 def unknown_sender(at: datetime, app_url: str) -> Outcome:
-    return Outcome("REFUSED", "UNKNOWN_SENDER", Reply(notices.sign_up(app_url), f"sign-up:{day_of(at)}"))
+    return Outcome("REFUSED", "UNKNOWN_SENDER", _to_unknown_number(notices.sign_up(app_url), at))
 
 
 # --- "link <code>" ---------------------------------------------------------------------------------
@@ -172,7 +183,8 @@ def link_result(*, code_owner: uuid.UUID | None, code_expired: bool, number_owne
     return LinkResult.VERIFIED
 
 
-def link_outcome(result: LinkResult, code: str, at: datetime, app_url: str) -> Outcome:
+def link_outcome(result: LinkResult, code: str, at: datetime, app_url: str, *, has_account: bool) -> Outcome:
+    """`has_account`: the answer goes to a user (a verified number), not to a bare number."""
     if result is LinkResult.VERIFIED:
         return Outcome("VERIFICATION", result.value, Reply(notices.linked()))
     texts = {
@@ -181,6 +193,8 @@ def link_outcome(result: LinkResult, code: str, at: datetime, app_url: str) -> O
         LinkResult.EXPIRED_CODE: notices.expired_code(app_url),
         LinkResult.PHONE_TAKEN: notices.phone_taken(),
     }
+    if not has_account:
+        return Outcome("VERIFICATION", result.value, _to_unknown_number(texts[result], at))
     # One explanation per code a day: retyping the same wrong code does not start a conversation.
     key = f"link:{result.value}:{code}:{day_of(at)}"
     return Outcome("VERIFICATION", result.value, Reply(texts[result], key))

@@ -7,6 +7,11 @@
   (a part or its template was sent) it is no longer held by either, so it never breaks off overnight.
 - STOP silences proactive messages and templates. Replies and notices still go inside the window, where
   the user has just written to us (the STOP confirmation itself is one).
+- A daily cap on the WhatsApp messages a user is sent (each part of a long text, each template), of
+  every kind: a message that would go past it waits for the next usage day whole (it never breaks off),
+  and once one has waited, so does every later one that day (order). Our own notices are exempt
+  (`system`: verification, credits, the cap's own notice): they are few, each goes once by its key,
+  and an assistant cannot make one. They still count.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ class Decision:
     action: Action
     until: datetime | None = None
     reason: str = ""
+    # The daily part cap is (one of) the reasons for HOLD_UNTIL.
+    part_cap: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,6 +127,14 @@ class Facts:
     has_template: bool = True
     # Twilio refused free-form text (63016) although our clock said the window was open.
     window_refused: bool = False
+    # The daily cap on WhatsApp messages (parts and templates) of every kind; None: no cap.
+    part_cap: int | None = None
+    parts_sent_today: int = 0
+    # The cap already held a message back today: later ones wait behind it.
+    capped_today: bool = False
+    # This message as free-form text, and how many of those parts already went.
+    parts: int = 1
+    parts_sent: int = 0
 
 
 def decide(facts: Facts) -> Decision:
@@ -135,10 +150,9 @@ def decide(facts: Facts) -> Decision:
     if facts.held_since is not None and not user_wrote_since_hold:
         return Decision(Action.WAIT_FOR_REPLY, reason="waiting for the user to write back")
 
-    if facts.kind == "proactive" and not facts.started:
-        hold = _proactive_hold(facts)
-        if hold is not None:
-            return hold
+    hold = _hold(facts, parts=facts.parts if is_open else 1)
+    if hold is not None:
+        return hold
 
     if is_open:
         return Decision(Action.SEND_FREEFORM)
@@ -149,18 +163,33 @@ def decide(facts: Facts) -> Decision:
     return Decision(Action.SEND_TEMPLATE)
 
 
-def _proactive_hold(facts: Facts) -> Decision | None:
-    zone = user_zone(facts.timezone)
+def over_part_cap(facts: Facts, parts: int) -> bool:
+    """Whether sending this message now (as `parts` WhatsApp messages) would go past the day's cap."""
+    if facts.part_cap is None or facts.kind == "system" or facts.parts_sent > 0:
+        return False
+    if facts.capped_today:
+        return True
+    # A message longer than the whole cap goes alone on a fresh day, or it would wait for ever.
+    return facts.parts_sent_today > 0 and facts.parts_sent_today + parts > facts.part_cap
+
+
+def _hold(facts: Facts, *, parts: int) -> Decision | None:
+    day_ends = facts.usage_day_ends_at or next_usage_day(facts.now)
     moment = facts.now
     reasons = []
-    if facts.proactive_sent_today >= facts.daily_cap:
-        moment = facts.usage_day_ends_at or next_usage_day(moment)
-        reasons.append("daily cap reached")
-    if facts.quiet_hours is not None:
-        quiet_end = facts.quiet_hours.until(moment, zone)
-        if quiet_end is not None:
-            moment = quiet_end
-            reasons.append("quiet hours")
+    capped = over_part_cap(facts, parts)
+    if capped:
+        moment = day_ends
+        reasons.append("daily message limit reached")
+    if facts.kind == "proactive" and not facts.started:
+        if facts.proactive_sent_today >= facts.daily_cap and not capped:
+            moment = day_ends
+            reasons.append("proactive daily cap reached")
+        if facts.quiet_hours is not None:
+            quiet_end = facts.quiet_hours.until(moment, user_zone(facts.timezone))
+            if quiet_end is not None:
+                moment = quiet_end
+                reasons.append("quiet hours")
     if moment == facts.now:
         return None
-    return Decision(Action.HOLD_UNTIL, until=moment, reason=" and ".join(reasons))
+    return Decision(Action.HOLD_UNTIL, until=moment, reason=" and ".join(reasons), part_cap=capped)

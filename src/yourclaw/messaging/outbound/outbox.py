@@ -7,7 +7,7 @@ import uuid
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from yourclaw.db import channels
 from yourclaw.db.models import Outbox
@@ -15,7 +15,7 @@ from yourclaw.db.models.messaging import OUTBOX_KINDS
 
 
 async def enqueue_whatsapp(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     user_id: uuid.UUID | None,
     text: str,
     kind: str = "system",

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import String, and_, case, cast, func, literal_column, or_, select, update
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from yourclaw.db.models import Message, Outbox, UsageDaily, User, UserPhone
+from yourclaw.messaging.outbound.outbox import enqueue_whatsapp
 
 # Two-key advisory locks live apart from the reconciler's one-key lock.
 LOCK_CLASS = 0x5953  # "YS": yourclaw sender
@@ -111,6 +112,9 @@ class Head:
     opted_out_at: datetime | None
     timezone: str | None
     proactive_today: int
+    parts_today: int  # WhatsApp messages of every kind sent to the user today
+    capped_today: bool  # the daily part cap held a message back today
+    today: date  # the usage day (the database's calendar, as the counters use)
     usage_day_ends_at: datetime
 
 
@@ -130,7 +134,8 @@ async def head(conn: AsyncConnection, recipient: Recipient) -> Head | None:
     ).first()
     now, day_ends, today = clock
     phone = last_inbound = opted_out = timezone = None
-    proactive_today = 0
+    proactive_today = parts_today = 0
+    capped_today = False
     if recipient.user_id is not None:
         facts = (
             await conn.execute(
@@ -141,13 +146,19 @@ async def head(conn: AsyncConnection, recipient: Recipient) -> Head | None:
         ).first()
         if facts is not None:
             phone, last_inbound, opted_out, timezone = facts
-        proactive_today = (
-            await conn.scalar(
-                select(UsageDaily.proactive_count).where(
-                    UsageDaily.user_id == recipient.user_id, UsageDaily.day == today
-                )
+        # Exact, not a snapshot to race: only the holder of the recipient's lock sends to them, and it
+        # counts each part (`_audit`) before it reads this again.
+        counts = (
+            await conn.execute(
+                select(
+                    UsageDaily.proactive_count,
+                    UsageDaily.outbound_count,
+                    UsageDaily.outbound_capped_at.is_not(None),
+                ).where(UsageDaily.user_id == recipient.user_id, UsageDaily.day == today)
             )
-        ) or 0
+        ).first()
+        if counts is not None:
+            proactive_today, parts_today, capped_today = counts
     else:
         phone = recipient.to_phone
     await conn.commit()
@@ -172,6 +183,9 @@ async def head(conn: AsyncConnection, recipient: Recipient) -> Head | None:
         opted_out_at=opted_out,
         timezone=timezone,
         proactive_today=proactive_today,
+        parts_today=parts_today,
+        capped_today=capped_today,
+        today=today,
         usage_day_ends_at=day_ends,
     )
 
@@ -265,6 +279,39 @@ async def _audit(
 
 async def hold_until(conn: AsyncConnection, outbox_id: int, until: datetime, reason: str) -> None:
     await _update(conn, outbox_id, status="PENDING", not_before=until, last_error=reason)
+
+
+async def hold_at_part_cap(
+    conn: AsyncConnection,
+    outbox_id: int,
+    user_id: uuid.UUID,
+    until: datetime,
+    reason: str,
+    *,
+    notice: str,
+    notice_key: str,
+) -> bool:
+    """The daily part cap holds the message back: the day is marked capped (the rest of it waits too,
+    and the dashboard says so) and, the first time that day, the user is told. True when the notice was
+    queued. One transaction."""
+    await conn.execute(
+        update(Outbox).where(Outbox.id == outbox_id).values(status="PENDING", not_before=until, last_error=reason)
+    )
+    newly_capped = await conn.scalar(
+        insert(UsageDaily)
+        .values(user_id=user_id, outbound_capped_at=func.now())
+        .on_conflict_do_update(
+            index_elements=[UsageDaily.user_id, UsageDaily.day],
+            set_={"outbound_capped_at": func.now(), "updated_at": func.now()},
+            where=UsageDaily.outbound_capped_at.is_(None),
+        )
+        .returning(UsageDaily.id)
+    )
+    queued = False
+    if newly_capped is not None:
+        queued = await enqueue_whatsapp(conn, user_id, notice, "system", dedupe_key=notice_key) is not None
+    await conn.commit()
+    return queued
 
 
 async def wait_for_reply(conn: AsyncConnection, outbox_id: int, reason: str) -> None:

@@ -32,6 +32,7 @@ from twilio.rest import Client
 from yourclaw.db import channels
 from yourclaw.kit.crypto import SecretBox
 from yourclaw.kit.settings import Settings, SettingsError
+from yourclaw.messaging.outbound import limits
 from yourclaw.messaging.outbound import repository as repo
 from yourclaw.messaging.outbound.delivery_policy import Action, Facts, decide, parse_quiet_hours
 from yourclaw.messaging.outbound.repository import Head, Recipient
@@ -228,7 +229,7 @@ class Sender:
         if head.status == "SENDING":
             if await self._reconcile(conn, client, recipient, head, parts, refused):
                 return
-        decision = decide(self._facts(recipient, head, window_refused=head.id in refused))
+        decision = decide(self._facts(recipient, head, parts, window_refused=head.id in refused))
         bound = self.log.bind(outbox_id=head.id, kind=head.kind, part=head.parts_sent, parts=len(parts))
         match decision.action:
             case Action.DROP_OPTED_OUT:
@@ -236,7 +237,7 @@ class Sender:
                 await repo.finish(conn, head.id, "CANCELED", decision.reason)
             case Action.HOLD_UNTIL:
                 bound.info("outbox_deferred", until=decision.until.isoformat(), reason=decision.reason)
-                await repo.hold_until(conn, head.id, decision.until, decision.reason)
+                await limits.hold(conn, self.settings, head, decision)
             case Action.WAIT_FOR_REPLY:
                 bound.info("outbox_waiting_for_reply", reason=decision.reason)
                 await repo.wait_for_reply(conn, head.id, decision.reason)
@@ -245,22 +246,9 @@ class Sender:
             case Action.SEND_FREEFORM:
                 await self._send(conn, client, head, parts, refused, template=False)
 
-    def _facts(self, recipient: Recipient, head: Head, *, window_refused: bool = False) -> Facts:
-        return Facts(
-            kind=head.kind,
-            now=head.now,
-            has_account=recipient.user_id is not None,
-            last_inbound_at=head.last_inbound_at,
-            opted_out=head.opted_out_at is not None,
-            timezone=head.timezone,
-            held_since=head.held_since,
-            started=head.parts_sent > 0 or head.held_since is not None,
-            proactive_sent_today=head.proactive_today,
-            daily_cap=self.settings.proactive_daily_cap,
-            quiet_hours=self.quiet_hours,
-            usage_day_ends_at=head.usage_day_ends_at,
-            has_template=bool(head.template or self.settings.twilio_template_content_sid),
-            window_refused=window_refused,
+    def _facts(self, recipient: Recipient, head: Head, parts: list[str], *, window_refused: bool = False) -> Facts:
+        return limits.facts_for(
+            self.settings, self.quiet_hours, recipient, head, parts=len(parts), window_refused=window_refused
         )
 
     async def _send(
@@ -382,7 +370,7 @@ class Sender:
                 )
                 self.log.info("outbox_part_recovered", outbox_id=head.id, part=head.parts_sent, twilio_sid=found.sid)
                 return True
-        if unknown and decide(self._facts(recipient, head)).action is Action.SEND_TEMPLATE:
+        if unknown and decide(self._facts(recipient, head, parts)).action is Action.SEND_TEMPLATE:
             message = unknown[-1]
             await repo.record_template(conn, head, message.sid, message.body or "[template]", message.status)
             self.log.info("outbox_template_recovered", outbox_id=head.id, twilio_sid=message.sid)

@@ -1,4 +1,4 @@
-// The Usage section: today's messages against the daily limit, credits used and left as a bar, and the
+// The Usage section: today's messages against the daily limits, credits used and left as a bar, and the
 // last 7 days as a small bar chart drawn in SVG.
 import { authed } from "./api.js";
 import { dollars, el } from "./ui.js";
@@ -38,6 +38,23 @@ function chart(days) {
   return root;
 }
 
+// Today's WhatsApp messages to the user against the daily cap; once reached, when the held ones go.
+function outboundLine(outbound) {
+  if (outbound.capped_until) {
+    const at = new Date(outbound.capped_until).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    return el("p", {
+      class: "notice notice-info",
+      id: "outbound-limit",
+      text: `Your assistant reached today's limit of ${outbound.parts_cap} WhatsApp messages. What it writes next is kept, not lost, and goes out after ${at}.`,
+    });
+  }
+  return el("p", {
+    class: "muted small",
+    id: "outbound-limit",
+    text: `Your assistant has sent ${outbound.parts_today} of its ${outbound.parts_cap} WhatsApp messages for today (a long message counts as several).`,
+  });
+}
+
 export function mountUsage(card) {
   async function load(me) {
     const usage = await authed("GET", "/usage?days=7");
@@ -55,9 +72,10 @@ export function mountUsage(card) {
         "div",
         { class: "stats" },
         el("div", { class: "stat" }, el("div", { class: "value", id: "usage-today", text: String(today.inbound) }), el("div", { class: "label", text: `messages from you today (limit ${usage.limits.per_day})` })),
-        el("div", { class: "stat" }, el("div", { class: "value", text: String(today.outbound) }), el("div", { class: "label", text: "replies and alerts today" })),
+        el("div", { class: "stat" }, el("div", { class: "value", text: String(today.outbound) }), el("div", { class: "label", text: "messages from your assistant today" })),
         el("div", { class: "stat" }, el("div", { class: "value", id: "credits-left", text: ownKey ? "∞" : dollars(left) }), el("div", { class: "label", text: ownKey ? "your own key: no credit limit" : "AI credits left" })),
       ),
+      outboundLine(usage.outbound),
       el(
         "div",
         { class: "sub-block" },
