@@ -4,9 +4,10 @@ tokens, credits, subscriptions; and signing in through the dev login."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from litestar.testing import AsyncTestClient
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yourclaw.credits import repository as credits_repo
@@ -117,3 +118,16 @@ async def subscribe(sessions_or_session, user_id: uuid.UUID, status: str = "ACTI
     else:
         async with transaction(sessions_or_session) as s:
             await write(s)
+
+
+async def signed_up(client: AsyncTestClient) -> tuple[dict[str, str], uuid.UUID]:
+    """Signed in, and the user row exists (the first authenticated request makes it)."""
+    headers, user_id = await sign_in(client)
+    assert (await client.get("/api/v1/users/me", headers=headers)).status_code == 200
+    return headers, user_id
+
+
+async def database_today(sessions) -> date:
+    """Today by the database's calendar, which the daily counters use."""
+    async with sessions() as s:
+        return await s.scalar(select(func.current_date()))

@@ -1,5 +1,5 @@
-"""What the web product adds to the app: API handlers under /api/v1 (the account overview, the pages'
-public configuration, the verification QR code) and the pages with their assets."""
+"""What the web product adds to the app: API handlers under /api/v1 (the account overview, the usage view,
+the pages' public configuration, the verification QR code) and the pages with their assets."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from yourclaw.web import pages
 from yourclaw.web.config import config
 from yourclaw.web.profile import ProfileController
 from yourclaw.web.qr import VerificationQrController
+from yourclaw.web.usage import UsageController
 
-HANDLERS: list = [ProfileController, config, VerificationQrController]
+HANDLERS: list = [ProfileController, config, VerificationQrController, UsageController]
 
 
 def page_routes(settings: Settings) -> list:

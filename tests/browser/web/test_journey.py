@@ -207,6 +207,11 @@ def test_the_whole_journey(browser, dev_server: DevServer, screen: Screen) -> No
             timeout=READY_TIMEOUT,
         )
         shots.take("simulator-reply")
+        # The reply's thinking was metered: the usage view shows what it cost, on which model, for what.
+        expect(page.locator("#spend-summary")).to_contain_text("Claude Sonnet 5", timeout=STEP_TIMEOUT)
+        expect(page.locator("#spend .legend")).to_contain_text("Answering you")
+        page.locator("#spend").scroll_into_view_if_needed()
+        shots.take("usage-spend")
 
         # The Anthropic key: add (only the last 4 shown), then remove with confirmation.
         key = "sk-ant-api03-" + uuid.uuid4().hex + "WXYZ"

@@ -1,5 +1,6 @@
-// The Usage section: today's messages against the daily limits, credits used and left as a bar, and the
-// last 7 days as a small bar chart drawn in SVG.
+// The Usage section: today's messages against the daily limits, credits used and left as a bar, the last
+// 7 days of messages as a small bar chart, and what the assistant's thinking cost per day and purpose, with
+// the models it ran on — all drawn here in SVG.
 import { authed } from "./api.js";
 import { dollars, el } from "./ui.js";
 
@@ -36,6 +37,76 @@ function chart(days) {
   });
   root.append(svg("text", { x: 2, y: 12 }, String(peak)));
   return root;
+}
+
+// What made the assistant think, in the order the chart stacks them.
+const PURPOSES = [
+  ["reply", "Answering you"],
+  ["cron", "Scheduled jobs"],
+  ["heartbeat", "Check-ins"],
+  ["memory", "Memory"],
+  ["other", "Other"],
+  ["unsettled", "Interrupted calls"],
+];
+
+// Spend is in millicents (1/1000 of a cent): a check-in costs a fraction of a cent.
+function money(millicents) {
+  if (millicents > 0 && millicents < 1000) return "<$0.01";
+  return "$" + (millicents / 100000).toFixed(2);
+}
+
+function spendChart(days, spend) {
+  const width = 560;
+  const height = 140;
+  const pad = 22;
+  const slot = (width - pad) / days.length;
+  const byDay = new Map(days.map((d) => [d.day, new Map()]));
+  for (const row of spend) {
+    const day = byDay.get(row.day);
+    if (day) day.set(row.purpose, (day.get(row.purpose) || 0) + row.millicents);
+  }
+  const totals = days.map((d) => [...byDay.get(d.day).values()].reduce((a, b) => a + b, 0));
+  const peak = Math.max(1, ...totals);
+  const scale = (n) => ((height - pad - 10) * n) / peak;
+  const title = days.map((d, i) => `${d.day}: ${money(totals[i])}`).join("; ");
+  const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": "What your assistant's thinking cost, per day. " + title });
+  days.forEach((d, i) => {
+    const x = pad + i * slot + slot * 0.25;
+    const w = slot * 0.5;
+    let top = height - pad;
+    for (const [purpose, label] of PURPOSES) {
+      const value = byDay.get(d.day).get(purpose) || 0;
+      if (!value) continue;
+      const h = Math.max(scale(value), 1);
+      top -= h;
+      root.append(svg("rect", { class: `spend spend-${purpose}`, x, y: top, width: w, height: h, rx: 2 }, svg("title", {}, `${label}: ${money(value)}`)));
+    }
+    const label = new Date(d.day + "T12:00:00").toLocaleDateString([], { weekday: "short" });
+    root.append(svg("text", { x: x + w / 2, y: height - 6, "text-anchor": "middle" }, label));
+  });
+  root.append(svg("text", { x: 2, y: 12 }, money(peak)));
+  return root;
+}
+
+function spendBlock(days, spend, ownKey) {
+  const total = spend.reduce((sum, row) => sum + row.millicents, 0);
+  const models = new Map();
+  for (const row of spend) models.set(row.model_label, (models.get(row.model_label) || 0) + row.millicents);
+  const used = new Set(spend.map((row) => row.purpose));
+  const legend = PURPOSES.filter(([purpose]) => used.has(purpose)).map(([purpose, label]) => el("span", {}, el("i", { class: `spend-${purpose}` }), label));
+  const parts = [el("h3", { text: "What your assistant's thinking cost" })];
+  if (!spend.length) {
+    parts.push(el("p", { class: "muted small", id: "spend-summary", text: "Nothing yet this week." }));
+    return el("div", { class: "sub-block chart", id: "spend" }, ...parts);
+  }
+  const byModel = [...models.entries()].sort((a, b) => b[1] - a[1]).map(([label, value]) => `${label} ${money(value)}`).join(" · ");
+  const whose = ownKey ? " (on your own key where marked so: Anthropic bills those)" : "";
+  parts.push(
+    el("p", { class: "muted small", id: "spend-summary", text: `${money(total)} in the last 7 days${whose}: ${byModel}` }),
+    el("div", { class: "legend" }, ...legend),
+    spendChart(days, spend),
+  );
+  return el("div", { class: "sub-block chart", id: "spend" }, ...parts);
 }
 
 // Today's WhatsApp messages to the user against the daily cap; once reached, when the held ones go.
@@ -91,6 +162,7 @@ export function mountUsage(card) {
         el("div", { class: "legend" }, el("span", {}, el("i", { class: "in" }), "From you"), el("span", {}, el("i", { class: "out" }), "From your assistant")),
         chart(usage.days),
       ),
+      spendBlock(usage.days, usage.spend, ownKey),
     );
   }
   return { load };
