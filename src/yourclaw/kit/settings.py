@@ -67,6 +67,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
     encryption_key: str | None = None
 
+    # JSON and form bodies are read before the route knows its caller: kept small (uploads and the LLM
+    # proxy have limits of their own and read only once the caller is known).
+    request_max_body_bytes: int = 1024 * 1024
+
     api_url: str = "http://127.0.0.1:8000"
     app_url: str = "http://127.0.0.1:8000"
     runtime_api_url: str | None = None
@@ -244,6 +248,7 @@ def _validate(settings: Settings) -> None:
         "llm_max_calls_in_flight",
         "llm_min_output_tokens",
         "llm_reservation_ttl_seconds",
+        "request_max_body_bytes",
     )
     for name in positive:
         if getattr(settings, name) <= 0:

@@ -101,6 +101,8 @@ def create_app(settings: Settings) -> Litestar:
         ],
         lifespan=[lifespan],
         dependencies=dependencies(),
+        # A body is read before the route's dependencies say who sent it: bounded for every route.
+        request_max_body_size=settings.request_max_body_bytes,
         exception_handlers=errors.EXCEPTION_HANDLERS,
         middleware=[request_id_middleware],
         cors_config=CORSConfig(
