@@ -16,6 +16,8 @@ from yourclaw.accounts.schemas import DevLoginInput, DevLoginOutput, PhoneInput,
 from yourclaw.kit.di import DbSession, SettingsDep
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# What users.email holds (RFC 5321's longest address): a longer one would fail at the database.
+MAX_EMAIL = 320
 DEV_TOKEN_TTL = 7 * 24 * 3600
 
 
@@ -40,6 +42,8 @@ class DevAuthController(Controller):
     @post("/login", status_code=200)
     async def login(self, settings: SettingsDep, data: JSONBody[DevLoginInput]) -> DevLoginOutput:
         email = data.email.strip().lower()
+        if len(email) > MAX_EMAIL:
+            raise InvalidEmail(f"An email address is at most {MAX_EMAIL} characters")
         if not _EMAIL.match(email):
             raise InvalidEmail("Enter an email address")
         user_id = service.dev_user_id(email)

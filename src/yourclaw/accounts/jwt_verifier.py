@@ -19,6 +19,8 @@ _ASYMMETRIC_KTY = {"ES256": "EC", "RS256": "RSA"}
 _HMAC_ALG = "HS256"
 
 _DEV_AUDIENCE = "authenticated"
+# users.email's width; an address the database could not store is not kept from a token.
+_MAX_EMAIL = 320
 
 
 class Claims(msgspec.Struct, frozen=True):
@@ -207,10 +209,14 @@ def _claims_from(payload: dict[str, Any]) -> Claims:
     role = payload.get("role")
     return Claims(
         sub=sub,
-        email=email if isinstance(email, str) and email else None,
+        email=email if _storable_email(email) else None,
         exp=int(exp),
         role=role if isinstance(role, str) and role else None,
     )
+
+
+def _storable_email(email: object) -> bool:
+    return isinstance(email, str) and 0 < len(email) <= _MAX_EMAIL and "\x00" not in email
 
 
 def issue_dev_token(secret: str, *, sub: str, email: str, issuer: str, ttl_seconds: int = 86400) -> str:

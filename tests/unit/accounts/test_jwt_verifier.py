@@ -194,6 +194,12 @@ async def test_valid_hs256(verifier: TokenVerifier, jwks: JwksServer) -> None:
     assert jwks.requests == 0
 
 
+@pytest.mark.parametrize("email", ["a" * 310 + "@example.com", "a\x00b@example.com"])
+async def test_an_email_the_database_cannot_store_is_not_kept(verifier: TokenVerifier, email: str) -> None:
+    token = jwt.encode(_payload(email=email), HS_SECRET, algorithm="HS256")
+    assert (await verifier.verify(token)).email is None
+
+
 async def test_dev_token_round_trip(http: httpx.AsyncClient) -> None:
     dev_issuer = "http://127.0.0.1:8000/dev-auth"
     verifier = TokenVerifier(jwks_url=None, hs256_secret=HS_SECRET, issuer=dev_issuer, http=http)
