@@ -30,7 +30,10 @@ STRANGERS = [
 async def test_a_stranger_is_refused_before_the_body_is_read(database_url, db, path, headers):
     async with running(create_app(make_settings(database_url))) as app:
         answer = await asgi_request(
-            app, "POST", path, {"content-type": "application/json", "anthropic-version": "2023-06-01", **headers},
+            app,
+            "POST",
+            path,
+            {"content-type": "application/json", "anthropic-version": "2023-06-01", **headers},
             chunks=32,
         )
     assert answer.status == 401
