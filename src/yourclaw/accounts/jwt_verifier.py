@@ -10,8 +10,11 @@ from typing import Any
 import httpx
 import jwt
 import msgspec
+import structlog
 
 from yourclaw.accounts.errors import AuthUnavailable, InvalidToken, TokenExpired, UnknownSigningKey
+
+log = structlog.get_logger(__name__)
 
 # Each accepted algorithm is bound to the one key type that may verify it; this
 # mapping is the allow-list, so anything absent (including "none") is rejected.
@@ -19,6 +22,9 @@ _ASYMMETRIC_KTY = {"ES256": "EC", "RS256": "RSA"}
 _HMAC_ALG = "HS256"
 
 _DEV_AUDIENCE = "authenticated"
+# Seconds before the next JWKS fetch after a failed one, doubling up to the most.
+RETRY_FIRST = 5.0
+RETRY_MAX = 300.0
 # users.email's width; an address the database could not store is not kept from a token.
 _MAX_EMAIL = 320
 
@@ -49,6 +55,7 @@ class TokenVerifier:
         http: httpx.AsyncClient,
         jwks_ttl: float = 600,
         refetch_min_interval: float = 30,
+        max_stale: float = 6 * 3600,
         leeway: int = 30,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -61,6 +68,7 @@ class TokenVerifier:
         self._http = http
         self._jwks_ttl = jwks_ttl
         self._refetch_min_interval = refetch_min_interval
+        self._max_stale = max_stale
         self._leeway = leeway
         self._clock = clock
 
@@ -72,6 +80,9 @@ class TokenVerifier:
         # shares that attempt's outcome instead of fetching again.
         self._attempts = 0
         self._last_attempt_ok = False
+        # After a failed fetch, none before this (backoff): an outage costs no fetch per call.
+        self._failures = 0
+        self._retry_at: float | None = None
         self._lock = asyncio.Lock()
 
     async def verify(self, token: str) -> Claims:
@@ -121,7 +132,7 @@ class TokenVerifier:
 
     async def _key_for(self, kid: str, alg: str) -> jwt.PyJWK:
         if self._keys is None or self._is_stale():
-            await self._fetch_once(seen=self._attempts, throttle=False)
+            await self._refresh()
 
         candidates = self._candidates(kid)
         if not candidates:
@@ -143,16 +154,36 @@ class TokenVerifier:
     def _is_stale(self) -> bool:
         return self._fetched_at is None or self._clock() - self._fetched_at >= self._jwks_ttl
 
+    def _backing_off(self) -> bool:
+        return self._retry_at is not None and self._clock() < self._retry_at
+
+    def _cache_serves_outage(self) -> bool:
+        """Keys past their TTL still verify while the JWKS cannot be fetched, up to max_stale after they
+        were: an identity provider's outage must not sign everyone out, nor trust old keys for ever."""
+        return (
+            self._keys is not None
+            and self._fetched_at is not None
+            and self._clock() - self._fetched_at < self._max_stale
+        )
+
+    async def _refresh(self) -> None:
+        try:
+            if self._backing_off():
+                raise _unavailable()
+            await self._fetch_once(seen=self._attempts, throttle=False)
+        except AuthUnavailable:
+            if not self._cache_serves_outage():
+                raise
+
     async def _fetch_once(self, *, seen: int, throttle: bool) -> None:
         async with self._lock:
             if self._attempts != seen:
                 if not self._last_attempt_ok:
                     raise _unavailable()
                 return
-            if (
-                throttle
-                and self._attempted_at is not None
-                and self._clock() - self._attempted_at < self._refetch_min_interval
+            if throttle and (
+                self._backing_off()
+                or (self._attempted_at is not None and self._clock() - self._attempted_at < self._refetch_min_interval)
             ):
                 return
             self._attempted_at = self._clock()
@@ -161,6 +192,14 @@ class TokenVerifier:
                 self._keys = await self._download()
                 self._fetched_at = self._clock()
                 self._last_attempt_ok = True
+                self._failures, self._retry_at = 0, None
+            except AuthUnavailable:
+                self._failures += 1
+                retry_in = min(RETRY_FIRST * 2 ** (self._failures - 1), RETRY_MAX)
+                self._retry_at = self._clock() + retry_in
+                age = None if self._fetched_at is None else round(self._clock() - self._fetched_at)
+                log.warning("jwks_fetch_failed", failures=self._failures, retry_in=retry_in, cached_keys_age=age)
+                raise
             finally:
                 # Counted on completion, not start, so that callers who read the
                 # counter while this fetch was in flight recognise it as newer.

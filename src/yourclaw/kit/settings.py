@@ -34,6 +34,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     supabase_service_role_key: str | None = None
     supabase_jwt_secret: str | None = None
     dev_jwt_secret: str | None = None
+    jwks_max_stale_seconds: int = 6 * 3600
 
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
@@ -249,6 +250,7 @@ def _validate(settings: Settings) -> None:
         "llm_min_output_tokens",
         "llm_reservation_ttl_seconds",
         "request_max_body_bytes",
+        "jwks_max_stale_seconds",
     )
     for name in positive:
         if getattr(settings, name) <= 0:

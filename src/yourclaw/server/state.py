@@ -83,6 +83,7 @@ class AppState:
                 hs256_secret=settings.supabase_jwt_secret,
                 issuer=settings.jwt_issuer,
                 http=http,
+                max_stale=settings.jwks_max_stale_seconds,
             )
         sessions = make_sessionmaker(engine)
         secrets = SecretBox(settings.fernet_keys)

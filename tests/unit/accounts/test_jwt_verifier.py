@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from yourclaw.accounts.jwt_verifier import Claims, TokenVerifier, issue_dev_token
+from yourclaw.accounts.jwt_verifier import RETRY_FIRST, RETRY_MAX, Claims, TokenVerifier, issue_dev_token
 from yourclaw.kit.errors import NotAuthenticated, ServiceUnavailable, YourClawError
 
 pytestmark = pytest.mark.unit
@@ -507,13 +507,64 @@ async def test_jwks_bad_response(
     assert err.status_code == 503
 
 
-async def test_jwks_recovers_after_outage(verifier: TokenVerifier, jwks: JwksServer, ec_key: Any) -> None:
+async def test_jwks_recovers_after_outage(
+    verifier: TokenVerifier, jwks: JwksServer, clock: FakeClock, ec_key: Any
+) -> None:
     token = jwt.encode(_payload(), ec_key, algorithm="ES256", headers={"kid": "ec-1"})
     jwks.status, jwks.body = 503, b"{}"
     await _rejected(verifier, token, "AUTH_UNAVAILABLE")
     jwks.status, jwks.body = 200, None
+    # The next attempt waits out the backoff: no fetch per call while the JWKS is down.
+    await _rejected(verifier, token, "AUTH_UNAVAILABLE")
+    assert jwks.requests == 1
+    clock.advance(RETRY_FIRST)
     assert (await verifier.verify(token)).sub
     assert jwks.requests == 2
+
+
+async def test_an_outage_past_the_ttl_is_served_from_the_cached_keys(
+    verifier: TokenVerifier, jwks: JwksServer, clock: FakeClock, ec_key: Any
+) -> None:
+    token = jwt.encode(_payload(), ec_key, algorithm="ES256", headers={"kid": "ec-1"})
+    assert (await verifier.verify(token)).sub
+    jwks.status, jwks.body = 503, b"{}"
+    clock.advance(601)
+    # The refresh fails; the keys fetched 601 s ago still verify, and 100 calls make one attempt.
+    for _ in range(100):
+        assert (await verifier.verify(token)).sub
+    assert jwks.requests == 2
+    # Attempts back off (doubling) while it lasts, each one still served from the cache.
+    waited = 0.0
+    for attempt in range(3, 8):
+        step = min(RETRY_FIRST * 2 ** (attempt - 3), RETRY_MAX)
+        clock.advance(step)
+        waited += step
+        assert (await verifier.verify(token)).sub
+        assert (await verifier.verify(token)).sub
+        assert jwks.requests == attempt
+    # Back: the next attempt fetches, and the cache is fresh again.
+    jwks.status, jwks.body = 200, None
+    clock.advance(RETRY_MAX)
+    assert (await verifier.verify(token)).sub
+    assert jwks.requests == 8
+    clock.advance(599)
+    assert (await verifier.verify(token)).sub
+    assert jwks.requests == 8
+
+
+async def test_cached_keys_serve_an_outage_for_at_most_max_stale(
+    jwks: JwksServer, http: httpx.AsyncClient, clock: FakeClock, ec_key: Any
+) -> None:
+    verifier = TokenVerifier(
+        jwks_url=jwks.url, hs256_secret=None, issuer=ISSUER, http=http, clock=clock, max_stale=3600
+    )
+    token = jwt.encode(_payload(), ec_key, algorithm="ES256", headers={"kid": "ec-1"})
+    assert (await verifier.verify(token)).sub
+    jwks.status, jwks.body = 503, b"{}"
+    clock.advance(3599)
+    assert (await verifier.verify(token)).sub
+    clock.advance(RETRY_MAX)
+    await _rejected(verifier, token, "AUTH_UNAVAILABLE")
 
 
 async def test_concurrent_requests_share_a_failed_fetch(verifier: TokenVerifier, jwks: JwksServer, ec_key: Any) -> None:
