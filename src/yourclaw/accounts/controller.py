@@ -18,7 +18,6 @@ from yourclaw.kit.di import DbSession, SettingsDep
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # What users.email holds (RFC 5321's longest address): a longer one would fail at the database.
 MAX_EMAIL = 320
-DEV_TOKEN_TTL = 7 * 24 * 3600
 
 
 class PhoneController(Controller):
@@ -52,6 +51,8 @@ class DevAuthController(Controller):
             sub=str(user_id),
             email=email,
             issuer=settings.dev_jwt_issuer,
-            ttl_seconds=DEV_TOKEN_TTL,
+            ttl_seconds=settings.dev_token_ttl_seconds,
         )
-        return DevLoginOutput(access_token=token, token_type="bearer", user_id=user_id, expires_in=DEV_TOKEN_TTL)
+        return DevLoginOutput(
+            access_token=token, token_type="bearer", user_id=user_id, expires_in=settings.dev_token_ttl_seconds
+        )

@@ -11,10 +11,13 @@ from litestar.di import NamedDependency
 
 from yourclaw.accounts import repository as accounts_repo
 from yourclaw.accounts import web_session
-from yourclaw.accounts.errors import InvalidToken, NotSignedIn, SessionExpired
+from yourclaw.accounts.errors import InvalidToken, NotSignedIn, SessionExpired, TokenRevoked
 from yourclaw.accounts.jwt_verifier import TokenVerifier
 from yourclaw.db.models import User
 from yourclaw.kit.di import DbSession, SettingsDep
+
+# A bearer token issued before the user signed out (of any browser) ends with the cookie sessions.
+SIGNED_OUT = "This sign-in ended when you signed out; sign in again"
 
 # The sign-in token verifier the process built once (JWKS cache included); provided by the server.
 Verifier = NamedDependency[TokenVerifier]
@@ -40,7 +43,7 @@ async def provide_current_user(
 ) -> User:
     """The user of a Bearer token or, without an Authorization header, of the browser's session cookie
     (whose writes must carry the CSRF token)."""
-    session = None
+    session = claims = None
     if "authorization" not in request.headers and web_session.SESSION_COOKIE in request.cookies:
         session = web_session.require(settings, request)
         user_id, email = session.user_id, session.email
@@ -51,6 +54,8 @@ async def provide_current_user(
     user = await accounts_repo.upsert_user(db_session, user_id, email)
     if session is not None and session.revoked_by(user.sessions_revoked_at):
         raise SessionExpired("Your session has ended; sign in again")
+    if claims is not None and claims.issued_before(user.sessions_revoked_at):
+        raise TokenRevoked(SIGNED_OUT)
     return user
 
 

@@ -25,6 +25,10 @@ class SessionExpired(NotAuthenticated):
     code = "SESSION_EXPIRED"
 
 
+class TokenRevoked(NotAuthenticated):
+    code = "TOKEN_REVOKED"
+
+
 class AuthUnavailable(ServiceUnavailable):
     code = "AUTH_UNAVAILABLE"
 

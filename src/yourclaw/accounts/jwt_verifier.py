@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -34,6 +35,15 @@ class Claims(msgspec.Struct, frozen=True):
     email: str | None
     exp: int
     role: str | None
+    # The latest the token can have been issued, in ms: `iat` counts whole seconds, so its last one;
+    # our dev tokens also carry `iat_ms`. None when the token does not say.
+    issued_by_ms: int | None = None
+
+    def issued_before(self, moment: datetime | None) -> bool:
+        """Issued before `moment` (a sign-out): a token that does not say when it was issued is too."""
+        if moment is None:
+            return False
+        return self.issued_by_ms is None or self.issued_by_ms <= moment.timestamp() * 1000
 
 
 def _invalid(detail: str) -> InvalidToken:
@@ -251,15 +261,26 @@ def _claims_from(payload: dict[str, Any]) -> Claims:
         email=email if _storable_email(email) else None,
         exp=int(exp),
         role=role if isinstance(role, str) and role else None,
+        issued_by_ms=_issued_by_ms(payload),
     )
+
+
+def _issued_by_ms(payload: dict[str, Any]) -> int | None:
+    exact, iat = payload.get("iat_ms"), payload.get("iat")
+    if isinstance(exact, int) and not isinstance(exact, bool):
+        return exact
+    if isinstance(iat, int | float) and not isinstance(iat, bool):
+        return int(iat) * 1000 + 999
+    return None
 
 
 def _storable_email(email: object) -> bool:
     return isinstance(email, str) and 0 < len(email) <= _MAX_EMAIL and "\x00" not in email
 
 
-def issue_dev_token(secret: str, *, sub: str, email: str, issuer: str, ttl_seconds: int = 86400) -> str:
-    now = int(time.time())
+def issue_dev_token(secret: str, *, sub: str, email: str, issuer: str, ttl_seconds: int) -> str:
+    now_ms = int(time.time() * 1000)
+    now = now_ms // 1000
     payload = {
         "sub": sub,
         "email": email,
@@ -267,6 +288,8 @@ def issue_dev_token(secret: str, *, sub: str, email: str, issuer: str, ttl_secon
         "role": "authenticated",
         "iss": issuer,
         "iat": now,
+        # Finer than `iat`: a sign-out and the next sign-in can fall in the same second.
+        "iat_ms": now_ms,
         "exp": now + ttl_seconds,
     }
     return jwt.encode(payload, secret, algorithm=_HMAC_ALG)

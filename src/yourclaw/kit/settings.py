@@ -35,6 +35,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     supabase_jwt_secret: str | None = None
     dev_jwt_secret: str | None = None
     jwks_max_stale_seconds: int = 6 * 3600
+    # Dev sign-in's tokens, which the browser exchanges for its session cookie at once.
+    dev_token_ttl_seconds: int = 3600
 
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
@@ -251,6 +253,7 @@ def _validate(settings: Settings) -> None:
         "llm_reservation_ttl_seconds",
         "request_max_body_bytes",
         "jwks_max_stale_seconds",
+        "dev_token_ttl_seconds",
     )
     for name in positive:
         if getattr(settings, name) <= 0:

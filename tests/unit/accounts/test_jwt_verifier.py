@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -189,7 +190,7 @@ async def test_valid_rs256(verifier: TokenVerifier, rsa_key: Any) -> None:
 async def test_valid_hs256(verifier: TokenVerifier, jwks: JwksServer) -> None:
     token = jwt.encode(_payload(sub="user-hs", email=None, role=None), HS_SECRET, algorithm="HS256")
     claims = await verifier.verify(token)
-    assert claims == Claims(sub="user-hs", email=None, exp=claims.exp, role=None)
+    assert claims == Claims(sub="user-hs", email=None, exp=claims.exp, role=None, issued_by_ms=claims.issued_by_ms)
     # The shared-secret path must not depend on, or touch, the JWKS.
     assert jwks.requests == 0
 
@@ -200,23 +201,42 @@ async def test_an_email_the_database_cannot_store_is_not_kept(verifier: TokenVer
     assert (await verifier.verify(token)).email is None
 
 
+async def test_a_token_issued_before_a_sign_out_is_known_to_be(verifier: TokenVerifier) -> None:
+    signed_out = datetime(2026, 12, 1, 12, 0, 0, 500_000, tzinfo=UTC)
+    moment = int(signed_out.timestamp())
+
+    async def claims(**payload: Any) -> Claims:
+        return await verifier.verify(jwt.encode(_payload(**payload), HS_SECRET, algorithm="HS256"))
+
+    # Whole seconds: only a second wholly before the sign-out is before it.
+    assert (await claims(iat=moment - 1)).issued_before(signed_out)
+    assert not (await claims(iat=moment)).issued_before(signed_out)
+    # Milliseconds, as dev tokens carry them.
+    assert (await claims(iat=moment, iat_ms=moment * 1000 + 499)).issued_before(signed_out)
+    assert not (await claims(iat=moment, iat_ms=moment * 1000 + 501)).issued_before(signed_out)
+    assert (await claims(iat=None)).issued_before(signed_out)
+    assert not (await claims(iat=None)).issued_before(None)
+
+
 async def test_dev_token_round_trip(http: httpx.AsyncClient) -> None:
     dev_issuer = "http://127.0.0.1:8000/dev-auth"
     verifier = TokenVerifier(jwks_url=None, hs256_secret=HS_SECRET, issuer=dev_issuer, http=http)
-    token = issue_dev_token(HS_SECRET, sub="dev-user", email="dev@example.com", issuer=dev_issuer)
+    token = issue_dev_token(HS_SECRET, sub="dev-user", email="dev@example.com", issuer=dev_issuer, ttl_seconds=3600)
     assert jwt.get_unverified_header(token)["alg"] == "HS256"
     claims = await verifier.verify(token)
     assert claims.sub == "dev-user"
     assert claims.email == "dev@example.com"
     assert claims.role == "authenticated"
-    assert 86400 - 60 <= claims.exp - time.time() <= 86400
+    assert 3600 - 60 <= claims.exp - time.time() <= 3600
 
 
 async def test_dev_token_with_other_secret_or_issuer_is_rejected(http: httpx.AsyncClient) -> None:
     verifier = TokenVerifier(jwks_url=None, hs256_secret=HS_SECRET, issuer=ISSUER, http=http)
-    wrong_secret = issue_dev_token("x" * 48, sub="u", email="u@example.com", issuer=ISSUER)
+    wrong_secret = issue_dev_token("x" * 48, sub="u", email="u@example.com", issuer=ISSUER, ttl_seconds=60)
     await _rejected(verifier, wrong_secret, "INVALID_TOKEN")
-    wrong_issuer = issue_dev_token(HS_SECRET, sub="u", email="u@example.com", issuer="https://elsewhere")
+    wrong_issuer = issue_dev_token(
+        HS_SECRET, sub="u", email="u@example.com", issuer="https://elsewhere", ttl_seconds=60
+    )
     await _rejected(verifier, wrong_issuer, "INVALID_TOKEN")
 
 
