@@ -11,16 +11,20 @@ from litestar.di import NamedDependency
 
 from yourclaw.accounts import repository as accounts_repo
 from yourclaw.accounts import web_session
-from yourclaw.accounts.errors import InvalidToken, NotSignedIn, SessionExpired, TokenRevoked
+from yourclaw.accounts.errors import AccountDisabled, InvalidToken, NotSignedIn, SessionExpired, TokenRevoked
 from yourclaw.accounts.jwt_verifier import TokenVerifier
+from yourclaw.accounts.supabase_users import SupabaseUsers
+from yourclaw.db.engine import transaction
 from yourclaw.db.models import User
-from yourclaw.kit.di import DbSession, SettingsDep
+from yourclaw.kit.di import DbSession, Sessions, SettingsDep
 
 # A bearer token issued before the user signed out (of any browser) ends with the cookie sessions.
 SIGNED_OUT = "This sign-in ended when you signed out; sign in again"
 
 # The sign-in token verifier the process built once (JWKS cache included); provided by the server.
 Verifier = NamedDependency[TokenVerifier]
+# Whether Supabase still has the user, unbanned; provided by the server.
+SupabaseUsersDep = NamedDependency[SupabaseUsers]
 
 
 def bearer_token(request: Request) -> str:
@@ -39,7 +43,12 @@ def user_id_of(sub: str) -> uuid.UUID:
 
 
 async def provide_current_user(
-    request: Request, settings: SettingsDep, verifier: Verifier, db_session: DbSession
+    request: Request,
+    settings: SettingsDep,
+    verifier: Verifier,
+    supabase_users: SupabaseUsersDep,
+    sessions: Sessions,
+    db_session: DbSession,
 ) -> User:
     """The user of a Bearer token or, without an Authorization header, of the browser's session cookie
     (whose writes must carry the CSRF token)."""
@@ -51,6 +60,12 @@ async def provide_current_user(
         claims = await verifier.verify(bearer_token(request))
         user_id, email = user_id_of(claims.sub), claims.email
     structlog.contextvars.bind_contextvars(user_id=str(user_id))
+    if not await supabase_users.still_active(user_id):
+        # In a transaction of its own, before the request's touches the row: the refusal below rolls the
+        # request's back, and the sign-out must stay.
+        async with transaction(sessions) as own:
+            await accounts_repo.revoke_sessions(own, user_id)
+        raise AccountDisabled("This account has been disabled or deleted")
     user = await accounts_repo.upsert_user(db_session, user_id, email)
     if session is not None and session.revoked_by(user.sessions_revoked_at):
         raise SessionExpired("Your session has ended; sign in again")

@@ -29,6 +29,10 @@ class TokenRevoked(NotAuthenticated):
     code = "TOKEN_REVOKED"
 
 
+class AccountDisabled(NotAuthenticated):
+    code = "ACCOUNT_DISABLED"
+
+
 class AuthUnavailable(ServiceUnavailable):
     code = "AUTH_UNAVAILABLE"
 

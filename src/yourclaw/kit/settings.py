@@ -33,6 +33,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     supabase_anon_key: str | None = None
     supabase_service_role_key: str | None = None
     supabase_jwt_secret: str | None = None
+    supabase_user_recheck_seconds: int = 300
     dev_jwt_secret: str | None = None
     jwks_max_stale_seconds: int = 6 * 3600
     # Dev sign-in's tokens, which the browser exchanges for its session cookie at once.
@@ -254,6 +255,7 @@ def _validate(settings: Settings) -> None:
         "request_max_body_bytes",
         "jwks_max_stale_seconds",
         "dev_token_ttl_seconds",
+        "supabase_user_recheck_seconds",
     )
     for name in positive:
         if getattr(settings, name) <= 0:
