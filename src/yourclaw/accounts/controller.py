@@ -10,7 +10,7 @@ from litestar.params import JSONBody
 
 from yourclaw.accounts import service
 from yourclaw.accounts.dependencies import CurrentUser, provide_current_user
-from yourclaw.accounts.errors import InvalidEmail
+from yourclaw.accounts.errors import InvalidEmail, PhoneTaken
 from yourclaw.accounts.jwt_verifier import issue_dev_token
 from yourclaw.accounts.schemas import DevLoginInput, DevLoginOutput, PhoneInput, PhoneOut
 from yourclaw.kit.di import DbSession, SettingsDep
@@ -29,7 +29,14 @@ class PhoneController(Controller):
     async def set_phone(
         self, settings: SettingsDep, db_session: DbSession, current_user: CurrentUser, data: JSONBody[PhoneInput]
     ) -> PhoneOut:
-        return await service.set_phone(db_session, settings, current_user, data.phone, data.timezone)
+        await service.count_phone_attempt(db_session, settings, current_user.id)
+        try:
+            return await service.set_phone(db_session, settings, current_user, data.phone, data.timezone)
+        except PhoneTaken:
+            # A refusal rolls the request back, and this attempt must count all the same: rationing these
+            # answers is what keeps anyone from learning whose numbers are linked.
+            await db_session.commit()
+            raise
 
 
 class DevAuthController(Controller):

@@ -74,6 +74,11 @@ class NulCharacter(Unprocessable):
     code = "NUL_CHARACTER"
 
 
+class TooManyRequests(YourClawError):
+    status_code = 429
+    code = "RATE_LIMITED"
+
+
 class ServiceUnavailable(YourClawError):
     status_code = 503
     code = "SERVICE_UNAVAILABLE"

@@ -86,6 +86,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     worker_max_attempts: int = 3
 
     phone_code_ttl_minutes: int = 30
+    phone_attempts_per_hour: int = 10
     session_ttl_days: int = 14
     assistant_token_grace_seconds: int = 300
     signup_credit_cents: int = 1000
@@ -256,6 +257,7 @@ def _validate(settings: Settings) -> None:
         "jwks_max_stale_seconds",
         "dev_token_ttl_seconds",
         "supabase_user_recheck_seconds",
+        "phone_attempts_per_hour",
     )
     for name in positive:
         if getattr(settings, name) <= 0:
