@@ -45,6 +45,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     twilio_api_base_url: str | None = None
     twilio_template_content_sid: str | None = None
     twilio_template_variables: str | None = None
+    # Hosts (with their subdomains) inbound media is fetched from, with our Twilio credentials.
+    twilio_media_hosts: str = "twilio.com"
 
     proactive_daily_cap: int = 20
     quiet_hours: str = "22:00-08:00"
@@ -160,6 +162,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         if self.supabase_url:
             return self.supabase_url.rstrip("/") + "/auth/v1/.well-known/jwks.json"
         return None
+
+    @property
+    def media_hosts(self) -> list[str]:
+        """TWILIO_MEDIA_HOSTS, and the host of TWILIO_API_BASE_URL (the stand-in's, in tests and dev): what
+        stands for Twilio's API is where its media are."""
+        hosts = [h.strip().lower().strip(".") for h in self.twilio_media_hosts.split(",") if h.strip()]
+        if self.twilio_api_base_url:
+            hosts.append((urlsplit(self.twilio_api_base_url).hostname or "").lower())
+        return [h for h in hosts if h]
 
     @property
     def fernet_keys(self) -> list[str]:
