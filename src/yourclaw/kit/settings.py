@@ -53,6 +53,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     inbound_lease_seconds: int = 60
     not_ready_notice_seconds: int = 30
     media_max_bytes: int = 5 * 1024 * 1024
+    media_quota_bytes: int = 200 * 1024 * 1024
     media_url_ttl_seconds: int = 900
 
     stripe_secret_key: str | None = None
@@ -269,6 +270,7 @@ def _validate(settings: Settings) -> None:
         "dev_token_ttl_seconds",
         "supabase_user_recheck_seconds",
         "phone_attempts_per_hour",
+        "media_quota_bytes",
     )
     for name in positive:
         if getattr(settings, name) <= 0:
