@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -90,3 +90,28 @@ async def count_phone_attempt(session: AsyncSession, user_id: uuid.UUID, window:
     )
     row = (await session.execute(stmt)).one()
     return row.attempts, row.window_started_at
+
+
+async def delete_unproven_phones(session: AsyncSession, *, code_expired_before: datetime, limit: int) -> int:
+    """Up to `limit` numbers never verified whose code expired before `code_expired_before`: a number the
+    user never proved to be theirs (it may be anyone's) and can no longer prove without entering it again."""
+    stale = (
+        select(UserPhone.id)
+        .where(UserPhone.verified_at.is_(None), UserPhone.code_expires_at < code_expired_before)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    result = await session.execute(delete(UserPhone).where(UserPhone.id.in_(stale.scalar_subquery())))
+    return result.rowcount or 0
+
+
+async def delete_ended_phone_attempts(session: AsyncSession, window: timedelta, *, limit: int) -> int:
+    """Up to `limit` counts of number submissions whose window is over (the next submission starts anew)."""
+    ended = (
+        select(PhoneAttempts.user_id)
+        .where(PhoneAttempts.window_started_at < func.now() - window)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    result = await session.execute(delete(PhoneAttempts).where(PhoneAttempts.user_id.in_(ended.scalar_subquery())))
+    return result.rowcount or 0

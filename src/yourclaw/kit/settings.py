@@ -90,6 +90,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
     phone_code_ttl_minutes: int = 30
     phone_attempts_per_hour: int = 10
+    unverified_phone_retention_days: float = 7.0
     session_ttl_days: int = 14
     assistant_token_grace_seconds: int = 300
     signup_credit_cents: int = 1000
@@ -271,6 +272,7 @@ def _validate(settings: Settings) -> None:
         "supabase_user_recheck_seconds",
         "phone_attempts_per_hour",
         "media_quota_bytes",
+        "unverified_phone_retention_days",
     )
     for name in positive:
         if getattr(settings, name) <= 0:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import Row, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -204,6 +204,20 @@ async def store_upload(
     if stored + len(data) > quota:
         return None
     return await store_media(session, user_id, source="outbound", content_type=content_type, data=data)
+
+
+async def delete_expired_media(session: AsyncSession, *, limit: int) -> int:
+    """Up to `limit` media past `expires_at`, which nothing serves any more (`owns_media`, `load_media`).
+    Rows another sweep holds are skipped."""
+    expired = (
+        select(Media.id)
+        .where(Media.expires_at < func.now())
+        .order_by(Media.expires_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    result = await session.execute(delete(Media).where(Media.id.in_(expired.scalar_subquery())))
+    return result.rowcount or 0
 
 
 async def owns_media(session: AsyncSession, user_id: uuid.UUID, media_id: uuid.UUID) -> bool:
