@@ -14,9 +14,8 @@ from yourclaw.accounts import web_session
 from yourclaw.accounts.errors import AccountDisabled, InvalidToken, NotSignedIn, SessionExpired, TokenRevoked
 from yourclaw.accounts.jwt_verifier import TokenVerifier
 from yourclaw.accounts.supabase_users import SupabaseUsers
-from yourclaw.db.engine import transaction
 from yourclaw.db.models import User
-from yourclaw.kit.di import DbSession, Sessions, SettingsDep
+from yourclaw.kit.di import DbSession, SettingsDep
 
 # A bearer token issued before the user signed out (of any browser) ends with the cookie sessions.
 SIGNED_OUT = "This sign-in ended when you signed out; sign in again"
@@ -47,7 +46,6 @@ async def provide_current_user(
     settings: SettingsDep,
     verifier: Verifier,
     supabase_users: SupabaseUsersDep,
-    sessions: Sessions,
     db_session: DbSession,
 ) -> User:
     """The user of a Bearer token or, without an Authorization header, of the browser's session cookie
@@ -60,17 +58,17 @@ async def provide_current_user(
         claims = await verifier.verify(bearer_token(request))
         user_id, email = user_id_of(claims.sub), claims.email
     structlog.contextvars.bind_contextvars(user_id=str(user_id))
-    if not await supabase_users.still_active(user_id):
-        # In a transaction of its own, before the request's touches the row: the refusal below rolls the
-        # request's back, and the sign-out must stay.
-        async with transaction(sessions) as own:
-            await accounts_repo.revoke_sessions(own, user_id)
-        raise AccountDisabled("This account has been disabled or deleted")
     user = await accounts_repo.upsert_user(db_session, user_id, email)
     if session is not None and session.revoked_by(user.sessions_revoked_at):
         raise SessionExpired("Your session has ended; sign in again")
     if claims is not None and claims.issued_before(user.sessions_revoked_at):
         raise TokenRevoked(SIGNED_OUT)
+    # After the checks above: what a sign-out already ended never costs a call to Supabase.
+    if not await supabase_users.still_active(user_id):
+        await accounts_repo.revoke_sessions(db_session, user_id)
+        # The refusal rolls the request back, and this sign-out must stay.
+        await db_session.commit()
+        raise AccountDisabled("This account has been disabled or deleted")
     return user
 
 

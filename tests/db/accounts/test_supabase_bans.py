@@ -69,9 +69,12 @@ async def test_a_ban_or_deletion_at_supabase_ends_the_session_within_the_interva
         supabase.users[str(user_id)].pop("banned_until")
     else:
         supabase.users[str(user_id)] = {"id": str(user_id)}
+    asked = supabase.lookups
     assert await _me(client) == (401, "SESSION_EXPIRED")
     client.cookies.clear()
     assert await _me(client, Authorization=f"Bearer {token}") == (401, "TOKEN_REVOKED")
+    # What the sign-out ended is refused without asking Supabase again.
+    assert supabase.lookups == asked
 
 
 async def test_a_ban_ends_bearer_tokens_too(app_client, supabase):
