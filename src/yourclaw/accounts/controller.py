@@ -10,13 +10,14 @@ from litestar.params import JSONBody
 
 from yourclaw.accounts import service
 from yourclaw.accounts.dependencies import CurrentUser, provide_current_user
-from yourclaw.accounts.errors import InvalidEmail
+from yourclaw.accounts.errors import InvalidEmail, PhoneTaken
 from yourclaw.accounts.jwt_verifier import issue_dev_token
 from yourclaw.accounts.schemas import DevLoginInput, DevLoginOutput, PhoneInput, PhoneOut
 from yourclaw.kit.di import DbSession, SettingsDep
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-DEV_TOKEN_TTL = 7 * 24 * 3600
+# What users.email holds (RFC 5321's longest address): a longer one would fail at the database.
+MAX_EMAIL = 320
 
 
 class PhoneController(Controller):
@@ -28,7 +29,14 @@ class PhoneController(Controller):
     async def set_phone(
         self, settings: SettingsDep, db_session: DbSession, current_user: CurrentUser, data: JSONBody[PhoneInput]
     ) -> PhoneOut:
-        return await service.set_phone(db_session, settings, current_user, data.phone, data.timezone)
+        await service.count_phone_attempt(db_session, settings, current_user.id)
+        try:
+            return await service.set_phone(db_session, settings, current_user, data.phone, data.timezone)
+        except PhoneTaken:
+            # A refusal rolls the request back, and this attempt must count all the same: rationing these
+            # answers is what keeps anyone from learning whose numbers are linked.
+            await db_session.commit()
+            raise
 
 
 class DevAuthController(Controller):
@@ -40,6 +48,8 @@ class DevAuthController(Controller):
     @post("/login", status_code=200)
     async def login(self, settings: SettingsDep, data: JSONBody[DevLoginInput]) -> DevLoginOutput:
         email = data.email.strip().lower()
+        if len(email) > MAX_EMAIL:
+            raise InvalidEmail(f"An email address is at most {MAX_EMAIL} characters")
         if not _EMAIL.match(email):
             raise InvalidEmail("Enter an email address")
         user_id = service.dev_user_id(email)
@@ -48,6 +58,8 @@ class DevAuthController(Controller):
             sub=str(user_id),
             email=email,
             issuer=settings.dev_jwt_issuer,
-            ttl_seconds=DEV_TOKEN_TTL,
+            ttl_seconds=settings.dev_token_ttl_seconds,
         )
-        return DevLoginOutput(access_token=token, token_type="bearer", user_id=user_id, expires_in=DEV_TOKEN_TTL)
+        return DevLoginOutput(
+            access_token=token, token_type="bearer", user_id=user_id, expires_in=settings.dev_token_ttl_seconds
+        )

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from yourclaw.kit.errors import Conflict, Forbidden, NotAuthenticated, NotFound, ServiceUnavailable, Unprocessable
+from yourclaw.kit.errors import (
+    Conflict,
+    Forbidden,
+    NotAuthenticated,
+    NotFound,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unprocessable,
+)
 
 
 class NotSignedIn(NotAuthenticated):
@@ -23,6 +31,14 @@ class UnknownSigningKey(NotAuthenticated):
 
 class SessionExpired(NotAuthenticated):
     code = "SESSION_EXPIRED"
+
+
+class TokenRevoked(NotAuthenticated):
+    code = "TOKEN_REVOKED"
+
+
+class AccountDisabled(NotAuthenticated):
+    code = "ACCOUNT_DISABLED"
 
 
 class AuthUnavailable(ServiceUnavailable):
@@ -51,6 +67,10 @@ class InvalidTimezone(Unprocessable):
 
 class PhoneTaken(Conflict):
     code = "PHONE_TAKEN"
+
+
+class PhoneAttemptsLimited(TooManyRequests):
+    code = "PHONE_ATTEMPTS_LIMITED"
 
 
 class NoPendingVerification(NotFound):

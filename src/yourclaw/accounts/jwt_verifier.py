@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import httpx
 import jwt
 import msgspec
+import structlog
 
 from yourclaw.accounts.errors import AuthUnavailable, InvalidToken, TokenExpired, UnknownSigningKey
+
+log = structlog.get_logger(__name__)
 
 # Each accepted algorithm is bound to the one key type that may verify it; this
 # mapping is the allow-list, so anything absent (including "none") is rejected.
@@ -19,6 +23,11 @@ _ASYMMETRIC_KTY = {"ES256": "EC", "RS256": "RSA"}
 _HMAC_ALG = "HS256"
 
 _DEV_AUDIENCE = "authenticated"
+# Seconds before the next JWKS fetch after a failed one, doubling up to the most.
+RETRY_FIRST = 5.0
+RETRY_MAX = 300.0
+# users.email's width; an address the database could not store is not kept from a token.
+_MAX_EMAIL = 320
 
 
 class Claims(msgspec.Struct, frozen=True):
@@ -26,6 +35,15 @@ class Claims(msgspec.Struct, frozen=True):
     email: str | None
     exp: int
     role: str | None
+    # The latest the token can have been issued, in ms: `iat` counts whole seconds, so its last one;
+    # our dev tokens also carry `iat_ms`. None when the token does not say.
+    issued_by_ms: int | None = None
+
+    def issued_before(self, moment: datetime | None) -> bool:
+        """Issued before `moment` (a sign-out): a token that does not say when it was issued is too."""
+        if moment is None:
+            return False
+        return self.issued_by_ms is None or self.issued_by_ms <= moment.timestamp() * 1000
 
 
 def _invalid(detail: str) -> InvalidToken:
@@ -47,6 +65,7 @@ class TokenVerifier:
         http: httpx.AsyncClient,
         jwks_ttl: float = 600,
         refetch_min_interval: float = 30,
+        max_stale: float = 6 * 3600,
         leeway: int = 30,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -59,6 +78,7 @@ class TokenVerifier:
         self._http = http
         self._jwks_ttl = jwks_ttl
         self._refetch_min_interval = refetch_min_interval
+        self._max_stale = max_stale
         self._leeway = leeway
         self._clock = clock
 
@@ -70,6 +90,9 @@ class TokenVerifier:
         # shares that attempt's outcome instead of fetching again.
         self._attempts = 0
         self._last_attempt_ok = False
+        # After a failed fetch, none before this (backoff): an outage costs no fetch per call.
+        self._failures = 0
+        self._retry_at: float | None = None
         self._lock = asyncio.Lock()
 
     async def verify(self, token: str) -> Claims:
@@ -119,7 +142,7 @@ class TokenVerifier:
 
     async def _key_for(self, kid: str, alg: str) -> jwt.PyJWK:
         if self._keys is None or self._is_stale():
-            await self._fetch_once(seen=self._attempts, throttle=False)
+            await self._refresh()
 
         candidates = self._candidates(kid)
         if not candidates:
@@ -141,16 +164,36 @@ class TokenVerifier:
     def _is_stale(self) -> bool:
         return self._fetched_at is None or self._clock() - self._fetched_at >= self._jwks_ttl
 
+    def _backing_off(self) -> bool:
+        return self._retry_at is not None and self._clock() < self._retry_at
+
+    def _cache_serves_outage(self) -> bool:
+        """Keys past their TTL still verify while the JWKS cannot be fetched, up to max_stale after they
+        were: an identity provider's outage must not sign everyone out, nor trust old keys for ever."""
+        return (
+            self._keys is not None
+            and self._fetched_at is not None
+            and self._clock() - self._fetched_at < self._max_stale
+        )
+
+    async def _refresh(self) -> None:
+        try:
+            if self._backing_off():
+                raise _unavailable()
+            await self._fetch_once(seen=self._attempts, throttle=False)
+        except AuthUnavailable:
+            if not self._cache_serves_outage():
+                raise
+
     async def _fetch_once(self, *, seen: int, throttle: bool) -> None:
         async with self._lock:
             if self._attempts != seen:
                 if not self._last_attempt_ok:
                     raise _unavailable()
                 return
-            if (
-                throttle
-                and self._attempted_at is not None
-                and self._clock() - self._attempted_at < self._refetch_min_interval
+            if throttle and (
+                self._backing_off()
+                or (self._attempted_at is not None and self._clock() - self._attempted_at < self._refetch_min_interval)
             ):
                 return
             self._attempted_at = self._clock()
@@ -159,6 +202,14 @@ class TokenVerifier:
                 self._keys = await self._download()
                 self._fetched_at = self._clock()
                 self._last_attempt_ok = True
+                self._failures, self._retry_at = 0, None
+            except AuthUnavailable:
+                self._failures += 1
+                retry_in = min(RETRY_FIRST * 2 ** (self._failures - 1), RETRY_MAX)
+                self._retry_at = self._clock() + retry_in
+                age = None if self._fetched_at is None else round(self._clock() - self._fetched_at)
+                log.warning("jwks_fetch_failed", failures=self._failures, retry_in=retry_in, cached_keys_age=age)
+                raise
             finally:
                 # Counted on completion, not start, so that callers who read the
                 # counter while this fetch was in flight recognise it as newer.
@@ -207,14 +258,29 @@ def _claims_from(payload: dict[str, Any]) -> Claims:
     role = payload.get("role")
     return Claims(
         sub=sub,
-        email=email if isinstance(email, str) and email else None,
+        email=email if _storable_email(email) else None,
         exp=int(exp),
         role=role if isinstance(role, str) and role else None,
+        issued_by_ms=_issued_by_ms(payload),
     )
 
 
-def issue_dev_token(secret: str, *, sub: str, email: str, issuer: str, ttl_seconds: int = 86400) -> str:
-    now = int(time.time())
+def _issued_by_ms(payload: dict[str, Any]) -> int | None:
+    exact, iat = payload.get("iat_ms"), payload.get("iat")
+    if isinstance(exact, int) and not isinstance(exact, bool):
+        return exact
+    if isinstance(iat, int | float) and not isinstance(iat, bool):
+        return int(iat) * 1000 + 999
+    return None
+
+
+def _storable_email(email: object) -> bool:
+    return isinstance(email, str) and 0 < len(email) <= _MAX_EMAIL and "\x00" not in email
+
+
+def issue_dev_token(secret: str, *, sub: str, email: str, issuer: str, ttl_seconds: int) -> str:
+    now_ms = int(time.time() * 1000)
+    now = now_ms // 1000
     payload = {
         "sub": sub,
         "email": email,
@@ -222,6 +288,8 @@ def issue_dev_token(secret: str, *, sub: str, email: str, issuer: str, ttl_secon
         "role": "authenticated",
         "iss": issuer,
         "iat": now,
+        # Finer than `iat`: a sign-out and the next sign-in can fall in the same second.
+        "iat_ms": now_ms,
         "exp": now + ttl_seconds,
     }
     return jwt.encode(payload, secret, algorithm=_HMAC_ALG)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from yourclaw.db.models import User, UserPhone
+from yourclaw.db.models import PhoneAttempts, User, UserPhone
 
 
 async def upsert_user(session: AsyncSession, user_id: uuid.UUID, email: str | None) -> User:
@@ -70,3 +70,48 @@ async def set_pending_phone(
 
 async def set_timezone(session: AsyncSession, user_id: uuid.UUID, timezone: str | None) -> None:
     await session.execute(update(User).where(User.id == user_id).values(timezone=timezone))
+
+
+async def count_phone_attempt(session: AsyncSession, user_id: uuid.UUID, window: timedelta) -> tuple[int, datetime]:
+    """One more number submitted: the attempts in the current window (a new one when the last is over)
+    and when that window started. One statement, so concurrent submissions all count."""
+    current = PhoneAttempts.window_started_at > func.now() - window
+    stmt = (
+        insert(PhoneAttempts)
+        .values(user_id=user_id, window_started_at=func.now(), attempts=1)
+        .on_conflict_do_update(
+            index_elements=[PhoneAttempts.user_id],
+            set_={
+                "attempts": case((current, PhoneAttempts.attempts + 1), else_=1),
+                "window_started_at": case((current, PhoneAttempts.window_started_at), else_=func.now()),
+            },
+        )
+        .returning(PhoneAttempts.attempts, PhoneAttempts.window_started_at)
+    )
+    row = (await session.execute(stmt)).one()
+    return row.attempts, row.window_started_at
+
+
+async def delete_unproven_phones(session: AsyncSession, *, code_expired_before: datetime, limit: int) -> int:
+    """Up to `limit` numbers never verified whose code expired before `code_expired_before`: a number the
+    user never proved to be theirs (it may be anyone's) and can no longer prove without entering it again."""
+    stale = (
+        select(UserPhone.id)
+        .where(UserPhone.verified_at.is_(None), UserPhone.code_expires_at < code_expired_before)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    result = await session.execute(delete(UserPhone).where(UserPhone.id.in_(stale.scalar_subquery())))
+    return result.rowcount or 0
+
+
+async def delete_ended_phone_attempts(session: AsyncSession, window: timedelta, *, limit: int) -> int:
+    """Up to `limit` counts of number submissions whose window is over (the next submission starts anew)."""
+    ended = (
+        select(PhoneAttempts.user_id)
+        .where(PhoneAttempts.window_started_at < func.now() - window)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    result = await session.execute(delete(PhoneAttempts).where(PhoneAttempts.user_id.in_(ended.scalar_subquery())))
+    return result.rowcount or 0

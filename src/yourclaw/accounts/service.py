@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from yourclaw.accounts import phones
 from yourclaw.accounts import repository as repo
-from yourclaw.accounts.errors import InvalidTimezone, PhoneTaken
+from yourclaw.accounts.errors import InvalidTimezone, PhoneAttemptsLimited, PhoneTaken
 from yourclaw.accounts.schemas import PendingVerification, PhoneOut
 from yourclaw.db.models import User, UserPhone
 from yourclaw.kit.settings import Settings
@@ -60,6 +60,22 @@ async def set_phone(
     expires = datetime.now(UTC) + timedelta(minutes=settings.phone_code_ttl_minutes)
     phone = await repo.set_pending_phone(session, user.id, e164, phones.new_code(), expires)
     return phone_out(phone, settings)
+
+
+PHONE_ATTEMPT_WINDOW = timedelta(hours=1)
+
+
+async def count_phone_attempt(session: AsyncSession, settings: Settings, user_id: uuid.UUID) -> None:
+    """Counts a number submission, refused past PHONE_ATTEMPTS_PER_HOUR: each answer says whether a number
+    is linked to someone else's account, so trying numbers one after another is how phones are enumerated."""
+    attempts, started = await repo.count_phone_attempt(session, user_id, PHONE_ATTEMPT_WINDOW)
+    if attempts > settings.phone_attempts_per_hour:
+        wait = started + PHONE_ATTEMPT_WINDOW - datetime.now(UTC)
+        minutes = max(1, -(-int(wait.total_seconds()) // 60))
+        raise PhoneAttemptsLimited(
+            f"You entered a number {settings.phone_attempts_per_hour} times in the last hour; "
+            f"try again in {minutes} minute{'s' if minutes != 1 else ''}"
+        )
 
 
 def dev_user_id(email: str) -> uuid.UUID:

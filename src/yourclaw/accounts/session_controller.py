@@ -13,8 +13,8 @@ from litestar.params import JSONBody
 
 from yourclaw.accounts import repository as repo
 from yourclaw.accounts import web_session
-from yourclaw.accounts.dependencies import Verifier, user_id_of
-from yourclaw.accounts.errors import CrossSiteRequest, NotSignedIn
+from yourclaw.accounts.dependencies import SIGNED_OUT, Verifier, user_id_of
+from yourclaw.accounts.errors import CrossSiteRequest, NotSignedIn, TokenRevoked
 from yourclaw.kit.di import DbSession, SettingsDep
 from yourclaw.kit.errors import UnsupportedMediaType
 from yourclaw.kit.settings import Settings
@@ -73,7 +73,10 @@ class SessionController(Controller):
         _refuse_cross_site(settings, request)
         claims = await verifier.verify(data.access_token.strip())
         user_id = user_id_of(claims.sub)
-        await repo.upsert_user(db_session, user_id, claims.email)
+        user = await repo.upsert_user(db_session, user_id, claims.email)
+        # Or a token from before a sign-out would make a new session.
+        if claims.issued_before(user.sessions_revoked_at):
+            raise TokenRevoked(SIGNED_OUT)
         token, session = web_session.issue(settings, user_id, claims.email)
         response = Response(_out(settings, session), media_type=MediaType.JSON)
         return web_session.with_cookies(response, web_session.session_cookies(settings, token, session))

@@ -27,6 +27,10 @@ HANDLED = frozenset(
     }
 )
 
+# The widths of stripe_events.id and .type.
+MAX_EVENT_ID = 255
+MAX_EVENT_TYPE = 100
+
 
 class _Data(msgspec.Struct):
     object: dict[str, Any]
@@ -61,6 +65,8 @@ def verify(payload: bytes, header: str | None, secret: str) -> Event:
         raise InvalidStripePayload("The body is not a Stripe event") from None
     if not event.id or not event.type:
         raise InvalidStripePayload("The event has no id or type")
+    if len(event.id) > MAX_EVENT_ID or len(event.type) > MAX_EVENT_TYPE:
+        raise InvalidStripePayload("The event's id or type is longer than any Stripe sends")
     return event
 
 
@@ -103,7 +109,9 @@ def target(event: Event) -> Target | None:
         subscription_id, hint = object_id(obj.get("id")), _user_hint(obj)
     elif kind == "invoice":
         subscription_id = invoice_subscription(obj)
-        details = (obj.get("parent") or {}).get("subscription_details") or {}
+        # Any field may be of another type than documented (`"parent": "oops"`, signed all the same).
+        parent = obj.get("parent")
+        details = parent.get("subscription_details") if isinstance(parent, dict) else None
         hint = _user_hint(details) if isinstance(details, dict) else None
     else:
         return None

@@ -41,8 +41,8 @@ def _reconciler_job(settings: Settings):
 
 
 def _messaging_job(settings: Settings):
-    """The router, the sender, the billing grace sweep and the sweep of credit reservations left by a
-    process that died, as background jobs of this process (`yourclaw worker`, `yourclaw dev`)."""
+    """The router, the sender, the billing grace sweep, the sweep of credit reservations left by a process
+    that died and the retention sweep, as background jobs of this process (`yourclaw worker`, `yourclaw dev`)."""
 
     async def messaging(stop: asyncio.Event) -> None:
         from yourclaw.billing.grace import run_grace_sweeper
@@ -51,6 +51,7 @@ def _messaging_job(settings: Settings):
         from yourclaw.llm.reservation_sweep import run_reservation_sweeper
         from yourclaw.messaging.inbound.router import run_router
         from yourclaw.messaging.outbound.sender import run_sender
+        from yourclaw.protocol.retention import run_retention_sweeper
         from yourclaw.standins import WORKER_SERVICES, Standins
 
         # The sender talks to Twilio: under MOCK_TWILIO, to the stand-in this process runs.
@@ -64,6 +65,7 @@ def _messaging_job(settings: Settings):
                 run_sender(standins.settings, sessions, secrets, stop),
                 run_grace_sweeper(settings, sessions, stop),
                 run_reservation_sweeper(engine, stop),
+                run_retention_sweeper(settings, sessions, stop),
             )
         finally:
             await engine.dispose()

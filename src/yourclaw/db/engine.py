@@ -23,6 +23,8 @@ def make_engine(database_url: str, *, pool_size: int = 10, max_overflow: int | N
         pool_recycle=1800,
         # Past capacity, answer 503 in seconds rather than queueing for 30 s behind a full pool.
         pool_timeout=10,
+        # A failed statement's message would list its values (phone numbers, message text); errors reach logs.
+        hide_parameters=True,
     )
 
 

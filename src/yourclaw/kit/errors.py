@@ -17,6 +17,10 @@ class YourClawError(Exception):
         self.detail = detail
 
 
+class MalformedJson(YourClawError):
+    code = "MALFORMED_JSON"
+
+
 class NotAuthenticated(YourClawError):
     status_code = 401
     code = "NOT_AUTHENTICATED"
@@ -64,6 +68,15 @@ class UnsupportedMediaType(YourClawError):
 class Unprocessable(YourClawError):
     status_code = 422
     code = "VALIDATION_ERROR"
+
+
+class NulCharacter(Unprocessable):
+    code = "NUL_CHARACTER"
+
+
+class TooManyRequests(YourClawError):
+    status_code = 429
+    code = "RATE_LIMITED"
 
 
 class ServiceUnavailable(YourClawError):

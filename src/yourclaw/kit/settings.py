@@ -33,7 +33,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     supabase_anon_key: str | None = None
     supabase_service_role_key: str | None = None
     supabase_jwt_secret: str | None = None
+    supabase_user_recheck_seconds: int = 300
     dev_jwt_secret: str | None = None
+    jwks_max_stale_seconds: int = 6 * 3600
+    # Dev sign-in's tokens, which the browser exchanges for its session cookie at once.
+    dev_token_ttl_seconds: int = 3600
 
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
@@ -41,6 +45,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     twilio_api_base_url: str | None = None
     twilio_template_content_sid: str | None = None
     twilio_template_variables: str | None = None
+    # Hosts (with their subdomains) inbound media is fetched from, with our Twilio credentials.
+    twilio_media_hosts: str = "twilio.com"
 
     proactive_daily_cap: int = 20
     # WhatsApp messages (parts of long texts, templates) a user may be sent per day, of every kind.
@@ -51,6 +57,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     inbound_lease_seconds: int = 60
     not_ready_notice_seconds: int = 30
     media_max_bytes: int = 5 * 1024 * 1024
+    media_quota_bytes: int = 200 * 1024 * 1024
     media_url_ttl_seconds: int = 900
 
     stripe_secret_key: str | None = None
@@ -72,6 +79,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
     encryption_key: str | None = None
 
+    # JSON and form bodies are read before the route knows its caller: kept small (uploads and the LLM
+    # proxy have limits of their own and read only once the caller is known).
+    request_max_body_bytes: int = 1024 * 1024
+
     api_url: str = "http://127.0.0.1:8000"
     app_url: str = "http://127.0.0.1:8000"
     runtime_api_url: str | None = None
@@ -83,6 +94,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     worker_max_attempts: int = 3
 
     phone_code_ttl_minutes: int = 30
+    phone_attempts_per_hour: int = 10
+    unverified_phone_retention_days: float = 7.0
     session_ttl_days: int = 14
     assistant_token_grace_seconds: int = 300
     signup_credit_cents: int = 1000
@@ -156,6 +169,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         if self.supabase_url:
             return self.supabase_url.rstrip("/") + "/auth/v1/.well-known/jwks.json"
         return None
+
+    @property
+    def media_hosts(self) -> list[str]:
+        """TWILIO_MEDIA_HOSTS, and the host of TWILIO_API_BASE_URL (the stand-in's, in tests and dev): what
+        stands for Twilio's API is where its media are."""
+        hosts = [h.strip().lower().strip(".") for h in self.twilio_media_hosts.split(",") if h.strip()]
+        if self.twilio_api_base_url:
+            hosts.append((urlsplit(self.twilio_api_base_url).hostname or "").lower())
+        return [h for h in hosts if h]
 
     @property
     def fernet_keys(self) -> list[str]:
@@ -252,6 +274,13 @@ def _validate(settings: Settings) -> None:
         "llm_reservation_ttl_seconds",
         "outbound_parts_daily_cap",
         "reply_window_seconds",
+        "request_max_body_bytes",
+        "jwks_max_stale_seconds",
+        "dev_token_ttl_seconds",
+        "supabase_user_recheck_seconds",
+        "phone_attempts_per_hour",
+        "media_quota_bytes",
+        "unverified_phone_retention_days",
     )
     for name in positive:
         if getattr(settings, name) <= 0:

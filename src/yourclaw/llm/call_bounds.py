@@ -72,7 +72,8 @@ def read_head(body: bytes) -> RequestHead | None:
     the conversation passes through untouched."""
     try:
         head = msgspec.json.decode(body, type=_Head)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    # msgspec raises these two of its own for nesting past its depth and for bytes that are not UTF-8.
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError, UnicodeDecodeError):
         return None
     server_tools = tuple(
         tool.type

@@ -114,6 +114,8 @@ class MessagesRoute:
         if scope["method"] != "POST":
             raise ProxyError(405, "invalid_request_error", "Use POST")
         headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+        # The caller first: a stranger's 32 MiB is never read, let alone held (`messages` finds it cached).
+        await self.llm.caller(headers)
         body = await read_body(receive, MAX_BODY, "The request is larger than Anthropic accepts")
         # A caller gone mid-answer cancels the relay, which closes the upstream request.
         purpose = self.purpose or purposes.of_main_route(body)
@@ -140,6 +142,7 @@ class LlmProxyController(Controller):
 
     @post("/v1/messages/count_tokens", status_code=200, request_max_body_size=MAX_BODY)
     async def count_tokens(self, request: Request, llm: Llm) -> Response:
+        await llm.caller(request.headers)  # before the body, as for the Messages call
         return _response(
             await llm.passthrough("POST", "/v1/messages/count_tokens", request.headers, await request.body())
         )

@@ -26,6 +26,7 @@ from yourclaw.protocol.errors import (
     InvalidContentType,
     LeaseNotHeld,
     MediaNotFound,
+    MediaQuotaExceeded,
     MediaTooLarge,
     MediaUrlExpired,
     MediaUrlInvalid,
@@ -163,9 +164,15 @@ class ProtocolController(Controller):
             chunks.append(chunk)
         if size == 0:
             raise EmptyMedia("The request body (the media's bytes) is empty")
-        media_id = await queue.store_media(
-            db_session, assistant.user_id, source="outbound", content_type=content_type, data=b"".join(chunks)
+        quota = settings.media_quota_bytes
+        media_id = await queue.store_upload(
+            db_session, assistant.user_id, content_type=content_type, data=b"".join(chunks), quota=quota
         )
+        if media_id is None:
+            raise MediaQuotaExceeded(
+                f"Stored media is limited to {quota} bytes per user and this upload would pass it; "
+                f"uploads expire {queue.MEDIA_RETENTION.days} days after they are made"
+            )
         return MediaStored(media_id=media_id)
 
 

@@ -58,6 +58,10 @@ class MediaTooLarge(PayloadTooLarge):
     code = "MEDIA_TOO_LARGE"
 
 
+class MediaQuotaExceeded(PayloadTooLarge):
+    code = "MEDIA_QUOTA_EXCEEDED"
+
+
 class EmptyMedia(Unprocessable):
     code = "EMPTY_MEDIA"
 

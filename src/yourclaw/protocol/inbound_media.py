@@ -38,11 +38,25 @@ class MediaLink:
     content_type: str
 
 
+def media_host_allowed(settings: Settings, url: str) -> bool:
+    """The URL's host is one of Settings.media_hosts or a subdomain of one."""
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return False
+    return bool(host) and any(host == allowed or host.endswith("." + allowed) for allowed in settings.media_hosts)
+
+
 async def fetch_twilio_media(http: httpx.AsyncClient, settings: Settings, url: str, content_type: str) -> Fetched:
     """One item, capped at MEDIA_MAX_BYTES while it streams. Twilio answers with a redirect to its
     storage; httpx drops the Authorization header when a redirect leaves the origin."""
     if urlsplit(url).scheme not in ("http", "https"):
         return Fetched(content_type, error="MEDIA_URL_UNUSABLE")
+    if not media_host_allowed(settings, url):
+        # Never our Twilio credentials to another host, whatever a (signed) webhook named. Not the URL: it
+        # names our account.
+        log.warning("inbound_media_host_refused")
+        return Fetched(content_type, error="MEDIA_HOST_NOT_ALLOWED")
     auth = None
     if settings.twilio_account_sid and settings.twilio_auth_token:
         auth = httpx.BasicAuth(settings.twilio_account_sid, settings.twilio_auth_token)

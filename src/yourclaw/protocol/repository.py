@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import Row, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +20,8 @@ from yourclaw.db.models import Assistant, InboundMessage, Media, Outbox
 # Long enough for a held message (quiet hours, outside the 24-hour window) to still have its picture
 # when it finally goes; a cleanup may delete rows past `expires_at`.
 MEDIA_RETENTION = timedelta(days=30)
+# Two-key advisory locks, apart from the reconciler's one-key lock and the sender's class ("YS").
+MEDIA_LOCK_CLASS = 0x594D  # "YM": one upload at a time per user, for the media quota
 
 IN_QUEUE = ("QUEUED", "LEASED")
 
@@ -203,6 +205,37 @@ async def store_media(
         .returning(Media.id)
     )
     return (await session.execute(stmt)).scalar_one()
+
+
+async def store_upload(
+    session: AsyncSession, user_id: uuid.UUID, *, content_type: str, data: bytes, quota: int
+) -> uuid.UUID | None:
+    """The assistant's upload, or None when it and the user's uploads not yet expired would pass `quota`
+    bytes. One upload at a time per user (a lock until the request commits), so concurrent ones cannot all
+    fit in what is left."""
+    await session.execute(select(func.pg_advisory_xact_lock(MEDIA_LOCK_CLASS, func.hashtext(str(user_id)))))
+    stored = await session.scalar(
+        select(func.coalesce(func.sum(Media.size), 0)).where(
+            Media.user_id == user_id, Media.source == "outbound", Media.expires_at > func.now()
+        )
+    )
+    if stored + len(data) > quota:
+        return None
+    return await store_media(session, user_id, source="outbound", content_type=content_type, data=data)
+
+
+async def delete_expired_media(session: AsyncSession, *, limit: int) -> int:
+    """Up to `limit` media past `expires_at`, which nothing serves any more (`owns_media`, `load_media`).
+    Rows another sweep holds are skipped."""
+    expired = (
+        select(Media.id)
+        .where(Media.expires_at < func.now())
+        .order_by(Media.expires_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    result = await session.execute(delete(Media).where(Media.id.in_(expired.scalar_subquery())))
+    return result.rowcount or 0
 
 
 async def owns_media(session: AsyncSession, user_id: uuid.UUID, media_id: uuid.UUID) -> bool:

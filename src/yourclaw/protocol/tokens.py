@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yourclaw.db.models import AssistantToken
@@ -121,3 +121,16 @@ async def revoke_all(session: AsyncSession, assistant_id: uuid.UUID, *, now: dat
         .where(AssistantToken.assistant_id == assistant_id, AssistantToken.revoked_at.is_(None))
         .values(revoked_at=now or datetime.now(UTC))
     )
+
+
+async def delete_ended(session: AsyncSession, *, ended_before: datetime, limit: int) -> int:
+    """Up to `limit` tokens that expired or were revoked before `ended_before`: refused since, so only a
+    secret kept for nothing (encrypted)."""
+    ended = (
+        select(AssistantToken.id)
+        .where(or_(AssistantToken.expires_at < ended_before, AssistantToken.revoked_at < ended_before))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    result = await session.execute(delete(AssistantToken).where(AssistantToken.id.in_(ended.scalar_subquery())))
+    return result.rowcount or 0

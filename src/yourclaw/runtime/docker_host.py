@@ -31,6 +31,18 @@ OWNER_UID = 1000
 STOP_GRACE_SECONDS = 10
 
 
+ICC_OPTION = "com.docker.network.bridge.enable_icc"
+
+
+class UnsafeNetwork(HostUnavailable):
+    """The host's network for assistants lets containers reach each other, and is in use: nothing is placed
+    on the host until an operator replaces it (its state is wrong, not the assistant's)."""
+
+
+def _isolating(network: dict) -> bool:
+    return network.get("Driver") == "bridge" and (network.get("Options") or {}).get(ICC_OPTION) == "false"
+
+
 def _user_id(labels: dict | None) -> uuid.UUID | None:
     try:
         return uuid.UUID((labels or {}).get(LABEL_USER, ""))
@@ -56,12 +68,15 @@ def tar_files(files: dict[str, tuple[bytes, int]]) -> bytes:
 
 
 class DockerHost:
-    def __init__(self, name: str, docker_url: str, tls_dir: Path, *, api_version: str = "1.41") -> None:
+    def __init__(
+        self, name: str, docker_url: str, tls_dir: Path, *, api_version: str = "1.41", network: str = NETWORK
+    ) -> None:
         self.name = name
         self.docker_url = docker_url
         self.api_calls = 0
         self._client = docker_client(docker_url, tls_dir, api_version=api_version, timeout=15)
         self._api = self._client.api
+        self.network = network
         self._network_ready = False
         self._events_stream = None
         self._closed = threading.Event()
@@ -108,27 +123,54 @@ class DockerHost:
         answer = self._call(self._api.volumes, filters={"label": f"{LABEL_MANAGED}=true"})
         return [ObservedVolume(v["Name"], _user_id(v.get("Labels"))) for v in (answer.get("Volumes") or [])]
 
-    def _ensure_network(self) -> None:
+    def ensure_network(self) -> None:
+        """The network assistants join, made if missing; one found letting its containers reach each other
+        is remade isolating them when nothing uses it, and otherwise refused (`UnsafeNetwork`)."""
         if self._network_ready:
             return
-        if not self._call(self._api.networks, names=[NETWORK]):
-            try:
-                self._call(
-                    self._api.create_network,
-                    NETWORK,
-                    driver="bridge",
-                    # Assistants reach the internet and our API, never each other.
-                    options={"com.docker.network.bridge.enable_icc": "false"},
-                    labels={LABEL_MANAGED: "true"},
-                )
-            except APIError as exc:
-                if exc.status_code != 409:
-                    raise
+        try:
+            network = self._call(self._api.inspect_network, self.network)
+        except NotFound:
+            network = None
+        if network is None:
+            self._create_network()
+        elif not _isolating(network):
+            self._repair_network(network)
         self._network_ready = True
+
+    def _create_network(self, *, options: dict | None = None, labels: dict | None = None, ipam=None) -> None:
+        try:
+            self._call(
+                self._api.create_network,
+                self.network,
+                driver="bridge",
+                # Assistants reach the internet and our API, never each other.
+                options={**(options or {}), ICC_OPTION: "false"},
+                labels={**(labels or {}), LABEL_MANAGED: "true"},
+                ipam=ipam,
+            )
+        except APIError as exc:
+            if exc.status_code != 409:
+                raise
+
+    def _repair_network(self, network: dict) -> None:
+        users = self._call(self._api.containers, all=True, quiet=True, filters={"network": self.network})
+        if users:
+            log.error("network_not_isolating", host=self.name, network=self.network, containers=len(users))
+            raise UnsafeNetwork(
+                f"{self.name}: the {self.network} network lets containers reach each other ({ICC_OPTION} is not "
+                f"false) and {len(users)} containers use it: no assistant is placed there until it is replaced "
+                f"by one with {ICC_OPTION}=false (remove it once they are gone; the control plane makes it)"
+            )
+        # Nothing on it: remade as it was (its subnet and gateway, where the control plane may listen), isolating.
+        self._call(self._api.remove_network, network["Id"])
+        options = (network.get("Options") or {}) if network.get("Driver") == "bridge" else {}
+        self._create_network(options=options, labels=network.get("Labels"), ipam=network.get("IPAM"))
+        log.warning("network_repaired", host=self.name, network=self.network)
 
     def create(self, spec: ContainerSpec) -> str:
         """Idempotent: a container of that name already there (a create whose answer was lost) is reused."""
-        self._ensure_network()
+        self.ensure_network()
         self._call(self._api.create_volume, spec.volume, labels={LABEL_MANAGED: "true", LABEL_USER: str(spec.user_id)})
         kwargs = spec.create_kwargs()
         host_config = self._api.create_host_config(
@@ -144,7 +186,7 @@ class DockerHost:
             security_opt=kwargs["security_opt"],
             log_config=kwargs["log_config"],
             restart_policy=kwargs["restart_policy"],
-            network_mode=NETWORK,
+            network_mode=self.network,
         )
         try:
             created = self._call(

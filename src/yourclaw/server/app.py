@@ -18,6 +18,7 @@ from yourclaw.accounts import routes as accounts_routes
 from yourclaw.assistants import routes as assistants_routes
 from yourclaw.billing import routes as billing_routes
 from yourclaw.kit import api
+from yourclaw.kit.json_body import JsonRequest
 from yourclaw.kit.request_context import request_id_middleware
 from yourclaw.kit.settings import Settings
 from yourclaw.llm import proxy_controller
@@ -102,6 +103,10 @@ def create_app(settings: Settings) -> Litestar:
         ],
         lifespan=[lifespan],
         dependencies=dependencies(),
+        # A body is read before the route's dependencies say who sent it: bounded for every route.
+        request_max_body_size=settings.request_max_body_bytes,
+        # Every route's JSON body is decoded by it: malformed ones and NUL characters are 4xx there.
+        request_class=JsonRequest,
         exception_handlers=errors.EXCEPTION_HANDLERS,
         middleware=[request_id_middleware],
         cors_config=CORSConfig(

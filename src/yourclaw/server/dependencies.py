@@ -22,6 +22,7 @@ PROVIDED = {
     "secrets": "secrets",
     "http": "http",
     "verifier": "verifier",
+    "supabase_users": "supabase_users",
     "stripe": "stripe",
     "llm": "llm",
     "inbound_waiter": "inbound",

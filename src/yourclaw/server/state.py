@@ -9,6 +9,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from yourclaw.accounts.jwt_verifier import TokenVerifier
+from yourclaw.accounts.supabase_users import SupabaseUsers
 from yourclaw.assistants.service import Entitlement
 from yourclaw.billing import service as billing
 from yourclaw.billing.stripe_client import StripeGateway
@@ -33,6 +34,8 @@ class AppState:
     secrets: SecretBox
     http: httpx.AsyncClient
     verifier: TokenVerifier
+    # Asks Supabase whether a signed-in user was banned or deleted (nothing with dev sign-in).
+    supabase_users: SupabaseUsers
     # The metering LLM proxy, with its own upstream client.
     llm: LlmProxy
     inbound: InboundWaiter = field(default_factory=InboundWaiter)
@@ -83,6 +86,7 @@ class AppState:
                 hs256_secret=settings.supabase_jwt_secret,
                 issuer=settings.jwt_issuer,
                 http=http,
+                max_stale=settings.jwks_max_stale_seconds,
             )
         sessions = make_sessionmaker(engine)
         secrets = SecretBox(settings.fernet_keys)
@@ -94,6 +98,12 @@ class AppState:
             secrets=secrets,
             http=http,
             verifier=verifier,
+            supabase_users=SupabaseUsers(
+                supabase_url=settings.supabase_url,
+                service_role_key=settings.supabase_service_role_key,
+                http=http,
+                recheck_seconds=settings.supabase_user_recheck_seconds,
+            ),
             llm=LlmProxy.build(settings, engine, sessions, secrets),
             inbound=InboundWaiter(),
         )

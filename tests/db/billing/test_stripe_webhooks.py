@@ -8,6 +8,7 @@ import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -67,6 +68,14 @@ async def test_signature_failures_are_refused_and_change_nothing(billing_client,
     # The genuine delivery still works afterwards.
     await deliver(billing_client, stripe_standin, event)
     assert (await state_of(sessions, user_id)).subscription.status == "ACTIVE"
+
+
+async def test_a_signed_invoice_whose_parent_is_not_an_object_is_acknowledged(billing_client, stripe_standin):
+    invoice = {"object": "invoice", "customer": "cus_nobody", "parent": "oops"}
+    body = msgspec.json.encode({"id": "evt_parent_oops", "type": "invoice.paid", "data": {"object": invoice}})
+    header = WebhookSignature.generate_signature_header(body.decode(), stripe_standin.webhook_secret)
+    response = await billing_client.post(WEBHOOK, content=body, headers={"Stripe-Signature": header})
+    assert response.status_code == 200, response.text
 
 
 async def test_the_same_event_three_times_has_one_effect(billing_client, stripe_standin, sessions):

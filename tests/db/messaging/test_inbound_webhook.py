@@ -114,6 +114,22 @@ async def test_a_signed_message_is_stored_and_answered_with_empty_twiml(twilio, 
     ]
 
 
+async def test_a_signed_message_with_nul_is_kept_with_the_nul_replaced_and_answered_200(twilio, sessions):
+    """Twilio signed it, so it is the user's: refused (4xx) it would be lost, failed (5xx) retried in vain."""
+    params = inbound_params(
+        body="a\x00b",
+        ProfileName="A\x00nn",
+        NumMedia="1",
+        MediaUrl0="https://api.twilio.com/M\x00E",
+        MediaContentType0="x",
+    )
+    response = await post_signed(twilio, WHATSAPP, params)
+    assert response.status_code == 200, response.text
+    (row,) = await _rows(sessions)
+    assert (row.body, row.profile_name) == ("a\ufffdb", "A\ufffdnn")
+    assert row.media == [{"url": "https://api.twilio.com/M\ufffdE", "content_type": "x"}]
+
+
 async def test_missing_or_wrong_signatures_are_refused_and_store_nothing(twilio, sessions):
     params = inbound_params()
     body = urlencode(params)

@@ -294,6 +294,7 @@ async def test_twilio_media_is_fetched_once_with_basic_auth_and_offered_as_our_s
         MEDIA_MAX_BYTES="2000",
         INBOUND_LEASE_SECONDS="1",
         RUNTIME_API_URL="http://assistants.internal:8000",
+        TWILIO_MEDIA_HOSTS="127.0.0.1",
     )
     with TwilioMedia(sid, token, picture, big=b"x" * 2001) as twilio:
         media = [
@@ -336,6 +337,26 @@ async def test_twilio_media_is_fetched_once_with_basic_auth_and_offered_as_our_s
             assert again["id"] == str(message_id) and len(again["media"]) == 1
             assert again["media"][0]["url"].split("?")[0] == offered["url"].split("?")[0]
             assert len(twilio.authorizations) == 2
+
+
+async def test_media_on_a_host_that_is_not_twilios_is_never_fetched(database_url, db, sessions, alice):
+    sid, token = "AC" + "1" * 32, "twilio-secret-token-value"
+    # Only Twilio's own hosts (the default): the 127.0.0.1 below is not one.
+    settings = make_settings(database_url, TWILIO_ACCOUNT_SID=sid, TWILIO_AUTH_TOKEN=token)
+    with TwilioMedia(sid, token, b"picture", big=b"") as elsewhere:
+        async with serve(settings) as served:
+            message_id = await queue_message(
+                sessions,
+                alice.user_id,
+                "look",
+                media=[{"url": elsewhere.url("/picture"), "content_type": "image/jpeg"}],
+            )
+            message = only_message(await poll(served.http, alice, wait=5))
+    assert message["media"] == []
+    # Not asked at all: our Twilio credentials went nowhere.
+    assert elsewhere.authorizations == []
+    row = await inbound_row(sessions, message_id)
+    assert row.media == [{"error": "MEDIA_HOST_NOT_ALLOWED", "content_type": "image/jpeg"}]
 
 
 # --- end to end with the stand-in assistant ---------------------------------------------------------

@@ -29,7 +29,7 @@ async def test_request_id_is_echoed_or_made(client):
         ("get", "/api/v1/users/me", {"headers": {"Authorization": "Bearer nope"}}, 401, "INVALID_TOKEN"),
         ("get", "/api/v1/nothing-here", {}, 404, "NOT_FOUND"),
         ("delete", "/api/v1/health", {}, 405, "METHOD_NOT_ALLOWED"),
-        ("post", "/api/v1/dev/login", {"content": b"{not json"}, 400, "BAD_REQUEST"),
+        ("post", "/api/v1/dev/login", {"content": b"{not json"}, 400, "MALFORMED_JSON"),
         ("post", "/api/v1/dev/login", {"json": {"mail": "a@b.co"}}, 422, "VALIDATION_ERROR"),
         ("post", "/api/v1/dev/login", {"json": {"email": 5}}, 422, "VALIDATION_ERROR"),
     ],

@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -19,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from yourclaw.accounts.jwt_verifier import Claims, TokenVerifier, issue_dev_token
+from yourclaw.accounts.jwt_verifier import RETRY_FIRST, RETRY_MAX, Claims, TokenVerifier, issue_dev_token
 from yourclaw.kit.errors import NotAuthenticated, ServiceUnavailable, YourClawError
 
 pytestmark = pytest.mark.unit
@@ -189,28 +190,53 @@ async def test_valid_rs256(verifier: TokenVerifier, rsa_key: Any) -> None:
 async def test_valid_hs256(verifier: TokenVerifier, jwks: JwksServer) -> None:
     token = jwt.encode(_payload(sub="user-hs", email=None, role=None), HS_SECRET, algorithm="HS256")
     claims = await verifier.verify(token)
-    assert claims == Claims(sub="user-hs", email=None, exp=claims.exp, role=None)
+    assert claims == Claims(sub="user-hs", email=None, exp=claims.exp, role=None, issued_by_ms=claims.issued_by_ms)
     # The shared-secret path must not depend on, or touch, the JWKS.
     assert jwks.requests == 0
+
+
+@pytest.mark.parametrize("email", ["a" * 310 + "@example.com", "a\x00b@example.com"])
+async def test_an_email_the_database_cannot_store_is_not_kept(verifier: TokenVerifier, email: str) -> None:
+    token = jwt.encode(_payload(email=email), HS_SECRET, algorithm="HS256")
+    assert (await verifier.verify(token)).email is None
+
+
+async def test_a_token_issued_before_a_sign_out_is_known_to_be(verifier: TokenVerifier) -> None:
+    signed_out = datetime(2026, 12, 1, 12, 0, 0, 500_000, tzinfo=UTC)
+    moment = int(signed_out.timestamp())
+
+    async def claims(**payload: Any) -> Claims:
+        return await verifier.verify(jwt.encode(_payload(**payload), HS_SECRET, algorithm="HS256"))
+
+    # Whole seconds: only a second wholly before the sign-out is before it.
+    assert (await claims(iat=moment - 1)).issued_before(signed_out)
+    assert not (await claims(iat=moment)).issued_before(signed_out)
+    # Milliseconds, as dev tokens carry them.
+    assert (await claims(iat=moment, iat_ms=moment * 1000 + 499)).issued_before(signed_out)
+    assert not (await claims(iat=moment, iat_ms=moment * 1000 + 501)).issued_before(signed_out)
+    assert (await claims(iat=None)).issued_before(signed_out)
+    assert not (await claims(iat=None)).issued_before(None)
 
 
 async def test_dev_token_round_trip(http: httpx.AsyncClient) -> None:
     dev_issuer = "http://127.0.0.1:8000/dev-auth"
     verifier = TokenVerifier(jwks_url=None, hs256_secret=HS_SECRET, issuer=dev_issuer, http=http)
-    token = issue_dev_token(HS_SECRET, sub="dev-user", email="dev@example.com", issuer=dev_issuer)
+    token = issue_dev_token(HS_SECRET, sub="dev-user", email="dev@example.com", issuer=dev_issuer, ttl_seconds=3600)
     assert jwt.get_unverified_header(token)["alg"] == "HS256"
     claims = await verifier.verify(token)
     assert claims.sub == "dev-user"
     assert claims.email == "dev@example.com"
     assert claims.role == "authenticated"
-    assert 86400 - 60 <= claims.exp - time.time() <= 86400
+    assert 3600 - 60 <= claims.exp - time.time() <= 3600
 
 
 async def test_dev_token_with_other_secret_or_issuer_is_rejected(http: httpx.AsyncClient) -> None:
     verifier = TokenVerifier(jwks_url=None, hs256_secret=HS_SECRET, issuer=ISSUER, http=http)
-    wrong_secret = issue_dev_token("x" * 48, sub="u", email="u@example.com", issuer=ISSUER)
+    wrong_secret = issue_dev_token("x" * 48, sub="u", email="u@example.com", issuer=ISSUER, ttl_seconds=60)
     await _rejected(verifier, wrong_secret, "INVALID_TOKEN")
-    wrong_issuer = issue_dev_token(HS_SECRET, sub="u", email="u@example.com", issuer="https://elsewhere")
+    wrong_issuer = issue_dev_token(
+        HS_SECRET, sub="u", email="u@example.com", issuer="https://elsewhere", ttl_seconds=60
+    )
     await _rejected(verifier, wrong_issuer, "INVALID_TOKEN")
 
 
@@ -501,13 +527,64 @@ async def test_jwks_bad_response(
     assert err.status_code == 503
 
 
-async def test_jwks_recovers_after_outage(verifier: TokenVerifier, jwks: JwksServer, ec_key: Any) -> None:
+async def test_jwks_recovers_after_outage(
+    verifier: TokenVerifier, jwks: JwksServer, clock: FakeClock, ec_key: Any
+) -> None:
     token = jwt.encode(_payload(), ec_key, algorithm="ES256", headers={"kid": "ec-1"})
     jwks.status, jwks.body = 503, b"{}"
     await _rejected(verifier, token, "AUTH_UNAVAILABLE")
     jwks.status, jwks.body = 200, None
+    # The next attempt waits out the backoff: no fetch per call while the JWKS is down.
+    await _rejected(verifier, token, "AUTH_UNAVAILABLE")
+    assert jwks.requests == 1
+    clock.advance(RETRY_FIRST)
     assert (await verifier.verify(token)).sub
     assert jwks.requests == 2
+
+
+async def test_an_outage_past_the_ttl_is_served_from_the_cached_keys(
+    verifier: TokenVerifier, jwks: JwksServer, clock: FakeClock, ec_key: Any
+) -> None:
+    token = jwt.encode(_payload(), ec_key, algorithm="ES256", headers={"kid": "ec-1"})
+    assert (await verifier.verify(token)).sub
+    jwks.status, jwks.body = 503, b"{}"
+    clock.advance(601)
+    # The refresh fails; the keys fetched 601 s ago still verify, and 100 calls make one attempt.
+    for _ in range(100):
+        assert (await verifier.verify(token)).sub
+    assert jwks.requests == 2
+    # Attempts back off (doubling) while it lasts, each one still served from the cache.
+    waited = 0.0
+    for attempt in range(3, 8):
+        step = min(RETRY_FIRST * 2 ** (attempt - 3), RETRY_MAX)
+        clock.advance(step)
+        waited += step
+        assert (await verifier.verify(token)).sub
+        assert (await verifier.verify(token)).sub
+        assert jwks.requests == attempt
+    # Back: the next attempt fetches, and the cache is fresh again.
+    jwks.status, jwks.body = 200, None
+    clock.advance(RETRY_MAX)
+    assert (await verifier.verify(token)).sub
+    assert jwks.requests == 8
+    clock.advance(599)
+    assert (await verifier.verify(token)).sub
+    assert jwks.requests == 8
+
+
+async def test_cached_keys_serve_an_outage_for_at_most_max_stale(
+    jwks: JwksServer, http: httpx.AsyncClient, clock: FakeClock, ec_key: Any
+) -> None:
+    verifier = TokenVerifier(
+        jwks_url=jwks.url, hs256_secret=None, issuer=ISSUER, http=http, clock=clock, max_stale=3600
+    )
+    token = jwt.encode(_payload(), ec_key, algorithm="ES256", headers={"kid": "ec-1"})
+    assert (await verifier.verify(token)).sub
+    jwks.status, jwks.body = 503, b"{}"
+    clock.advance(3599)
+    assert (await verifier.verify(token)).sub
+    clock.advance(RETRY_MAX)
+    await _rejected(verifier, token, "AUTH_UNAVAILABLE")
 
 
 async def test_concurrent_requests_share_a_failed_fetch(verifier: TokenVerifier, jwks: JwksServer, ec_key: Any) -> None:

@@ -11,7 +11,7 @@ from stripe import WebhookSignature
 
 from yourclaw.billing import status_map as m
 from yourclaw.billing import stripe_events
-from yourclaw.billing.errors import InvalidStripeSignature
+from yourclaw.billing.errors import InvalidStripePayload, InvalidStripeSignature
 
 pytestmark = pytest.mark.unit
 
@@ -81,6 +81,13 @@ def test_targets_in_both_api_versions_shapes():
     assert stripe_events.target(_event("customer.created", {"object": "customer", "id": "cus_1"})) is None
 
 
+@pytest.mark.parametrize("parent", ["oops", 7, ["x"], {"subscription_details": "oops"}, {"subscription_details": None}])
+def test_an_invoice_whose_parent_is_not_an_object_names_no_hint(parent):
+    invoice = {"object": "invoice", "customer": "cus_1", "subscription": "sub_1", "parent": parent}
+    assert stripe_events.target(_event("invoice.paid", invoice)) == stripe_events.Target("sub_1", "cus_1", None)
+    assert stripe_events.target(_event("invoice.paid", {"object": "invoice", "parent": parent})) is None
+
+
 def test_period_end_on_the_subscription_or_its_items():
     assert stripe_events.period_end({"current_period_end": 100}) == 100
     assert stripe_events.period_end({"items": {"data": [{"current_period_end": 5}, {"current_period_end": 9}]}}) == 9
@@ -95,6 +102,11 @@ def test_verify_checks_signature_before_shape():
         stripe_events.verify(body, header, "whsec_b")
     with pytest.raises(InvalidStripeSignature):
         stripe_events.verify(body, None, "whsec_a")
+    for long in ({"id": "evt_" + "1" * 300, "type": "invoice.paid"}, {"id": "evt_1", "type": "x" * 101}):
+        long_body = msgspec.json.encode({**long, "data": {"object": {}}})
+        long_header = WebhookSignature.generate_signature_header(long_body.decode(), "whsec_a")
+        with pytest.raises(InvalidStripePayload):
+            stripe_events.verify(long_body, long_header, "whsec_a")
     old = WebhookSignature.generate_signature_header(body.decode(), "whsec_a", int(NOW.timestamp()) - 10**6)
     with pytest.raises(InvalidStripeSignature):
         stripe_events.verify(body, old, "whsec_a")

@@ -12,7 +12,7 @@ from yourclaw.db.models.billing import (
 from yourclaw.db.models.integrations import UserIntegration
 from yourclaw.db.models.messaging import InboundMessage, LlmSpendDaily, Media, Message, Outbox, UsageDaily
 from yourclaw.db.models.runtime import Assistant, AssistantToken, HostServer
-from yourclaw.db.models.users import User, UserPhone
+from yourclaw.db.models.users import PhoneAttempts, User, UserPhone
 
 __all__ = [
     "ApiKey",
@@ -27,6 +27,7 @@ __all__ = [
     "Media",
     "Message",
     "Outbox",
+    "PhoneAttempts",
     "StripeEvent",
     "Subscription",
     "UsageDaily",

@@ -175,7 +175,8 @@ class Media(Base):
     size: Mapped[int] = mapped_column(Integer)
     data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = created_at()
-    expires_at: Mapped[datetime]
+    # Indexed for the retention sweep (`protocol.retention`).
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class UsageDaily(Base):

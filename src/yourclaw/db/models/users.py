@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from yourclaw.db.base import Base, created_at, updated_at, uuid_pk
@@ -59,3 +59,15 @@ class UserPhone(Base):
     profile_name: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
+
+
+class PhoneAttempts(Base):
+    """How often a user submitted a WhatsApp number in the current window: an answer to one says whether
+    the number is someone else's (409 PHONE_TAKEN), so the answers are rationed per user."""
+
+    __tablename__ = "phone_attempts"
+    __table_args__ = (CheckConstraint("attempts >= 0", name="attempts_nonnegative"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    window_started_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer)

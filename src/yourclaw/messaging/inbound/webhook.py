@@ -43,6 +43,19 @@ class WebhookForm(dict[str, list[str]]):
         return super().get(name, [])
 
 
+class WithoutNul:
+    """A signed form's values with NUL (which PostgreSQL cannot store in text or JSONB) as U+FFFD, as bytes
+    that are not UTF-8 already are. Read only once the signature was checked over the values as sent: the
+    message is the user's, and refusing it would lose it (a 4xx) or have Twilio retry it in vain (a 5xx)."""
+
+    def __init__(self, form: Form) -> None:
+        self._form = form
+
+    def get(self, name: str, /) -> object:
+        value = self._form.get(name)
+        return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+
+
 def parse_form(body: bytes) -> WebhookForm:
     form = WebhookForm()
     for name, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
@@ -80,7 +93,7 @@ class WhatsAppWebhook:
             return parse_form(await read_body(receive, MAX_BODY, "The form is larger than any Twilio webhook"))
 
         form = await signed_form(self.settings, scope, content_type, header(scope, _SIGNATURE), read_form)
-        message = parse_received(form)
+        message = parse_received(WithoutNul(form))
         new_id = await self.writer.receive(message)
         if new_id is not None:
             self.wakeup.wake(str(new_id))

@@ -3,9 +3,14 @@ import { api } from "./api.js";
 
 const PENDING = "yourclaw.signin";
 
+// A path on this site: "/" and then printable ASCII with no backslash, not starting "//". Browsers drop
+// tabs and newlines from a URL and read a backslash as "/", so "/\t/evil.example" would be "//evil.example".
+const SAFE_PATH = /^\/(?!\/)[\x21-\x5b\x5d-\x7e]*$/;
+
 export function safeNext(value) {
-  // Only a path on this site: never "//elsewhere" or "https://elsewhere".
-  return value && value.startsWith("/") && !value.startsWith("//") && !value.startsWith("/\\") ? value : "";
+  if (typeof value !== "string" || !SAFE_PATH.test(value)) return "";
+  // And where the browser itself would go with it stays here.
+  return new URL(value, location.href).origin === location.origin ? value : "";
 }
 
 export function rememberSignIn(next) {
