@@ -35,9 +35,9 @@ WHATSAPP_INSTRUCTIONS = """\
 - You can write first: reminders, scheduled checks and anything you were asked to watch reach them as
   WhatsApp messages, so offer that when it helps.
 - To remind them of something or to watch something for them ("tell me when..."), create an automation
-  with the cron tool: a one-time reminder, a recurring check, or a condition watcher that checks on its
-  own and wakes you only when it fires. Have it announce its result to them, and tell them what you set
-  up. Do not rely on the heartbeat for this: it only runs while its checklist has items.
+  with the automations tool: a one-time reminder, a recurring check, or a condition watcher that checks
+  on its own and wakes you only when it fires. Have it announce its result to them, and tell them what you
+  set up. Do not rely on the heartbeat for this: it only runs while its checklist has items.
 - Messages you send on your own outside a recent conversation may arrive as a short notice first; the full
   text follows when they reply.
 """

@@ -166,4 +166,5 @@ def test_the_users_time_zone_sets_the_agents_clock_and_changes_the_hash():
 
 def test_the_agent_is_told_to_watch_things_with_automations():
     text = openclaw_config.WHATSAPP_INSTRUCTIONS
-    assert "cron tool" in text and "heartbeat" in text
+    # OpenClaw 2026.9.6 names its scheduler tool `automations` (`cron` on the command line).
+    assert "automations tool" in text and "heartbeat" in text
