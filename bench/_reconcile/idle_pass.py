@@ -127,7 +127,7 @@ async def idle_anatomy(settings, sessions, limits, rounds: int = 5) -> list[str]
         t0 = time.perf_counter()
         async with sessions() as session:
             hosts = await runtime_repo.load_hosts(session)
-            rows = await runtime_repo.load_assistants(session, volume_retention=limits.volume_retention)
+            loaded = await runtime_repo.load_assistants(session, volume_retention=limits.volume_retention)
             t1 = time.perf_counter()
             token_for = await assistant_tokens.current_tokens(session, secrets)
         t2 = time.perf_counter()
@@ -136,16 +136,21 @@ async def idle_anatomy(settings, sessions, limits, rounds: int = 5) -> list[str]
             desired.to_desired(
                 row,
                 desired.render(
-                    settings, row, token_for.get(row.id), by_id.get(row.host_server_id), row.desired_generation
+                    settings,
+                    row,
+                    token_for.get(row.id),
+                    by_id.get(row.host_server_id),
+                    row.desired_generation,
+                    timezone=timezone,
                 ),
             )
-            for row in rows
+            for row, timezone in loaded
         ]
         t3 = time.perf_counter()
         views = [planner.HostView(h.id, h.name, h.draining, h.max_containers, True) for h in hosts]
         planner.plan(wanted, views, planner.Observed(containers), datetime.now(UTC), limits)
         t4 = time.perf_counter()
-        n_rows = len(rows)
+        n_rows = len(loaded)
         steps["load hosts + assistants rows (ORM)"].append(t1 - t0)
         steps["load + decrypt current tokens"].append(t2 - t1)
         steps["render config + spec hash per row"].append(t3 - t2)

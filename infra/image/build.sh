@@ -36,7 +36,7 @@ inputs_hash() {
     cd "$HERE"
     printf 'mode=%s\nrootfs=%s %s\n' "$mode" "$ROOTFS_BASE" "$ROOTFS_PACKAGES"
     find build.sh versions.env toolchain.py Dockerfile Dockerfile.offline plugin/package.json \
-      plugin/openclaw.plugin.json plugin/index.js plugin/src -type f -print0 | sort -z | xargs -0 sha256sum
+      plugin/openclaw.plugin.json plugin/index.js plugin/src start -type f -print0 | sort -z | xargs -0 sha256sum
   ) | sha256sum | cut -c1-24
 }
 
@@ -50,12 +50,13 @@ reuse() {
   log "inputs unchanged ($hash): tagged $id as $IMAGE:$OPENCLAW_VERSION and :latest"
 }
 
-# The plugin and the Dockerfile, nothing else (tests and local state stay out of the image).
+# The plugin, the start-up files and the Dockerfiles, nothing else (tests and local state stay out of the image).
 make_context() {
   local context
   context="$(mktemp -d)"
   mkdir -p "$context/plugin"
   cp "$HERE/Dockerfile" "$HERE/Dockerfile.offline" "$context/"
+  cp -r "$HERE/start" "$context/"
   cp -r "$HERE/plugin/package.json" "$HERE/plugin/openclaw.plugin.json" "$HERE/plugin/index.js" "$HERE/plugin/src" \
     "$context/plugin/"
   echo "$context"

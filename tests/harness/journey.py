@@ -4,6 +4,7 @@ the way. Walked by tests/e2e/test_journey.py and by bench/openclaw_e2e.py."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from sqlalchemy import update
 
@@ -12,6 +13,7 @@ from tests.harness.journey_support import (
     SHARED_KEY,
     STEP_TIMEOUT,
     WORKSPACE,
+    Reply,
     User,
     containers_of,
     docker_call,
@@ -59,12 +61,20 @@ class Figures:
             print(f"  {name:<58} {shown}")
 
 
-async def walk(user: User, figures: Figures) -> None:
-    """Every step in order; raises at the first one that does not hold."""
-    cp, oc = user.cp, user.cp.oc
-    keys = (SHARED_KEY, OWN_KEY)
+@dataclass
+class Onboarded:
+    """A new user with a READY assistant, and when each step of getting there happened."""
 
-    # Sign in, give the number, verify it by sending the code from WhatsApp, pay.
+    paid_at: float
+    webhooks_done: float
+    row: Assistant
+    ready_seen: float
+    ready_message: Reply
+
+
+async def onboard(user: User) -> Onboarded:
+    """Sign in, give the number, verify it by sending the code from WhatsApp, pay; then provisioning with no
+    click: the reconciler creates and starts the container, the plugin polls, the "ready" message goes out."""
     await user.sign_in()
     pending = await user.api("POST", "/users/me/phone", 200, json={"phone": user.phone})
     assert pending["verified"] is False
@@ -72,14 +82,27 @@ async def walk(user: User, figures: Figures) -> None:
     await wait_for(user.phone_verified, timeout=STEP_TIMEOUT, message="the number to be verified")
     paid_at = time.time()
     webhooks_done = await user.pay()
-    figures.span("checkout paid -> its webhooks delivered", paid_at, webhooks_done)
     subscription = await user.api("GET", "/subscription", 200)
     assert subscription["status"] == "ACTIVE", subscription
-
-    # Provisioning with no click: the reconciler creates and starts the container, the plugin polls.
     row = await user.ready()
     ready_seen = time.time()
     ready_message = await user.wait_message(READY_TEXT, after=0)
+    return Onboarded(paid_at, webhooks_done, row, ready_seen, ready_message)
+
+
+async def walk(user: User, figures: Figures) -> None:
+    """Every step in order; raises at the first one that does not hold."""
+    cp, oc = user.cp, user.cp.oc
+    keys = (SHARED_KEY, OWN_KEY)
+
+    onboarded = await onboard(user)
+    paid_at, row, ready_seen, ready_message = (
+        onboarded.paid_at,
+        onboarded.row,
+        onboarded.ready_seen,
+        onboarded.ready_message,
+    )
+    figures.span("checkout paid -> its webhooks delivered", paid_at, onboarded.webhooks_done)
     container = row.container_id
     info = await docker_call(inspect, oc, container)
     assert info["Config"]["Image"] == oc.image and info["State"]["Running"]

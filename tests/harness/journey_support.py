@@ -246,8 +246,12 @@ def expected_charge(llm: AnthropicStandin, key: str) -> int:
 
 def texts(call: RecordedRequest) -> list[tuple[str, str]]:
     """(role, text) of every message in a call, text blocks joined."""
+    return body_texts(call.json())
+
+
+def body_texts(body: dict) -> list[tuple[str, str]]:
     out = []
-    for message in call.json().get("messages", []):
+    for message in body.get("messages", []):
         content = message.get("content")
         if isinstance(content, list):
             content = " ".join(b.get("text", "") for b in content if isinstance(b, dict))
@@ -258,7 +262,11 @@ def texts(call: RecordedRequest) -> list[tuple[str, str]]:
 def split_latest(call: RecordedRequest) -> tuple[list[tuple[str, str]], str]:
     """(the history, the latest input): OpenClaw sends the user's text and its own context for the turn as
     consecutive user messages after the last assistant message."""
-    messages = texts(call)
+    return split_body(call.json())
+
+
+def split_body(body: dict) -> tuple[list[tuple[str, str]], str]:
+    messages = body_texts(body)
     start = len(messages)
     while start > 0 and messages[start - 1][0] == "user":
         start -= 1

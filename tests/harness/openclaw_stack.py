@@ -120,12 +120,18 @@ def _upgrade_image(client: docker.DockerClient, image: str) -> str:
 
 @asynccontextmanager
 async def control_plane_stack(
-    openclaw_engine: OpenClawEngine, database_url: str, sessions, state_dir: Path
+    openclaw_engine: OpenClawEngine,
+    database_url: str,
+    sessions,
+    state_dir: Path,
+    llm: TimedAnthropicStandin | None = None,
 ) -> AsyncIterator[ControlPlane]:
     """The control plane on `database_url` (migrated, with no host of this engine yet); the caller empties the
-    tables afterwards."""
+    tables afterwards. `llm` is the model behind the proxy (default: one reporting the same usage for every
+    call)."""
     port = free_port()
-    twilio, stripe, llm = TwilioStandin(), StripeStandin(), TimedAnthropicStandin(usage=dict(USAGE))
+    twilio, stripe = TwilioStandin(), StripeStandin()
+    llm = llm or TimedAnthropicStandin(usage=dict(USAGE))
     twilio.start()
     stripe.start()
     llm.start()

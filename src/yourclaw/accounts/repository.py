@@ -9,6 +9,7 @@ from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from yourclaw.db import channels
 from yourclaw.db.models import PhoneAttempts, User, UserPhone
 
 
@@ -69,7 +70,16 @@ async def set_pending_phone(
 
 
 async def set_timezone(session: AsyncSession, user_id: uuid.UUID, timezone: str | None) -> None:
-    await session.execute(update(User).where(User.id == user_id).values(timezone=timezone))
+    """A change is part of the assistant's desired state (its config keeps to the user's clock): the
+    reconciler is woken at commit rather than at its next pass."""
+    changed = await session.scalar(
+        update(User)
+        .where(User.id == user_id, User.timezone.is_distinct_from(timezone))
+        .values(timezone=timezone)
+        .returning(User.id)
+    )
+    if changed is not None:
+        await session.execute(select(func.pg_notify(channels.ASSISTANTS, str(user_id))))
 
 
 async def count_phone_attempt(session: AsyncSession, user_id: uuid.UUID, window: timedelta) -> tuple[int, datetime]:

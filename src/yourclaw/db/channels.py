@@ -9,7 +9,7 @@ INBOUND = "yourclaw_inbound"
 USER_INBOUND = "yourclaw_user_inbound"
 # A message was put in the outbox (payload: user id, or the phone of someone with no account yet).
 OUTBOX = "yourclaw_outbox"
-# An assistant's desired state changed (payload: user id).
+# An assistant's desired state changed, its user's time zone included (payload: user id).
 ASSISTANTS = "yourclaw_assistants"
 # An assistant's poll reported a new instance or config generation (payload: assistant id).
 POLLS = "yourclaw_polls"

@@ -72,6 +72,7 @@ class Applier:
         rows: dict[uuid.UUID, Assistant],
         token_for: dict[uuid.UUID, str],
         now: datetime,
+        timezone_for: dict[uuid.UUID, str | None] | None = None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
@@ -81,6 +82,7 @@ class Applier:
         self.rows = rows
         self.token_for = token_for
         self.now = now
+        self.timezone_for = timezone_for or {}
 
     async def _update(self, assistant_id: uuid.UUID, **values) -> None:
         async with self.sessions() as session, session.begin():
@@ -128,7 +130,12 @@ class Applier:
 
     def _render(self, row: Assistant, generation: int):
         return render(
-            self.settings, row, self.token_for.get(row.id), self.host_rows.get(row.host_server_id), generation
+            self.settings,
+            row,
+            self.token_for.get(row.id),
+            self.host_rows.get(row.host_server_id),
+            generation,
+            timezone=self.timezone_for.get(row.id),
         )
 
     async def _write_files(self, handle: HostHandle, container_id: str, row: Assistant):

@@ -4,9 +4,11 @@ rendered into a container-spec hash and a config hash (the rows themselves are r
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC
 
 from yourclaw.db.models import Assistant, HostServer
 from yourclaw.kit.settings import Settings
+from yourclaw.messaging.outbound.delivery_policy import parse_quiet_hours, user_zone
 from yourclaw.runtime import openclaw_config
 from yourclaw.runtime.container_spec import ContainerSpec, spec_for
 from yourclaw.runtime.planner import DesiredAssistant
@@ -23,7 +25,27 @@ def api_url_for(settings: Settings, host: HostServer | None) -> str:
     return (host.runtime_api_url if host and host.runtime_api_url else None) or settings.assistant_api_url
 
 
-def render(settings: Settings, row: Assistant, token: str | None, host: HostServer | None, generation: int) -> Rendered:
+def active_hours(settings: Settings) -> openclaw_config.ActiveHours | None:
+    """When the assistant may check on things by itself: outside the quiet hours its messages keep to
+    (`QUIET_HOURS`), on the user's clock; around the clock when there are none."""
+    quiet = parse_quiet_hours(settings.quiet_hours)
+    if quiet is None:
+        return None
+    # OpenClaw's window ends before `end`; midnight as an end is written 24:00.
+    end = quiet.start.strftime("%H:%M")
+    return openclaw_config.ActiveHours(start=quiet.end.strftime("%H:%M"), end="24:00" if end == "00:00" else end)
+
+
+def render(
+    settings: Settings,
+    row: Assistant,
+    token: str | None,
+    host: HostServer | None,
+    generation: int,
+    *,
+    timezone: str | None = None,
+) -> Rendered:
+    """`timezone` is the user's (`users.timezone`): a change re-renders the config, like a model change."""
     spec = spec_for(settings, row.user_id, row.image)
     if token is None:
         return Rendered(spec, None, "no-token")
@@ -33,8 +55,16 @@ def render(settings: Settings, row: Assistant, token: str | None, host: HostServ
         token=token,
         api_url=api_url_for(settings, host),
         generation=generation,
+        timezone=known_timezone(timezone),
+        active_hours=active_hours(settings),
     )
     return Rendered(spec, config, openclaw_config.config_hash(config))
+
+
+def known_timezone(name: str | None) -> str | None:
+    """An IANA name this machine knows, else None (UTC), as the sender reads it: a bad value in a row must
+    not make a config OpenClaw refuses."""
+    return name if name and user_zone(name) is not UTC else None
 
 
 def to_desired(row: Assistant, rendered: Rendered) -> DesiredAssistant:

@@ -4,6 +4,12 @@ The config carries the assistant's secrets (its one token) and nothing else secr
 points at our metering proxy with that token, so no real LLM key ever enters a container. Its hash, taken
 without the generation, is what the reconciler compares: a change bumps the generation and rewrites the file
 in place (OpenClaw hot-reloads it).
+
+An assistant nobody talks to must cost next to nothing (docs/architecture.md, "What an idle assistant
+costs"): OpenClaw's own background work — heartbeats, compaction, the memory flush, dreaming — runs on the
+cheapest model through a proxy route per purpose, heartbeats only in the user's waking hours and not at all
+while there is nothing to check, and the extras that only serve OpenClaw's own UI (recaps, the weekly skill
+review) are off.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import json
 import uuid
 from dataclasses import dataclass
 
-from yourclaw.llm import catalog
+from yourclaw.llm import catalog, purposes
 
 GATEWAY_PORT = 18789
 CONFIG_PATH = "openclaw.json"
@@ -28,6 +34,10 @@ WHATSAPP_INSTRUCTIONS = """\
 - Keep replies short and easy to read on a phone: plain sentences, short lists, no tables or headings.
 - You can write first: reminders, scheduled checks and anything you were asked to watch reach them as
   WhatsApp messages, so offer that when it helps.
+- To remind them of something or to watch something for them ("tell me when..."), create an automation
+  with the automations tool: a one-time reminder, a recurring check, or a condition watcher that checks
+  on its own and wakes you only when it fires. Have it announce its result to them, and tell them what you
+  set up. Do not rely on the heartbeat for this: it only runs while its checklist has items.
 - Messages you send on your own outside a recent conversation may arrive as a short notice first; the full
   text follows when they reply.
 """
@@ -66,9 +76,104 @@ PLUGINS_ALLOW = (
     PLUGIN_ID,  # the only channel
 )
 
-# Heartbeats are full agent turns paid from the user's credits: hourly, in a fresh light session, and only
-# ever to the owner (the one user) — a `last` target could follow a conversation we did not start.
-HEARTBEAT = {"target": "owner", "every": "1h", "isolatedSession": True, "lightContext": True}
+# OpenClaw's background work runs on the cheapest model we offer, each purpose through its own proxy route
+# (`/llm/anthropic/bg/<purpose>`) so the user's spend shows what it was for. A custom provider must list its
+# models; `maxTokens` keeps each call's reservation (max_tokens at the output price) to a couple of cents.
+BACKGROUND_MODEL_ID = catalog.BACKGROUND_MODEL.split("/", 1)[1]
+BACKGROUND_MAX_TOKENS = 4096
+BACKGROUND_PURPOSES = (purposes.HEARTBEAT, purposes.MEMORY)
+
+# OpenClaw asks 128,000 output tokens of the 5-series, a reservation of $1.28 per Sonnet call ($3.20 on Opus)
+# held against the user's credits while it runs. A WhatsApp reply with its thinking, or a file written through
+# a tool, fits well within this.
+MAIN_MAX_TOKENS = 32_000
+# The 5-series take a 1M-token context, and OpenClaw compacts a conversation only near the window: every turn
+# of a long chat would resend (and, once the 5-minute cache expired, rewrite) up to a million tokens. 200k,
+# the smaller window the catalog offers for them, keeps a turn's worst case near $0.50 on Sonnet.
+MAIN_CONTEXT_TOKENS = 200_000
+
+# Hourly, in a fresh session with only the monitor checklist as context, and only ever to the owner (the one
+# user): a `last` target could follow a conversation we did not start. The image leaves the checklist
+# effectively empty (infra/image/start/heartbeat-checklist.mjs), which OpenClaw skips without a model call;
+# "watch X and tell me" is an automation instead (WHATSAPP_INSTRUCTIONS).
+HEARTBEAT_EVERY = "1h"
+HEARTBEAT_TIMEOUT_SECONDS = 120
+
+
+@dataclass(frozen=True)
+class ActiveHours:
+    """When heartbeats may run, on the user's clock: outside quiet hours (`HH:MM`, end exclusive)."""
+
+    start: str
+    end: str
+
+
+def background_model(purpose: str) -> str:
+    return f"{_background_provider_id(purpose)}/{BACKGROUND_MODEL_ID}"
+
+
+def _background_provider_id(purpose: str) -> str:
+    return f"yourclaw-bg-{purpose}"
+
+
+def _background_provider(api: str, token: str, purpose: str) -> dict:
+    limits = catalog.limits_for(BACKGROUND_MODEL_ID)
+    return {
+        "baseUrl": f"{api}/llm/anthropic/bg/{purpose}",
+        "api": "anthropic-messages",
+        "apiKey": token,
+        "models": [
+            {
+                "id": BACKGROUND_MODEL_ID,
+                "name": _label(catalog.BACKGROUND_MODEL),
+                "contextWindow": limits.context_window,
+                "maxTokens": BACKGROUND_MAX_TOKENS,
+            }
+        ],
+    }
+
+
+def _heartbeat(active_hours: ActiveHours | None, timezone: str | None) -> dict:
+    heartbeat = {
+        "every": HEARTBEAT_EVERY,
+        "target": "owner",
+        "isolatedSession": True,
+        "lightContext": True,
+        "model": background_model(purposes.HEARTBEAT),
+        "timeoutSeconds": HEARTBEAT_TIMEOUT_SECONDS,
+    }
+    if active_hours is not None:
+        heartbeat["activeHours"] = {"start": active_hours.start, "end": active_hours.end, "timezone": timezone or "UTC"}
+    return heartbeat
+
+
+def _models(primary: str) -> tuple[dict, list[dict]]:
+    """(the agent's model list, the anthropic provider's model rows) for the user's model. Once the list
+    exists OpenClaw runs no model missing from it: a heartbeat naming another falls back to the user's."""
+    upstream = primary.split("/", 1)[1]
+    limits = catalog.limits_for(upstream)
+    listed = {primary: {"params": {"maxTokens": min(MAIN_MAX_TOKENS, limits.max_output)}}}
+    listed |= {background_model(purpose): {} for purpose in BACKGROUND_PURPOSES}
+    rows = []
+    if limits.context_window > MAIN_CONTEXT_TOKENS:
+        rows.append({"id": upstream, "name": _label(primary), "contextTokens": MAIN_CONTEXT_TOKENS})
+    return listed, rows
+
+
+def _label(model: str) -> str:
+    return next((m.label for m in catalog.MODELS if m.id == model), model.split("/", 1)[1])
+
+
+def _memory_core(timezone: str | None) -> dict:
+    """Dreaming promotes what mattered in the day's conversations into MEMORY.md (what the assistant knows
+    of the user next week). On a day without conversation it finds nothing and calls no model; its
+    completions go to the memory route on the background model."""
+    model = background_model(purposes.MEMORY)
+    dreaming: dict = {"enabled": True, "model": model}
+    if timezone:
+        dreaming["timezone"] = timezone
+    # OpenClaw honours dreaming.model only for plugins allowed to pick their model.
+    return {"subagent": {"allowModelOverride": True, "allowedModels": [model]}, "config": {"dreaming": dreaming}}
 
 
 def render(
@@ -78,12 +183,39 @@ def render(
     token: str,
     api_url: str,
     generation: int,
+    timezone: str | None = None,
+    active_hours: ActiveHours | None = None,
     integrations: tuple[Integration, ...] = (),
 ) -> dict:
     """Only keys the pinned OpenClaw accepts (tests/e2e/runtime/test_openclaw_config.py runs `openclaw config
     validate` on this with the plugin installed); hot-reloadable except `gateway.*`, which never changes
-    for an assistant."""
+    for an assistant. `timezone` is the user's (IANA, None when unknown), `active_hours` when heartbeats
+    may run on their clock (None: around the clock)."""
     api = api_url.rstrip("/")
+    primary = catalog.current_model(model)
+    listed_models, main_rows = _models(primary)
+    memory_model = background_model(purposes.MEMORY)
+    anthropic: dict = {"baseUrl": f"{api}/llm/anthropic", "api": "anthropic-messages", "apiKey": token}
+    if main_rows:
+        anthropic["models"] = main_rows
+    providers = {"anthropic": anthropic}
+    for purpose in BACKGROUND_PURPOSES:
+        providers[_background_provider_id(purpose)] = _background_provider(api, token, purpose)
+    defaults: dict = {
+        "model": {"primary": primary},
+        "models": listed_models,
+        "heartbeat": _heartbeat(active_hours, timezone),
+        # The per-turn "activity recap" only titles OpenClaw's own dashboards, which nobody sees here.
+        "utilityModel": "",
+        # Before old turns are compacted away, what matters is saved to memory files; both the summary and
+        # that flush are memory upkeep on the background model.
+        "compaction": {"model": memory_model, "memoryFlush": {"enabled": True, "model": memory_model}},
+        # Old tool output (pages, files) is trimmed from the context once the prompt cache expired.
+        "contextPruning": {"mode": "cache-ttl"},
+    }
+    if timezone:
+        # The agent's clock: reminders and schedules it sets are in the user's time.
+        defaults["userTimezone"] = timezone
     config: dict = {
         "gateway": {
             "mode": "local",
@@ -94,21 +226,9 @@ def render(
             "http": {"endpoints": {"chatCompletions": {"enabled": False}}},
             "controlUi": {"enabled": False},
         },
-        "agents": {
-            "defaults": {
-                "model": {"primary": catalog.current_model(model)},
-                "heartbeat": dict(HEARTBEAT),
-                # Save what matters to memory files before old turns are compacted away.
-                "compaction": {"memoryFlush": {"enabled": True}},
-                # Old tool output (pages, files) is trimmed from the context once the prompt cache expired.
-                "contextPruning": {"mode": "cache-ttl"},
-            }
-        },
-        "models": {
-            "providers": {
-                "anthropic": {"baseUrl": f"{api}/llm/anthropic", "api": "anthropic-messages", "apiKey": token}
-            }
-        },
+        "agents": {"defaults": defaults},
+        # The model catalogue is the pinned one: no fetch of OpenClaw's remote catalogue every six hours.
+        "models": {"catalogRefresh": {"enabled": False}, "providers": providers},
         "tools": {
             "profile": "full",
             "web": {"search": {"enabled": True}, "fetch": {"enabled": True}},
@@ -116,9 +236,14 @@ def render(
         },
         "browser": {"enabled": True, "headless": True, "noSandbox": True, "executablePath": BROWSER_EXECUTABLE},
         "cron": {"enabled": True},
+        # The weekly Skill Workshop review is a full agent turn on the user's model, even with nothing to review.
+        "skills": {"workshop": {"autonomous": {"mode": "off"}}},
         # The user is the owner: heartbeats (target "owner") and owner-only commands resolve to them.
         "commands": {"ownerAllowFrom": [f"{PLUGIN_ID}:{user_id}"]},
-        "plugins": {"allow": list(PLUGINS_ALLOW), "entries": {PLUGIN_ID: {"enabled": True}}},
+        "plugins": {
+            "allow": list(PLUGINS_ALLOW),
+            "entries": {PLUGIN_ID: {"enabled": True}, "memory-core": _memory_core(timezone)},
+        },
         "channels": {PLUGIN_ID: {"apiUrl": api, "token": token, "userId": str(user_id), "generation": generation}},
     }
     if integrations:

@@ -195,8 +195,10 @@ class Reconciler:
         with_volumes = volumes if volumes is not None else time.monotonic() - self._last_volume_pass > VOLUME_PASS_EVERY
         async with self.sessions() as session:
             host_rows = await repo.load_hosts(session)
-            rows = await repo.load_assistants(session, volume_retention=self.limits.volume_retention)
+            loaded = await repo.load_assistants(session, volume_retention=self.limits.volume_retention)
             token_for = await tokens.current_tokens(session, self.secrets)
+        rows = [row for row, _ in loaded]
+        timezone_for = {row.id: timezone for row, timezone in loaded}
         calls_before = {h.id: self._handle(h).client.api_calls for h in host_rows}
 
         results = await self._observe_all(host_rows, with_volumes)
@@ -235,6 +237,7 @@ class Reconciler:
                     token_for.get(row.id),
                     hosts_by_id.get(row.host_server_id),
                     row.desired_generation,
+                    timezone=timezone_for[row.id],
                 ),
             )
             for row in rows
@@ -252,6 +255,7 @@ class Reconciler:
                 {row.id: row for row in rows},
                 token_for,
                 now,
+                timezone_for,
             )
             await self._apply(applier, actions, pass_started)
         report.api_calls = sum(self.handles[h.id].client.api_calls - calls_before[h.id] for h in host_rows)

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from yourclaw.db.models import Assistant, HostServer
+from yourclaw.db.models import Assistant, HostServer, User
 
 # --- what a pass reads ------------------------------------------------------------------------------
 
@@ -20,14 +20,17 @@ async def load_hosts(session: AsyncSession) -> list[HostServer]:
     return list((await session.scalars(select(HostServer).order_by(HostServer.name))).all())
 
 
-async def load_assistants(session: AsyncSession, *, volume_retention: timedelta) -> list[Assistant]:
+async def load_assistants(session: AsyncSession, *, volume_retention: timedelta) -> list[tuple[Assistant, str | None]]:
     """Every row the reconciler may act on: wanted ones, unwanted ones until their container is gone, and
-    deleted ones while their volume is kept (a volume with no row at all belongs to nobody)."""
+    deleted ones while their volume is kept (a volume with no row at all belongs to nobody). Each comes with
+    its user's time zone, which the rendered config carries (heartbeats keep to the user's waking hours)."""
     keep_since = datetime.now(UTC) - volume_retention - timedelta(days=1)
-    query = select(Assistant).where(
-        Assistant.wanted.is_(True) | (Assistant.phase != "none") | (Assistant.deleted_at > keep_since)
+    query = (
+        select(Assistant, User.timezone)
+        .outerjoin(User, User.id == Assistant.user_id)
+        .where(Assistant.wanted.is_(True) | (Assistant.phase != "none") | (Assistant.deleted_at > keep_since))
     )
-    return list((await session.scalars(query)).all())
+    return [(row, timezone) for row, timezone in (await session.execute(query)).all()]
 
 
 # --- what it writes ---------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ It answers in Anthropic's shapes (the event sequence message_start, content_bloc
 message_stop; errors as `{"type": "error", "error": {...}}`), checks `x-api-key` and `anthropic-version` as
 Anthropic does, and records every request with its headers and body. Tests set the usage it reports, a
 delay between events, failures (500, 529 overloaded, an error event mid-stream), and can hold a stream
-before its last events until released; it counts streams whose client went away before the end.
+before its last events until released; it counts streams whose client went away before the end. A test can
+script the model (`script`): per request, a text answer or a call of one of the caller's tools.
 
 With no reply set it answers "(stand-in model) You said: ..." and estimates usage from the text, which is
 what `yourclaw dev` runs in-process when no ANTHROPIC_API_KEY is set (see `llm/proxy.py`). It serves with
@@ -23,6 +24,7 @@ import json
 import signal
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -31,6 +33,7 @@ from yourclaw.standins.anthropic_wire import (
     ClientGone,
     EventStream,
     Plan,
+    ToolCall,
     error_answer,
     json_answer,
     last_user_text,
@@ -72,6 +75,9 @@ class AnthropicStandin:
     event_delay: float = 0.0
     # None: any non-empty x-api-key is accepted.
     accepted_keys: set[str] | None = None
+    # A test's model: the answer to a request body (text, or a call of one of its tools), None to answer
+    # as `reply` says.
+    script: Callable[[dict], str | ToolCall | None] | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -178,6 +184,10 @@ class AnthropicStandin:
         with self._lock:
             setattr(self, name, getattr(self, name) + 1)
 
+    def answer(self, body: dict) -> str | ToolCall:
+        scripted = self.script(body) if self.script is not None else None
+        return scripted if scripted is not None else self.answer_text(body)
+
     def answer_text(self, body: dict) -> str:
         if self.reply is not None:
             return self.reply
@@ -255,8 +265,9 @@ class AnthropicStandin:
             # A plain answer is generated whole before it is sent, whether or not its client is still there.
             if not self._release.is_set():
                 await asyncio.to_thread(self._release.wait)
-            text = self.answer_text(body)
-            return json_answer(200, message_body(body["model"], text, self.usage_for(body, text)))
+            answer = self.answer(body)
+            text = answer if isinstance(answer, str) else json.dumps(answer.input)
+            return json_answer(200, message_body(body["model"], answer, self.usage_for(body, text)))
         stream = EventStream(request, self)
         try:
             await stream.send(body, plan)

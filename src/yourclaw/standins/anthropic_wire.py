@@ -15,6 +15,15 @@ if TYPE_CHECKING:
     from yourclaw.standins.anthropic import AnthropicStandin
 
 
+@dataclass(frozen=True)
+class ToolCall:
+    """A model answer that calls one of the caller's tools (`name` as the request declared it) instead of
+    answering in text."""
+
+    name: str
+    input: dict
+
+
 @dataclass
 class Plan:
     kind: str  # "error": answer an HTTP error; "break": an error event after message_start
@@ -90,7 +99,8 @@ class EventStream:
 
     async def send(self, body: dict, plan: Plan | None) -> None:
         standin = self._standin
-        text = standin.answer_text(body)
+        answer = standin.answer(body)
+        text = answer if isinstance(answer, str) else json.dumps(answer.input)
         usage = standin.usage_for(body, text)
         await self.response.prepare(self._request)
         start = message_body(body["model"], "", usage | {"output_tokens": min(1, usage["output_tokens"])})
@@ -101,24 +111,15 @@ class EventStream:
             await self.response.write_eof()
             standin._count("completed")
             return
-        events: list[tuple[str, dict]] = [
-            (
-                "content_block_start",
-                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-            ),
-            ("ping", {"type": "ping"}),
-        ]
-        for piece in pieces(text):
-            delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}
-            events.append(("content_block_delta", delta))
-        events.append(("content_block_stop", {"type": "content_block_stop", "index": 0}))
+        events = _block_events(answer)
         for name, data in events:
             await self._pause()
             await self._event(name, data)
         await self._wait_release()
         await self._pause()
         final = {"output_tokens": usage["output_tokens"]}
-        delta = {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": final}
+        stop = "end_turn" if isinstance(answer, str) else "tool_use"
+        delta = {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None}, "usage": final}
         await self._event("message_delta", delta)
         await self._event("message_stop", {"type": "message_stop"})
         await self.response.write_eof()
@@ -134,19 +135,42 @@ def error_answer(status: int, error_type: str, message: str) -> web.Response:
     return json_answer(status, error_body(error_type, message), extra)
 
 
+def _block_events(answer: str | ToolCall) -> list[tuple[str, dict]]:
+    """The content block of an answer, streamed: text word by word, a tool call's input as one JSON delta."""
+    if isinstance(answer, ToolCall):
+        block = {"type": "tool_use", "id": new_id("toolu_"), "name": answer.name, "input": {}}
+        deltas = [{"type": "input_json_delta", "partial_json": json.dumps(answer.input)}]
+    else:
+        block = {"type": "text", "text": ""}
+        deltas = [{"type": "text_delta", "text": piece} for piece in pieces(answer)]
+    events: list[tuple[str, dict]] = [
+        ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}),
+        ("ping", {"type": "ping"}),
+    ]
+    events += [("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": d}) for d in deltas]
+    events.append(("content_block_stop", {"type": "content_block_stop", "index": 0}))
+    return events
+
+
 def pieces(text: str) -> list[str]:
     words = text.split(" ")
     return [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)] or [""]
 
 
-def message_body(model: str, text: str, usage: dict[str, int]) -> dict:
+def message_body(model: str, answer: str | ToolCall, usage: dict[str, int]) -> dict:
+    if isinstance(answer, ToolCall):
+        content = [{"type": "tool_use", "id": new_id("toolu_"), "name": answer.name, "input": answer.input}]
+        stop = "tool_use"
+    else:
+        content = [{"type": "text", "text": answer}] if answer else []
+        stop = "end_turn" if answer else None
     return {
         "id": new_id("msg_"),
         "type": "message",
         "role": "assistant",
         "model": model,
-        "content": [{"type": "text", "text": text}] if text else [],
-        "stop_reason": "end_turn" if text else None,
+        "content": content,
+        "stop_reason": stop,
         "stop_sequence": None,
         "usage": usage,
     }

@@ -1,6 +1,6 @@
 """Our rendered `openclaw.json` is one the pinned OpenClaw accepts: `openclaw config validate`, with the yourclaw
 plugin installed (so `channels.yourclaw` is checked against the plugin's schema), for each model users can
-pick, with and without MCP servers. Any error or warning fails."""
+pick, with and without MCP servers, with the user's time zone and waking hours. Any error or warning fails."""
 
 from __future__ import annotations
 
@@ -57,6 +57,9 @@ def test_rendered_config_is_valid(openclaw, tmp_path, model, with_mcp):
         token=TOKEN,
         api_url="http://10.99.0.1:8000",
         generation=3,
+        # Every optional key present: the user's time zone and their waking hours.
+        timezone="Europe/Paris",
+        active_hours=openclaw_config.ActiveHours("08:00", "22:00"),
         integrations=INTEGRATIONS if with_mcp else (),
     )
     assert config["channels"]["yourclaw"]["userId"] == str(USER)

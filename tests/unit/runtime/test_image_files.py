@@ -65,3 +65,20 @@ def test_the_plugin_manifest_matches_its_package():
     schema = manifest["channelConfigs"]["yourclaw"]["schema"]
     assert set(schema["required"]) == {"apiUrl", "token", "userId", "generation"}
     assert schema["additionalProperties"] is False
+
+
+def test_the_gateway_starts_with_the_step_that_leaves_an_idle_heartbeat_nothing_to_check():
+    steps = _instructions((IMAGE / "Dockerfile").read_text())
+    (command,) = [json.loads(body) for kind, body in steps if kind == "CMD"]
+    assert command == ["/bin/sh", "/opt/yourclaw/start/start.sh"]
+    copied = " ".join(body for kind, body in steps if kind == "COPY")
+    assert "start/start.sh" in copied and "start/heartbeat-checklist.mjs" in copied
+    script = (IMAGE / "start" / "start.sh").read_text()
+    # Detached (tini reaps it) and the gateway in the shell's place, so signals reach it.
+    assert "( node /opt/yourclaw/start/heartbeat-checklist.mjs & )" in script
+    assert script.rstrip().endswith("exec openclaw gateway --port 18789")
+    seeder = (IMAGE / "start" / "heartbeat-checklist.mjs").read_text()
+    # Only where there is no checklist yet: what the agent or the user wrote is kept.
+    assert '"--expected-revision", "0"' in seeder
+    build = (IMAGE / "build.sh").read_text()
+    assert "plugin/src start -type f" in build and 'cp -r "$HERE/start"' in build
