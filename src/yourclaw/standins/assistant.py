@@ -188,10 +188,11 @@ class StandinAssistant:
             return True, {"ready": True, "generation": cfg.generation, "model": cfg.model}
         return False, {"ready": False, "reason": self._not_ready if cfg else "no config"}
 
-    def _spawn(self, target, name: str, *args) -> None:
+    def _spawn(self, target, name: str, *args) -> threading.Thread:
         thread = threading.Thread(target=target, args=args, name=f"standin-{name}", daemon=True)
         self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
+        return thread
 
     def _watch(self) -> None:
         while not self._stop.wait(WATCH_INTERVAL):
@@ -286,11 +287,13 @@ class StandinAssistant:
                 log("redelivered finished message, acking", message_id=mid)
             else:
                 done = threading.Event()
-                self._spawn(self._extend_while, f"extend-{mid}", mid, done)
+                extender = self._spawn(self._extend_while, f"extend-{mid}", mid, done)
                 try:
                     finished = self._respond(mid, str(message.get("text") or ""))
                 finally:
                     done.set()
+                    # An extend still on its way would land after the ack, for a lease already given back.
+                    extender.join()
                 if not finished:
                     return  # stopped mid-turn: no ack, the lease runs out and the message comes back
                 self._remember(mid)
