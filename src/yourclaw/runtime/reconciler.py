@@ -83,8 +83,7 @@ class Reconciler:
         self._inflight: dict[object, asyncio.Task] = {}
         self._finished_at: dict[object, float] = {}
         self._died: dict[str, float] = {}
-        self._last_measure = 0.0
-        self._measuring: asyncio.Task | None = None
+        self.workspaces = workspace.Rounds(settings, sessions)
         self.limits = planner.Limits(
             max_attempts=settings.worker_max_attempts,
             provision_timeout=timedelta(seconds=settings.provision_timeout_seconds),
@@ -228,7 +227,7 @@ class Reconciler:
             views.append(planner.HostView(host.id, host.name, host.draining, host.max_containers, reachable))
         if with_volumes:
             self._last_volume_pass = time.monotonic()
-        self._measure_workspaces(rows, set(containers), now)
+        self.workspaces.maybe_start(self.handles, workspace.placed(rows, set(containers)), now)
 
         hosts_by_id = {h.id: h for h in host_rows}
         wanted = [
@@ -265,24 +264,6 @@ class Reconciler:
         report.seconds = time.perf_counter() - started
         self.passes += 1
         return report
-
-    def _measure_workspaces(self, rows, answered: set[uuid.UUID], now: datetime) -> None:
-        """Every WORKSPACE_MEASURE_SECONDS, in the background (one inspect per volume: never in the pass's way),
-        and never two rounds at once."""
-        due = time.monotonic() - self._last_measure >= self.settings.workspace_measure_seconds
-        if not due or (self._measuring is not None and not self._measuring.done()):
-            return
-        self._last_measure = time.monotonic()
-        self._measuring = asyncio.create_task(
-            workspace.measure(
-                self.sessions,
-                dict(self.handles),
-                workspace.placed(rows, answered),
-                warn_percent=self.settings.workspace_warn_percent,
-                now=now,
-            )
-        )
-        self._measuring.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     async def _apply(self, applier: Applier, actions: list[planner.Action], pass_started: float) -> None:
         """Actions for one assistant (or one container) run in order, as a background task: the pass does
@@ -382,10 +363,7 @@ class Reconciler:
         finally:
             stop_task.cancel()
             await self.settle(timeout=30)
-            if self._measuring is not None and not self._measuring.done():
-                self._measuring.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await self._measuring
+            await self.workspaces.cancel()
 
     def close(self) -> None:
         for handle in self.handles.values():

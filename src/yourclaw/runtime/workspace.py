@@ -4,6 +4,9 @@ once on WhatsApp when it nears its size and again when it is full."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -13,6 +16,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from yourclaw.db.models import Assistant
+from yourclaw.kit.settings import Settings
 from yourclaw.messaging.outbound.outbox import enqueue_whatsapp
 from yourclaw.runtime import repository as repo
 from yourclaw.runtime.apply import HostHandle
@@ -122,3 +126,38 @@ async def measure(
             log.info("workspace_filling", user_id=str(item.user_id), level=after)
         measured += 1
     return measured
+
+
+class Rounds:
+    """The reconciler's measuring: a round every WORKSPACE_MEASURE_SECONDS, in the background (one inspect per
+    volume must never hold up a pass), and never two at once."""
+
+    def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self._last = 0.0
+        self._task: asyncio.Task | None = None
+
+    def maybe_start(self, handles: dict[uuid.UUID, HostHandle], assistants: list[Placed], now: datetime) -> None:
+        if time.monotonic() - self._last < self.settings.workspace_measure_seconds:
+            return
+        if self._task is not None and not self._task.done():
+            return
+        self._last = time.monotonic()
+        self._task = asyncio.create_task(
+            measure(
+                self.sessions, dict(handles), assistants, warn_percent=self.settings.workspace_warn_percent, now=now
+            )
+        )
+        self._task.add_done_callback(_log_failure)
+
+    async def cancel(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+
+def _log_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("workspace_round_failed", error=type(task.exception()).__name__)
