@@ -16,6 +16,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +35,10 @@ READY_DEADLINE_S = 60.0
 STOP_DEADLINE_S = 30.0
 LOG_TAIL_LINES = 40
 LOCK_DEADLINE_S = 180.0
+# The volume plugin the Docker hosts run (infra/ansible), giving each volume a disk of its own size.
+VOLUME_PLUGIN = Path(__file__).resolve().parents[2] / "infra/ansible/roles/docker_host/files/yourclaw-volumes"
+VOLUME_DRIVER = "yourclaw-volumes"
+PLUGIN_READY_DEADLINE_S = 10.0
 
 
 def ensure_installed(binary: str, package: str) -> None:
@@ -62,7 +67,15 @@ def ensure_docker_installed() -> None:
 
 
 class TlsDockerd:
-    def __init__(self, name: str, port: int, tls_dir: Path, workdir: Path) -> None:
+    """With `volume_plugin`, the engine runs in a mount namespace of its own, where the host's volume plugin
+    (`yourclaw-volumes`) runs beside it: dockerd finds plugins only in the machine-wide /run/docker/plugins,
+    which the namespace replaces with this engine's own directory, and the loop mounts the plugin makes must
+    be seen by this dockerd and no other. When the namespace ends, its mounts go and the kernel frees their
+    loop devices."""
+
+    def __init__(
+        self, name: str, port: int, tls_dir: Path, workdir: Path, *, volume_plugin: bool = False, reserve: str = "1g"
+    ) -> None:
         if len(name) > 15:
             raise ValueError(f"{name!r} also names the bridge, and interface names stop at 15 characters")
         self.name = name
@@ -77,6 +90,12 @@ class TlsDockerd:
         self.bridge_network = _bridge_network(name)
         self.bridge_gateway = str(next(self.bridge_network.hosts()))
         self.iptables: bool | None = None
+        self.volume_plugin = volume_plugin
+        self.plugin_reserve = reserve
+        self.plugin_dir = self.workdir / "plugins"
+        self.plugin_pidfile = self.workdir / "volumes.pid"
+        # Where the volumes' images live (VOLUME_DISK_DIR on a host).
+        self.disk_dir = self.workdir / "disks"
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock: IO[bytes] | None = None
 
@@ -127,6 +146,7 @@ class TlsDockerd:
             _terminate(self._proc.pid, wait=self._proc.wait)
             self._proc = None
         self._stop_containerd()
+        self._stop_volume_plugin()
         self._unmount_leftovers()
         self._remove_iptables_rules()
         self._remove_bridge()
@@ -151,12 +171,35 @@ class TlsDockerd:
             f"--iptables={'true' if iptables else 'false'}",
         ]  # fmt: skip
 
+    def _with_volume_plugin(self, argv: list[str]) -> list[str]:
+        """dockerd's command line wrapped: a mount namespace, this engine's plugin directory at
+        /run/docker/plugins, the plugin started in the background, then dockerd in the shell's place (so the
+        pid we hold is dockerd's)."""
+        self.plugin_dir.mkdir(parents=True, exist_ok=True)
+        plugin = [
+            sys.executable, str(VOLUME_PLUGIN),
+            "--socket", str(self.plugin_dir / f"{VOLUME_DRIVER}.sock"),
+            "--images", str(self.disk_dir),
+            "--mounts", str(self.workdir / "volume-mounts"),
+            "--reserve", self.plugin_reserve,
+            "--pidfile", str(self.plugin_pidfile),
+        ]  # fmt: skip
+        script = (
+            f"mkdir -p /run/docker/plugins && mount --bind {shlex.quote(str(self.plugin_dir))} /run/docker/plugins"
+            f" && {{ {shlex.join(plugin)} & }} && exec \"$@\""
+        )
+        return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *argv]
+
     def _run(self, *, iptables: bool) -> None:
+        argv = self._argv(iptables=iptables)
+        if self.volume_plugin:
+            self.plugin_pidfile.unlink(missing_ok=True)
+            argv = self._with_volume_plugin(argv)
         with self.logfile.open("ab") as log:
             log.write(f"\n==== {time.strftime('%F %T')} iptables={iptables}\n".encode())
             log.flush()
             self._proc = subprocess.Popen(
-                self._argv(iptables=iptables),
+                argv,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -165,11 +208,27 @@ class TlsDockerd:
         self.iptables = iptables
         try:
             self._wait_ready()
+            if self.volume_plugin:
+                self._wait_plugin_ready()
         except BaseException:
             _terminate(self._proc.pid, wait=self._proc.wait)
             self._proc = None
             self._stop_containerd()
+            self._stop_volume_plugin()
             raise
+
+    def _wait_plugin_ready(self) -> None:
+        deadline = time.monotonic() + PLUGIN_READY_DEADLINE_S
+        while _read_pid(self.plugin_pidfile) is None:
+            if time.monotonic() >= deadline:
+                raise EngineDidNotStart(f"the volume plugin of {self.name} did not start:\n{self._log_tail()}")
+            time.sleep(0.05)
+
+    def _stop_volume_plugin(self) -> None:
+        pid = _read_pid(self.plugin_pidfile)
+        if pid is not None and _cmdline_has(pid, str(self.plugin_pidfile)):
+            _terminate(pid, wait=lambda timeout: _wait_gone(pid, timeout))
+        self.plugin_pidfile.unlink(missing_ok=True)
 
     def _wait_ready(self) -> None:
         assert self._proc is not None
@@ -231,6 +290,7 @@ class TlsDockerd:
         # dockerd refuses to start while its pidfile names any live process, even a stranger reusing the pid.
         self.pidfile.unlink(missing_ok=True)
         self._stop_containerd()
+        self._stop_volume_plugin()
         self._unmount_leftovers()
         self._remove_iptables_rules()
         self._remove_bridge()
@@ -353,6 +413,14 @@ def _is_process(pid: int, comm: str, cmdline_marker: str) -> bool:
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return False
     return actual == comm and cmdline_marker in cmdline
+
+
+def _cmdline_has(pid: int, marker: str) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return False
+    return marker in cmdline
 
 
 def _wait_gone(pid: int, timeout: float) -> None:

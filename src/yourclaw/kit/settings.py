@@ -107,6 +107,13 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     container_cpus: float = 1.0
     container_pids_limit: int = 512
     container_tmp_size: str = "512m"
+    # Each assistant's volume: made with this driver (hosts run `yourclaw-volumes`, infra/ansible; "local"
+    # means no size limit) at this size. A size change applies to new volumes only.
+    volume_driver: str = "local"
+    volume_size: str = "2g"
+    # The workspace's use is read this often, and the user told once when it passes this share of the size.
+    workspace_measure_seconds: float = 300.0
+    workspace_warn_percent: int = 90
     reconcile_interval: float = 5.0
     poll_wait_seconds: int = 25
     provision_timeout_seconds: int = 180

@@ -31,7 +31,7 @@ def volume_name(user_id: uuid.UUID) -> str:
     return f"yourclaw-data-{user_id}"
 
 
-def _bytes(size: str) -> int:
+def parse_bytes(size: str) -> int:
     units = {"k": 1024, "m": 1024**2, "g": 1024**3}
     size = size.strip().lower()
     if size[-1:] in units:
@@ -48,6 +48,10 @@ class ContainerSpec:
     pids_limit: int
     tmp_size: str
     environment: tuple[tuple[str, str], ...] = field(default=())
+    # How the volume is made when missing. Not part of the hash: a volume is never remade for a new size,
+    # and a container on an existing volume is not recreated for it either.
+    volume_driver: str = "local"
+    volume_size: int | None = None
 
     @property
     def name(self) -> str:
@@ -73,6 +77,12 @@ class ContainerSpec:
     def spec_hash(self) -> str:
         canonical = json.dumps(self._identity(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+    def volume_options(self) -> dict[str, str]:
+        """The driver's options: the size, for a driver that takes one (`local` does not)."""
+        if self.volume_driver == "local" or self.volume_size is None:
+            return {}
+        return {"size": str(self.volume_size)}
 
     def labels(self) -> dict[str, str]:
         return {LABEL_MANAGED: "true", LABEL_USER: str(self.user_id), LABEL_SPEC: self.spec_hash}
@@ -111,10 +121,12 @@ def spec_for(settings: Settings, user_id: uuid.UUID, image: str | None) -> Conta
     return ContainerSpec(
         user_id=user_id,
         image=image or settings.assistant_image,
-        memory=_bytes(settings.container_memory),
+        memory=parse_bytes(settings.container_memory),
         nano_cpus=int(settings.container_cpus * 1e9),
         pids_limit=settings.container_pids_limit,
         tmp_size=settings.container_tmp_size,
+        volume_driver=settings.volume_driver,
+        volume_size=parse_bytes(settings.volume_size),
         environment=(
             ("HOME", HOME),
             ("TMPDIR", "/tmp"),

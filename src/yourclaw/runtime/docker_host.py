@@ -17,7 +17,13 @@ from docker.errors import APIError, DockerException, NotFound
 
 from yourclaw.runtime.certs import docker_client
 from yourclaw.runtime.container_spec import DATA_DIR, LABEL_MANAGED, LABEL_SPEC, LABEL_USER, NETWORK, ContainerSpec
-from yourclaw.runtime.host_client import ExitInfo, HostUnavailable, ObservedContainer, ObservedVolume
+from yourclaw.runtime.host_client import (
+    ExitInfo,
+    HostUnavailable,
+    ObservedContainer,
+    ObservedVolume,
+    VolumeUsage,
+)
 
 log = structlog.get_logger(__name__)
 _HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")
@@ -171,7 +177,7 @@ class DockerHost:
     def create(self, spec: ContainerSpec) -> str:
         """Idempotent: a container of that name already there (a create whose answer was lost) is reused."""
         self.ensure_network()
-        self._call(self._api.create_volume, spec.volume, labels={LABEL_MANAGED: "true", LABEL_USER: str(spec.user_id)})
+        self._ensure_volume(spec)
         kwargs = spec.create_kwargs()
         host_config = self._api.create_host_config(
             binds={spec.volume: {"bind": DATA_DIR, "mode": "rw"}},
@@ -205,6 +211,35 @@ class DockerHost:
             if exc.status_code == 409:
                 return self._call(self._api.inspect_container, spec.name)["Id"]
             raise
+
+    def _ensure_volume(self, spec: ContainerSpec) -> None:
+        try:
+            self._call(
+                self._api.create_volume,
+                spec.volume,
+                driver=spec.volume_driver,
+                driver_opts=spec.volume_options() or None,
+                labels={LABEL_MANAGED: "true", LABEL_USER: str(spec.user_id)},
+            )
+        except APIError as exc:
+            # Made earlier with another driver (before VOLUME_DRIVER changed): the user's data is in it, so
+            # it is kept as it is; moving it onto a sized volume is an operator's step.
+            if exc.status_code != 409:
+                raise
+            log.warning("volume_kept_with_other_driver", host=self.name, wanted=spec.volume_driver)
+
+    def volume_usage(self, name: str) -> VolumeUsage | None:
+        """What the volume's driver reports of its size and use (`yourclaw-volumes` does; `local` does not:
+        None). One inspect: the driver answers from a statfs of the mounted filesystem, or the image's size."""
+        try:
+            info = self._call(self._api.inspect_volume, name)
+        except NotFound:
+            return None
+        status = info.get("Status") or {}
+        try:
+            return VolumeUsage(size_bytes=int(status["size_bytes"]), used_bytes=int(status["used_bytes"]))
+        except (KeyError, TypeError, ValueError):
+            return None
 
     def start(self, container_id: str) -> None:
         self._call(self._api.start, container_id)

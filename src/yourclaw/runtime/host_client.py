@@ -39,6 +39,12 @@ class ObservedVolume:
 
 
 @dataclass(frozen=True)
+class VolumeUsage:
+    size_bytes: int
+    used_bytes: int
+
+
+@dataclass(frozen=True)
 class ExitInfo:
     exit_code: int | None
     oom_killed: bool = False
@@ -94,6 +100,10 @@ class HostClient(Protocol):
     def exit_info(self, container_id: str) -> ExitInfo | None: ...
 
     def remove_volume(self, name: str) -> None: ...
+
+    def volume_usage(self, name: str) -> VolumeUsage | None:
+        """The volume's size and use as its driver reports them; None when it reports none."""
+        ...
 
     def watch_events(self, on_event: Callable[..., None]) -> None:
         """Blocks until `close()`, calling `on_event(action, container_id)` (both may be omitted) for each

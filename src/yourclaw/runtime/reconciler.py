@@ -26,7 +26,7 @@ from yourclaw.db.models import HostServer
 from yourclaw.kit.crypto import SecretBox
 from yourclaw.kit.settings import Settings
 from yourclaw.protocol import tokens
-from yourclaw.runtime import desired, planner
+from yourclaw.runtime import desired, planner, workspace
 from yourclaw.runtime import repository as repo
 from yourclaw.runtime.apply import Applier, HostHandle, record_host
 from yourclaw.runtime.host_client import HostClient, ObservedContainer, ObservedVolume
@@ -83,6 +83,7 @@ class Reconciler:
         self._inflight: dict[object, asyncio.Task] = {}
         self._finished_at: dict[object, float] = {}
         self._died: dict[str, float] = {}
+        self.workspaces = workspace.Rounds(settings, sessions)
         self.limits = planner.Limits(
             max_attempts=settings.worker_max_attempts,
             provision_timeout=timedelta(seconds=settings.provision_timeout_seconds),
@@ -226,6 +227,7 @@ class Reconciler:
             views.append(planner.HostView(host.id, host.name, host.draining, host.max_containers, reachable))
         if with_volumes:
             self._last_volume_pass = time.monotonic()
+        self.workspaces.maybe_start(self.handles, workspace.placed(rows, set(containers)), now)
 
         hosts_by_id = {h.id: h for h in host_rows}
         wanted = [
@@ -361,6 +363,7 @@ class Reconciler:
         finally:
             stop_task.cancel()
             await self.settle(timeout=30)
+            await self.workspaces.cancel()
 
     def close(self) -> None:
         for handle in self.handles.values():

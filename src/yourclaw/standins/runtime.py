@@ -21,7 +21,7 @@ from yourclaw.kit.settings import Settings
 from yourclaw.runtime import hosts
 from yourclaw.runtime import repository as runtime_repo
 from yourclaw.runtime.container_spec import ContainerSpec
-from yourclaw.runtime.host_client import ExitInfo, HostClient, ObservedContainer, ObservedVolume
+from yourclaw.runtime.host_client import ExitInfo, HostClient, ObservedContainer, ObservedVolume, VolumeUsage
 from yourclaw.standins.assistant import StandinAssistant
 
 # As the host row has been named since the first `yourclaw dev`: renaming it would orphan existing volumes.
@@ -45,6 +45,7 @@ class StandinHost:
         self.root = root
         self._containers: dict[str, _Container] = {}
         self._volumes: dict[str, uuid.UUID] = {}
+        self._volume_sizes: dict[str, int] = {}
         self._lock = threading.Lock()
         self._on_event: Callable[..., None] | None = None
         self._closed = threading.Event()
@@ -90,6 +91,8 @@ class StandinHost:
                 if existing.spec.name == spec.name:
                     return existing.id
             self._volumes.setdefault(spec.volume, spec.user_id)
+            if spec.volume_size is not None:
+                self._volume_sizes.setdefault(spec.volume, spec.volume_size)
             self._volume_dir(spec.volume).mkdir(parents=True, exist_ok=True)
             container = _Container(secrets.token_hex(32), spec, time.time())
             self._containers[container.id] = container
@@ -158,6 +161,16 @@ class StandinHost:
         self.api_calls += 1
         container = self._containers.get(container_id)
         return None if container is None else ExitInfo(exit_code=0, oom_killed=False, restart_count=0, error=None)
+
+    def volume_usage(self, name: str) -> VolumeUsage | None:
+        """A directory has no size of its own: the size the spec asked for, and what the files add up to."""
+        self.api_calls += 1
+        size = self._volume_sizes.get(name)
+        directory = self._volume_dir(name)
+        if size is None or not directory.is_dir():
+            return None
+        used = sum(f.stat().st_size for f in directory.rglob("*") if f.is_file() and not f.is_symlink())
+        return VolumeUsage(size_bytes=size, used_bytes=used)
 
     def remove_volume(self, name: str) -> None:
         self.api_calls += 1

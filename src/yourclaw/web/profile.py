@@ -20,9 +20,10 @@ from yourclaw.accounts.schemas import PhoneOut
 from yourclaw.assistants import repository as assistants_repo
 from yourclaw.billing import repository as billing_repo
 from yourclaw.credits import repository as credits_repo
-from yourclaw.db.models import User
+from yourclaw.db.models import Assistant, User
 from yourclaw.kit.di import DbSession, SettingsDep
 from yourclaw.kit.settings import Settings
+from yourclaw.runtime import workspace
 
 
 class SubscriptionSummary(msgspec.Struct):
@@ -30,10 +31,29 @@ class SubscriptionSummary(msgspec.Struct):
     current_period_end: datetime | None
 
 
+class WorkspaceSummary(msgspec.Struct):
+    """The assistant's volume as its host last reported it. `state`: ok, nearly_full (past
+    WORKSPACE_WARN_PERCENT) or full (the assistant cannot save new files)."""
+
+    used_bytes: int
+    size_bytes: int
+    state: str
+    measured_at: datetime | None
+
+
 class AssistantSummary(msgspec.Struct):
     status: str
     phase: str
     model: str
+    workspace: WorkspaceSummary | None = None
+
+
+def _workspace(assistant: Assistant, settings: Settings) -> WorkspaceSummary | None:
+    used, size = assistant.workspace_bytes, assistant.workspace_limit_bytes
+    state = workspace.level(used, size, settings.workspace_warn_percent)
+    if state is None or used is None or size is None:
+        return None
+    return WorkspaceSummary(used, size, state, assistant.workspace_measured_at)
 
 
 class CreditsSummary(msgspec.Struct):
@@ -69,7 +89,7 @@ async def profile(session: AsyncSession, settings: Settings, user: User) -> Prof
         timezone=user.timezone,
         phone=accounts.phone_out(phone, settings) if phone else None,
         subscription=SubscriptionSummary(sub.status, sub.current_period_end) if sub else None,
-        assistant=AssistantSummary(assistant.status, assistant.phase, assistant.model)
+        assistant=AssistantSummary(assistant.status, assistant.phase, assistant.model, _workspace(assistant, settings))
         if assistant is not None and assistant.wanted
         else None,
         credits=CreditsSummary(

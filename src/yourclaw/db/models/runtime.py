@@ -107,6 +107,11 @@ class Assistant(Base):
     )
     last_message_at: Mapped[datetime | None]
 
+    # The workspace (the assistant's volume) as its host last reported it: bytes in use of its size.
+    workspace_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    workspace_limit_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    workspace_measured_at: Mapped[datetime | None]
+
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 

@@ -56,6 +56,7 @@ async function refreshMe() {
 
 async function refreshUsage() {
   try {
+    await refreshMe().catch(() => me); // the workspace's size changes without the assistant's status changing
     await usage.load(me);
   } catch (error) {
     showError($("usage-card"), error);

@@ -126,6 +126,30 @@ function outboundLine(outbound) {
   });
 }
 
+// "1.9 GB", "120 MB": powers of 1024, as the WhatsApp notice writes them.
+function size(bytes) {
+  for (const [unit, scale] of [["GB", 1024 ** 3], ["MB", 1024 ** 2], ["KB", 1024]]) {
+    if (bytes >= scale) {
+      const value = bytes / scale;
+      return `${value < 10 ? String(Math.round(value * 10) / 10) : Math.round(value)} ${unit}`;
+    }
+  }
+  return `${bytes} bytes`;
+}
+
+// The assistant's own disk (its volume): how much is used, and what happens when it fills up.
+function workspaceLine(workspace) {
+  if (!workspace) return null;
+  const text = `Workspace: ${size(workspace.used_bytes)} of ${size(workspace.size_bytes)}`;
+  if (workspace.state === "full") {
+    return el("p", { class: "notice notice-error", id: "workspace", role: "alert", text: `${text} — full. Your assistant cannot save new files, notes or memories: ask it to delete files it no longer needs.` });
+  }
+  if (workspace.state === "nearly_full") {
+    return el("p", { class: "notice notice-info", id: "workspace", text: `${text} — nearly full. When it is full your assistant cannot save new files, notes or memories: ask it to delete files it no longer needs.` });
+  }
+  return el("p", { class: "muted small", id: "workspace", text });
+}
+
 export function mountUsage(card) {
   async function load(me) {
     const usage = await authed("GET", "/usage?days=7");
@@ -147,6 +171,7 @@ export function mountUsage(card) {
         el("div", { class: "stat" }, el("div", { class: "value", id: "credits-left", text: ownKey ? "∞" : dollars(left) }), el("div", { class: "label", text: ownKey ? "your own key: no credit limit" : "AI credits left" })),
       ),
       outboundLine(usage.outbound),
+      ...[workspaceLine(me.assistant && me.assistant.workspace)].filter(Boolean),
       el(
         "div",
         { class: "sub-block" },
