@@ -9,4 +9,5 @@ pytest_plugins = [
     "tests.fixtures.browser",
     "tests.fixtures.openclaw",
     "tests.fixtures.llm_proxy",
+    "tests.fixtures.log_scan",
 ]

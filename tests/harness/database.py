@@ -5,13 +5,16 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.harness.log_scan import harvest
 from yourclaw.db.base import Base
 from yourclaw.db.engine import make_engine
 
 
 async def truncate(engine: AsyncEngine) -> None:
+    """Also hands the log scan what the test gave the product (bodies, numbers), before it is gone."""
     tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
     async with engine.begin() as conn:
+        await harvest(conn)
         await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
 

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.harness.database import truncate_at
+from tests.harness.log_scan import SCAN
 from tests.harness.ports import free_port
 from tests.harness.settings import PROJECT_ROOT
 from yourclaw.kit.settings import Settings
@@ -74,6 +75,7 @@ class DevServer:
         assert self.process is not None and self.process.stdout is not None
         with self.log_path.open("w") as log:
             for line in self.process.stdout:
+                SCAN.collect(line, self.log_path.name)
                 log.write(line)
                 log.flush()
                 if ANNOUNCE in line:

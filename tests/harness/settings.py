@@ -6,6 +6,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
+from tests.harness.log_scan import SCAN
 from yourclaw.kit.settings import Settings, load_settings
 
 DEV_SECRET = "test-dev-secret-" + "x" * 40
@@ -23,4 +24,6 @@ def make_settings(database_url: str, **overrides: str) -> Settings:
         "TWILIO_WHATSAPP_NUMBER": "whatsapp:+14155238886",
     }
     env.update(overrides)
+    for name in ("DEV_JWT_SECRET", "ENCRYPTION_KEY", "TWILIO_AUTH_TOKEN", "STRIPE_SECRET_KEY", "ANTHROPIC_API_KEY"):
+        SCAN.register(env.get(name), name)
     return load_settings(env)

@@ -20,7 +20,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from yourclaw.kit.asgi import cancel_on_disconnect, read_body
 from yourclaw.kit.errors import YourClawError, answer_by_class
-from yourclaw.llm import purposes
+from yourclaw.llm import call_bounds, purposes
 from yourclaw.llm.errors import ProxyError, error_body
 from yourclaw.llm.proxy import LlmProxy, Whole
 
@@ -143,9 +143,12 @@ class LlmProxyController(Controller):
     @post("/v1/messages/count_tokens", status_code=200, request_max_body_size=MAX_BODY)
     async def count_tokens(self, request: Request, llm: Llm) -> Response:
         await llm.caller(request.headers)  # before the body, as for the Messages call
-        return _response(
-            await llm.passthrough("POST", "/v1/messages/count_tokens", request.headers, await request.body())
-        )
+        body = await request.body()
+        # Only a request Anthropic could count goes upstream: anything else is the caller's mistake, a 400
+        # here, not a call whose answer (or whose failure) would be relayed as if it were upstream's.
+        if call_bounds.read_head(body) is None:
+            raise ProxyError(400, "invalid_request_error", "The body is not a JSON object of a Messages request")
+        return _response(await llm.passthrough("POST", "/v1/messages/count_tokens", request.headers, body))
 
     @get("/v1/models")
     async def models(self, request: Request, llm: Llm) -> Response:

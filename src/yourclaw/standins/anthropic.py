@@ -251,7 +251,7 @@ class AnthropicStandin:
             return error_answer(400, "invalid_request_error", "anthropic-version: header is required")
         try:
             body = recorded.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # as Anthropic answers malformed JSON: a 400, not a crash
             body = None
         if not isinstance(body, dict) or not body.get("model"):
             return error_answer(400, "invalid_request_error", "model: field required")

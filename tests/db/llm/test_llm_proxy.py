@@ -288,6 +288,20 @@ async def test_model_list_and_token_count_pass_through_without_charge(proxy, ses
     assert proxy.standin.requests[0].path == "/v1/models"
 
 
+@pytest.mark.parametrize(
+    "body",
+    [b'{"model": "claude-sonnet-4-6", "messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", b"\xff\xfe", b"[1]"],
+    ids=["deeply-nested", "not-utf8", "not-an-object"],
+)
+async def test_a_token_count_of_a_body_anthropic_could_not_read_is_a_400_and_goes_nowhere(proxy, sessions, body):
+    caller = await make_caller(proxy, sessions, cents=0)
+    headers = {**caller.headers, "content-type": "application/json"}
+    counted = await proxy.http.post(f"{MESSAGES}/count_tokens", content=body, headers=headers)
+    assert counted.status_code == 400
+    assert counted.json()["error"]["type"] == "invalid_request_error"
+    assert proxy.standin.requests == []
+
+
 # --- configuration ---------------------------------------------------------------------------------
 
 
