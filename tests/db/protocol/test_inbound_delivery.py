@@ -40,7 +40,9 @@ from yourclaw.standins.assistant import StandinAssistant
 
 pytestmark = pytest.mark.db
 
-HANDOFF_BUDGET = 0.5
+# Far under the polls' 20-30 s waits: the hand-out came from the notification (or the look before waiting),
+# not from a wait running out. How fast it is belongs to bench/webhook.py, not to a timed test on a busy machine.
+HANDOFF_BUDGET = 5.0
 
 
 def idle_wait(served: Served, owner: Owner, polls: int) -> bool:
@@ -73,7 +75,7 @@ async def test_a_waiting_poll_gets_a_new_message_within_milliseconds(served, ses
     loop = asyncio.get_running_loop()
     started = loop.time()
     message_id = await queue_message(sessions, alice.user_id, "hello there")
-    response = await asyncio.wait_for(waiting, 5)
+    response = await asyncio.wait_for(waiting, 10)
     latency = loop.time() - started
     print(f"\nhand-off latency (insert + commit + NOTIFY -> 200): {latency * 1000:.1f} ms")
     assert latency < HANDOFF_BUDGET, latency
@@ -114,7 +116,7 @@ async def test_one_message_in_flight_per_user_and_the_other_poll_waits(served, s
     loop = asyncio.get_running_loop()
     started = loop.time()
     assert (await ack(served.http, alice, first)).status_code == 204
-    assert only_message(await asyncio.wait_for(other, 5))["id"] == str(second)
+    assert only_message(await asyncio.wait_for(other, 10))["id"] == str(second)
     assert loop.time() - started < HANDOFF_BUDGET
 
 
@@ -206,9 +208,9 @@ async def test_shutdown_makes_waiting_polls_answer_at_once(served, sessions, ali
     loop = asyncio.get_running_loop()
     started = loop.time()
     served.app.state.drain()
-    responses = await asyncio.wait_for(asyncio.gather(*polls), 2)
+    responses = await asyncio.wait_for(asyncio.gather(*polls), 10)
     assert [r.status_code for r in responses] == [204, 204]
-    assert loop.time() - started < 0.5
+    assert loop.time() - started < HANDOFF_BUDGET
 
     # Stopping: nothing more is handed out (it would be lost with the connection).
     message_id = await queue_message(sessions, alice.user_id, "too late")
@@ -228,7 +230,7 @@ async def test_the_listener_reconnects_after_losing_its_connection(served, sessi
     loop = asyncio.get_running_loop()
     started = loop.time()
     message_id = await queue_message(sessions, alice.user_id, "still listening?")
-    assert only_message(await asyncio.wait_for(waiting, 5))["id"] == str(message_id)
+    assert only_message(await asyncio.wait_for(waiting, 10))["id"] == str(message_id)
     assert loop.time() - started < HANDOFF_BUDGET
 
 
