@@ -25,6 +25,7 @@ from yourclaw.db import channels
 from yourclaw.db.models import HostServer
 from yourclaw.kit.crypto import SecretBox
 from yourclaw.kit.settings import Settings
+from yourclaw.observability import metrics
 from yourclaw.protocol import tokens
 from yourclaw.runtime import desired, planner
 from yourclaw.runtime import repository as repo
@@ -53,6 +54,21 @@ class PassReport:
     api_calls: int = 0
     seconds: float = 0.0
     unreachable: list[str] = field(default_factory=list)
+
+
+def _fleet_gauges(host_rows: list[HostServer], views: list[planner.HostView], rows: list) -> None:
+    """Hosts by reachability and assistants by phase, as this pass saw them (`observability.metrics`)."""
+    draining = {h.id for h in host_rows if h.draining}
+    hosts: dict[str, float] = {}
+    for view in views:
+        state = "unreachable" if not view.reachable else "draining" if view.id in draining else "reachable"
+        hosts[state] = hosts.get(state, 0) + 1
+    metrics.reset_gauge(metrics.HOSTS, hosts, ("reachable", "unreachable", "draining"))
+    phases: dict[str, float] = {}
+    for row in rows:
+        if row.deleted_at is None:
+            phases[row.phase] = phases.get(row.phase, 0) + 1
+    metrics.reset_gauge(metrics.ASSISTANTS, phases)
 
 
 def plain_dsn(database_url: str) -> str:
@@ -260,6 +276,8 @@ class Reconciler:
             await self._apply(applier, actions, pass_started)
         report.api_calls = sum(self.handles[h.id].client.api_calls - calls_before[h.id] for h in host_rows)
         report.seconds = time.perf_counter() - started
+        metrics.RECONCILE_PASS_SECONDS.observe(report.seconds)
+        _fleet_gauges(host_rows, views, rows)
         self.passes += 1
         return report
 
