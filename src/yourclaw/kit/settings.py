@@ -123,6 +123,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # How often the worker counts its queues for the gauges.
     metrics_sample_seconds: float = 15.0
 
+    # The largest assistant workspace an export of the user's data carries (it is held in the database until
+    # downloaded, for EXPORT_RETENTION_HOURS).
+    export_max_bytes: int = 100 * 1024 * 1024
+    export_retention_hours: float = 24.0
+
     mock_twilio: bool = False
     mock_containers: bool = False
     mock_stripe: bool = False
@@ -291,6 +296,8 @@ def _validate(settings: Settings) -> None:
         "media_quota_bytes",
         "unverified_phone_retention_days",
         "metrics_sample_seconds",
+        "export_max_bytes",
+        "export_retention_hours",
     )
     for name in positive:
         if getattr(settings, name) <= 0:

@@ -61,6 +61,10 @@ class ExitInfo:
         return what
 
 
+class ArchiveTooLarge(Exception):
+    """A volume's archive is larger than the caller takes."""
+
+
 class HostUnavailable(Exception):
     """The host's engine did not answer (network, TLS, daemon down): its state is unknown, not failed."""
 
@@ -94,6 +98,11 @@ class HostClient(Protocol):
     def exit_info(self, container_id: str) -> ExitInfo | None: ...
 
     def remove_volume(self, name: str) -> None: ...
+
+    def archive_volume(self, volume: str, image: str, path: str, max_bytes: int) -> bytes | None:
+        """A tar of `path` (under the data directory) on `volume`, read without running anything; None when
+        the volume or the path does not exist. Raises `ArchiveTooLarge` past `max_bytes`."""
+        ...
 
     def watch_events(self, on_event: Callable[..., None]) -> None:
         """Blocks until `close()`, calling `on_event(action, container_id)` (both may be omitted) for each

@@ -27,7 +27,7 @@ from yourclaw.kit.crypto import SecretBox
 from yourclaw.kit.settings import Settings
 from yourclaw.observability import metrics
 from yourclaw.protocol import tokens
-from yourclaw.runtime import desired, planner
+from yourclaw.runtime import desired, planner, user_data
 from yourclaw.runtime import repository as repo
 from yourclaw.runtime.apply import Applier, HostHandle, record_host
 from yourclaw.runtime.host_client import HostClient, ObservedContainer, ObservedVolume
@@ -99,6 +99,7 @@ class Reconciler:
         self._inflight: dict[object, asyncio.Task] = {}
         self._finished_at: dict[object, float] = {}
         self._died: dict[str, float] = {}
+        self._user_data: asyncio.Task | None = None
         self.limits = planner.Limits(
             max_attempts=settings.worker_max_attempts,
             provision_timeout=timedelta(seconds=settings.provision_timeout_seconds),
@@ -242,6 +243,7 @@ class Reconciler:
             views.append(planner.HostView(host.id, host.name, host.draining, host.max_containers, reachable))
         if with_volumes:
             self._last_volume_pass = time.monotonic()
+        self._user_data_jobs(host_rows, results)
 
         hosts_by_id = {h.id: h for h in host_rows}
         wanted = [
@@ -281,6 +283,28 @@ class Reconciler:
         self.passes += 1
         return report
 
+    def _user_data_jobs(self, host_rows: list[HostServer], results: list[object]) -> None:
+        """Exports to read and deleted accounts to purge (`user_data`), on the hosts that answered this pass, in
+        a task of their own (one at a time): reading a workspace must not hold up the pass."""
+        if self._user_data is not None and not self._user_data.done():
+            return
+        answered = {
+            host.id: self.handles[host.id]
+            for host, result in zip(host_rows, results, strict=True)
+            if result is not PENDING and not isinstance(result, BaseException)
+        }
+
+        async def run() -> None:
+            try:
+                await user_data.purge_deleted_accounts(self.sessions, answered, len(answered) == len(host_rows))
+                if await user_data.fulfil_exports(self.settings, self.sessions, answered):
+                    self._wake.set()  # there may be more
+                await user_data.forget_old_exports(self.settings, self.sessions)
+            except Exception as exc:  # noqa: BLE001  (tried again at the next pass)
+                log.warning("user_data_jobs_failed", error=type(exc).__name__)
+
+        self._user_data = asyncio.create_task(run())
+
     async def _apply(self, applier: Applier, actions: list[planner.Action], pass_started: float) -> None:
         """Actions for one assistant (or one container) run in order, as a background task: the pass does
         not wait for them, so a slow `docker start` never holds up the next pass (readiness, crashes, new
@@ -309,6 +333,8 @@ class Reconciler:
 
     async def settle(self, timeout: float | None = None) -> None:
         """Wait for the actions started by earlier passes (tests, benchmarks, shutdown)."""
+        if self._user_data is not None:
+            await asyncio.wait([self._user_data], timeout=timeout)
         while self._inflight:
             done, _ = await asyncio.wait(list(self._inflight.values()), timeout=timeout)
             if not done:

@@ -37,6 +37,7 @@ from yourclaw.server.bare_routes import bare_route, timed
 from yourclaw.server.dependencies import dependencies
 from yourclaw.server.health import health
 from yourclaw.server.state import AppState
+from yourclaw.userdata import routes as userdata_routes
 from yourclaw.web import routes as web_routes
 
 # Webhooks answered by Litestar routes, timed around the whole request (their transaction commits after the
@@ -114,6 +115,7 @@ def create_app(settings: Settings) -> Litestar:
         *messaging_routes.HANDLERS,
         *protocol_routes.HANDLERS,
         *web_routes.HANDLERS,
+        *userdata_routes.HANDLERS,
         *standins.api_handlers(settings),
     ]
     app = YourClawApp(

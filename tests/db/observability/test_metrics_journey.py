@@ -9,6 +9,7 @@ import re
 import httpx
 import pytest
 
+from tests.harness.dev_journey import Newcomer
 from tests.harness.dev_server import running_dev_server
 from tests.harness.scrape import parse, value
 from tests.harness.waiting import wait_for
@@ -16,7 +17,6 @@ from tests.harness.waiting import wait_for
 pytestmark = pytest.mark.db
 
 TOKEN = "metrics-token-for-tests"
-PHONE = "+14155552671"
 
 
 @pytest.fixture
@@ -41,38 +41,10 @@ async def test_metrics_move_through_a_journey(dev):
         assert wrong.status_code == 401
         before = await _scrape(client)
 
-        token = (await client.post("/api/v1/dev/login", json={"email": "metrics@example.com"})).json()["access_token"]
-        csrf = (await client.post("/api/v1/session", json={"access_token": token})).json()["csrf_token"]
-        headers = {"X-CSRF-Token": csrf}
-        phone = (await client.post("/api/v1/users/me/phone", json={"phone": PHONE}, headers=headers)).json()
-
-        async def whatsapp(text: str) -> None:
-            sent = await client.post("/api/v1/dev/simulator/messages", json={"text": text}, headers=headers)
-            assert sent.status_code == 202, sent.text
-
-        await whatsapp(phone["verification"]["message"])
-
-        async def verified() -> bool:
-            me = (await client.get("/api/v1/users/me")).json()
-            return bool((me.get("phone") or {}).get("verified"))
-
-        await wait_for(verified, timeout=30, message="the number verified")
-        checkout = (await client.post("/api/v1/checkout", headers=headers)).json()["checkout_url"]
-        paid = await client.post(checkout + "/pay")
-        assert paid.status_code < 400, paid.text
-
-        async def ready() -> bool:
-            listed = (await client.get("/api/v1/assistants")).json()
-            return any(a.get("status") == "READY" for a in (listed if isinstance(listed, list) else [listed]))
-
-        await wait_for(ready, timeout=60, message="the assistant READY")
-        await whatsapp("hello there")
-
-        async def answered() -> bool:
-            page = (await client.get("/api/v1/messages")).json()["messages"]
-            return any(m["direction"] == "OUTBOUND" and "hello there" in m["body"] for m in page)
-
-        await wait_for(answered, timeout=60, message="the assistant's answer")
+        newcomer = Newcomer(client, "metrics@example.com")
+        await newcomer.sign_in()
+        await newcomer.verify_and_pay()
+        await newcomer.chat("hello there")
 
         async def sampled():
             after = await _scrape(client)
