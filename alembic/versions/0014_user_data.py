@@ -1,5 +1,6 @@
-"""data_exports (a user's data, the workspace read off the volume by the reconciler) and account_deletions
-(deleted accounts: old sessions stay void, the fleet removes their containers and volumes)
+"""data_exports (a user's data, the workspace read off the volume by the reconciler), account_deletions
+(deleted accounts: old sessions stay void, the fleet removes their containers and volumes), rollouts and
+rollout_members (a new image in waves)
 
 Revision ID: 0014
 Revises: 0009
@@ -53,7 +54,49 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "rollouts",
+        sa.Column("id", sa.Uuid(), server_default=sa.text("gen_random_uuid()"), nullable=False),
+        sa.Column("image", sa.String(length=255), nullable=False),
+        sa.Column("wave_percent", sa.Float(), nullable=False),
+        sa.Column("failure_threshold", sa.Float(), nullable=False),
+        sa.Column("status", sa.String(length=16), server_default=sa.text("'RUNNING'"), nullable=False),
+        sa.Column("waves", sa.Integer(), nullable=False),
+        sa.Column("waves_done", sa.Integer(), server_default=sa.text("0"), nullable=False),
+        sa.Column("detail", sa.Text(), nullable=True),
+        sa.Column("started_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint("status IN ('RUNNING', 'DONE', 'HALTED')", name=op.f("ck_rollouts_status")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_rollouts")),
+    )
+    op.create_table(
+        "rollout_members",
+        sa.Column("rollout_id", sa.Uuid(), nullable=False),
+        sa.Column("assistant_id", sa.Uuid(), nullable=False),
+        sa.Column("wave", sa.Integer(), nullable=False),
+        sa.Column("previous_image", sa.String(length=255), nullable=True),
+        sa.Column("previous_container_id", sa.String(length=100), nullable=True),
+        sa.Column("outcome", sa.String(length=16), server_default=sa.text("'WAITING'"), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.CheckConstraint(
+            "outcome IN ('WAITING', 'MOVING', 'READY', 'FAILED', 'ROLLED_BACK')", name=op.f("ck_rollout_members_outcome")
+        ),
+        sa.ForeignKeyConstraint(
+            ["assistant_id"],
+            ["assistants.id"],
+            name=op.f("fk_rollout_members_assistant_id_assistants"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["rollout_id"], ["rollouts.id"], name=op.f("fk_rollout_members_rollout_id_rollouts"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("rollout_id", "assistant_id", name=op.f("pk_rollout_members")),
+    )
+
+
 def downgrade() -> None:
+    op.drop_table("rollout_members")
+    op.drop_table("rollouts")
     op.drop_index("ix_account_deletions_unpurged", table_name="account_deletions")
     op.drop_table("account_deletions")
     op.drop_index("ix_data_exports_pending", table_name="data_exports")

@@ -40,6 +40,10 @@ class _Container:
     assistant: StandinAssistant | None = None
 
 
+# An image tag the stand-in runtime cannot run (`yourclaw rollout` tests and demos of a bad image).
+BROKEN_IMAGE_SUFFIX = ":broken"
+
+
 class StandinHost:
     def __init__(self, name: str, root: Path) -> None:
         self.name = name
@@ -87,6 +91,9 @@ class StandinHost:
 
     def create(self, spec: ContainerSpec) -> str:
         self.api_calls += 1
+        if spec.image.endswith(BROKEN_IMAGE_SUFFIX):
+            # As an engine refuses an image it cannot run: what a bad rollout looks like to the reconciler.
+            raise RuntimeError(f"No such image: {spec.image}")
         with self._lock:
             for existing in self._containers.values():
                 if existing.spec.name == spec.name:

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 
 from yourclaw.accounts import web_session
 from yourclaw.accounts.dependencies import CurrentUser, provide_current_user
@@ -86,7 +86,7 @@ class UserDataController(Controller):
         current_user: CurrentUser,
         stripe: Stripe,
         account_revokers: deletion.Revokers,
-        confirm: Annotated[str | None, Parameter(query="confirm")] = None,
+        confirm: Annotated[str | None, QueryParameter()] = None,
     ) -> Response[None]:
         """Deletes the account for good: `?confirm=DELETE` says the user meant it (the dashboard asks them)."""
         if confirm != CONFIRM:
