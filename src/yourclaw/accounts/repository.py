@@ -10,14 +10,18 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yourclaw.db import channels
-from yourclaw.db.models import PhoneAttempts, User, UserPhone
+from yourclaw.db.models import AccountDeletion, PhoneAttempts, User, UserPhone
 
 
 async def upsert_user(session: AsyncSession, user_id: uuid.UUID, email: str | None) -> User:
     user = await session.get(User, user_id)
     if user is None:
+        # An account deleted before and signed up again: what was issued before the deletion stays void.
+        deleted_at = select(AccountDeletion.deleted_at).where(AccountDeletion.user_id == user_id).scalar_subquery()
         await session.execute(
-            insert(User).values(id=user_id, email=email).on_conflict_do_nothing(index_elements=[User.id])
+            insert(User)
+            .values(id=user_id, email=email, sessions_revoked_at=deleted_at)
+            .on_conflict_do_nothing(index_elements=[User.id])
         )
         user = await session.get(User, user_id)
         assert user is not None

@@ -118,6 +118,10 @@ class StripeGateway:
             "billing_portal.sessions.create", self.client.v1.billing_portal.sessions.create_async(params)
         )
 
+    async def cancel_subscription(self, subscription_id: str) -> dict:
+        """Ends the subscription now (not at the period's end): the user deleted their account."""
+        return await self._call("subscriptions.cancel", self.client.v1.subscriptions.cancel_async(subscription_id))
+
     async def retrieve_subscription(self, subscription_id: str) -> dict:
         """The subscription as Stripe has it now, with its latest invoice expanded."""
         params = {"expand": ["latest_invoice"]}

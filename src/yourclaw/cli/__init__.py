@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from yourclaw.cli import rollouts
 from yourclaw.cli.daemons import cmd_dev, cmd_reconcile, cmd_serve, cmd_worker
 from yourclaw.cli.operator import (
     cmd_certs_host,
@@ -104,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     undrain = hosts.add_parser("undrain", help="place assistants on a host again")
     undrain.add_argument("name")
     undrain.set_defaults(func=lambda a: cmd_hosts_drain(a, draining=False))
+
+    rollouts.add_parser(sub)
 
     keys = sub.add_parser("keys", help="encryption keys").add_subparsers(dest="keys_command", metavar="ACTION")
     keys.required = True

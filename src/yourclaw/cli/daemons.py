@@ -49,6 +49,7 @@ def _messaging_job(settings: Settings):
         from yourclaw.db.engine import make_engine, make_sessionmaker
         from yourclaw.kit.crypto import SecretBox
         from yourclaw.llm.reservation_sweep import run_reservation_sweeper
+        from yourclaw.messaging.gauges import run_gauge_sampler
         from yourclaw.messaging.inbound.router import run_router
         from yourclaw.messaging.outbound.sender import run_sender
         from yourclaw.protocol.retention import run_retention_sweeper
@@ -66,6 +67,7 @@ def _messaging_job(settings: Settings):
                 run_grace_sweeper(settings, sessions, stop),
                 run_reservation_sweeper(engine, stop),
                 run_retention_sweeper(settings, sessions, stop),
+                run_gauge_sampler(settings, sessions, stop),
             )
         finally:
             await engine.dispose()
@@ -157,7 +159,8 @@ def cmd_dev(args: argparse.Namespace) -> None:
 
 
 def _run_background_job(make_job) -> None:
-    """A daemon command: one background job of this process until SIGINT/SIGTERM."""
+    """A daemon command: one background job of this process until SIGINT/SIGTERM, with /metrics on
+    METRICS_HOST:METRICS_PORT when the port is set."""
     settings = settings_or_exit()
     configure_logging(settings.log_level)
     refuse_dev_modes_in_production(settings)
@@ -174,8 +177,17 @@ def _run_background_job(make_job) -> None:
         loop.call_later(SETTLE_SECONDS, freeze_startup_heap)
         await make_job(resolved)(stop)
 
+    async def with_metrics(resolved: Settings) -> None:
+        from yourclaw.observability.exposition import MetricsEndpoint
+        from yourclaw.server.process import run_until_signalled
+
+        endpoint = MetricsEndpoint(resolved.metrics_token)
+        await run_until_signalled(
+            endpoint, resolved.metrics_host, resolved.metrics_port, background=[make_job(resolved)]
+        )
+
     with Database(settings) as resolved:
-        run(until_signalled(resolved))
+        run(with_metrics(resolved) if resolved.metrics_port else until_signalled(resolved))
 
 
 def cmd_reconcile(args: argparse.Namespace) -> None:

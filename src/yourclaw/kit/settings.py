@@ -121,6 +121,20 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     volume_retention_days: float = 30.0
     host_failure_threshold: int = 3
 
+    # /metrics on the API (and on the worker and reconciler when METRICS_PORT is set) asks for this bearer
+    # token when it is set; unset, it answers anyone who can reach it.
+    metrics_token: str | None = None
+    # Where `yourclaw worker` and `yourclaw reconcile` answer /metrics (0: nowhere; the API always does).
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 0
+    # How often the worker counts its queues for the gauges.
+    metrics_sample_seconds: float = 15.0
+
+    # The largest assistant workspace an export of the user's data carries (it is held in the database until
+    # downloaded, for EXPORT_RETENTION_HOURS).
+    export_max_bytes: int = 100 * 1024 * 1024
+    export_retention_hours: float = 24.0
+
     mock_twilio: bool = False
     mock_containers: bool = False
     mock_stripe: bool = False
@@ -288,10 +302,15 @@ def _validate(settings: Settings) -> None:
         "phone_attempts_per_hour",
         "media_quota_bytes",
         "unverified_phone_retention_days",
+        "metrics_sample_seconds",
+        "export_max_bytes",
+        "export_retention_hours",
     )
     for name in positive:
         if getattr(settings, name) <= 0:
             raise SettingsError(f"{name.upper()}: must be a positive number")
+    if not 0 <= settings.metrics_port <= 65535:
+        raise SettingsError("METRICS_PORT: expected a TCP port (0: no metrics listener)")
 
 
 def dotenv_values_at(path: Path | None = None) -> dict[str, str]:

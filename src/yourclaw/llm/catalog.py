@@ -125,6 +125,11 @@ def _known(upstream_model: str) -> str | None:
     return None
 
 
+def metric_label(upstream_model: str) -> str:
+    """A model as the metrics name it: one of ours, or "other", so a caller's made-up name adds no series."""
+    return _known(upstream_model) or "other"
+
+
 def prices_for(upstream_model: str) -> TokenPrices | None:
     known = _known(upstream_model)
     return PRICES[known] if known else None

@@ -28,6 +28,7 @@ from yourclaw.llm import catalog
 from yourclaw.llm import repository as repo
 from yourclaw.llm.usage import Usage
 from yourclaw.messaging.outbound.outbox import enqueue_whatsapp
+from yourclaw.observability import metrics
 
 log = structlog.get_logger(__name__)
 
@@ -44,6 +45,20 @@ class Call:
     own_key: bool
     held_millicents: int = 0  # what its reservation holds: the worst case
     purpose: str = "reply"
+
+
+def _count(model: str, usage: Usage, millicents: int) -> None:
+    """The settled call in the proxy's counters (`observability.metrics`)."""
+    metrics.LLM_CALLS.labels(model).inc()
+    for kind, tokens in (
+        ("input", usage.input_tokens),
+        ("output", usage.output_tokens),
+        ("cache_write", usage.cache_creation_tokens),
+        ("cache_read", usage.cache_read_tokens),
+    ):
+        if tokens:
+            metrics.LLM_TOKENS.labels(model, kind).inc(tokens)
+    metrics.LLM_COST_CENTS.labels(model).inc(millicents / 1000)
 
 
 def cost_of(model: str, usage: Usage) -> int:
@@ -126,11 +141,13 @@ class Meter:
             cost_millicents=cost,
             own_key=call.own_key,
         )
+        _count(catalog.metric_label(model or ""), usage, cost)
         self._queue.append(Settlement(call, model, usage, cost))
         if self._writer is None or self._writer.done():
             self._writer = self._spawn(self._write())
 
     def refused(self, user_id: uuid.UUID, allowance: int) -> None:
+        metrics.CREDIT_REFUSALS.labels("llm_proxy").inc()
         told = (datetime.now(UTC).date(), allowance)
         if self._told.get(user_id) == told:
             return

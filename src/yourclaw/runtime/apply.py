@@ -17,6 +17,7 @@ from yourclaw.db.models import Assistant, HostServer
 from yourclaw.kit.crypto import SecretBox
 from yourclaw.kit.settings import Settings
 from yourclaw.messaging.outbound.outbox import enqueue_whatsapp
+from yourclaw.observability import metrics
 from yourclaw.protocol import tokens
 from yourclaw.runtime import openclaw_config, planner
 from yourclaw.runtime import repository as repo
@@ -89,11 +90,15 @@ class Applier:
             await repo.update_assistant(session, assistant_id, **values)
 
     async def run(self, action: planner.Action) -> None:
+        kind = type(action).__name__
         try:
             await self._dispatch(action)
+            metrics.RECONCILE_ACTIONS.labels(kind, "ok").inc()
         except HostUnavailable as exc:
+            metrics.RECONCILE_ACTIONS.labels(kind, "failed").inc()
             log.warning("host_unavailable_during_action", action=type(action).__name__, error=str(exc))
         except Exception as exc:  # noqa: BLE001  (one failure stays with its assistant)
+            metrics.RECONCILE_ACTIONS.labels(kind, "failed").inc()
             assistant_id = getattr(action, "assistant_id", None)
             log.warning("action_failed", action=type(action).__name__, error=_short_error(exc))
             if isinstance(action, planner.Create | planner.Start | planner.WriteConfig) and assistant_id:

@@ -16,6 +16,8 @@ from yourclaw.kit.settings import Settings
 LABEL_MANAGED = "yourclaw.managed"
 LABEL_USER = "yourclaw.user_id"
 LABEL_SPEC = "yourclaw.spec_hash"
+# On short-lived helper containers (reading a volume): never `managed`, so the reconciler never adopts one.
+LABEL_ROLE = "yourclaw.role"
 NETWORK = "yourclaw"
 HOME = "/home/node"
 DATA_DIR = f"{HOME}/.openclaw"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import tarfile
@@ -16,8 +17,17 @@ import structlog
 from docker.errors import APIError, DockerException, NotFound
 
 from yourclaw.runtime.certs import docker_client
-from yourclaw.runtime.container_spec import DATA_DIR, LABEL_MANAGED, LABEL_SPEC, LABEL_USER, NETWORK, ContainerSpec
+from yourclaw.runtime.container_spec import (
+    DATA_DIR,
+    LABEL_MANAGED,
+    LABEL_ROLE,
+    LABEL_SPEC,
+    LABEL_USER,
+    NETWORK,
+    ContainerSpec,
+)
 from yourclaw.runtime.host_client import (
+    ArchiveTooLarge,
     ExitInfo,
     HostUnavailable,
     ObservedContainer,
@@ -71,6 +81,15 @@ def tar_files(files: dict[str, tuple[bytes, int]]) -> bytes:
             info.size, info.mode, info.uid, info.gid, info.mtime = len(data), mode, OWNER_UID, OWNER_UID, now
             tar.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
+
+
+def read_bounded(chunks, max_bytes: int) -> bytes:
+    out = bytearray()
+    for chunk in chunks:
+        out += chunk
+        if len(out) > max_bytes:
+            raise ArchiveTooLarge(f"more than {max_bytes} bytes")
+    return bytes(out)
 
 
 class DockerHost:
@@ -293,6 +312,35 @@ class DockerHost:
             self._call(self._api.remove_volume, name, force=True)
         except NotFound:
             pass
+
+    def archive_volume(self, volume: str, image: str, path: str, max_bytes: int) -> bytes | None:
+        """Through a helper container that is created with the volume mounted read-only and never started: the
+        engine serves `get_archive` from a created container's mounts, so nothing of the user's runs. The helper
+        carries no `managed` label (the reconciler's lists never see it) and is removed at once."""
+        try:
+            self._call(self._api.inspect_volume, volume)
+        except NotFound:
+            return None
+        helper = self._call(
+            self._api.create_container,
+            image=image,
+            labels={LABEL_ROLE: "volume-reader"},
+            volumes=[DATA_DIR],
+            network_disabled=True,
+            host_config=self._api.create_host_config(
+                binds={volume: {"bind": DATA_DIR, "mode": "ro"}}, network_mode="none"
+            ),
+            detach=True,
+        )["Id"]
+        try:
+            try:
+                stream, _ = self._call(self._api.get_archive, helper, f"{DATA_DIR}/{path}")
+            except NotFound:
+                return None
+            return read_bounded(stream, max_bytes)
+        finally:
+            with contextlib.suppress(NotFound):
+                self._call(self._api.remove_container, helper, force=True)
 
     def watch_events(self, on_event: Callable[..., None]) -> None:
         """Blocks (its own thread): calls `on_event(action, container_id)` for every change to one of our

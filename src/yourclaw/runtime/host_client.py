@@ -67,6 +67,10 @@ class ExitInfo:
         return what
 
 
+class ArchiveTooLarge(Exception):
+    """A volume's archive is larger than the caller takes."""
+
+
 class HostUnavailable(Exception):
     """The host's engine did not answer (network, TLS, daemon down): its state is unknown, not failed."""
 
@@ -103,6 +107,11 @@ class HostClient(Protocol):
 
     def volume_usage(self, name: str) -> VolumeUsage | None:
         """The volume's size and use as its driver reports them; None when it reports none."""
+        ...
+
+    def archive_volume(self, volume: str, image: str, path: str, max_bytes: int) -> bytes | None:
+        """A tar of `path` (under the data directory) on `volume`, read without running anything; None when
+        the volume or the path does not exist. Raises `ArchiveTooLarge` past `max_bytes`."""
         ...
 
     def watch_events(self, on_event: Callable[..., None]) -> None:

@@ -25,8 +25,9 @@ from yourclaw.db import channels
 from yourclaw.db.models import HostServer
 from yourclaw.kit.crypto import SecretBox
 from yourclaw.kit.settings import Settings
+from yourclaw.observability import metrics
 from yourclaw.protocol import tokens
-from yourclaw.runtime import desired, planner, workspace
+from yourclaw.runtime import desired, planner, user_data, workspace
 from yourclaw.runtime import repository as repo
 from yourclaw.runtime.apply import Applier, HostHandle, record_host
 from yourclaw.runtime.host_client import HostClient, ObservedContainer, ObservedVolume
@@ -53,6 +54,21 @@ class PassReport:
     api_calls: int = 0
     seconds: float = 0.0
     unreachable: list[str] = field(default_factory=list)
+
+
+def _fleet_gauges(host_rows: list[HostServer], views: list[planner.HostView], rows: list) -> None:
+    """Hosts by reachability and assistants by phase, as this pass saw them (`observability.metrics`)."""
+    draining = {h.id for h in host_rows if h.draining}
+    hosts: dict[str, float] = {}
+    for view in views:
+        state = "unreachable" if not view.reachable else "draining" if view.id in draining else "reachable"
+        hosts[state] = hosts.get(state, 0) + 1
+    metrics.reset_gauge(metrics.HOSTS, hosts, ("reachable", "unreachable", "draining"))
+    phases: dict[str, float] = {}
+    for row in rows:
+        if row.deleted_at is None:
+            phases[row.phase] = phases.get(row.phase, 0) + 1
+    metrics.reset_gauge(metrics.ASSISTANTS, phases)
 
 
 def plain_dsn(database_url: str) -> str:
@@ -84,6 +100,7 @@ class Reconciler:
         self._finished_at: dict[object, float] = {}
         self._died: dict[str, float] = {}
         self.workspaces = workspace.Rounds(settings, sessions)
+        self._user_data: asyncio.Task | None = None
         self.limits = planner.Limits(
             max_attempts=settings.worker_max_attempts,
             provision_timeout=timedelta(seconds=settings.provision_timeout_seconds),
@@ -228,6 +245,7 @@ class Reconciler:
         if with_volumes:
             self._last_volume_pass = time.monotonic()
         self.workspaces.maybe_start(self.handles, workspace.placed(rows, set(containers)), now)
+        self._user_data_jobs(host_rows, results)
 
         hosts_by_id = {h.id: h for h in host_rows}
         wanted = [
@@ -262,8 +280,32 @@ class Reconciler:
             await self._apply(applier, actions, pass_started)
         report.api_calls = sum(self.handles[h.id].client.api_calls - calls_before[h.id] for h in host_rows)
         report.seconds = time.perf_counter() - started
+        metrics.RECONCILE_PASS_SECONDS.observe(report.seconds)
+        _fleet_gauges(host_rows, views, rows)
         self.passes += 1
         return report
+
+    def _user_data_jobs(self, host_rows: list[HostServer], results: list[object]) -> None:
+        """Exports to read and deleted accounts to purge (`user_data`), on the hosts that answered this pass, in
+        a task of their own (one at a time): reading a workspace must not hold up the pass."""
+        if self._user_data is not None and not self._user_data.done():
+            return
+        answered = {
+            host.id: self.handles[host.id]
+            for host, result in zip(host_rows, results, strict=True)
+            if result is not PENDING and not isinstance(result, BaseException)
+        }
+
+        async def run() -> None:
+            try:
+                await user_data.purge_deleted_accounts(self.sessions, answered, len(answered) == len(host_rows))
+                if await user_data.fulfil_exports(self.settings, self.sessions, answered):
+                    self._wake.set()  # there may be more
+                await user_data.forget_old_exports(self.settings, self.sessions)
+            except Exception as exc:  # noqa: BLE001  (tried again at the next pass)
+                log.warning("user_data_jobs_failed", error=type(exc).__name__)
+
+        self._user_data = asyncio.create_task(run())
 
     async def _apply(self, applier: Applier, actions: list[planner.Action], pass_started: float) -> None:
         """Actions for one assistant (or one container) run in order, as a background task: the pass does
@@ -293,6 +335,8 @@ class Reconciler:
 
     async def settle(self, timeout: float | None = None) -> None:
         """Wait for the actions started by earlier passes (tests, benchmarks, shutdown)."""
+        if self._user_data is not None:
+            await asyncio.wait([self._user_data], timeout=timeout)
         while self._inflight:
             done, _ = await asyncio.wait(list(self._inflight.values()), timeout=timeout)
             if not done:

@@ -3,6 +3,7 @@ built in its lifespan, and the hottest calls mounted as bare routes once that st
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
@@ -17,6 +18,7 @@ from yourclaw import __version__, standins
 from yourclaw.accounts import routes as accounts_routes
 from yourclaw.assistants import routes as assistants_routes
 from yourclaw.billing import routes as billing_routes
+from yourclaw.billing.controller import WEBHOOK_PATH as STRIPE_WEBHOOK_PATH
 from yourclaw.kit import api
 from yourclaw.kit.json_body import JsonRequest
 from yourclaw.kit.request_context import request_id_middleware
@@ -25,14 +27,25 @@ from yourclaw.llm import proxy_controller
 from yourclaw.llm import routes as llm_routes
 from yourclaw.messaging import routes as messaging_routes
 from yourclaw.messaging.inbound.webhook import WhatsAppWebhook
+from yourclaw.messaging.twilio.webhooks import STATUS_PATH as TWILIO_STATUS_PATH
 from yourclaw.messaging.twilio.webhooks import WHATSAPP_PATH
+from yourclaw.observability import exposition
+from yourclaw.observability.metrics import WEBHOOK_SECONDS
 from yourclaw.protocol import routes as protocol_routes
 from yourclaw.server import errors
-from yourclaw.server.bare_routes import bare_route
+from yourclaw.server.bare_routes import bare_route, timed
 from yourclaw.server.dependencies import dependencies
 from yourclaw.server.health import health
 from yourclaw.server.state import AppState
+from yourclaw.userdata import routes as userdata_routes
 from yourclaw.web import routes as web_routes
+
+# Webhooks answered by Litestar routes, timed around the whole request (their transaction commits after the
+# handler returns, so the handler cannot time itself).
+_TIMED_LITESTAR_ROUTES = {
+    STRIPE_WEBHOOK_PATH: WEBHOOK_SECONDS.labels("stripe"),
+    TWILIO_STATUS_PATH: WEBHOOK_SECONDS.labels("twilio_status"),
+}
 
 
 class YourClawApp(Litestar):
@@ -51,6 +64,14 @@ class YourClawApp(Litestar):
                 scope.setdefault("state", {})
                 await route(scope, receive, send)
                 return
+            timer = _TIMED_LITESTAR_ROUTES.get(scope["path"])
+            if timer is not None:
+                started = time.perf_counter()
+                try:
+                    await super().__call__(scope, receive, send)
+                finally:
+                    timer.observe(time.perf_counter() - started)
+                return
         await super().__call__(scope, receive, send)
 
 
@@ -61,9 +82,11 @@ def _origin(url: str) -> str:
 
 def _bare_routes(state: AppState) -> dict[str, ASGIApp]:
     return {
-        WHATSAPP_PATH: bare_route(
-            WhatsAppWebhook(state.settings, state.inbound_writer, state.router_wakeup), errors.rendered
+        WHATSAPP_PATH: timed(
+            WEBHOOK_SECONDS.labels("twilio_whatsapp"),
+            bare_route(WhatsAppWebhook(state.settings, state.inbound_writer, state.router_wakeup), errors.rendered),
         ),
+        exposition.PATH: exposition.MetricsEndpoint(state.settings.metrics_token),
         **{
             path: bare_route(route, proxy_controller.rendered)
             for path, route in proxy_controller.messages_routes(state.llm).items()
@@ -92,6 +115,7 @@ def create_app(settings: Settings) -> Litestar:
         *messaging_routes.HANDLERS,
         *protocol_routes.HANDLERS,
         *web_routes.HANDLERS,
+        *userdata_routes.HANDLERS,
         *standins.api_handlers(settings),
     ]
     app = YourClawApp(

@@ -12,6 +12,7 @@ share are in `kit.asgi`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import structlog
@@ -24,6 +25,19 @@ log = structlog.get_logger(__name__)
 
 # A failure's answer: status, JSON body, extra headers.
 Render = Callable[[Exception], tuple[int, bytes, dict[str, str] | None]]
+
+
+def timed(histogram, handler: ASGIApp) -> ASGIApp:
+    """Observes how long `handler` takes to answer, failures included (`observability.metrics`)."""
+
+    async def timing(scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        try:
+            await handler(scope, receive, send)
+        finally:
+            histogram.observe(time.perf_counter() - started)
+
+    return timing
 
 
 def bare_route(handler: ASGIApp, render: Render) -> ASGIApp:

@@ -22,6 +22,7 @@ from yourclaw.messaging.inbound.router_wakeup import RouterWakeup, notify_with
 from yourclaw.messaging.inbound.writer import InboundWriter
 from yourclaw.protocol.waiter import InboundWaiter
 from yourclaw.standins import API_SERVICES, Standins
+from yourclaw.userdata.deletion import Revoker
 
 
 @dataclass
@@ -49,6 +50,9 @@ class AppState:
     inbound_writer: InboundWriter = field(init=False)
     # Billing's answer to "may this user run an assistant?", which the assistants API asks.
     entitlement: Entitlement = field(init=False)
+    # Connected services revoked when a user deletes their account (`userdata.deletion.Revoker`); each
+    # integration adds its own here (Google: revoke the user's OAuth tokens).
+    account_revokers: list[Revoker] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.stripe = StripeGateway(self.settings)

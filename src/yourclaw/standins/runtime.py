@@ -4,9 +4,11 @@ protocol run their real code paths; only Docker is missing."""
 
 from __future__ import annotations
 
+import io
 import os
 import secrets
 import shutil
+import tarfile
 import threading
 import time
 import uuid
@@ -21,7 +23,14 @@ from yourclaw.kit.settings import Settings
 from yourclaw.runtime import hosts
 from yourclaw.runtime import repository as runtime_repo
 from yourclaw.runtime.container_spec import ContainerSpec
-from yourclaw.runtime.host_client import ExitInfo, HostClient, ObservedContainer, ObservedVolume, VolumeUsage
+from yourclaw.runtime.host_client import (
+    ArchiveTooLarge,
+    ExitInfo,
+    HostClient,
+    ObservedContainer,
+    ObservedVolume,
+    VolumeUsage,
+)
 from yourclaw.standins.assistant import StandinAssistant
 
 # As the host row has been named since the first `yourclaw dev`: renaming it would orphan existing volumes.
@@ -36,6 +45,10 @@ class _Container:
     created: float
     state: str = "created"
     assistant: StandinAssistant | None = None
+
+
+# An image tag the stand-in runtime cannot run (`yourclaw rollout` tests and demos of a bad image).
+BROKEN_IMAGE_SUFFIX = ":broken"
 
 
 class StandinHost:
@@ -86,6 +99,9 @@ class StandinHost:
 
     def create(self, spec: ContainerSpec) -> str:
         self.api_calls += 1
+        if spec.image.endswith(BROKEN_IMAGE_SUFFIX):
+            # As an engine refuses an image it cannot run: what a bad rollout looks like to the reconciler.
+            raise RuntimeError(f"No such image: {spec.image}")
         with self._lock:
             for existing in self._containers.values():
                 if existing.spec.name == spec.name:
@@ -177,6 +193,18 @@ class StandinHost:
         with self._lock:
             self._volumes.pop(name, None)
         shutil.rmtree(self._volume_dir(name), ignore_errors=True)
+
+    def archive_volume(self, volume: str, image: str, path: str, max_bytes: int) -> bytes | None:
+        self.api_calls += 1
+        source = self._volume_dir(volume) / path
+        if volume not in self._volumes or not source.exists():
+            return None
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            tar.add(source, arcname=source.name)  # as Docker's archive names it: the last path element first
+        if buffer.tell() > max_bytes:
+            raise ArchiveTooLarge(f"more than {max_bytes} bytes")
+        return buffer.getvalue()
 
     def watch_events(self, on_event: Callable[..., None]) -> None:
         self._on_event = on_event

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hmac
 import html
 import re
+import threading
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
@@ -104,6 +105,28 @@ class _Handler(QuietHandler):
             self.headers.get("Idempotency-Key"), lambda: self.standin.public(getattr(self.standin, method)(params))
         )
         self._send(status, payload)
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        """`subscriptions.cancel`: canceled now, with its event delivered as Stripe would."""
+        path = urlsplit(self.path).path
+        self._body()
+        match = _RETRIEVE.match(path)
+        if match is None or match.group(1) != "subscriptions":
+            self._send(404, StripeStandinError(404, f"Unrecognized request URL (DELETE: {path})").body())
+            return
+        if not self._authorized():
+            return
+        try:
+            if self.standin.get("subscriptions", match.group(2))["status"] == "canceled":
+                raise StripeStandinError(400, "This subscription has already been canceled")
+            events = self.standin.cancel(match.group(2))
+        except StripeStandinError as exc:
+            self._send(exc.status, exc.body())
+            return
+        self._send(200, self.standin.public(self.standin.get("subscriptions", match.group(2))))
+        # After the answer and from another thread, as Stripe does: the caller's SDK may send its next request
+        # (the webhook's read-back) on this very keep-alive connection, which this thread serves.
+        threading.Thread(target=self.standin.deliver_all, args=(events,), name="stripe-deliver", daemon=True).start()
 
     def do_GET(self) -> None:  # noqa: N802
         parts = urlsplit(self.path)

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select, update
 from twilio.request_validator import RequestValidator
 
@@ -257,10 +258,13 @@ async def test_no_credits_refuses_with_one_reply_a_day_shared_with_billing(setti
         await enqueue_whatsapp(
             s, told_by_billing, "out of credits (proxy)", dedupe_key=f"no-credits:{told_by_billing}:{today}"
         )
+    refusals_before = REGISTRY.get_sample_value("yourclaw_credit_refusals_total", {"where": "router"}) or 0
     async with routers(settings, sessions):
         ids = [await receive(sessions, "+15551230015", "hi"), await receive(sessions, "+15551230015", "hello")]
         ids.append(await receive(sessions, "+15551230016", "hi"))
         assert await routed(sessions, ids) == [("REFUSED", "NO_CREDITS")] * 3
+    # Each refusal counted where operators look for them.
+    assert REGISTRY.get_sample_value("yourclaw_credit_refusals_total", {"where": "router"}) == refusals_before + 3
     rows = await outbox(sessions)
     assert [(o.user_id, o.body) for o in rows] == [
         (told_by_billing, "out of credits (proxy)"),

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from structlog.testing import capture_logs
@@ -183,6 +184,7 @@ async def test_failures_are_retried_and_no_part_is_ever_sent_twice(settings, sta
 async def test_a_permanent_refusal_fails_that_message_only_and_leaks_no_secret(settings, standin, sessions, db):
     user_id, phone = await make_user(sessions)
     standin.fail_next(1, status=400, code=21610, message="Attempt to send to unsubscribed recipient")
+    errors_before = REGISTRY.get_sample_value("yourclaw_twilio_send_errors_total", {"code": "21610"}) or 0
     refused = await enqueue(sessions, user_id, "first", "reply")
     following = await enqueue(sessions, user_id, "second", "reply")
 
@@ -193,6 +195,7 @@ async def test_a_permanent_refusal_fails_that_message_only_and_leaks_no_secret(s
     assert failed.status == "FAILED" and "21610" in failed.last_error
     assert settings.twilio_auth_token not in failed.last_error
     assert bodies(standin, phone) == ["second"]
+    assert REGISTRY.get_sample_value("yourclaw_twilio_send_errors_total", {"code": "21610"}) == errors_before + 1
 
 
 async def test_twilio_down_for_good_gives_up_after_the_attempts(settings, standin, sessions, db):

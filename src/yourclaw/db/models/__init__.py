@@ -9,12 +9,16 @@ from yourclaw.db.models.billing import (
     Subscription,
     UserCredits,
 )
+from yourclaw.db.models.fleet import Rollout, RolloutMember
 from yourclaw.db.models.integrations import UserIntegration
 from yourclaw.db.models.messaging import InboundMessage, LlmSpendDaily, Media, Message, Outbox, UsageDaily
 from yourclaw.db.models.runtime import Assistant, AssistantToken, HostServer
+from yourclaw.db.models.userdata import AccountDeletion, DataExport
 from yourclaw.db.models.users import PhoneAttempts, User, UserPhone
 
 __all__ = [
+    "AccountDeletion",
+    "DataExport",
     "ApiKey",
     "Assistant",
     "AssistantToken",
@@ -28,6 +32,8 @@ __all__ = [
     "Message",
     "Outbox",
     "PhoneAttempts",
+    "Rollout",
+    "RolloutMember",
     "StripeEvent",
     "Subscription",
     "UsageDaily",

@@ -14,7 +14,7 @@ import contextlib
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import structlog
@@ -31,6 +31,7 @@ from yourclaw.messaging import notices
 from yourclaw.messaging.inbound import repository as repo
 from yourclaw.messaging.inbound import routing
 from yourclaw.messaging.outbound.outbox import enqueue_whatsapp
+from yourclaw.observability.metrics import CREDIT_REFUSALS, ROUTER_LAG_SECONDS
 
 log = structlog.get_logger(__name__)
 
@@ -108,6 +109,9 @@ class InboundRouter:
                 to_phone=None if user_id is not None else message.from_phone,
                 dedupe_key=outcome.reply.dedupe_key,
             )
+        ROUTER_LAG_SECONDS.observe(max(0.0, (datetime.now(UTC) - message.received_at).total_seconds()))
+        if outcome.detail == routing.NO_CREDITS:
+            CREDIT_REFUSALS.labels("router").inc()
         log.info("inbound_routed", message_id=str(message.id), status=outcome.status, detail=outcome.detail)
         return outcome
 

@@ -19,6 +19,8 @@ _LINK = re.compile(r"^\s*link\s+([0-9]{4,12})\s*$", re.IGNORECASE)
 MINUTE = timedelta(minutes=1)
 DAY = timedelta(days=1)
 
+NO_CREDITS = "NO_CREDITS"  # the refusal counted by yourclaw_credit_refusals{where="router"}
+
 
 def link_code(body: str) -> str | None:
     match = _LINK.match(body or "")
@@ -140,7 +142,7 @@ def decide(body: str, at: datetime, sender: Sender, limits: Limits, app_url: str
     if not sender.can_spend:
         # The LLM proxy tells the user with the same key: one "out of credits" a day, from either.
         key = credit_notices.no_credits_key(sender.user_id, at)
-        return Outcome("REFUSED", "NO_CREDITS", Reply(credit_notices.no_credits(app_url), key))
+        return Outcome("REFUSED", NO_CREDITS, Reply(credit_notices.no_credits(app_url), key))
 
     return Outcome("QUEUED")
 

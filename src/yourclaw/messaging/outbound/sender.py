@@ -39,6 +39,7 @@ from yourclaw.messaging.outbound.repository import Head, Recipient
 from yourclaw.messaging.outbound.splitting import split_message
 from yourclaw.messaging.twilio.client import TwilioNotConfigured, make_twilio_client
 from yourclaw.messaging.twilio.webhooks import STATUS_PATH
+from yourclaw.observability.metrics import TWILIO_SEND_ERRORS
 from yourclaw.protocol.media_urls import signed_url
 
 log = structlog.get_logger(__name__)
@@ -307,6 +308,9 @@ class Sender:
         bound,
         lookup: bool = False,
     ) -> None:
+        TWILIO_SEND_ERRORS.labels(
+            str(exc.code) if isinstance(exc, TwilioRestException) and exc.code is not None else "none"
+        ).inc()
         if lookup:
             error = f"could not ask Twilio what it has ({type(exc).__name__})"
             retry, maybe_sent = True, True

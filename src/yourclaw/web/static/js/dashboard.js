@@ -6,6 +6,7 @@ import { config } from "./config.js";
 import { mountSimulator } from "./simulator.js";
 import { el, notice, showError, toastError } from "./ui.js";
 import { mountUsage } from "./usage.js";
+import { mountUserData } from "./userdata.js";
 
 const $ = (id) => document.getElementById(id);
 const pageNotice = $("page-notice");
@@ -46,6 +47,7 @@ if (params.has("session_id") || params.has("checkout")) history.replaceState(nul
 
 const usage = mountUsage($("usage-card"));
 const account = mountAccount();
+mountUserData();
 let me = null;
 
 async function refreshMe() {

@@ -1,0 +1,1 @@
+"""What the processes measure (`metrics`) and how they answer a scrape (`exposition`)."""

@@ -1,0 +1,129 @@
+"""The fleet's part of the user's own data, done by the reconciler because it alone talks to the Docker hosts
+(the API writes requests, never calls an engine):
+
+- an export's workspace: the `workspace/` directory of the user's volume (their memory files, MEMORY.md and
+  memory/, and whatever the assistant keeps there), read as a tar through the Docker API into the export row.
+  The rest of the volume (openclaw.json with the assistant's token, OpenClaw's state database) stays out.
+- a deleted account's containers and volumes, removed on every host; done once every host has answered.
+
+Each item is its own transaction: one that fails stays local and is tried again at the next pass.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import timedelta
+
+import structlog
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from yourclaw.db.models import AccountDeletion, Assistant, DataExport
+from yourclaw.kit.settings import Settings
+from yourclaw.runtime.apply import HostHandle
+from yourclaw.runtime.container_spec import volume_name
+from yourclaw.runtime.host_client import ArchiveTooLarge
+
+log = structlog.get_logger(__name__)
+
+WORKSPACE = "workspace"
+BATCH = 5  # exports read per pass: each may be megabytes
+
+
+async def fulfil_exports(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], handles: Mapping[uuid.UUID, HostHandle]
+) -> int:
+    """Reads the workspace for pending exports whose volume's host answered this pass; returns how many."""
+    done = 0
+    async with sessions() as session:
+        pending = (
+            await session.execute(
+                select(DataExport.id, DataExport.user_id, Assistant.host_server_id)
+                .outerjoin(Assistant, Assistant.user_id == DataExport.user_id)
+                .where(DataExport.status == "PENDING")
+                .order_by(DataExport.requested_at)
+                .limit(BATCH)
+            )
+        ).all()
+    for export_id, user_id, host_id in pending:
+        values: dict[str, object]
+        if host_id is None:
+            values = {"status": "READY"}  # never placed: no volume, nothing to read
+        elif (handle := handles.get(host_id)) is None:
+            continue  # its host did not answer this pass: the next one tries again
+        else:
+            try:
+                tar = await handle.call(
+                    handle.client.archive_volume,
+                    volume_name(user_id),
+                    settings.assistant_image,
+                    WORKSPACE,
+                    settings.export_max_bytes,
+                )
+                values = {"status": "READY", "workspace_tar": tar, "workspace_bytes": len(tar) if tar else None}
+            except ArchiveTooLarge:
+                values = {
+                    "status": "FAILED",
+                    "error": f"The assistant's workspace is larger than an export may be "
+                    f"({settings.export_max_bytes // (1024 * 1024)} MiB, EXPORT_MAX_BYTES)",
+                }
+            except Exception as exc:  # noqa: BLE001  (tried again next pass; one export never stops the rest)
+                log.warning("export_read_failed", export_id=str(export_id), error=type(exc).__name__)
+                continue
+        async with sessions() as session, session.begin():
+            await session.execute(
+                update(DataExport)
+                .where(DataExport.id == export_id, DataExport.status == "PENDING")
+                .values(finished_at=func.now(), **values)
+            )
+        log.info("export_read", export_id=str(export_id), status=values["status"])
+        done += 1
+    return done
+
+
+async def forget_old_exports(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:
+    """An export holds the user's files: kept EXPORT_RETENTION_HOURS after it was made, then deleted."""
+    async with sessions() as session, session.begin():
+        await session.execute(
+            delete(DataExport).where(
+                DataExport.finished_at < func.now() - timedelta(hours=settings.export_retention_hours)
+            )
+        )
+
+
+async def purge_deleted_accounts(
+    sessions: async_sessionmaker[AsyncSession],
+    handles: Mapping[uuid.UUID, HostHandle],
+    all_hosts_answered: bool,
+) -> int:
+    """Removes every container and volume labelled with a deleted account, on every host; the deletion is
+    marked done only when every host answered (a host that was down may still hold the volume)."""
+    async with sessions() as session:
+        users = set(
+            (
+                await session.scalars(select(AccountDeletion.user_id).where(AccountDeletion.fleet_purged_at.is_(None)))
+            ).all()
+        )
+    if not users:
+        return 0
+    complete = all_hosts_answered
+    for handle in handles.values():
+        try:
+            for container in await handle.call(handle.client.list_containers):
+                if container.user_id in users:
+                    await handle.call(handle.client.remove, container.id)
+            for volume in await handle.call(handle.client.list_volumes):
+                if volume.user_id in users:
+                    await handle.call(handle.client.remove_volume, volume.name)
+        except Exception as exc:  # noqa: BLE001  (that host is tried again next pass)
+            complete = False
+            log.warning("account_purge_failed", host=handle.client.name, error=type(exc).__name__)
+    # Backups of the volume, once there are any, are removed here too, before the deletion is marked done.
+    if complete:
+        async with sessions() as session, session.begin():
+            await session.execute(
+                update(AccountDeletion).where(AccountDeletion.user_id.in_(users)).values(fleet_purged_at=func.now())
+            )
+        log.info("accounts_purged", count=len(users))
+    return len(users)
