@@ -27,6 +27,7 @@ PROVIDED = {
     "llm": "llm",
     "inbound_waiter": "inbound",
     "entitlement": "entitlement",
+    "typing": "typing",
 }
 
 

@@ -20,6 +20,8 @@ from yourclaw.kit.settings import Settings
 from yourclaw.llm.proxy import LlmProxy
 from yourclaw.messaging.inbound.router_wakeup import RouterWakeup, notify_with
 from yourclaw.messaging.inbound.writer import InboundWriter
+from yourclaw.messaging.twilio.typing import twilio_typing
+from yourclaw.protocol.typing import Typing
 from yourclaw.protocol.waiter import InboundWaiter
 from yourclaw.standins import API_SERVICES, Standins
 
@@ -49,12 +51,15 @@ class AppState:
     inbound_writer: InboundWriter = field(init=False)
     # Billing's answer to "may this user run an assistant?", which the assistants API asks.
     entitlement: Entitlement = field(init=False)
+    # WhatsApp's "typing…" while a turn runs, shown through Twilio in the background.
+    typing: Typing = field(init=False)
 
     def __post_init__(self) -> None:
         self.stripe = StripeGateway(self.settings)
         self.inbound_writer = InboundWriter(self.engine)
         self.router_wakeup = RouterWakeup(notify_with(self.engine))
         self.entitlement = billing.entitlement(self.settings)
+        self.typing = Typing(twilio_typing(self.settings), renew_after=self.settings.typing_renew_seconds)
 
     @classmethod
     def build(cls, settings: Settings) -> AppState:
@@ -117,6 +122,7 @@ class AppState:
 
     async def close(self) -> None:
         self.inbound.shutdown()
+        await self.typing.close()
         await self.inbound_writer.close()
         await self.router_wakeup.close()
         if self.listener is not None:
