@@ -75,6 +75,10 @@ PLUGINS_ALLOW = (
     "web-readability",  # readable text for web_fetch
     PLUGIN_ID,  # the only channel
 )
+# Loaded only when web search is offered (a search key is set in the control plane).
+SEARCH_PLUGIN = "brave"
+# The control plane's search proxy, which OpenClaw's Brave provider is pointed at (`senses.search`).
+SEARCH_PROXY_PATH = "/search/brave"
 
 # OpenClaw's background work runs on the cheapest model we offer, each purpose through its own proxy route
 # (`/llm/anthropic/bg/<purpose>`) so the user's spend shows what it was for. A custom provider must list its
@@ -186,11 +190,13 @@ def render(
     timezone: str | None = None,
     active_hours: ActiveHours | None = None,
     integrations: tuple[Integration, ...] = (),
+    search: bool = False,
 ) -> dict:
     """Only keys the pinned OpenClaw accepts (tests/e2e/runtime/test_openclaw_config.py runs `openclaw config
     validate` on this with the plugin installed); hot-reloadable except `gateway.*`, which never changes
     for an assistant. `timezone` is the user's (IANA, None when unknown), `active_hours` when heartbeats
-    may run on their clock (None: around the clock)."""
+    may run on their clock (None: around the clock). `search`: web search is offered (through our proxy, with the
+    assistant token as the provider's key); without it the tool is off rather than broken."""
     api = api_url.rstrip("/")
     primary = catalog.current_model(model)
     listed_models, main_rows = _models(primary)
@@ -231,7 +237,7 @@ def render(
         "models": {"catalogRefresh": {"enabled": False}, "providers": providers},
         "tools": {
             "profile": "full",
-            "web": {"search": {"enabled": True}, "fetch": {"enabled": True}},
+            "web": {"search": _web_search(search), "fetch": {"enabled": True}},
             "media": {"image": {"enabled": True}},
         },
         "browser": {"enabled": True, "headless": True, "noSandbox": True, "executablePath": BROWSER_EXECUTABLE},
@@ -241,14 +247,25 @@ def render(
         # The user is the owner: heartbeats (target "owner") and owner-only commands resolve to them.
         "commands": {"ownerAllowFrom": [f"{PLUGIN_ID}:{user_id}"]},
         "plugins": {
-            "allow": list(PLUGINS_ALLOW),
+            "allow": [*PLUGINS_ALLOW, SEARCH_PLUGIN] if search else list(PLUGINS_ALLOW),
             "entries": {PLUGIN_ID: {"enabled": True}, "memory-core": _memory_core(timezone)},
         },
         "channels": {PLUGIN_ID: {"apiUrl": api, "token": token, "userId": str(user_id), "generation": generation}},
     }
+    if search:
+        config["plugins"]["entries"][SEARCH_PLUGIN] = {
+            "enabled": True,
+            "config": {"webSearch": {"apiKey": token, "baseUrl": api + SEARCH_PROXY_PATH}},
+        }
     if integrations:
         config["mcp"] = {"servers": {i.name: _mcp_server(i) for i in integrations}}
     return config
+
+
+def _web_search(search: bool) -> dict:
+    if not search:
+        return {"enabled": False}
+    return {"enabled": True, "provider": SEARCH_PLUGIN, "maxResults": 5}
 
 
 def _mcp_server(integration: Integration) -> dict:

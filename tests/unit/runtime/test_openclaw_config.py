@@ -55,13 +55,29 @@ def test_the_spec_intent_is_kept_with_current_keys():
     config = _render()
     defaults = config["agents"]["defaults"]
     assert config["tools"]["profile"] == "full"
-    assert config["tools"]["web"] == {"search": {"enabled": True}, "fetch": {"enabled": True}}
+    assert config["tools"]["web"]["fetch"] == {"enabled": True}
     assert config["tools"]["media"]["image"]["enabled"] is True
     assert config["browser"] | {"headless": True, "noSandbox": True} == config["browser"]
     assert defaults["compaction"]["memoryFlush"]["enabled"] is True
     assert defaults["contextPruning"]["mode"] in ("off", "cache-ttl")
     assert "contextTokens" not in defaults and "mcpServers" not in config
     assert {"anthropic", "yourclaw"} <= set(config["plugins"]["allow"])
+
+
+def test_without_a_search_key_search_is_off_rather_than_broken():
+    config = _render()
+    assert config["tools"]["web"]["search"] == {"enabled": False}
+    assert "brave" not in config["plugins"]["allow"] and "brave" not in config["plugins"]["entries"]
+
+
+def test_search_goes_through_the_control_planes_proxy_with_the_assistant_token():
+    config = _render(search=True)
+    assert config["tools"]["web"]["search"]["enabled"] is True
+    assert config["tools"]["web"]["search"]["provider"] == "brave"
+    assert "brave" in config["plugins"]["allow"]
+    web_search = config["plugins"]["entries"]["brave"]["config"]["webSearch"]
+    # The provider's "API key" is the assistant's own token: no search key ever enters a container.
+    assert web_search == {"apiKey": "yca_t", "baseUrl": "http://10.0.0.1:8000/search/brave"}
 
 
 def test_mcp_servers_go_under_mcp_servers():

@@ -12,6 +12,7 @@ from yourclaw.db.models.billing import (
 from yourclaw.db.models.integrations import UserIntegration
 from yourclaw.db.models.messaging import InboundMessage, LlmSpendDaily, Media, Message, Outbox, UsageDaily
 from yourclaw.db.models.runtime import Assistant, AssistantToken, HostServer
+from yourclaw.db.models.services import ServiceUsageDaily
 from yourclaw.db.models.users import PhoneAttempts, User, UserPhone
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "Message",
     "Outbox",
     "PhoneAttempts",
+    "ServiceUsageDaily",
     "StripeEvent",
     "Subscription",
     "UsageDaily",
