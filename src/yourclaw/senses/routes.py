@@ -4,5 +4,6 @@ transcriber's base URLs."""
 from __future__ import annotations
 
 from yourclaw.senses.search import SearchController
+from yourclaw.senses.transcription import TranscriptionController
 
-ROOT_HANDLERS: list = [SearchController]
+ROOT_HANDLERS: list = [SearchController, TranscriptionController]
