@@ -80,6 +80,36 @@ def test_search_goes_through_the_control_planes_proxy_with_the_assistant_token()
     assert web_search == {"apiKey": "yca_t", "baseUrl": "http://10.0.0.1:8000/search/brave"}
 
 
+def test_voice_notes_are_transcribed_through_the_control_planes_proxy_with_the_assistant_token():
+    config = _render(transcription=True)
+    media = config["tools"]["media"]
+    assert media["audio"] == {"enabled": True}
+    assert media["models"] == [
+        {
+            "provider": "openai",
+            "model": "whisper-1",
+            "baseUrl": "http://10.0.0.1:8000/transcribe/v1",
+            "capabilities": ["audio"],
+        }
+    ]
+    assert config["models"]["providers"]["openai"] == {
+        "baseUrl": "http://10.0.0.1:8000/transcribe/v1",
+        "apiKey": "yca_t",
+        "models": [],
+    }
+    assert "openai" in config["plugins"]["allow"]
+    assert not any(model.startswith("openai/") for model in config["agents"]["defaults"]["models"])
+
+
+def test_without_a_transcription_key_audio_is_off_and_the_agent_says_it_cannot_listen():
+    config = _render()
+    assert config["tools"]["media"]["audio"] == {"enabled": False}
+    assert "openai" not in config["models"]["providers"] and "openai" not in config["plugins"]["allow"]
+    deaf = openclaw_config.merge_instructions(None, voice_notes=False)
+    assert "cannot listen to voice notes yet" in deaf
+    assert "voice note" not in openclaw_config.merge_instructions(None, voice_notes=True)
+
+
 def test_mcp_servers_go_under_mcp_servers():
     config = _render(integrations=(openclaw_config.Integration("gh", "npx", ("-y", "gh-mcp"), (("T", "x"),)),))
     assert config["mcp"] == {"servers": {"gh": {"command": "npx", "args": ["-y", "gh-mcp"], "env": {"T": "x"}}}}
