@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Literal
 
 import asyncpg
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from yourclaw.credits import reservations
+from yourclaw.db.models import ServiceUsageDaily
 
 Service = Literal["search", "transcription"]
 REASONS: dict[str, str] = {"search": "SEARCH", "transcription": "TRANSCRIPTION"}
@@ -130,3 +133,13 @@ async def give_back(conn: asyncpg.Connection, user_id: uuid.UUID, service: Servi
     await settle(conn, user_id, service, admitted, cost_millicents=0, counted=False)
     if admitted.units:
         await conn.execute(_GIVE_BACK, user_id, service, admitted.units)
+
+
+async def days_since(session: AsyncSession, user_id: uuid.UUID, first: date) -> list[ServiceUsageDaily]:
+    """The user's use of each service per day since `first` (the usage view)."""
+    rows = await session.scalars(
+        select(ServiceUsageDaily)
+        .where(ServiceUsageDaily.user_id == user_id, ServiceUsageDaily.day >= first)
+        .order_by(ServiceUsageDaily.day, ServiceUsageDaily.service)
+    )
+    return list(rows.all())

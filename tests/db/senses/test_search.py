@@ -8,12 +8,16 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from tests.harness.assistant_protocol import Owner, Served, make_owner, serve
 from tests.harness.settings import make_settings
 from yourclaw.credits import repository as credits_repo
-from yourclaw.db.models import CreditLedgerEntry, CreditReservation, ServiceUsageDaily, UserCredits
+from yourclaw.db.models import Assistant, CreditLedgerEntry, CreditReservation, ServiceUsageDaily, UserCredits
+from yourclaw.kit.crypto import SecretBox
+from yourclaw.llm import catalog
+from yourclaw.protocol import tokens
 from yourclaw.standins.brave import BraveStandin, Result
 
 pytestmark = pytest.mark.db
@@ -142,3 +146,29 @@ async def test_with_no_search_key_search_is_unavailable(database_url, db, sessio
         alice = await funded(sessions)
         response = await served.http.get(SEARCH, params={"q": "x"}, headers=brave_headers(alice))
         assert response.status_code == 503 and response.json()["code"] == "SEARCH_NOT_CONFIGURED"
+
+
+async def test_searches_show_in_the_users_usage(served, sessions, brave):
+    login = (await served.http.post("/api/v1/dev/login", json={"email": "senses@example.com"})).json()
+    user_id = uuid.UUID(login["user_id"])
+    signed_in = {"Authorization": f"Bearer {login['access_token']}"}
+    assert (await served.http.get("/api/v1/users/me", headers=signed_in)).status_code == 200  # the user's row
+    async with sessions() as s:  # the signed-in user's assistant, with its token
+        assistant = Assistant(user_id=user_id, model=catalog.DEFAULT_MODEL, status="READY", phase="ready")
+        s.add(assistant)
+        await s.flush()
+        token = await tokens.issue(
+            s, SecretBox([Fernet.generate_key().decode()]), user_id=user_id, assistant_id=assistant.id
+        )
+        await credits_repo.grant(s, user_id, 100_000, reference=f"grant-{uuid.uuid4()}")
+        await s.commit()
+    alice = Owner(user_id, assistant.id, token)
+    for query in ("one", "two"):
+        assert (await served.http.get(SEARCH, params={"q": query}, headers=brave_headers(alice))).status_code == 200
+    usage = await served.http.get("/api/v1/usage", headers=signed_in)
+    assert usage.status_code == 200, usage.text
+    body = usage.json()
+    (row,) = body["senses"]
+    assert (row["service"], row["calls"], row["units"], row["millicents"]) == ("search", 2, 2, 2 * PRICE)
+    assert body["sense_limits"]["search_queries_per_day"] == CAP
+    assert body["credits"]["remaining_cents"] == (100_000 - 2 * PRICE) // 1000
