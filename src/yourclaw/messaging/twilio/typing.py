@@ -40,8 +40,9 @@ class TwilioTyping:
 
 
 def twilio_typing(settings: Settings) -> TwilioTyping | None:
-    """None when typing is off or Twilio is not configured (nothing to show it through)."""
-    if not settings.typing_indicator:
+    """None when typing is off or Twilio is not configured (nothing to show it through). Under MOCK_TWILIO the
+    stand-in runs in the worker, not here: this process must not reach the real Twilio instead."""
+    if not settings.typing_indicator or (settings.mock_twilio and not settings.twilio_api_base_url):
         return None
     try:
         make_twilio_client(settings)
