@@ -77,24 +77,32 @@ def has_image_block(message: dict) -> bool:
     )
 
 
+def trailing(messages: list[dict]) -> list[dict]:
+    """The messages after the model's last turn: the user's, tool results and OpenClaw's context notes."""
+    start = len(messages)
+    while start > 0 and messages[start - 1].get("role") != "assistant":
+        start -= 1
+    return messages[start:]
+
+
 def model(body: dict):
     """The user's model, scripted: searches when asked (a direct tool, or through code mode's `exec`), cites
     what the search found, answers a transcript, says it sees a picture, and attaches the chart."""
     messages = body.get("messages") or []
-    last = json.dumps(messages[-1:])
+    fresh = trailing(messages)
+    fresh_json = json.dumps(fresh)
     tools = {tool.get("name") for tool in body.get("tools") or []}
     _, latest = split_body(body)
-    if "tool_result" in last:
-        return CITED if FOUND.url in last else None
+    if "tool_result" in fresh_json:
+        return CITED if FOUND.url in fresh_json else "the search result did not reach me"
     if SEARCH_ASK in latest and "web_search" in tools:
         return ToolCall("web_search", {"query": QUERY})
     if SEARCH_ASK in latest and "exec" in tools:
-        return ToolCall(
-            "exec", {"title": "search", "code": f"return await web_search({{query: {json.dumps(QUERY)}}});"}
-        )
+        code = f"return await web_search({{query: {json.dumps(QUERY)}}});"
+        return ToolCall("exec", {"title": "search", "code": code})
     if TRANSCRIPT in latest:
         return HEARD + TRANSCRIPT
-    if messages and has_image_block(messages[-1]):
+    if any(has_image_block(message) for message in fresh):
         return SAW
     if CHART_ASK in latest:
         return f"{SENT_CHART}\n\nMEDIA:{CHART}"
