@@ -135,6 +135,25 @@ async def give_back(conn: asyncpg.Connection, user_id: uuid.UUID, service: Servi
         await conn.execute(_GIVE_BACK, user_id, service, admitted.units)
 
 
+def service_of(reference: str) -> Service | None:
+    """The service a reservation was made for (its reference's prefix), None for an LLM call's."""
+    prefix = reference.split(":", 1)[0]
+    return prefix if prefix in REASONS else None  # type: ignore[return-value]
+
+
+async def settle_orphans(conn: asyncpg.Connection, held: list[tuple[str, int]]) -> int:
+    """Service reservations a dead process left (`reservations.expired`, locked by the caller): charged at what
+    they held under their service's reason, as an LLM call's would be. Returns how many applied."""
+    done = 0
+    for reference, amount in held:
+        service = service_of(reference)
+        user_id = await conn.fetchval("SELECT user_id FROM credit_reservations WHERE reference = $1", reference)
+        if service is None or user_id is None:
+            continue
+        done += await settle(conn, user_id, service, Admitted(reference, 0), cost_millicents=amount)
+    return done
+
+
 async def days_since(session: AsyncSession, user_id: uuid.UUID, first: date) -> list[ServiceUsageDaily]:
     """The user's use of each service per day since `first` (the usage view)."""
     rows = await session.scalars(
