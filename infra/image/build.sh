@@ -59,6 +59,8 @@ make_context() {
   cp -r "$HERE/start" "$context/"
   cp -r "$HERE/plugin/package.json" "$HERE/plugin/openclaw.plugin.json" "$HERE/plugin/index.js" "$HERE/plugin/src" \
     "$context/plugin/"
+  # OpenClaw's Brave provider (npm, pinned in versions.env), linked into the image as our plugin is.
+  cp -r "$(python3 "$HERE/toolchain.py" brave)" "$context/brave-plugin"
   echo "$context"
 }
 

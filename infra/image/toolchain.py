@@ -2,7 +2,8 @@
 
 Used by `build.sh` (the offline image path copies it into the image) and by tests/e2e (which run the pinned
 `openclaw` CLI). The packages live in a directory literally named `node_modules`: OpenClaw's ESM package
-resolution looks for it. `python3 infra/image/toolchain.py` installs when missing and prints the root.
+resolution looks for it. `python3 infra/image/toolchain.py` installs when missing and prints the root;
+`python3 infra/image/toolchain.py brave` fetches the pinned Brave plugin (`npm pack`) and prints its directory.
 """
 
 from __future__ import annotations
@@ -112,8 +113,49 @@ def ensure(cache: Path = DEFAULT_CACHE) -> Toolchain:
     return chain
 
 
+# OpenClaw plugins published on npm apart from OpenClaw, linked into the image: (npm name, versions.env key).
+PLUGIN_PACKAGES = {"brave": ("@openclaw/brave-plugin", "BRAVE_PLUGIN_VERSION")}
+
+
+def ensure_plugin(name: str, cache: Path = DEFAULT_CACHE) -> Path:
+    """The pinned plugin package unpacked (`npm pack`: its files only; it has no dependencies of its own and
+    imports OpenClaw's plugin SDK, which OpenClaw provides to the plugins it loads)."""
+    package, key = PLUGIN_PACKAGES[name]
+    version = versions()[key]
+    target = cache / f"plugin-{name}-{version}"
+    if _version(target) == version:
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    npm = shutil.which("npm")
+    if npm is None:
+        raise ToolchainUnavailable("npm is not installed")
+    with open(cache / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _version(target) == version:
+            return target
+        work = cache / f".plugin-{name}-{os.getpid()}"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir()
+        try:
+            cmd = [npm, "pack", "--loglevel=error", f"{package}@{version}"]
+            done = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=600)
+            if done.returncode != 0:
+                tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+                raise ToolchainUnavailable(f"npm pack {package}@{version} failed: " + " | ".join(tail))
+            (tarball,) = work.glob("*.tgz")
+            subprocess.run(["tar", "-xzf", str(tarball), "-C", str(work)], check=True)
+            shutil.rmtree(target, ignore_errors=True)
+            (work / "package").rename(target)  # last: an interrupted run leaves no half package under this name
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
 if __name__ == "__main__":
     try:
+        if sys.argv[1:] == ["brave"]:
+            print(ensure_plugin("brave"))
+            sys.exit(0)
         print(ensure().root)
     except ToolchainUnavailable as exc:
         print(f"toolchain unavailable: {exc}", file=sys.stderr)

@@ -125,10 +125,11 @@ async def control_plane_stack(
     sessions,
     state_dir: Path,
     llm: TimedAnthropicStandin | None = None,
+    extra_settings: dict[str, str] | None = None,
 ) -> AsyncIterator[ControlPlane]:
     """The control plane on `database_url` (migrated, with no host of this engine yet); the caller empties the
     tables afterwards. `llm` is the model behind the proxy (default: one reporting the same usage for every
-    call)."""
+    call). `extra_settings` are added to the control plane's (stand-ins for search or transcription, say)."""
     port = free_port()
     twilio, stripe = TwilioStandin(), StripeStandin()
     llm = llm or TimedAnthropicStandin(usage=dict(USAGE))
@@ -163,6 +164,7 @@ async def control_plane_stack(
         QUIET_HOURS="off",
         RATE_LIMIT_MSG_PER_MIN="30",
         WORKER_POLL_INTERVAL="0.5",
+        **(extra_settings or {}),
     )
     async with transaction(sessions) as session:
         host = HostServer(

@@ -34,8 +34,14 @@ def pinned_toolchain():
 
 
 def install_plugin(chain, state_dir: Path) -> None:
-    """`openclaw plugins install` as the image does it, into a state directory of the test's own."""
+    """`openclaw plugins install` as the image does it (ours and the Brave provider), into a state directory of
+    the test's own."""
     run(chain, state_dir, "plugins", "install", "--link", str(PLUGIN_DIR), "--force", "--accept-capabilities")
+    try:
+        brave = toolchain.ensure_plugin("brave")
+    except toolchain.ToolchainUnavailable as exc:
+        pytest.skip(f"the pinned Brave plugin cannot be fetched: {exc}")
+    run(chain, state_dir, "plugins", "install", "--link", str(brave), "--force", "--accept-capabilities")
 
 
 def run(

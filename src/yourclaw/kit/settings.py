@@ -47,6 +47,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     twilio_template_variables: str | None = None
     # Hosts (with their subdomains) inbound media is fetched from, with our Twilio credentials.
     twilio_media_hosts: str = "twilio.com"
+    # WhatsApp's "typing…" while a turn runs: shown when a message is handed out, shown again while the lease
+    # is renewed once this long has passed (Twilio's indicator lasts up to 25 s).
+    typing_indicator: bool = True
+    typing_renew_seconds: int = 20
 
     proactive_daily_cap: int = 20
     # WhatsApp messages (parts of long texts, templates) a user may be sent per day, of every kind.
@@ -73,6 +77,20 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     llm_max_calls_in_flight: int = 4
     llm_min_output_tokens: int = 1024
     llm_reservation_ttl_seconds: int = 180
+
+    # Web search through the control plane (none in a container): the shared key, what one query costs the
+    # user, and how many a user may run a day.
+    brave_search_api_key: str | None = None
+    brave_search_base_url: str = "https://api.search.brave.com"
+    search_price_millicents: int = 500
+    search_queries_per_day: int = 100
+    # Voice notes: transcribed by an OpenAI-compatible upstream through our proxy, charged by audio duration.
+    openai_api_key: str | None = None
+    transcription_base_url: str = "https://api.openai.com/v1"
+    transcription_model: str = "whisper-1"
+    transcription_price_millicents_per_minute: int = 600
+    transcription_minutes_per_day: int = 60
+    transcription_max_bytes: int = 20 * 1024 * 1024
 
     google_client_id: str | None = None
     google_client_secret: str | None = None
@@ -261,6 +279,8 @@ def _validate(settings: Settings) -> None:
         "anthropic_base_url",
         "twilio_api_base_url",
         "stripe_api_base_url",
+        "brave_search_base_url",
+        "transcription_base_url",
     ):
         value = getattr(settings, name)
         if value is None:
@@ -305,12 +325,19 @@ def _validate(settings: Settings) -> None:
         "metrics_sample_seconds",
         "export_max_bytes",
         "export_retention_hours",
+        "typing_renew_seconds",
+        "search_queries_per_day",
+        "transcription_minutes_per_day",
+        "transcription_max_bytes",
     )
     for name in positive:
         if getattr(settings, name) <= 0:
             raise SettingsError(f"{name.upper()}: must be a positive number")
     if not 0 <= settings.metrics_port <= 65535:
         raise SettingsError("METRICS_PORT: expected a TCP port (0: no metrics listener)")
+    for name in ("search_price_millicents", "transcription_price_millicents_per_minute"):
+        if getattr(settings, name) < 0:
+            raise SettingsError(f"{name.upper()}: must not be negative")
 
 
 def dotenv_values_at(path: Path | None = None) -> dict[str, str]:

@@ -11,7 +11,7 @@ import contextlib
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from yourclaw.credits import reservations
+from yourclaw.credits import reservations, service_usage
 from yourclaw.db.engine import driver_connection
 from yourclaw.llm import repository as repo
 
@@ -23,9 +23,12 @@ SWEEP_INTERVAL = 30.0
 async def settle_expired(engine: AsyncEngine) -> int:
     """One pass: the number of reservations settled."""
     async with driver_connection(engine) as conn, conn.transaction():
-        held = await reservations.expired(conn)
-        if not held:
+        expired = await reservations.expired(conn)
+        if not expired:
             return 0
+        # A search's or a transcription's hold is charged under its own service (credits.service_usage).
+        services = await service_usage.settle_orphans(conn, [h for h in expired if service_usage.service_of(h[0])])
+        held = [h for h in expired if not service_usage.service_of(h[0])]
         settled, _ = await reservations.settle_many(conn, held)
         await repo.add_spend(
             conn,
@@ -52,7 +55,7 @@ async def settle_expired(engine: AsyncEngine) -> int:
             user_id=str(done.user_id),
             charged=done.charged_millicents,
         )
-    return len(settled)
+    return len(settled) + services
 
 
 async def run_reservation_sweeper(

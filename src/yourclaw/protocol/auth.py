@@ -16,8 +16,9 @@ def _presented_token(request: Request) -> str | None:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
-    # Anthropic clients (the LLM proxy's callers) send their key this way.
-    api_key = request.headers.get("x-api-key", "").strip()
+    # Anthropic clients (the LLM proxy's callers) send their key this way, Brave clients (the search proxy's)
+    # the other.
+    api_key = request.headers.get("x-api-key", "").strip() or request.headers.get("x-subscription-token", "").strip()
     return api_key or None
 
 

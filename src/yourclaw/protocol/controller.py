@@ -37,6 +37,7 @@ from yourclaw.protocol.errors import (
 )
 from yourclaw.protocol.outbound import store as store_outbound
 from yourclaw.protocol.poll_controller import INSTANCE_ID_PATTERN
+from yourclaw.protocol.typing import TypingDep
 
 MAX_TEXT_CHARS = 20_000
 MAX_IDEMPOTENCY_KEY = 200
@@ -89,13 +90,14 @@ class ProtocolController(Controller):
         self,
         settings: SettingsDep,
         db_session: DbSession,
+        typing: TypingDep,
         assistant: AssistantOwner,
         message_id: FromPath[uuid.UUID],
         instance_id: Annotated[
             str | None, HeaderParameter(name="X-Instance-Id", pattern=INSTANCE_ID_PATTERN, required=False)
         ] = None,
     ) -> None:
-        outcome = await queue.extend(
+        outcome, message_sid = await queue.extend(
             db_session,
             message_id,
             assistant.user_id,
@@ -107,9 +109,14 @@ class ProtocolController(Controller):
             raise MessageNotFound("No such message")
         if outcome == "not_held":
             raise LeaseNotHeld("This instance does not hold the message's lease")
+        if message_sid is not None:
+            typing.renewed(message_id, message_sid)
 
     @post("/inbound/{message_id:uuid}/ack", status_code=204)
-    async def ack(self, db_session: DbSession, assistant: AssistantOwner, message_id: FromPath[uuid.UUID]) -> None:
+    async def ack(
+        self, db_session: DbSession, typing: TypingDep, assistant: AssistantOwner, message_id: FromPath[uuid.UUID]
+    ) -> None:
+        typing.finished(message_id)
         outcome = await queue.ack(db_session, message_id, assistant.user_id)
         if outcome == "missing":
             raise MessageNotFound("No such message")

@@ -26,6 +26,7 @@ from yourclaw.protocol.auth import AssistantOwner, provide_assistant
 from yourclaw.protocol.errors import InstanceSuperseded, InvalidAssistantToken
 from yourclaw.protocol.inbound_media import offer_media
 from yourclaw.protocol.tokens import TokenOwner
+from yourclaw.protocol.typing import TypingDep
 from yourclaw.protocol.waiter import InboundWaiter
 
 # The process's one waiter: every waiting poll of this process is in it.
@@ -160,6 +161,7 @@ class PollController(Controller):
         sessions: Sessions,
         http: HttpClient,
         inbound_waiter: Waiter,
+        typing: TypingDep,
         assistant: AssistantOwner,
         generation: Annotated[int, HeaderParameter(name="X-Config-Generation", ge=0, le=_BIGINT_MAX)],
         instance_id: Annotated[str, HeaderParameter(name="X-Instance-Id", pattern=INSTANCE_ID_PATTERN)],
@@ -171,4 +173,5 @@ class PollController(Controller):
         message = await next_message(sessions, settings, inbound_waiter, assistant, instance_id, wait)
         if message is None:
             return Response(None, status_code=204)
+        typing.handed_out(message.id, message.message_sid)
         return Response(await as_batch(sessions, settings, http, message), status_code=200)

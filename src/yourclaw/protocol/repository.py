@@ -34,6 +34,8 @@ class HandedOut:
     media: list[dict]
     received_at: datetime
     deliveries: int
+    # Twilio's MessageSid: what the typing indicator is shown against.
+    message_sid: str = ""
 
 
 @dataclass(frozen=True)
@@ -87,11 +89,14 @@ async def hand_out(session: AsyncSession, user_id: uuid.UUID, *, instance_id: st
             InboundMessage.media,
             InboundMessage.received_at,
             InboundMessage.deliveries,
+            InboundMessage.message_sid,
         )
     )
     row = (await session.execute(stmt)).one()
     return Take(
-        message=HandedOut(row.id, row.user_id, row.body, list(row.media or []), row.received_at, row.deliveries)
+        message=HandedOut(
+            row.id, row.user_id, row.body, list(row.media or []), row.received_at, row.deliveries, row.message_sid
+        )
     )
 
 
@@ -109,9 +114,10 @@ async def extend(
     *,
     instance_id: str | None,
     lease_seconds: int,
-) -> Literal["extended", "missing", "not_held"]:
+) -> tuple[Literal["extended", "missing", "not_held"], str | None]:
     """Renew the lease, only for the instance holding it, and only while that is the assistant's current
-    instance: a superseded container's turn must not keep the message from the new one."""
+    instance: a superseded container's turn must not keep the message from the new one. With the outcome,
+    the message's MessageSid when extended (the typing indicator is renewed against it)."""
     current_instance = (
         select(Assistant.instance_id)
         .where(Assistant.id == assistant_id, Assistant.user_id == user_id)
@@ -129,16 +135,17 @@ async def extend(
         update(InboundMessage)
         .where(*conditions)
         .values(lease_until=func.clock_timestamp() + timedelta(seconds=lease_seconds))
-        .returning(InboundMessage.id)
+        .returning(InboundMessage.message_sid)
     )
-    if await session.scalar(stmt) is not None:
+    message_sid = await session.scalar(stmt)
+    if message_sid is not None:
         # The current instance is alive and working: a turn longer than the disconnect limit polls for
         # nothing meanwhile, and must not get its container restarted under it.
         await session.execute(
             update(Assistant).where(Assistant.id == assistant_id).values(last_poll_at=func.clock_timestamp())
         )
-        return "extended"
-    return "missing" if await _status(session, message_id, user_id) is None else "not_held"
+        return "extended", message_sid
+    return ("missing" if await _status(session, message_id, user_id) is None else "not_held"), None
 
 
 async def ack(

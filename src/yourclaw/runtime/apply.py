@@ -152,7 +152,10 @@ class Applier:
         generation = row.desired_generation + (1 if rendered.config_hash != row.config_hash else 0)
         rendered.config["channels"]["yourclaw"]["generation"] = generation
         existing = await handle.call(handle.client.read_file, container_id, openclaw_config.INSTRUCTIONS_PATH)
-        instructions = openclaw_config.merge_instructions(existing.decode("utf-8", "replace") if existing else None)
+        instructions = openclaw_config.merge_instructions(
+            existing.decode("utf-8", "replace") if existing else None,
+            voice_notes=bool(self.settings.openai_api_key),
+        )
         await handle.call(
             handle.client.write_files,
             container_id,

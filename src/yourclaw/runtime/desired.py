@@ -57,6 +57,8 @@ def render(
         generation=generation,
         timezone=known_timezone(timezone),
         active_hours=active_hours(settings),
+        search=bool(settings.brave_search_api_key),
+        transcription=bool(settings.openai_api_key),
     )
     return Rendered(spec, config, openclaw_config.config_hash(config))
 

@@ -42,6 +42,13 @@ WHATSAPP_INSTRUCTIONS = """\
   text follows when they reply.
 """
 
+# Without a transcription key voice notes reach the agent as audio it cannot hear: it says so rather than
+# ignoring them.
+NO_VOICE_NOTES = """\
+- You cannot listen to voice notes yet. When a message carries audio (a voice note) and no transcript, tell
+  them you cannot listen to voice notes yet and ask them to type it; never pretend you heard it.
+"""
+
 
 @dataclass(frozen=True)
 class Integration:
@@ -75,6 +82,16 @@ PLUGINS_ALLOW = (
     "web-readability",  # readable text for web_fetch
     PLUGIN_ID,  # the only channel
 )
+# Loaded only when web search is offered (a search key is set in the control plane).
+SEARCH_PLUGIN = "brave"
+# The control plane's search proxy, which OpenClaw's Brave provider is pointed at (`senses.search`).
+SEARCH_PROXY_PATH = "/search/brave"
+# Voice notes are transcribed by OpenClaw's OpenAI audio provider pointed at our transcription proxy
+# (`senses.transcription`, OpenAI-compatible), with the assistant token as its key.
+TRANSCRIPTION_PLUGIN = "openai"
+TRANSCRIPTION_PROXY_PATH = "/transcribe/v1"
+# The model the entry names; the proxy sends the control plane's TRANSCRIPTION_MODEL whatever it says.
+TRANSCRIPTION_MODEL = "whisper-1"
 
 # OpenClaw's background work runs on the cheapest model we offer, each purpose through its own proxy route
 # (`/llm/anthropic/bg/<purpose>`) so the user's spend shows what it was for. A custom provider must list its
@@ -186,11 +203,16 @@ def render(
     timezone: str | None = None,
     active_hours: ActiveHours | None = None,
     integrations: tuple[Integration, ...] = (),
+    search: bool = False,
+    transcription: bool = False,
 ) -> dict:
     """Only keys the pinned OpenClaw accepts (tests/e2e/runtime/test_openclaw_config.py runs `openclaw config
     validate` on this with the plugin installed); hot-reloadable except `gateway.*`, which never changes
     for an assistant. `timezone` is the user's (IANA, None when unknown), `active_hours` when heartbeats
-    may run on their clock (None: around the clock)."""
+    may run on their clock (None: around the clock). `search`: web search is offered (through our proxy, with the
+    assistant token as the provider's key); without it the tool is off rather than broken. `transcription`:
+    voice notes are transcribed (through our proxy, the same way); without it audio understanding is off and the
+    instructions say so (`merge_instructions`)."""
     api = api_url.rstrip("/")
     primary = catalog.current_model(model)
     listed_models, main_rows = _models(primary)
@@ -199,6 +221,10 @@ def render(
     if main_rows:
         anthropic["models"] = main_rows
     providers = {"anthropic": anthropic}
+    if transcription:
+        # Audio understanding resolves its key as model calls do: the provider entry carries the token. No
+        # model is listed, so the agent never runs one of this provider's.
+        providers[TRANSCRIPTION_PLUGIN] = {"baseUrl": api + TRANSCRIPTION_PROXY_PATH, "apiKey": token, "models": []}
     for purpose in BACKGROUND_PURPOSES:
         providers[_background_provider_id(purpose)] = _background_provider(api, token, purpose)
     defaults: dict = {
@@ -231,8 +257,8 @@ def render(
         "models": {"catalogRefresh": {"enabled": False}, "providers": providers},
         "tools": {
             "profile": "full",
-            "web": {"search": {"enabled": True}, "fetch": {"enabled": True}},
-            "media": {"image": {"enabled": True}},
+            "web": {"search": _web_search(search), "fetch": {"enabled": True}},
+            "media": _media(api, transcription),
         },
         "browser": {"enabled": True, "headless": True, "noSandbox": True, "executablePath": BROWSER_EXECUTABLE},
         "cron": {"enabled": True},
@@ -241,14 +267,43 @@ def render(
         # The user is the owner: heartbeats (target "owner") and owner-only commands resolve to them.
         "commands": {"ownerAllowFrom": [f"{PLUGIN_ID}:{user_id}"]},
         "plugins": {
-            "allow": list(PLUGINS_ALLOW),
+            "allow": [
+                *PLUGINS_ALLOW,
+                *([SEARCH_PLUGIN] if search else []),
+                *([TRANSCRIPTION_PLUGIN] if transcription else []),
+            ],
             "entries": {PLUGIN_ID: {"enabled": True}, "memory-core": _memory_core(timezone)},
         },
         "channels": {PLUGIN_ID: {"apiUrl": api, "token": token, "userId": str(user_id), "generation": generation}},
     }
+    if search:
+        config["plugins"]["entries"][SEARCH_PLUGIN] = {
+            "enabled": True,
+            "config": {"webSearch": {"apiKey": token, "baseUrl": api + SEARCH_PROXY_PATH}},
+        }
     if integrations:
         config["mcp"] = {"servers": {i.name: _mcp_server(i) for i in integrations}}
     return config
+
+
+def _media(api: str, transcription: bool) -> dict:
+    media: dict = {"image": {"enabled": True}, "audio": {"enabled": transcription}}
+    if transcription:
+        media["models"] = [
+            {
+                "provider": TRANSCRIPTION_PLUGIN,
+                "model": TRANSCRIPTION_MODEL,
+                "baseUrl": api + TRANSCRIPTION_PROXY_PATH,
+                "capabilities": ["audio"],
+            }
+        ]
+    return media
+
+
+def _web_search(search: bool) -> dict:
+    if not search:
+        return {"enabled": False}
+    return {"enabled": True, "provider": SEARCH_PLUGIN, "maxResults": 5}
 
 
 def _mcp_server(integration: Integration) -> dict:
@@ -270,9 +325,14 @@ def config_bytes(config: dict) -> bytes:
     return (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
 
 
-def merge_instructions(existing: str | None) -> str:
-    """Our section is replaced in place; whatever the assistant or the user wrote around it stays."""
-    section = f"{SECTION_BEGIN}\n{WHATSAPP_INSTRUCTIONS}{SECTION_END}\n"
+def instructions(*, voice_notes: bool = True) -> str:
+    return WHATSAPP_INSTRUCTIONS + ("" if voice_notes else NO_VOICE_NOTES)
+
+
+def merge_instructions(existing: str | None, *, voice_notes: bool = True) -> str:
+    """Our section is replaced in place; whatever the assistant or the user wrote around it stays.
+    `voice_notes`: whether voice notes are transcribed (else the agent is told to say it cannot listen)."""
+    section = f"{SECTION_BEGIN}\n{instructions(voice_notes=voice_notes)}{SECTION_END}\n"
     if not existing:
         return section
     start = existing.find(SECTION_BEGIN)

@@ -32,6 +32,7 @@ from yourclaw.messaging.twilio.webhooks import WHATSAPP_PATH
 from yourclaw.observability import exposition
 from yourclaw.observability.metrics import WEBHOOK_SECONDS
 from yourclaw.protocol import routes as protocol_routes
+from yourclaw.senses import routes as senses_routes
 from yourclaw.server import errors
 from yourclaw.server.bare_routes import bare_route, timed
 from yourclaw.server.dependencies import dependencies
@@ -123,6 +124,7 @@ def create_app(settings: Settings) -> Litestar:
         route_handlers=[
             Router(path=api.PREFIX, route_handlers=api_handlers),
             *llm_routes.ROOT_HANDLERS,
+            *senses_routes.ROOT_HANDLERS,
             *web_routes.page_routes(settings),
         ],
         lifespan=[lifespan],

@@ -28,6 +28,7 @@ PROVIDED = {
     "inbound_waiter": "inbound",
     "entitlement": "entitlement",
     "account_revokers": "account_revokers",
+    "typing": "typing",
 }
 
 

@@ -20,6 +20,8 @@ from yourclaw.kit.settings import Settings
 from yourclaw.llm.proxy import LlmProxy
 from yourclaw.messaging.inbound.router_wakeup import RouterWakeup, notify_with
 from yourclaw.messaging.inbound.writer import InboundWriter
+from yourclaw.messaging.twilio.typing import twilio_typing
+from yourclaw.protocol.typing import Typing
 from yourclaw.protocol.waiter import InboundWaiter
 from yourclaw.standins import API_SERVICES, Standins
 from yourclaw.userdata.deletion import Revoker
@@ -53,12 +55,15 @@ class AppState:
     # Connected services revoked when a user deletes their account (`userdata.deletion.Revoker`); each
     # integration adds its own here (Google: revoke the user's OAuth tokens).
     account_revokers: list[Revoker] = field(default_factory=list)
+    # WhatsApp's "typing…" while a turn runs, shown through Twilio in the background.
+    typing: Typing = field(init=False)
 
     def __post_init__(self) -> None:
         self.stripe = StripeGateway(self.settings)
         self.inbound_writer = InboundWriter(self.engine)
         self.router_wakeup = RouterWakeup(notify_with(self.engine))
         self.entitlement = billing.entitlement(self.settings)
+        self.typing = Typing(twilio_typing(self.settings), renew_after=self.settings.typing_renew_seconds)
 
     @classmethod
     def build(cls, settings: Settings) -> AppState:
@@ -121,6 +126,7 @@ class AppState:
 
     async def close(self) -> None:
         self.inbound.shutdown()
+        await self.typing.close()
         await self.inbound_writer.close()
         await self.router_wakeup.close()
         if self.listener is not None:

@@ -19,14 +19,16 @@ import structlog
 from yourclaw.billing.controller import WEBHOOK_PATH as STRIPE_WEBHOOK_PATH
 from yourclaw.kit.settings import Settings
 from yourclaw.standins.anthropic import AnthropicStandin
+from yourclaw.standins.brave import BraveStandin
 from yourclaw.standins.stripe import DEV_API_KEY, DEV_PRICE_ID, StripeStandin
+from yourclaw.standins.transcription import TranscriptionStandin
 from yourclaw.standins.twilio import DEV_ACCOUNT_SID, TwilioStandin
 
 log = structlog.get_logger(__name__)
 
 # What each kind of process calls: the API process reads Stripe back and proxies the LLM; the worker sends
 # through Twilio (and the Twilio stand-in posts its status callbacks to the API).
-API_SERVICES = ("stripe", "anthropic")
+API_SERVICES = ("stripe", "anthropic", "brave", "transcription")
 WORKER_SERVICES = ("twilio",)
 
 # The Anthropic stand-in accepts any key; this one says where it came from in its logs.
@@ -37,6 +39,16 @@ TWILIO_TEMPLATE_SID = "HX" + "0" * 32
 def wants_anthropic(settings: Settings) -> bool:
     """`yourclaw dev` with no shared key: the stand-in model answers. Production never uses it."""
     return settings.is_development and not settings.anthropic_api_key
+
+
+def wants_brave(settings: Settings) -> bool:
+    """`yourclaw dev` with no search key: the assistant searches the stand-in's made-up results."""
+    return settings.is_development and not settings.brave_search_api_key
+
+
+def wants_transcription(settings: Settings) -> bool:
+    """`yourclaw dev` with no transcription key: voice notes are "heard" by the stand-in."""
+    return settings.is_development and not settings.openai_api_key
 
 
 def wants_stripe(settings: Settings) -> bool:
@@ -55,6 +67,8 @@ class Standins:
     twilio: TwilioStandin | None = None
     stripe: StripeStandin | None = None
     anthropic: AnthropicStandin | None = None
+    brave: BraveStandin | None = None
+    transcription: TranscriptionStandin | None = None
     _running: list = field(default_factory=list)
 
     @classmethod
@@ -67,6 +81,10 @@ class Standins:
                 running._start_stripe()
             if "anthropic" in wanted and wants_anthropic(settings):
                 running._start_anthropic()
+            if "brave" in wanted and wants_brave(settings):
+                running._start_brave()
+            if "transcription" in wanted and wants_transcription(settings):
+                running._start_transcription()
             if "twilio" in wanted and wants_twilio(settings):
                 running._start_twilio()
         except BaseException:
@@ -102,6 +120,20 @@ class Standins:
         self._running.append(self.anthropic)
         log.info("llm_standin_started", url=url, note="ANTHROPIC_API_KEY is not set")
         self._point_at(anthropic_base_url=url, anthropic_api_key=ANTHROPIC_KEY)
+
+    def _start_brave(self) -> None:
+        self.brave = BraveStandin()
+        url = self.brave.start()
+        self._running.append(self.brave)
+        log.info("search_standin_started", url=url, note="BRAVE_SEARCH_API_KEY is not set")
+        self._point_at(brave_search_base_url=url, brave_search_api_key=self.brave.api_key)
+
+    def _start_transcription(self) -> None:
+        self.transcription = TranscriptionStandin()
+        url = self.transcription.start()
+        self._running.append(self.transcription)
+        log.info("transcription_standin_started", url=url, note="OPENAI_API_KEY is not set")
+        self._point_at(transcription_base_url=url, openai_api_key=self.transcription.api_key)
 
     def _start_twilio(self) -> None:
         settings = self.settings

@@ -119,6 +119,8 @@ class TwilioStandin:
         self._http: httpx.Client | None = None
         self._http_lock = threading.Lock()
         self.attempts = 0  # valid POSTs to Messages.json, whether they then failed or not
+        self._typing_shown: list[str] = []  # the MessageSid of each typing indicator accepted
+        self._typing_failures = 0
         self.held = 0  # answers currently held back
         self._in_flight: dict[str, int] = {}
         # The most sends to one number that were ever in progress at once (1 when a sender serialises).
@@ -179,6 +181,17 @@ class TwilioStandin:
 
     def release_held(self) -> None:
         self._released.set()
+
+    @property
+    def typing(self) -> list[str]:
+        """The inbound MessageSid of every typing indicator shown, in order."""
+        with self._lock:
+            return list(self._typing_shown)
+
+    def fail_typing_next(self, count: int = 1) -> None:
+        """Answer the next typing indicators with a 500."""
+        with self._lock:
+            self._typing_failures += count
 
     def add_media(self, data: bytes, content_type: str) -> str:
         """A media URL as an inbound webhook carries it (fetching it needs our credentials)."""
@@ -348,6 +361,20 @@ class TwilioStandin:
                 self.post_status(sid, status)
             except (httpx.HTTPError, LookupError):
                 return
+
+    def _typing(self, form: dict[str, list[str]]) -> tuple[int, dict]:
+        """Twilio's checks: channel whatsapp, a message SID (SM or MM) of a conversation; answers `success`."""
+        channel, message_id = form.get("channel", [""])[0], form.get("messageId", [""])[0]
+        if channel != "whatsapp":
+            return twilio_error(400, 20001, "Invalid channel")
+        if not re.fullmatch(r"(SM|MM)[0-9a-fA-F]{32}", message_id):
+            return twilio_error(400, 20001, "Invalid messageId")
+        with self._lock:
+            if self._typing_failures:
+                self._typing_failures -= 1
+                return twilio_error(500, 20500, "Internal Server Error")
+            self._typing_shown.append(message_id)
+        return 200, {"success": True}
 
     def _list(self, query: dict[str, list[str]]) -> dict:
         to, from_ = query.get("To", [None])[0], query.get("From", [None])[0]

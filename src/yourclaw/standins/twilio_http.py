@@ -26,6 +26,8 @@ _MESSAGES = re.compile(r"^/2010-04-01/Accounts/(AC\w+)/Messages\.json$")
 _MESSAGE = re.compile(r"^/2010-04-01/Accounts/(AC\w+)/Messages/(SM\w+)\.json$")
 _MEDIA = re.compile(r"^/2010-04-01/Accounts/(AC\w+)/Messages/MM\w+/Media/(ME\w+)$")
 _CONTENT = re.compile(r"^/media-content/(ME\w+)$")
+# messaging.twilio.com's path, which the SDK's redirect sends here too (no account in the path).
+_TYPING = "/v2/Indicators/Typing.json"
 
 
 class _Handler(QuietHandler):
@@ -41,6 +43,12 @@ class _Handler(QuietHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length).decode()
         path = urlsplit(self.path).path
+        if path == _TYPING:
+            if not self.standin._authorized(self.headers.get("Authorization"), self.standin.account_sid):
+                self._send(401, twilio_error(401, 20003, "Authenticate")[1])
+                return
+            self._send(*self.standin._typing(parse_qs(raw, keep_blank_values=True)))
+            return
         match = _MESSAGES.match(path)
         if match is None:
             self._send(404, twilio_error(404, 20404, "The requested resource was not found")[1])

@@ -1,6 +1,7 @@
 """`GET /usage`: the signed-in user's days as the dashboard charts them — messages both ways against the
-limits (messaging), the credits left (credits), and what the assistant's thinking cost, per day, model and
-purpose (llm). It lives here, above those packages, because it is the only place that needs them all."""
+limits (messaging), the credits left (credits), what the assistant's thinking cost, per day, model and
+purpose (llm), and its web searches and transcribed voice notes (credits' service usage). It lives here,
+above those packages, because it is the only place that needs them all."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from litestar.params import QueryParameter
 from yourclaw.accounts.dependencies import CurrentUser, provide_current_user
 from yourclaw.credits import ledger as credits
 from yourclaw.credits import repository as credits_repo
+from yourclaw.credits import service_usage
 from yourclaw.kit.di import DbSession, SettingsDep
 from yourclaw.llm import catalog
 from yourclaw.llm import repository as llm_repo
@@ -49,6 +51,22 @@ class SpendRow(msgspec.Struct):
     millicents: int  # 1/1000 of a cent: a heartbeat costs a fraction of one
 
 
+class SenseRow(msgspec.Struct):
+    """What the assistant's web searches (`search`: `units` are queries) and voice-note transcriptions
+    (`transcription`: `units` are seconds of audio) cost one day, charged to the credits."""
+
+    day: date
+    service: str
+    calls: int
+    units: int
+    millicents: int
+
+
+class SenseLimits(msgspec.Struct):
+    search_queries_per_day: int
+    transcription_minutes_per_day: int
+
+
 class UsageLimits(msgspec.Struct):
     per_minute: int
     per_day: int
@@ -73,6 +91,8 @@ class UsageOutbound(msgspec.Struct):
 class UsageOut(msgspec.Struct):
     days: list[DayUsage]
     spend: list[SpendRow]
+    senses: list[SenseRow]
+    sense_limits: SenseLimits
     limits: UsageLimits
     credits: UsageCredits
     outbound: UsageOutbound
@@ -132,12 +152,21 @@ class UsageController(Controller):
             )
             for s in await llm_repo.spend_days(db_session, current_user.id, window.first)
         ]
+        senses = [
+            SenseRow(day=r.day, service=r.service, calls=r.calls, units=r.units, millicents=r.millicents)
+            for r in await service_usage.days_since(db_session, current_user.id, window.first)
+        ]
         decision = await credits_repo.spend_decision(db_session, current_user.id)
         current = await credits_repo.balance(db_session, current_user.id)
         today = by_day.get(window.today)
         return UsageOut(
             days=series,
             spend=spend,
+            senses=senses,
+            sense_limits=SenseLimits(
+                search_queries_per_day=settings.search_queries_per_day,
+                transcription_minutes_per_day=settings.transcription_minutes_per_day,
+            ),
             limits=UsageLimits(
                 per_minute=settings.rate_limit_msg_per_min,
                 per_day=settings.rate_limit_msg_per_day,

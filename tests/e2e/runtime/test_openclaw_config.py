@@ -50,7 +50,8 @@ def _validate(openclaw, tmp_path: Path, config: dict) -> dict:
 
 @pytest.mark.parametrize("model", [m.id for m in catalog.MODELS])
 @pytest.mark.parametrize("with_mcp", [False, True], ids=["no-mcp", "mcp"])
-def test_rendered_config_is_valid(openclaw, tmp_path, model, with_mcp):
+@pytest.mark.parametrize("senses", [False, True], ids=["no-senses", "senses"])
+def test_rendered_config_is_valid(openclaw, tmp_path, model, with_mcp, senses):
     config = openclaw_config.render(
         user_id=USER,
         model=model,
@@ -61,8 +62,12 @@ def test_rendered_config_is_valid(openclaw, tmp_path, model, with_mcp):
         timezone="Europe/Paris",
         active_hours=openclaw_config.ActiveHours("08:00", "22:00"),
         integrations=INTEGRATIONS if with_mcp else (),
+        # Web search and voice notes through the control plane (a search and a transcription key set).
+        search=senses,
+        transcription=senses,
     )
     assert config["channels"]["yourclaw"]["userId"] == str(USER)
+    assert config["tools"]["web"]["search"]["enabled"] is senses
     result = _validate(openclaw, tmp_path, config)
     assert result.get("valid") is True, result
     assert result.get("warnings") == [], result["warnings"]

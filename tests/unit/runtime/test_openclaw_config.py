@@ -55,13 +55,59 @@ def test_the_spec_intent_is_kept_with_current_keys():
     config = _render()
     defaults = config["agents"]["defaults"]
     assert config["tools"]["profile"] == "full"
-    assert config["tools"]["web"] == {"search": {"enabled": True}, "fetch": {"enabled": True}}
+    assert config["tools"]["web"]["fetch"] == {"enabled": True}
     assert config["tools"]["media"]["image"]["enabled"] is True
     assert config["browser"] | {"headless": True, "noSandbox": True} == config["browser"]
     assert defaults["compaction"]["memoryFlush"]["enabled"] is True
     assert defaults["contextPruning"]["mode"] in ("off", "cache-ttl")
     assert "contextTokens" not in defaults and "mcpServers" not in config
     assert {"anthropic", "yourclaw"} <= set(config["plugins"]["allow"])
+
+
+def test_without_a_search_key_search_is_off_rather_than_broken():
+    config = _render()
+    assert config["tools"]["web"]["search"] == {"enabled": False}
+    assert "brave" not in config["plugins"]["allow"] and "brave" not in config["plugins"]["entries"]
+
+
+def test_search_goes_through_the_control_planes_proxy_with_the_assistant_token():
+    config = _render(search=True)
+    assert config["tools"]["web"]["search"]["enabled"] is True
+    assert config["tools"]["web"]["search"]["provider"] == "brave"
+    assert "brave" in config["plugins"]["allow"]
+    web_search = config["plugins"]["entries"]["brave"]["config"]["webSearch"]
+    # The provider's "API key" is the assistant's own token: no search key ever enters a container.
+    assert web_search == {"apiKey": "yca_t", "baseUrl": "http://10.0.0.1:8000/search/brave"}
+
+
+def test_voice_notes_are_transcribed_through_the_control_planes_proxy_with_the_assistant_token():
+    config = _render(transcription=True)
+    media = config["tools"]["media"]
+    assert media["audio"] == {"enabled": True}
+    assert media["models"] == [
+        {
+            "provider": "openai",
+            "model": "whisper-1",
+            "baseUrl": "http://10.0.0.1:8000/transcribe/v1",
+            "capabilities": ["audio"],
+        }
+    ]
+    assert config["models"]["providers"]["openai"] == {
+        "baseUrl": "http://10.0.0.1:8000/transcribe/v1",
+        "apiKey": "yca_t",
+        "models": [],
+    }
+    assert "openai" in config["plugins"]["allow"]
+    assert not any(model.startswith("openai/") for model in config["agents"]["defaults"]["models"])
+
+
+def test_without_a_transcription_key_audio_is_off_and_the_agent_says_it_cannot_listen():
+    config = _render()
+    assert config["tools"]["media"]["audio"] == {"enabled": False}
+    assert "openai" not in config["models"]["providers"] and "openai" not in config["plugins"]["allow"]
+    deaf = openclaw_config.merge_instructions(None, voice_notes=False)
+    assert "cannot listen to voice notes yet" in deaf
+    assert "voice note" not in openclaw_config.merge_instructions(None, voice_notes=True)
 
 
 def test_mcp_servers_go_under_mcp_servers():

@@ -8,7 +8,11 @@ import { hostname } from "node:os";
 import path from "node:path";
 
 import { createChannelPluginBase, createChatChannelPlugin } from "openclaw/plugin-sdk/channel-core";
-import { dispatchInboundDirectDmWithRuntime } from "openclaw/plugin-sdk/channel-inbound";
+import {
+  dispatchInboundDirectDmWithRuntime,
+  formatInboundMediaUnavailableText,
+  toInboundMediaFactsWithMetadata,
+} from "openclaw/plugin-sdk/channel-inbound";
 import { createRuntimeConfigReader } from "openclaw/plugin-sdk/runtime-config-snapshot";
 
 import { ACCOUNT_ID, CHANNEL_ID, channelSection, readChannelConfig, tryReadChannelConfig, userAddress } from "./config.js";
@@ -66,6 +70,21 @@ async function sendProactive(ctx, media) {
   return { channel: CHANNEL_ID, messageId: base };
 }
 
+const MEDIA_UNAVAILABLE = "[an attachment could not be downloaded]";
+
+/**
+ * The message's attachments as the SDK's inbound media facts (`toInboundMediaFacts`, with the audio/video
+ * metadata it probes), in order: the ones saved locally with their path, then one type-only fact for each
+ * that could not be downloaded, as the SDK asks of undownloaded native attachments.
+ */
+export async function inboundMedia(message, saved) {
+  const messageId = String(message.id);
+  const offered = Array.isArray(message.media) ? message.media : [];
+  const inputs = saved.map((item) => ({ path: item.path, contentType: item.contentType, messageId }));
+  for (const item of offered.slice(saved.length)) inputs.push({ contentType: item?.content_type ?? null, messageId });
+  return inputs.length ? toInboundMediaFactsWithMetadata(inputs) : [];
+}
+
 async function runMonitor(ctx) {
   const config = readChannelConfig(ctx.cfg); // throws a clear reason: the channel then shows as errored
   liveConfig = config;
@@ -84,8 +103,10 @@ async function runMonitor(ctx) {
       const saved = await pluginRuntime.channel.media.saveMediaBuffer(bytes, contentType, "inbound");
       return { path: saved.path, contentType: saved.contentType ?? contentType };
     },
-    runTurn: ({ message, mediaFacts, deliver, mediaMissing }) =>
-      dispatchInboundDirectDmWithRuntime({
+    runTurn: async ({ message, mediaFacts, deliver, mediaMissing }) => {
+      const media = await inboundMedia(message, mediaFacts);
+      const text = String(message.text ?? "");
+      return dispatchInboundDirectDmWithRuntime({
         cfg: readCfg(),
         runtime: pluginRuntime,
         channel: CHANNEL_ID,
@@ -96,18 +117,22 @@ async function runMonitor(ctx) {
         senderAddress: userAddress(config.userId),
         recipientAddress: `${CHANNEL_ID}:assistant`,
         conversationLabel: "WhatsApp",
-        rawBody: String(message.text ?? "") + (mediaMissing ? "\n[an attachment could not be downloaded]" : ""),
+        // A voice note or a picture alone keeps the body empty: the media facts carry it.
+        rawBody: mediaMissing ? formatInboundMediaUnavailableText({ body: text, notice: MEDIA_UNAVAILABLE }) : text,
         messageId: String(message.id),
         timestamp: Date.parse(message.received_at) || Date.now(),
         // The one peer is the owner of this assistant: the control plane already checked who wrote.
         channelIngress: "unsupported",
         inboundAccessAuthorized: true,
         commandAuthorized: true,
-        ...(mediaFacts.length ? { extraContext: { media: mediaFacts } } : {}),
+        // The ordered media facts go in the context's `media` field, which the SDK's finalizeInboundContext
+        // (called by the dispatch) turns into what the model sees: images as image blocks, audio transcribed.
+        ...(media.length ? { extraContext: { media } } : {}),
         deliver,
         onRecordError: (err) => log?.warn?.(`yourclaw: session record failed (${describe(err)})`),
         onDispatchError: (err, info) => log?.error?.(`yourclaw: ${info?.kind ?? "reply"} delivery failed (${describe(err)})`),
-      }),
+      });
+    },
   });
   log?.info?.(`yourclaw: polling as ${INSTANCE_ID} at generation ${config.generation}`);
   setStatus({ connected: false, lastError: null });

@@ -13,6 +13,7 @@ from yourclaw.db.models.fleet import Rollout, RolloutMember
 from yourclaw.db.models.integrations import UserIntegration
 from yourclaw.db.models.messaging import InboundMessage, LlmSpendDaily, Media, Message, Outbox, UsageDaily
 from yourclaw.db.models.runtime import Assistant, AssistantToken, HostServer
+from yourclaw.db.models.services import ServiceUsageDaily
 from yourclaw.db.models.userdata import AccountDeletion, DataExport
 from yourclaw.db.models.users import PhoneAttempts, User, UserPhone
 
@@ -34,6 +35,7 @@ __all__ = [
     "PhoneAttempts",
     "Rollout",
     "RolloutMember",
+    "ServiceUsageDaily",
     "StripeEvent",
     "Subscription",
     "UsageDaily",

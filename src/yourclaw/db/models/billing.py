@@ -22,7 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from yourclaw.db.base import Base, created_at, status_check, updated_at, uuid_pk
 
 SUBSCRIPTION_STATUSES = ("ACTIVE", "PAST_DUE", "CANCELED", "INCOMPLETE", "PAUSED")
-LEDGER_REASONS = ("GRANT", "LLM_USAGE", "RESET", "ADJUSTMENT")
+LEDGER_REASONS = ("GRANT", "LLM_USAGE", "RESET", "ADJUSTMENT", "SEARCH", "TRANSCRIPTION")
 KEY_PROVIDERS = ("ANTHROPIC",)
 
 
