@@ -186,7 +186,7 @@ class TlsDockerd:
         ]  # fmt: skip
         script = (
             f"mkdir -p /run/docker/plugins && mount --bind {shlex.quote(str(self.plugin_dir))} /run/docker/plugins"
-            f" && {{ {shlex.join(plugin)} & }} && exec \"$@\""
+            f' && {{ {shlex.join(plugin)} & }} && exec "$@"'
         )
         return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *argv]
 

@@ -29,6 +29,7 @@ from yourclaw.db.models import (
     Message,
     Outbox,
     PhoneAttempts,
+    ServiceUsageDaily,
     Subscription,
     UsageDaily,
     User,
@@ -57,6 +58,7 @@ OWNED: dict[type, str | None] = {
     Media: None,
     UsageDaily: "usage",
     LlmSpendDaily: "usage",
+    ServiceUsageDaily: "usage",
     PhoneAttempts: None,
     DataExport: None,
 }
