@@ -20,7 +20,7 @@ from yourclaw.messaging.outbound.outbox import enqueue_whatsapp
 from yourclaw.protocol import tokens
 from yourclaw.runtime import openclaw_config, planner
 from yourclaw.runtime import repository as repo
-from yourclaw.runtime.desired import render
+from yourclaw.runtime.desired import render, render_pool
 from yourclaw.runtime.host_client import HostClient, HostUnavailable
 
 log = structlog.get_logger(__name__)
@@ -96,7 +96,7 @@ class Applier:
         except Exception as exc:  # noqa: BLE001  (one failure stays with its assistant)
             assistant_id = getattr(action, "assistant_id", None)
             log.warning("action_failed", action=type(action).__name__, error=_short_error(exc))
-            if isinstance(action, planner.Create | planner.Start | planner.WriteConfig) and assistant_id:
+            if isinstance(action, planner.Create | planner.Start | planner.WriteConfig | planner.HandOff) and assistant_id:
                 container = getattr(action, "container_id", None)
                 await self._fail(planner.Fail(assistant_id, _short_error(exc), action.host_id, container))
 
@@ -127,6 +127,12 @@ class Applier:
                         raise
             case planner.Fail():
                 await self._fail(action)
+            case planner.CreatePool():
+                await self._create_pool(action)
+            case planner.HandOff():
+                await self._hand_off(action)
+            case planner.DestroyPool():
+                await self._destroy_pool(action)
 
     def _render(self, row: Assistant, generation: int):
         return render(
@@ -197,6 +203,71 @@ class Applier:
             log.info("container_removed", host=str(action.host_id), reason="placed elsewhere meanwhile")
             return
         log.info("container_created", user_id=str(row.user_id), why=action.why, host=str(action.host_id))
+
+    async def _create_pool(self, action: planner.CreatePool) -> None:
+        """A fresh pool id, so a fresh volume: nothing in it was ever anyone's."""
+        handle = self.hosts[action.host_id]
+        pool_id = uuid.uuid4()
+        rendered = render_pool(self.settings, pool_id, self.host_rows.get(action.host_id))
+        container_id = await handle.call(handle.client.create, rendered.spec)
+        try:
+            instructions = openclaw_config.merge_instructions(None).encode()
+            await handle.call(
+                handle.client.write_files,
+                container_id,
+                {
+                    openclaw_config.CONFIG_PATH: (openclaw_config.config_bytes(rendered.config), 0o600),
+                    openclaw_config.INSTRUCTIONS_PATH: (instructions, 0o644),
+                },
+            )
+            await handle.bring_back(container_id)
+        except Exception:
+            await self._destroy_pool(planner.DestroyPool(action.host_id, container_id, rendered.spec.volume, "failed"))
+            raise
+        log.info("pool_container_created", host=str(action.host_id))
+
+    async def _hand_off(self, action: planner.HandOff) -> None:
+        """Recorded as the user's before anything of theirs is written: a failure after the record leaves
+        the container theirs (removed by `_fail`), never back in the pool."""
+        row = self.rows[action.assistant_id]
+        handle = self.hosts[action.host_id]
+        async with self.sessions() as session, session.begin():
+            claimed = await repo.claim_pool_container(
+                session, row.id, host_id=action.host_id, container_id=action.container_id, volume=action.volume
+            )
+        if not claimed:
+            log.info("hand_off_dropped", user_id=str(row.user_id), why="taken or the row changed")
+            return
+        row.host_server_id, row.container_id, row.volume = action.host_id, action.container_id, action.volume
+        rendered, generation = await self._write_files(handle, action.container_id, row)
+        async with self.sessions() as session, session.begin():
+            await repo.update_if_placed(
+                session,
+                row.id,
+                action.host_id,
+                container_spec_hash=rendered.spec.spec_hash,
+                config_hash=rendered.config_hash,
+                desired_generation=generation,
+                written_generation=generation,
+                status="PROVISIONING",
+                phase="connecting",
+                phase_reason=None,
+            )
+        log.info("pool_container_handed_off", user_id=str(row.user_id), host=str(action.host_id))
+
+    async def _destroy_pool(self, action: planner.DestroyPool) -> None:
+        """Removed with its volume; never one a user's row names (a hand-off may have landed since the pass)."""
+        async with self.sessions() as session:
+            if await repo.container_claimed(session, action.container_id):
+                return
+        handle = self.hosts[action.host_id]
+        await handle.call(handle.client.remove, action.container_id)
+        try:
+            await handle.call(handle.client.remove_volume, action.volume)
+        except APIError as exc:
+            if exc.status_code != 409:
+                raise
+        log.info("pool_container_destroyed", host=str(action.host_id), reason=action.reason)
 
     async def _start(self, action: planner.Start | planner.Restart, *, restart: bool = False) -> None:
         row = self.rows[action.assistant_id]

@@ -16,7 +16,16 @@ import structlog
 from docker.errors import APIError, DockerException, NotFound
 
 from yourclaw.runtime.certs import docker_client
-from yourclaw.runtime.container_spec import DATA_DIR, LABEL_MANAGED, LABEL_SPEC, LABEL_USER, NETWORK, ContainerSpec
+from yourclaw.runtime.container_spec import (
+    DATA_DIR,
+    LABEL_MANAGED,
+    LABEL_POOL,
+    LABEL_SPEC,
+    LABEL_TEMPLATE,
+    LABEL_USER,
+    NETWORK,
+    ContainerSpec,
+)
 from yourclaw.runtime.host_client import ExitInfo, HostUnavailable, ObservedContainer, ObservedVolume
 
 log = structlog.get_logger(__name__)
@@ -43,9 +52,9 @@ def _isolating(network: dict) -> bool:
     return network.get("Driver") == "bridge" and (network.get("Options") or {}).get(ICC_OPTION) == "false"
 
 
-def _user_id(labels: dict | None) -> uuid.UUID | None:
+def _user_id(labels: dict | None, label: str = LABEL_USER) -> uuid.UUID | None:
     try:
-        return uuid.UUID((labels or {}).get(LABEL_USER, ""))
+        return uuid.UUID((labels or {}).get(label, ""))
     except ValueError:
         return None
 
@@ -115,13 +124,18 @@ class DockerHost:
                     health=health,
                     created=float(row.get("Created") or 0),
                     exit_code=int(exited.group(1)) if exited else None,
+                    pool_id=_user_id(labels, LABEL_POOL),
+                    template_hash=labels.get(LABEL_TEMPLATE),
                 )
             )
         return observed
 
     def list_volumes(self) -> list[ObservedVolume]:
         answer = self._call(self._api.volumes, filters={"label": f"{LABEL_MANAGED}=true"})
-        return [ObservedVolume(v["Name"], _user_id(v.get("Labels"))) for v in (answer.get("Volumes") or [])]
+        return [
+            ObservedVolume(v["Name"], _user_id(v.get("Labels")), _user_id(v.get("Labels"), LABEL_POOL))
+            for v in (answer.get("Volumes") or [])
+        ]
 
     def ensure_network(self) -> None:
         """The network assistants join, made if missing; one found letting its containers reach each other
@@ -171,7 +185,7 @@ class DockerHost:
     def create(self, spec: ContainerSpec) -> str:
         """Idempotent: a container of that name already there (a create whose answer was lost) is reused."""
         self.ensure_network()
-        self._call(self._api.create_volume, spec.volume, labels={LABEL_MANAGED: "true", LABEL_USER: str(spec.user_id)})
+        self.ensure_volume(spec)
         kwargs = spec.create_kwargs()
         host_config = self._api.create_host_config(
             binds={spec.volume: {"bind": DATA_DIR, "mode": "rw"}},
@@ -205,6 +219,11 @@ class DockerHost:
             if exc.status_code == 409:
                 return self._call(self._api.inspect_container, spec.name)["Id"]
             raise
+
+    def ensure_volume(self, spec: ContainerSpec) -> None:
+        """The one place a data volume is made (a user's, or a fresh one for a pool container); creating an
+        existing volume is a no-op in Docker, so this is idempotent."""
+        self._call(self._api.create_volume, spec.volume, labels=spec.owner_labels())
 
     def start(self, container_id: str) -> None:
         self._call(self._api.start, container_id)

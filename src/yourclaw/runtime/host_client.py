@@ -22,6 +22,8 @@ class ObservedContainer:
     health: str | None  # healthy | unhealthy | starting | None
     created: float  # epoch seconds
     exit_code: int | None = None  # of an exited container, from the list: an inspect after a start reads 0
+    pool_id: uuid.UUID | None = None  # a warm-pool container (its label; owned by whoever's row names its id)
+    template_hash: str | None = None
 
     @property
     def short_id(self) -> str:
@@ -36,6 +38,7 @@ class ObservedContainer:
 class ObservedVolume:
     name: str
     user_id: uuid.UUID | None
+    pool_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)

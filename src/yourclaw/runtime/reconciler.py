@@ -208,7 +208,7 @@ class Reconciler:
         views = []
         for host, result in zip(host_rows, results, strict=True):
             if result is PENDING:
-                views.append(planner.HostView(host.id, host.name, host.draining, host.max_containers, host.reachable))
+                views.append(self._view(host, host.reachable))
                 continue
             ok = not isinstance(result, BaseException)
             error = None if ok else (f"{type(result).__name__}: {result}" if str(result) else type(result).__name__)
@@ -223,7 +223,7 @@ class Reconciler:
             else:
                 report.unreachable.append(host.name)
                 log.warning("host_did_not_answer", host=host.name, error=error)
-            views.append(planner.HostView(host.id, host.name, host.draining, host.max_containers, reachable))
+            views.append(self._view(host, reachable))
         if with_volumes:
             self._last_volume_pass = time.monotonic()
 
@@ -243,7 +243,8 @@ class Reconciler:
             for row in rows
         ]
         observed = planner.Observed(containers, volume_map if with_volumes else None)
-        actions = planner.plan(wanted, views, observed, now, self.limits)
+        template = desired.pool_template(self.settings) if any(v.warm_pool for v in views) else None
+        actions = planner.plan(wanted, views, observed, now, self.limits, pool_template=template)
         report.actions = actions
         if actions:
             applier = Applier(
@@ -263,6 +264,10 @@ class Reconciler:
         self.passes += 1
         return report
 
+    def _view(self, host: HostServer, reachable: bool) -> planner.HostView:
+        pool_size = host.warm_pool if host.warm_pool is not None else self.settings.warm_pool_size
+        return planner.HostView(host.id, host.name, host.draining, host.max_containers, reachable, pool_size)
+
     async def _apply(self, applier: Applier, actions: list[planner.Action], pass_started: float) -> None:
         """Actions for one assistant (or one container) run in order, as a background task: the pass does
         not wait for them, so a slow `docker start` never holds up the next pass (readiness, crashes, new
@@ -271,6 +276,8 @@ class Reconciler:
         groups: dict[object, list[planner.Action]] = {}
         for action in actions:
             key = getattr(action, "assistant_id", None) or getattr(action, "container_id", None) or id(action)
+            if isinstance(action, planner.CreatePool):
+                key = ("pool", action.host_id)  # one host's refill in one task: a pass never doubles it
             groups.setdefault(key, []).append(action)
 
         async def run_group(group: list[planner.Action]) -> None:

@@ -44,14 +44,14 @@ class StandinHost:
         self.api_calls = 0
         self.root = root
         self._containers: dict[str, _Container] = {}
-        self._volumes: dict[str, uuid.UUID] = {}
+        self._volumes: dict[str, tuple[uuid.UUID | None, uuid.UUID | None]] = {}  # name -> (user, pool)
         self._lock = threading.Lock()
         self._on_event: Callable[..., None] | None = None
         self._closed = threading.Event()
         # Volumes outlive the process, as they outlive containers on a real host.
         for directory in (root / "volumes").glob("yourclaw-data-*") if (root / "volumes").is_dir() else ():
             try:
-                self._volumes[directory.name] = uuid.UUID(directory.name.removeprefix("yourclaw-data-"))
+                self._volumes[directory.name] = (uuid.UUID(directory.name.removeprefix("yourclaw-data-")), None)
             except ValueError:
                 continue
 
@@ -74,14 +74,24 @@ class StandinHost:
         self.api_calls += 1
         with self._lock:
             return [
-                ObservedContainer(c.id, c.spec.name, c.spec.user_id, c.spec.spec_hash, c.state, None, c.created)
+                ObservedContainer(
+                    c.id,
+                    c.spec.name,
+                    c.spec.user_id,
+                    c.spec.spec_hash,
+                    c.state,
+                    None,
+                    c.created,
+                    pool_id=c.spec.pool_id,
+                    template_hash=c.spec.template_hash,
+                )
                 for c in self._containers.values()
             ]
 
     def list_volumes(self) -> list[ObservedVolume]:
         self.api_calls += 1
         with self._lock:
-            return [ObservedVolume(name, user_id) for name, user_id in self._volumes.items()]
+            return [ObservedVolume(name, owner, pool) for name, (owner, pool) in self._volumes.items()]
 
     def create(self, spec: ContainerSpec) -> str:
         self.api_calls += 1
@@ -89,7 +99,7 @@ class StandinHost:
             for existing in self._containers.values():
                 if existing.spec.name == spec.name:
                     return existing.id
-            self._volumes.setdefault(spec.volume, spec.user_id)
+            self._volumes.setdefault(spec.volume, (spec.user_id, spec.pool_id))
             self._volume_dir(spec.volume).mkdir(parents=True, exist_ok=True)
             container = _Container(secrets.token_hex(32), spec, time.time())
             self._containers[container.id] = container
