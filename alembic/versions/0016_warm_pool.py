@@ -23,6 +23,7 @@ def upgrade() -> None:
         op.f("ck_host_servers_warm_pool_nonnegative"), "host_servers", "warm_pool IS NULL OR warm_pool >= 0"
     )
     op.add_column("assistants", sa.Column("volume", sa.String(length=100), nullable=True))
+    op.add_column("assistants", sa.Column("handed_off_at", sa.DateTime(timezone=True), nullable=True))
     op.create_index("uq_assistants_container_id", "assistants", ["container_id"], unique=True)
     op.create_index("uq_assistants_volume", "assistants", ["volume"], unique=True)
 
@@ -30,6 +31,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("uq_assistants_volume", table_name="assistants")
     op.drop_index("uq_assistants_container_id", table_name="assistants")
+    op.drop_column("assistants", "handed_off_at")
     op.drop_column("assistants", "volume")
     op.drop_constraint(op.f("ck_host_servers_warm_pool_nonnegative"), "host_servers", type_="check")
     op.drop_column("host_servers", "warm_pool")

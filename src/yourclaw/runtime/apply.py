@@ -96,7 +96,10 @@ class Applier:
         except Exception as exc:  # noqa: BLE001  (one failure stays with its assistant)
             assistant_id = getattr(action, "assistant_id", None)
             log.warning("action_failed", action=type(action).__name__, error=_short_error(exc))
-            if isinstance(action, planner.Create | planner.Start | planner.WriteConfig | planner.HandOff) and assistant_id:
+            if (
+                isinstance(action, planner.Create | planner.Start | planner.WriteConfig | planner.HandOff)
+                and assistant_id
+            ):
                 container = getattr(action, "container_id", None)
                 await self._fail(planner.Fail(assistant_id, _short_error(exc), action.host_id, container))
 
@@ -233,7 +236,12 @@ class Applier:
         handle = self.hosts[action.host_id]
         async with self.sessions() as session, session.begin():
             claimed = await repo.claim_pool_container(
-                session, row.id, host_id=action.host_id, container_id=action.container_id, volume=action.volume
+                session,
+                row.id,
+                host_id=action.host_id,
+                container_id=action.container_id,
+                volume=action.volume,
+                now=self.now,
             )
         if not claimed:
             log.info("hand_off_dropped", user_id=str(row.user_id), why="taken or the row changed")

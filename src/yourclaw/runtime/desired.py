@@ -113,5 +113,6 @@ def to_desired(row: Assistant, rendered: Rendered) -> DesiredAssistant:
         deleted_at=row.deleted_at,
         ready_at=row.ready_at,
         volume=row.volume,
+        handed_off_at=row.handed_off_at,
         template_hash=rendered.spec.template_hash,
     )

@@ -53,6 +53,7 @@ class DesiredAssistant:
     ready_at: datetime | None
     volume: str | None = None  # the user's volume when it came with a pool container
     template_hash: str = ""  # the container spec without its volume (what pool containers carry)
+    handed_off_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -271,7 +272,9 @@ def _plan_wanted(
             actions += _set(a, phase="connecting", phase_reason=None)
         return actions
 
-    started_long_ago = now.timestamp() - container.created > limits.provision_timeout.total_seconds()
+    # A pool container is older than its user's claim on it: their clock starts at the hand-off.
+    since = max(container.created, a.handed_off_at.timestamp() if a.handed_off_at else 0.0)
+    started_long_ago = now.timestamp() - since > limits.provision_timeout.total_seconds()
     if started_long_ago:
         seconds = int(limits.provision_timeout.total_seconds())
         return actions + [Fail(a.id, f"the assistant did not connect within {seconds} s", host.id, container.id)]

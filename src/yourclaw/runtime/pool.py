@@ -85,6 +85,8 @@ def survey(
         age = now.timestamp() - c.created
         if host.draining:
             reason = "host draining"
+        elif template is None:
+            reason = "no pool wanted"
         elif c.template_hash != template:
             reason = "outdated"
         elif c.state in ("exited", "dead", "restarting"):

@@ -8,8 +8,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yourclaw.db.models import Assistant, HostServer, User
@@ -69,7 +69,13 @@ async def claim_for_host(
 
 
 async def claim_pool_container(
-    session: AsyncSession, assistant_id: uuid.UUID, *, host_id: uuid.UUID, container_id: str, volume: str
+    session: AsyncSession,
+    assistant_id: uuid.UUID,
+    *,
+    host_id: uuid.UUID,
+    container_id: str,
+    volume: str,
+    now: datetime,
 ) -> bool:
     """Records that a pool container and its volume are now this user's, if the row still wants an
     assistant and has none yet. False when either is already someone's (the unique indexes say so) or the
@@ -85,7 +91,14 @@ async def claim_pool_container(
                     Assistant.container_id.is_(None),
                     Assistant.volume.is_(None),
                 )
-                .values(host_server_id=host_id, container_id=container_id, volume=volume, phase="creating")
+                .values(
+                    host_server_id=host_id,
+                    container_id=container_id,
+                    volume=volume,
+                    handed_off_at=now,
+                    phase="creating",
+                    phase_reason=None,
+                )
                 .returning(Assistant.id)
             )
     except IntegrityError:

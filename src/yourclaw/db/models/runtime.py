@@ -93,6 +93,8 @@ class Assistant(Base):
     container_id: Mapped[str | None] = mapped_column(String(100))
     # The user's data volume when it is not the one named after them: one that came with a pool container.
     volume: Mapped[str | None] = mapped_column(String(100))
+    # When a pool container became this user's: its provisioning clock starts then, not at its creation.
+    handed_off_at: Mapped[datetime | None]
     container_spec_hash: Mapped[str | None] = mapped_column(String(64))
     config_hash: Mapped[str | None] = mapped_column(String(64))
     observed_generation: Mapped[int | None] = mapped_column(BigInteger)
