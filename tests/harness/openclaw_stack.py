@@ -125,6 +125,8 @@ async def control_plane_stack(
     sessions,
     state_dir: Path,
     llm: TimedAnthropicStandin | None = None,
+    *,
+    warm_pool: int = 0,
 ) -> AsyncIterator[ControlPlane]:
     """The control plane on `database_url` (migrated, with no host of this engine yet); the caller empties the
     tables afterwards. `llm` is the model behind the proxy (default: one reporting the same usage for every
@@ -163,6 +165,7 @@ async def control_plane_stack(
         QUIET_HOURS="off",
         RATE_LIMIT_MSG_PER_MIN="30",
         WORKER_POLL_INTERVAL="0.5",
+        WARM_POOL_SIZE=str(warm_pool),
     )
     async with transaction(sessions) as session:
         host = HostServer(
