@@ -10,7 +10,7 @@ from datetime import UTC
 
 from yourclaw.db.models import Assistant, HostServer
 from yourclaw.kit.settings import Settings
-from yourclaw.llm import catalog
+from yourclaw.llm import catalog, warmup
 from yourclaw.messaging.outbound.delivery_policy import parse_quiet_hours, user_zone
 from yourclaw.runtime import openclaw_config
 from yourclaw.runtime.container_spec import ContainerSpec, spec_for
@@ -70,13 +70,16 @@ def pool_template(settings: Settings) -> str:
 
 
 def render_pool(settings: Settings, pool_id: uuid.UUID, host: HostServer | None) -> Rendered:
-    """A pool container's placeholder: a valid config whose token the control plane does not know, so the
-    container can do nothing (no poll answered, no model call) until a user's config replaces it."""
+    """A pool container's placeholder: a valid config whose token is no assistant's, so the container can do
+    nothing (no poll answered, no message sent, no model call charged) but its warm-up turn, which the
+    proxy answers itself (`llm.warmup`), until a user's config replaces it."""
     spec = spec_for(settings, None, None, pool_id=pool_id)
+    keys = settings.fernet_keys
+    token = warmup.warmup_token(keys[0], pool_id) if keys else "pool-" + secrets.token_urlsafe(32)
     config = openclaw_config.render(
         user_id=pool_id,
         model=catalog.DEFAULT_MODEL,
-        token="pool-" + secrets.token_urlsafe(32),
+        token=token,
         api_url=api_url_for(settings, host),
         generation=1,
         active_hours=active_hours(settings),

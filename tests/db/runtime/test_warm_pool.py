@@ -79,7 +79,7 @@ async def test_a_new_user_is_handed_a_warm_container_and_the_pool_is_refilled(po
     before = await _pool(reconciler, host.id)
     client = reconciler.handles[host.id].client
     placeholder = _config(client, before[0].id)["channels"]["yourclaw"]
-    assert placeholder["token"].startswith("pool-") and placeholder["userId"] == str(before[0].pool_id)
+    assert placeholder["token"].startswith("ycwarm_") and placeholder["userId"] == str(before[0].pool_id)
 
     user_id, assistant_id, token = await make_assistant(sessions, box, status="PROVISIONING", phase="placing")
 
