@@ -3,6 +3,7 @@ as done) and owns its own short transaction, so one failure stays with its assis
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,36 @@ from yourclaw.runtime.desired import render, render_pool
 from yourclaw.runtime.host_client import HostClient, HostUnavailable
 
 log = structlog.get_logger(__name__)
+# A pool container's warm-up: wait for its gateway (alive), then one agent turn in a session of its own,
+# through the gateway, so the gateway process does OpenClaw's lazy first-turn setup. Its model call carries
+# the placeholder token, which the proxy answers locally (`llm.warmup`).
+WARMUP_SESSION = "yourclaw-warmup"
+WARMUP_COMMAND = [
+    "/bin/sh",
+    "-c",
+    "i=0; until node -e \"fetch('http://127.0.0.1:18789/healthz').then(r=>r.json())"
+    '.then(b=>process.exit(b.ok===true?0:1),()=>process.exit(1))"; do i=$((i+1)); [ $i -gt 150 ] && exit 3; '
+    "sleep 2; done; "
+    f"for t in 1 2 3; do openclaw agent --session-id {WARMUP_SESSION} --message 'Reply with ok.' --timeout 240 "
+    ">/dev/null 2>&1 && exit 0; sleep 5; done; exit 4",
+]
+WARMUP_DEADLINE = timedelta(minutes=10)
+WARMUP_RETRY = timedelta(minutes=1)
+
+
+@dataclass
+class WarmState:
+    """Which pool containers ran their warm-up turn, and which are at it (or failed it lately). Kept by the
+    reconciler in memory: lost with it, which only means a warm-up runs again."""
+
+    warmed: set[str] = field(default_factory=set)
+    held_until: dict[str, float] = field(default_factory=dict)  # container id -> monotonic deadline
+
+    def warming(self, now: float) -> frozenset[str]:
+        self.held_until = {cid: until for cid, until in self.held_until.items() if until > now}
+        return frozenset(self.held_until)
+
+
 READY_TEXT = "Your assistant is ready! Say hi."
 MAX_RESTART_DELAY = timedelta(minutes=5)
 
@@ -73,6 +104,7 @@ class Applier:
         token_for: dict[uuid.UUID, str],
         now: datetime,
         timezone_for: dict[uuid.UUID, str | None] | None = None,
+        warm_state: WarmState | None = None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
@@ -83,6 +115,7 @@ class Applier:
         self.token_for = token_for
         self.now = now
         self.timezone_for = timezone_for or {}
+        self.warm_state = warm_state or WarmState()
 
     async def _update(self, assistant_id: uuid.UUID, **values) -> None:
         async with self.sessions() as session, session.begin():
@@ -136,6 +169,8 @@ class Applier:
                 await self._hand_off(action)
             case planner.DestroyPool():
                 await self._destroy_pool(action)
+            case planner.WarmUp():
+                await self._warm_up(action)
 
     def _render(self, row: Assistant, generation: int):
         return render(
@@ -262,6 +297,28 @@ class Applier:
                 phase_reason=None,
             )
         log.info("pool_container_handed_off", user_id=str(row.user_id), host=str(action.host_id))
+
+    async def _warm_up(self, action: planner.WarmUp) -> None:
+        state, handle = self.warm_state, self.hosts[action.host_id]
+        started = time.monotonic()
+        state.held_until[action.container_id] = started + WARMUP_DEADLINE.total_seconds()
+        code: int | None = None
+        try:
+            exec_id = await handle.call(handle.client.exec_detached, action.container_id, WARMUP_COMMAND)
+            while code is None and time.monotonic() - started < WARMUP_DEADLINE.total_seconds():
+                await anyio.sleep(1.0)
+                code = await handle.call(handle.client.exec_exit_code, exec_id)
+        finally:
+            if code == 0:
+                state.warmed.add(action.container_id)
+                state.held_until.pop(action.container_id, None)
+            else:
+                state.held_until[action.container_id] = time.monotonic() + WARMUP_RETRY.total_seconds()
+        seconds = round(time.monotonic() - started, 1)
+        if code == 0:
+            log.info("pool_container_warmed", host=str(action.host_id), seconds=seconds)
+        else:
+            log.warning("pool_warm_up_failed", host=str(action.host_id), exit_code=code, seconds=seconds)
 
     async def _destroy_pool(self, action: planner.DestroyPool) -> None:
         """Removed with its volume; never one a user's row names (a hand-off may have landed since the pass)."""

@@ -272,6 +272,15 @@ class DockerHost:
             error=state.get("Error") or None,
         )
 
+    def exec_detached(self, container_id: str, command: list[str]) -> str:
+        exec_id = self._call(self._api.exec_create, container_id, command, user="1000:1000")["Id"]
+        self._call(self._api.exec_start, exec_id, detach=True)
+        return exec_id
+
+    def exec_exit_code(self, exec_id: str) -> int | None:
+        state = self._call(self._api.exec_inspect, exec_id)
+        return None if state.get("Running") else state.get("ExitCode")
+
     def remove_volume(self, name: str) -> None:
         try:
             self._call(self._api.remove_volume, name, force=True)

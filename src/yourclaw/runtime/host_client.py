@@ -98,6 +98,14 @@ class HostClient(Protocol):
 
     def remove_volume(self, name: str) -> None: ...
 
+    def exec_detached(self, container_id: str, command: list[str]) -> str:
+        """Starts `command` in the container as its user, without waiting; returns the exec's id."""
+        ...
+
+    def exec_exit_code(self, exec_id: str) -> int | None:
+        """The exec's exit code, or None while it runs."""
+        ...
+
     def watch_events(self, on_event: Callable[..., None]) -> None:
         """Blocks until `close()`, calling `on_event(action, container_id)` (both may be omitted) for each
         change to one of our containers."""

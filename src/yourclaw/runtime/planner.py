@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from yourclaw.runtime import pool
 from yourclaw.runtime.host_client import ExitInfo, ObservedContainer, ObservedVolume
-from yourclaw.runtime.pool import CreatePool, DestroyPool, HandOff
+from yourclaw.runtime.pool import CreatePool, DestroyPool, HandOff, WarmUp
 
 RETRY_BASE = timedelta(seconds=5)
 RETRY_AFTER_ERROR = timedelta(hours=1)
@@ -60,6 +60,8 @@ class DesiredAssistant:
 class Observed:
     containers: dict[uuid.UUID, list[ObservedContainer]]  # reachable hosts only
     volumes: dict[uuid.UUID, list[ObservedVolume]] | None = None  # only on passes that look at volumes
+    warmed: frozenset[str] = frozenset()  # pool containers whose warm-up turn finished
+    warming: frozenset[str] = frozenset()  # ... running, or failed a short while ago
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,7 @@ Action = (
     | CreatePool
     | HandOff
     | DestroyPool
+    | WarmUp
 )
 
 
@@ -320,7 +323,15 @@ def plan(
         if host.id in observed.containers and host.reachable:
             room = host.max_containers - load.get(host.id, 0)
             pools[host.id], destroyed = pool.survey(
-                host, observed.containers[host.id], claimed, pool_template, now, limits, room=room
+                host,
+                observed.containers[host.id],
+                claimed,
+                pool_template,
+                now,
+                limits,
+                room=room,
+                warmed=observed.warmed,
+                warming=observed.warming,
             )
             actions += destroyed
 

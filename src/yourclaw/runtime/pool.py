@@ -50,6 +50,15 @@ class DestroyPool:
     reason: str
 
 
+@dataclass(frozen=True)
+class WarmUp:
+    """Run the pool container's first agent turn now, in a session of its own (answered by the proxy
+    locally), so its user's first turn does not pay OpenClaw's lazy setup."""
+
+    host_id: uuid.UUID
+    container_id: str
+
+
 @dataclass
 class HostPool:
     """One host's unclaimed pool during a pass: `ready` is what may be handed out, oldest (warmest) first."""
@@ -73,13 +82,15 @@ def survey(
     limits: Limits,
     *,
     room: int,
-) -> tuple[HostPool, list[DestroyPool]]:
+    warmed: frozenset[str] = frozenset(),
+    warming: frozenset[str] = frozenset(),
+) -> tuple[HostPool, list[DestroyPool | WarmUp]]:
     """Sorts a host's unclaimed pool containers into kept and destroyed. Users come first: a pool that
     no longer fits beside them (`room`, the host's free places) shrinks."""
     size = 0 if host.draining or template is None else host.warm_pool
     keep_at_most = max(0, min(size, room))
     kept: list[ObservedContainer] = []
-    destroy: list[DestroyPool] = []
+    destroy: list[DestroyPool | WarmUp] = []
     for c in sorted((c for c in containers if is_pool(c, claimed)), key=lambda c: (c.created, c.id)):
         volume = pool_volume_name(c.pool_id)  # type: ignore[arg-type]
         age = now.timestamp() - c.created
@@ -101,8 +112,13 @@ def survey(
             destroy.append(DestroyPool(host.id, c.id, volume, reason))
         else:
             kept.append(c)
-    ready = [c for c in kept if c.running]
-    return HostPool(host, size, ready, len(kept)), destroy
+    # Warmed first; one still warming is handed out only when nothing else is left (its turn would run on
+    # into the user's config), and one whose warm-up failed is still better than a cold start.
+    running = [c for c in kept if c.running]
+    ready = [c for c in running if c.id in warmed] + [c for c in running if c.id not in warmed | warming]
+    ready += [c for c in running if c.id in warming and c.id not in warmed]
+    warm_ups = [WarmUp(host.id, c.id) for c in running if c.id not in warmed and c.id not in warming]
+    return HostPool(host, size, ready, len(kept)), destroy + warm_ups
 
 
 def may_take_pool(a: DesiredAssistant, template: str | None, has_volume: bool, now: datetime) -> bool:

@@ -28,7 +28,7 @@ from yourclaw.kit.settings import Settings
 from yourclaw.protocol import tokens
 from yourclaw.runtime import desired, planner
 from yourclaw.runtime import repository as repo
-from yourclaw.runtime.apply import Applier, HostHandle, record_host
+from yourclaw.runtime.apply import Applier, HostHandle, WarmState, record_host
 from yourclaw.runtime.host_client import HostClient, ObservedContainer, ObservedVolume
 
 log = structlog.get_logger(__name__)
@@ -83,6 +83,7 @@ class Reconciler:
         self._inflight: dict[object, asyncio.Task] = {}
         self._finished_at: dict[object, float] = {}
         self._died: dict[str, float] = {}
+        self.warm_state = WarmState()
         self.limits = planner.Limits(
             max_attempts=settings.worker_max_attempts,
             provision_timeout=timedelta(seconds=settings.provision_timeout_seconds),
@@ -242,7 +243,14 @@ class Reconciler:
             )
             for row in rows
         ]
-        observed = planner.Observed(containers, volume_map if with_volumes else None)
+        if len(containers) == len(host_rows):  # every host answered: forget containers gone since
+            self.warm_state.warmed &= {c.id for cs in containers.values() for c in cs}
+        observed = planner.Observed(
+            containers,
+            volume_map if with_volumes else None,
+            warmed=frozenset(self.warm_state.warmed),
+            warming=self.warm_state.warming(time.monotonic()),
+        )
         template = desired.pool_template(self.settings) if any(v.warm_pool for v in views) else None
         actions = planner.plan(wanted, views, observed, now, self.limits, pool_template=template)
         report.actions = actions
@@ -257,6 +265,7 @@ class Reconciler:
                 token_for,
                 now,
                 timezone_for,
+                self.warm_state,
             )
             await self._apply(applier, actions, pass_started)
         report.api_calls = sum(self.handles[h.id].client.api_calls - calls_before[h.id] for h in host_rows)

@@ -169,6 +169,16 @@ class StandinHost:
         container = self._containers.get(container_id)
         return None if container is None else ExitInfo(exit_code=0, oom_killed=False, restart_count=0, error=None)
 
+    def exec_detached(self, container_id: str, command: list[str]) -> str:
+        """A stand-in assistant has no lazy first-turn setup to warm: every command succeeds at once."""
+        self.api_calls += 1
+        self._get(container_id)
+        return secrets.token_hex(8)
+
+    def exec_exit_code(self, exec_id: str) -> int | None:
+        self.api_calls += 1
+        return 0
+
     def remove_volume(self, name: str) -> None:
         self.api_calls += 1
         with self._lock:

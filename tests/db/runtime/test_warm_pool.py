@@ -101,6 +101,8 @@ async def test_a_new_user_is_handed_a_warm_container_and_the_pool_is_refilled(po
 
     after = await _pool(reconciler, host.id)
     assert warmest.id not in {c.id for c in after}
+    # Each pool container ran its warm-up turn (the stand-in's is instant).
+    await wait_for(lambda: {c.id for c in after} <= reconciler.warm_state.warmed, timeout=10, message="warm-ups")
     assert (await _row(sessions, assistant_id)).container_id == warmest.id  # still theirs, never the pool's
 
 

@@ -57,8 +57,11 @@ def newcomer(**overrides) -> p.DesiredAssistant:
     return assistant(**base)
 
 
-def run(assistants, containers, hosts=(H1, H2), volumes=None, template=TEMPLATE):
-    observed = p.Observed(containers, volumes)
+def run(assistants, containers, hosts=(H1, H2), volumes=None, template=TEMPLATE, warmed=None, warming=()):
+    """Every pool container counts as warmed unless `warmed` says which."""
+    if warmed is None:
+        warmed = [c.id for cs in containers.values() for c in cs if c.pool_id is not None]
+    observed = p.Observed(containers, volumes, warmed=frozenset(warmed), warming=frozenset(warming))
     return p.plan(list(assistants), list(hosts), observed, NOW, LIMITS, pool_template=template)
 
 
@@ -215,3 +218,21 @@ def test_a_handed_off_container_that_never_connects_fails_after_the_timeout_from
     )
     actions = run([row], {H1.id: [handed]}, hosts=[H1])
     assert [(a.container_id, a.host_id) for a in of(actions, p.Fail)] == [(handed.id, H1.id)]
+
+
+def test_a_running_pool_container_gets_one_warm_up_turn():
+    starting = pooled(1, state="created", created=NOW.timestamp() - 2)
+    actions = run([], {H1.id: [pooled(2), starting]}, hosts=[H1], warmed=[])
+    assert of(actions, p.WarmUp) == [p.WarmUp(H1.id, pooled(2).id)]  # not before it runs
+    again = run([], {H1.id: [pooled(2)]}, hosts=[H1], warmed=[], warming=[pooled(2).id])
+    assert of(again, p.WarmUp) == []  # at it (or failed lately): not twice
+
+
+def test_the_warmed_container_is_handed_out_before_a_cold_or_warming_one():
+    older_cold, warming, warm = pooled(1), pooled(2), pooled(3)
+    containers = {H1.id: [older_cold, warming, warm]}
+    big = dataclasses.replace(H1, warm_pool=3)
+    actions = run([newcomer()], containers, hosts=[big], warmed=[warm.id], warming=[warming.id])
+    assert [a.container_id for a in of(actions, p.HandOff)] == [warm.id]
+    actions = run([newcomer()], containers, hosts=[big], warmed=[], warming=[warming.id])
+    assert [a.container_id for a in of(actions, p.HandOff)] == [older_cold.id]  # one not at its warm-up
