@@ -39,10 +39,22 @@ async def wait_for_warm_pool(user: User, size: int) -> list[str]:
     return await wait_for(warm, timeout=POOL_WARM_TIMEOUT, interval=0.5, message="a warm pool")
 
 
+async def wait_for_warm_up(user: User, pool: list[str], figures: Figures) -> None:
+    """Until the reconciler ran the pool's warm-up turn (noted, not required: a pool container whose warm-up
+    failed is still handed out, and the first reply then shows it)."""
+    state = user.cp.reconciler.warm_state
+    try:
+        await wait_for(lambda: set(pool) <= state.warmed, timeout=POOL_WARM_TIMEOUT, interval=0.5, message="warm-up")
+        figures.note("pool warm-up turn", "done")
+    except AssertionError:
+        figures.note("pool warm-up turn", "NOT done")
+
+
 async def walk_instant(user: User, figures: Figures, *, warm: bool) -> None:
     cp, oc = user.cp, user.cp.oc
     if warm:
         pool = await wait_for_warm_pool(user, 1)
+        await wait_for_warm_up(user, pool, figures)
         figures.note("memory of an idle pool container", await docker_call(memory_usage, oc, pool[0]))
     onboarded = await onboard(user)
     row = onboarded.row
