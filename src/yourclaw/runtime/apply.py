@@ -282,6 +282,7 @@ class Applier:
             log.info("hand_off_dropped", user_id=str(row.user_id), why="taken or the row changed")
             return
         row.host_server_id, row.container_id, row.volume = action.host_id, action.container_id, action.volume
+        await handle.call(handle.client.keep_running, action.container_id)
         rendered, generation = await self._write_files(handle, action.container_id, row)
         async with self.sessions() as session, session.begin():
             await repo.update_if_placed(

@@ -199,7 +199,9 @@ class DockerHost:
             cap_drop=kwargs["cap_drop"],
             security_opt=kwargs["security_opt"],
             log_config=kwargs["log_config"],
-            restart_policy=kwargs["restart_policy"],
+            # A pool container is not brought back: one that dies is destroyed with its volume and replaced
+            # (its hand-off sets the user's policy, `keep_running`).
+            restart_policy=kwargs["restart_policy"] if spec.user_id is not None else {"Name": "no"},
             network_mode=self.network,
         )
         try:
@@ -224,6 +226,10 @@ class DockerHost:
         """The one place a data volume is made (a user's, or a fresh one for a pool container); creating an
         existing volume is a no-op in Docker, so this is idempotent."""
         self._call(self._api.create_volume, spec.volume, labels=spec.owner_labels())
+
+    def keep_running(self, container_id: str) -> None:
+        """A handed-off pool container gets the restart policy every user's container has."""
+        self._call(self._api.update_container, container_id, restart_policy={"Name": "unless-stopped"})
 
     def start(self, container_id: str) -> None:
         self._call(self._api.start, container_id)
