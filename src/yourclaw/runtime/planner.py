@@ -147,21 +147,8 @@ class SetObserved:
     became_ready: bool = False
 
 
-Action = (
-    Create
-    | Start
-    | Restart
-    | WriteConfig
-    | Diagnose
-    | RemoveContainer
-    | RemoveVolume
-    | Fail
-    | SetObserved
-    | CreatePool
-    | HandOff
-    | DestroyPool
-    | WarmUp
-)
+Action = Create | Start | Restart | WriteConfig | Diagnose | RemoveContainer | RemoveVolume | Fail | SetObserved
+Action |= CreatePool | HandOff | DestroyPool | WarmUp  # the warm pool's (`runtime.pool`)
 
 
 # --- planning --------------------------------------------------------------------------------------
