@@ -32,7 +32,7 @@ async def wait_for_warm_pool(user: User, size: int) -> list[str]:
         if len(ids) < size:
             return None
         for cid in ids:
-            if first_log(await docker_call(log_lines, oc, cid), "yourclaw: polling as") is None:
+            if first_log(await docker_call(log_lines, oc, cid), "[yourclaw] polling as") is None:
                 return None
         return ids
 
