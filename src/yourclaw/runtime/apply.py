@@ -32,6 +32,8 @@ WARMUP_SESSION = "yourclaw-warmup"
 WARMUP_COMMAND = [
     "/bin/sh",
     "-c",
+    # An image without OpenClaw's CLI (a stand-in's) has nothing to warm: it fails at once, not after a wait.
+    "command -v openclaw >/dev/null || exit 5; "
     "i=0; until node -e \"fetch('http://127.0.0.1:18789/healthz').then(r=>r.json())"
     '.then(b=>process.exit(b.ok===true?0:1),()=>process.exit(1))"; do i=$((i+1)); [ $i -gt 150 ] && exit 3; '
     "sleep 2; done; "
