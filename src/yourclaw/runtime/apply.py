@@ -35,12 +35,12 @@ WARMUP_COMMAND = [
     # An image without OpenClaw's CLI (a stand-in's) has nothing to warm: it fails at once, not after a wait.
     "command -v openclaw >/dev/null || exit 5; "
     "i=0; until node -e \"fetch('http://127.0.0.1:18789/healthz').then(r=>r.json())"
-    '.then(b=>process.exit(b.ok===true?0:1),()=>process.exit(1))"; do i=$((i+1)); [ $i -gt 150 ] && exit 3; '
+    '.then(b=>process.exit(b.ok===true?0:1),()=>process.exit(1))"; do i=$((i+1)); [ $i -gt 90 ] && exit 3; '
     "sleep 2; done; "
     f"for t in 1 2 3; do openclaw agent --session-id {WARMUP_SESSION} --message 'Reply with ok.' --timeout 240 "
     ">/dev/null 2>&1 && exit 0; sleep 5; done; exit 4",
 ]
-WARMUP_DEADLINE = timedelta(minutes=10)
+WARMUP_DEADLINE = timedelta(minutes=5)
 WARMUP_RETRY = timedelta(minutes=1)
 
 
