@@ -126,6 +126,8 @@ async def control_plane_stack(
     state_dir: Path,
     llm: TimedAnthropicStandin | None = None,
     extra_settings: dict[str, str] | None = None,
+    *,
+    warm_pool: int = 0,
 ) -> AsyncIterator[ControlPlane]:
     """The control plane on `database_url` (migrated, with no host of this engine yet); the caller empties the
     tables afterwards. `llm` is the model behind the proxy (default: one reporting the same usage for every
@@ -165,6 +167,7 @@ async def control_plane_stack(
         RATE_LIMIT_MSG_PER_MIN="30",
         WORKER_POLL_INTERVAL="0.5",
         **(extra_settings or {}),
+        WARM_POOL_SIZE=str(warm_pool),
     )
     async with transaction(sessions) as session:
         host = HostServer(

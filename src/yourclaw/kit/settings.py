@@ -138,6 +138,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     orphan_grace_seconds: int = 60
     volume_retention_days: float = 30.0
     host_failure_threshold: int = 3
+    # Started, unassigned assistants kept per host for new users (a host's `warm_pool` overrides it).
+    warm_pool_size: int = 0
 
     # /metrics on the API (and on the worker and reconciler when METRICS_PORT is set) asks for this bearer
     # token when it is set; unset, it answers anyone who can reach it.
@@ -330,6 +332,8 @@ def _validate(settings: Settings) -> None:
         "transcription_minutes_per_day",
         "transcription_max_bytes",
     )
+    if settings.warm_pool_size < 0:
+        raise SettingsError("WARM_POOL_SIZE: must be 0 (no pool) or more")
     for name in positive:
         if getattr(settings, name) <= 0:
             raise SettingsError(f"{name.upper()}: must be a positive number")

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from yourclaw.db.engine import make_driver_pool
 from yourclaw.kit.crypto import SecretBox
 from yourclaw.kit.settings import Settings
-from yourclaw.llm import call_bounds
+from yourclaw.llm import call_bounds, warmup
 from yourclaw.llm import repository as repo
 from yourclaw.llm.admission import OUT_OF_CREDITS, Admission
 from yourclaw.llm.callers import CallerCache, CallerRow
@@ -97,6 +97,7 @@ class LlmProxy:
         self._secrets = secrets
         self.base_url = settings.anthropic_base_url.rstrip("/")
         self._shared_key = settings.anthropic_api_key
+        self._warmup_secret = settings.fernet_keys[0] if settings.fernet_keys else None
         # Reservations and settlements, a statement or two around every call, go through plain driver
         # connections of the proxy's own (`db.engine.make_driver_pool`).
         self._pool = pool
@@ -172,6 +173,10 @@ class LlmProxy:
     async def messages(self, headers: Mapping[str, str], body: bytes, send: Send, purpose: str = "reply") -> None:
         """Answers the call on `send`; a ProxyError raised before anything was sent is for the caller to
         answer (see `proxy_controller`)."""
+        token = presented_token(headers) or ""
+        if token.startswith(warmup.WARMUP_PREFIX):
+            await self._warmup(token, body, send)
+            return
         row = await self.caller(headers)
         head = call_bounds.read_head(body)
         if head is None:
@@ -221,6 +226,24 @@ class LlmProxy:
             await send_whole(send, await self._whole(upstream))
             return
         await self._relay(upstream, call, head).send_to(send, self._spawn)
+
+    def is_warmup(self, headers: Mapping[str, str]) -> bool:
+        """A pool container's own placeholder token, checked without the database."""
+        token = presented_token(headers) or ""
+        return self._warmup_secret is not None and warmup.is_warmup_token(self._warmup_secret, token)
+
+    async def _warmup(self, token: str, body: bytes, send: Send) -> None:
+        """A pool container's warm-up turn: answered here, nothing upstream, nobody charged."""
+        if self._warmup_secret is None or not warmup.is_warmup_token(self._warmup_secret, token):
+            raise ProxyError(401, "authentication_error", "invalid x-api-key")
+        try:
+            request = msgspec.json.decode(body)
+        except msgspec.DecodeError:
+            request = None
+        if not isinstance(request, dict):
+            raise ProxyError(400, "invalid_request_error", "The request body must be a JSON object")
+        content_type, answer = warmup.local_answer(str(request.get("model") or ""), stream=bool(request.get("stream")))
+        await send_whole(send, Whole(200, answer, content_type, {}))
 
     def _relay(self, upstream: aiohttp.ClientResponse, call: Call, head: call_bounds.RequestHead) -> Relay:
         streaming = upstream.headers.get("content-type", "").startswith("text/event-stream")

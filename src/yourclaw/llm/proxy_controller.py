@@ -115,7 +115,8 @@ class MessagesRoute:
             raise ProxyError(405, "invalid_request_error", "Use POST")
         headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
         # The caller first: a stranger's 32 MiB is never read, let alone held (`messages` finds it cached).
-        await self.llm.caller(headers)
+        if not self.llm.is_warmup(headers):
+            await self.llm.caller(headers)
         body = await read_body(receive, MAX_BODY, "The request is larger than Anthropic accepts")
         # A caller gone mid-answer cancels the relay, which closes the upstream request.
         purpose = self.purpose or purposes.of_main_route(body)

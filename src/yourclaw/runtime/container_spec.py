@@ -18,6 +18,11 @@ LABEL_USER = "yourclaw.user_id"
 LABEL_SPEC = "yourclaw.spec_hash"
 # On short-lived helper containers (reading a volume): never `managed`, so the reconciler never adopts one.
 LABEL_ROLE = "yourclaw.role"
+# A warm-pool container and its volume carry this instead of a user (labels never change: who owns a
+# handed-off one is recorded in its assistant's row, `container_id` and `volume`).
+LABEL_POOL = "yourclaw.pool_id"
+# The spec without its volume: what a pool container is compared on (an image rollout changes it).
+LABEL_TEMPLATE = "yourclaw.template_hash"
 NETWORK = "yourclaw"
 HOME = "/home/node"
 DATA_DIR = f"{HOME}/.openclaw"
@@ -33,6 +38,14 @@ def volume_name(user_id: uuid.UUID) -> str:
     return f"yourclaw-data-{user_id}"
 
 
+def pool_container_name(pool_id: uuid.UUID) -> str:
+    return f"yourclaw-pool-{pool_id}"
+
+
+def pool_volume_name(pool_id: uuid.UUID) -> str:
+    return f"yourclaw-pool-data-{pool_id}"
+
+
 def parse_bytes(size: str) -> int:
     units = {"k": 1024, "m": 1024**2, "g": 1024**3}
     size = size.strip().lower()
@@ -43,7 +56,7 @@ def parse_bytes(size: str) -> int:
 
 @dataclass(frozen=True)
 class ContainerSpec:
-    user_id: uuid.UUID
+    user_id: uuid.UUID | None  # None for a warm-pool container (then `pool_id`)
     image: str
     memory: int
     nano_cpus: int
@@ -54,16 +67,27 @@ class ContainerSpec:
     # and a container on an existing volume is not recreated for it either.
     volume_driver: str = "local"
     volume_size: int | None = None
+    pool_id: uuid.UUID | None = None
+    # The user's volume when it is not the one named after them (a volume that came with a pool container).
+    volume_override: str | None = None
 
     @property
     def name(self) -> str:
+        if self.user_id is None:
+            assert self.pool_id is not None
+            return pool_container_name(self.pool_id)
         return container_name(self.user_id)
 
     @property
     def volume(self) -> str:
+        if self.volume_override:
+            return self.volume_override
+        if self.user_id is None:
+            assert self.pool_id is not None
+            return pool_volume_name(self.pool_id)
         return volume_name(self.user_id)
 
-    def _identity(self) -> dict:
+    def _template(self) -> dict:
         return {
             "image": self.image,
             "memory": self.memory,
@@ -71,9 +95,12 @@ class ContainerSpec:
             "pids_limit": self.pids_limit,
             "tmp_size": self.tmp_size,
             "environment": sorted(self.environment),
-            "volume": self.volume,
             "layout": 2,  # bump when the create arguments below change shape
         }
+
+    def _identity(self) -> dict:
+        # The volume, not the owner: a pool container handed to a user already matches the user's spec.
+        return {**self._template(), "volume": self.volume}
 
     @property
     def spec_hash(self) -> str:
@@ -86,8 +113,19 @@ class ContainerSpec:
             return {}
         return {"size": str(self.volume_size)}
 
+    @property
+    def template_hash(self) -> str:
+        canonical = json.dumps(self._template(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+    def owner_labels(self) -> dict[str, str]:
+        """Whose it is, for the container and its volume alike."""
+        if self.user_id is None:
+            return {LABEL_MANAGED: "true", LABEL_POOL: str(self.pool_id)}
+        return {LABEL_MANAGED: "true", LABEL_USER: str(self.user_id)}
+
     def labels(self) -> dict[str, str]:
-        return {LABEL_MANAGED: "true", LABEL_USER: str(self.user_id), LABEL_SPEC: self.spec_hash}
+        return {**self.owner_labels(), LABEL_SPEC: self.spec_hash, LABEL_TEMPLATE: self.template_hash}
 
     def create_kwargs(self) -> dict:
         """Arguments for `client.containers.create`: locked down, nothing published (the assistant dials out)."""
@@ -119,9 +157,20 @@ class ContainerSpec:
         }
 
 
-def spec_for(settings: Settings, user_id: uuid.UUID, image: str | None) -> ContainerSpec:
+def spec_for(
+    settings: Settings,
+    user_id: uuid.UUID | None,
+    image: str | None,
+    *,
+    volume: str | None = None,
+    pool_id: uuid.UUID | None = None,
+) -> ContainerSpec:
+    """A user's container (on `volume` when theirs is not named after them), or with `pool_id` a warm-pool
+    container on the current image."""
     return ContainerSpec(
         user_id=user_id,
+        pool_id=pool_id,
+        volume_override=volume,
         image=image or settings.assistant_image,
         memory=parse_bytes(settings.container_memory),
         nano_cpus=int(settings.container_cpus * 1e9),

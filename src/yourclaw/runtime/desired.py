@@ -3,11 +3,14 @@ rendered into a container-spec hash and a config hash (the rows themselves are r
 
 from __future__ import annotations
 
+import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import UTC
 
 from yourclaw.db.models import Assistant, HostServer
 from yourclaw.kit.settings import Settings
+from yourclaw.llm import catalog, warmup
 from yourclaw.messaging.outbound.delivery_policy import parse_quiet_hours, user_zone
 from yourclaw.runtime import openclaw_config
 from yourclaw.runtime.container_spec import ContainerSpec, spec_for
@@ -46,7 +49,7 @@ def render(
     timezone: str | None = None,
 ) -> Rendered:
     """`timezone` is the user's (`users.timezone`): a change re-renders the config, like a model change."""
-    spec = spec_for(settings, row.user_id, row.image)
+    spec = spec_for(settings, row.user_id, row.image, volume=row.volume)
     if token is None:
         return Rendered(spec, None, "no-token")
     config = openclaw_config.render(
@@ -59,6 +62,29 @@ def render(
         active_hours=active_hours(settings),
         search=bool(settings.brave_search_api_key),
         transcription=bool(settings.openai_api_key),
+    )
+    return Rendered(spec, config, openclaw_config.config_hash(config))
+
+
+def pool_template(settings: Settings) -> str:
+    """The template hash every pool container must carry now: an image rollout changes it."""
+    return spec_for(settings, None, None, pool_id=uuid.UUID(int=0)).template_hash
+
+
+def render_pool(settings: Settings, pool_id: uuid.UUID, host: HostServer | None) -> Rendered:
+    """A pool container's placeholder: a valid config whose token is no assistant's, so the container can do
+    nothing (no poll answered, no message sent, no model call charged) but its warm-up turn, which the
+    proxy answers itself (`llm.warmup`), until a user's config replaces it."""
+    spec = spec_for(settings, None, None, pool_id=pool_id)
+    keys = settings.fernet_keys
+    token = warmup.warmup_token(keys[0], pool_id) if keys else "pool-" + secrets.token_urlsafe(32)
+    config = openclaw_config.render(
+        user_id=pool_id,
+        model=catalog.DEFAULT_MODEL,
+        token=token,
+        api_url=api_url_for(settings, host),
+        generation=1,
+        active_hours=active_hours(settings),
     )
     return Rendered(spec, config, openclaw_config.config_hash(config))
 
@@ -91,4 +117,7 @@ def to_desired(row: Assistant, rendered: Rendered) -> DesiredAssistant:
         recreate_requested_at=row.recreate_requested_at,
         deleted_at=row.deleted_at,
         ready_at=row.ready_at,
+        volume=row.volume,
+        handed_off_at=row.handed_off_at,
+        template_hash=rendered.spec.template_hash,
     )

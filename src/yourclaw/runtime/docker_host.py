@@ -20,8 +20,10 @@ from yourclaw.runtime.certs import docker_client
 from yourclaw.runtime.container_spec import (
     DATA_DIR,
     LABEL_MANAGED,
+    LABEL_POOL,
     LABEL_ROLE,
     LABEL_SPEC,
+    LABEL_TEMPLATE,
     LABEL_USER,
     NETWORK,
     ContainerSpec,
@@ -59,9 +61,9 @@ def _isolating(network: dict) -> bool:
     return network.get("Driver") == "bridge" and (network.get("Options") or {}).get(ICC_OPTION) == "false"
 
 
-def _user_id(labels: dict | None) -> uuid.UUID | None:
+def _user_id(labels: dict | None, label: str = LABEL_USER) -> uuid.UUID | None:
     try:
-        return uuid.UUID((labels or {}).get(LABEL_USER, ""))
+        return uuid.UUID((labels or {}).get(label, ""))
     except ValueError:
         return None
 
@@ -140,13 +142,18 @@ class DockerHost:
                     health=health,
                     created=float(row.get("Created") or 0),
                     exit_code=int(exited.group(1)) if exited else None,
+                    pool_id=_user_id(labels, LABEL_POOL),
+                    template_hash=labels.get(LABEL_TEMPLATE),
                 )
             )
         return observed
 
     def list_volumes(self) -> list[ObservedVolume]:
         answer = self._call(self._api.volumes, filters={"label": f"{LABEL_MANAGED}=true"})
-        return [ObservedVolume(v["Name"], _user_id(v.get("Labels"))) for v in (answer.get("Volumes") or [])]
+        return [
+            ObservedVolume(v["Name"], _user_id(v.get("Labels")), _user_id(v.get("Labels"), LABEL_POOL))
+            for v in (answer.get("Volumes") or [])
+        ]
 
     def ensure_network(self) -> None:
         """The network assistants join, made if missing; one found letting its containers reach each other
@@ -196,7 +203,7 @@ class DockerHost:
     def create(self, spec: ContainerSpec) -> str:
         """Idempotent: a container of that name already there (a create whose answer was lost) is reused."""
         self.ensure_network()
-        self._ensure_volume(spec)
+        self.ensure_volume(spec)
         kwargs = spec.create_kwargs()
         host_config = self._api.create_host_config(
             binds={spec.volume: {"bind": DATA_DIR, "mode": "rw"}},
@@ -210,7 +217,9 @@ class DockerHost:
             cap_drop=kwargs["cap_drop"],
             security_opt=kwargs["security_opt"],
             log_config=kwargs["log_config"],
-            restart_policy=kwargs["restart_policy"],
+            # A pool container is not brought back: one that dies is destroyed with its volume and replaced
+            # (its hand-off sets the user's policy, `keep_running`).
+            restart_policy=kwargs["restart_policy"] if spec.user_id is not None else {"Name": "no"},
             network_mode=self.network,
         )
         try:
@@ -231,14 +240,16 @@ class DockerHost:
                 return self._call(self._api.inspect_container, spec.name)["Id"]
             raise
 
-    def _ensure_volume(self, spec: ContainerSpec) -> None:
+    def ensure_volume(self, spec: ContainerSpec) -> None:
+        """The one place a data volume is made (a user's, or a fresh one for a pool container), by the
+        configured driver at its size; creating an existing volume is a no-op in Docker, so this is idempotent."""
         try:
             self._call(
                 self._api.create_volume,
                 spec.volume,
                 driver=spec.volume_driver,
                 driver_opts=spec.volume_options() or None,
-                labels={LABEL_MANAGED: "true", LABEL_USER: str(spec.user_id)},
+                labels=spec.owner_labels(),
             )
         except APIError as exc:
             # Made earlier with another driver (before VOLUME_DRIVER changed): the user's data is in it, so
@@ -259,6 +270,10 @@ class DockerHost:
             return VolumeUsage(size_bytes=int(status["size_bytes"]), used_bytes=int(status["used_bytes"]))
         except (KeyError, TypeError, ValueError):
             return None
+
+    def keep_running(self, container_id: str) -> None:
+        """A handed-off pool container gets the restart policy every user's container has."""
+        self._call(self._api.update_container, container_id, restart_policy={"Name": "unless-stopped"})
 
     def start(self, container_id: str) -> None:
         self._call(self._api.start, container_id)
@@ -306,6 +321,15 @@ class DockerHost:
             restart_count=int(info.get("RestartCount") or 0),
             error=state.get("Error") or None,
         )
+
+    def exec_detached(self, container_id: str, command: list[str]) -> str:
+        exec_id = self._call(self._api.exec_create, container_id, command, user="1000:1000")["Id"]
+        self._call(self._api.exec_start, exec_id, detach=True)
+        return exec_id
+
+    def exec_exit_code(self, exec_id: str) -> int | None:
+        state = self._call(self._api.exec_inspect, exec_id)
+        return None if state.get("Running") else state.get("ExitCode")
 
     def remove_volume(self, name: str) -> None:
         try:

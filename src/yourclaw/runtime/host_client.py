@@ -22,6 +22,8 @@ class ObservedContainer:
     health: str | None  # healthy | unhealthy | starting | None
     created: float  # epoch seconds
     exit_code: int | None = None  # of an exited container, from the list: an inspect after a start reads 0
+    pool_id: uuid.UUID | None = None  # a warm-pool container (its label; owned by whoever's row names its id)
+    template_hash: str | None = None
 
     @property
     def short_id(self) -> str:
@@ -36,6 +38,7 @@ class ObservedContainer:
 class ObservedVolume:
     name: str
     user_id: uuid.UUID | None
+    pool_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,10 @@ class HostClient(Protocol):
 
     def create(self, spec: ContainerSpec) -> str: ...
 
+    def keep_running(self, container_id: str) -> None:
+        """Restart it whenever it stops (a pool container has no restart policy until it is handed off)."""
+        ...
+
     def start(self, container_id: str) -> None: ...
 
     def restart(self, container_id: str) -> None: ...
@@ -112,6 +119,14 @@ class HostClient(Protocol):
     def archive_volume(self, volume: str, image: str, path: str, max_bytes: int) -> bytes | None:
         """A tar of `path` (under the data directory) on `volume`, read without running anything; None when
         the volume or the path does not exist. Raises `ArchiveTooLarge` past `max_bytes`."""
+        ...
+
+    def exec_detached(self, container_id: str, command: list[str]) -> str:
+        """Starts `command` in the container as its user, without waiting; returns the exec's id."""
+        ...
+
+    def exec_exit_code(self, exec_id: str) -> int | None:
+        """The exec's exit code, or None while it runs."""
         ...
 
     def watch_events(self, on_event: Callable[..., None]) -> None:

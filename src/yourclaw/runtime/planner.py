@@ -11,7 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from yourclaw.runtime import pool
 from yourclaw.runtime.host_client import ExitInfo, ObservedContainer, ObservedVolume
+from yourclaw.runtime.pool import CreatePool, DestroyPool, HandOff, WarmUp
 
 RETRY_BASE = timedelta(seconds=5)
 RETRY_AFTER_ERROR = timedelta(hours=1)
@@ -24,6 +26,7 @@ class HostView:
     draining: bool
     max_containers: int
     reachable: bool  # answered this pass
+    warm_pool: int = 0  # warm, unassigned containers to keep here
 
 
 @dataclass(frozen=True)
@@ -48,12 +51,17 @@ class DesiredAssistant:
     recreate_requested_at: datetime | None
     deleted_at: datetime | None
     ready_at: datetime | None
+    volume: str | None = None  # the user's volume when it came with a pool container
+    template_hash: str = ""  # the container spec without its volume (what pool containers carry)
+    handed_off_at: datetime | None = None
 
 
 @dataclass(frozen=True)
 class Observed:
     containers: dict[uuid.UUID, list[ObservedContainer]]  # reachable hosts only
     volumes: dict[uuid.UUID, list[ObservedVolume]] | None = None  # only on passes that look at volumes
+    warmed: frozenset[str] = frozenset()  # pool containers whose warm-up turn finished
+    warming: frozenset[str] = frozenset()  # ... running, or failed a short while ago
 
 
 @dataclass(frozen=True)
@@ -140,6 +148,7 @@ class SetObserved:
 
 
 Action = Create | Start | Restart | WriteConfig | Diagnose | RemoveContainer | RemoveVolume | Fail | SetObserved
+Action |= CreatePool | HandOff | DestroyPool | WarmUp  # the warm pool's (`runtime.pool`)
 
 
 # --- planning --------------------------------------------------------------------------------------
@@ -253,7 +262,9 @@ def _plan_wanted(
             actions += _set(a, phase="connecting", phase_reason=None)
         return actions
 
-    started_long_ago = now.timestamp() - container.created > limits.provision_timeout.total_seconds()
+    # A pool container is older than its user's claim on it: their clock starts at the hand-off.
+    since = max(container.created, a.handed_off_at.timestamp() if a.handed_off_at else 0.0)
+    started_long_ago = now.timestamp() - since > limits.provision_timeout.total_seconds()
     if started_long_ago:
         seconds = int(limits.provision_timeout.total_seconds())
         return actions + [Fail(a.id, f"the assistant did not connect within {seconds} s", host.id, container.id)]
@@ -268,21 +279,49 @@ def plan(
     observed: Observed,
     now: datetime,
     limits: Limits,
+    *,
+    pool_template: str | None = None,
 ) -> list[Action]:
+    """`pool_template` is the template hash pool containers must carry now (None: no pool at all)."""
     by_id = {h.id: h for h in hosts}
+    # Who owns a container: its user label, or for a handed-off pool container the row that names it.
+    claimed = {a.container_id: a.user_id for a in assistants if a.container_id}
+
+    def owner_of(c: ObservedContainer) -> uuid.UUID | None:
+        return c.user_id or claimed.get(c.id)
+
     wanted = {a.user_id: a for a in assistants if a.wanted}
     known = {a.user_id: a for a in assistants}
     load: dict[uuid.UUID, int] = {}
     for a in assistants:
         if a.wanted and a.host_id is not None:
             load[a.host_id] = load.get(a.host_id, 0) + 1
+    volume_owner = {a.volume: a.user_id for a in assistants if a.volume}
     volume_host: dict[uuid.UUID, uuid.UUID] = {}
     for host_id, volumes in (observed.volumes or {}).items():
         for volume in volumes:
-            if volume.user_id is not None:
-                volume_host.setdefault(volume.user_id, host_id)
+            owner = volume.user_id or volume_owner.get(volume.name)
+            if owner is not None:
+                volume_host.setdefault(owner, host_id)
 
     actions: list[Action] = []
+    pools: dict[uuid.UUID, pool.HostPool] = {}
+    for host in hosts:
+        if host.id in observed.containers and host.reachable:
+            room = host.max_containers - load.get(host.id, 0)
+            pools[host.id], destroyed = pool.survey(
+                host,
+                observed.containers[host.id],
+                claimed,
+                pool_template,
+                now,
+                limits,
+                room=room,
+                warmed=observed.warmed,
+                warming=observed.warming,
+            )
+            actions += destroyed
+
     for a in assistants:
         if not a.wanted:
             continue
@@ -290,6 +329,12 @@ def plan(
         if a.host_id is None or host is None:
             if a.next_retry_at is not None and now < a.next_retry_at:
                 continue
+            has_volume = a.user_id in volume_host  # known on volume passes; `ready_at` covers the rest
+            if pool.may_take_pool(a, pool_template, has_volume, now):
+                handed = pool.hand_off(a, pools, load)
+                if handed is not None:
+                    actions.append(handed)
+                    continue
             answering = [h for h in hosts if h.id in observed.containers]
             chosen = choose_host(answering, load, volume_host.get(a.user_id))
             if chosen is None:
@@ -300,33 +345,44 @@ def plan(
             continue
         if host.reachable and host.id not in observed.containers:
             continue  # no answer this pass, but not yet unreachable: decide nothing on no information
-        mine = [c for c in observed.containers.get(host.id, []) if c.user_id == a.user_id]
+        mine = [c for c in observed.containers.get(host.id, []) if owner_of(c) == a.user_id]
         actions += _plan_wanted(a, host, mine, now, limits)
+
+    for host_pool in pools.values():
+        actions += pool.refill(host_pool, load)
 
     # Containers nobody wants here: a deleted assistant's go at once, strangers after a grace period
     # (a create can succeed while its answer is lost).
     for host_id, containers in observed.containers.items():
         for c in containers:
-            owner = wanted.get(c.user_id) if c.user_id else None
+            if pool.is_pool(c, claimed):
+                continue  # the pool's own, sorted by `pool.survey`
+            user_id = owner_of(c)
+            owner = wanted.get(user_id) if user_id else None
             if owner is not None and owner.host_id == host_id:
                 continue
-            row = known.get(c.user_id) if c.user_id else None
+            row = known.get(user_id) if user_id else None
             deleted = row is not None and not row.wanted
             if deleted or now.timestamp() - c.created > limits.orphan_grace.total_seconds():
                 actions.append(RemoveContainer(host_id, c.id, "deleted" if deleted else "orphan"))
 
     for a in assistants:
         if not a.wanted and a.phase != "none":
-            anywhere = any(c.user_id == a.user_id for cs in observed.containers.values() for c in cs)
+            anywhere = any(owner_of(c) == a.user_id for cs in observed.containers.values() for c in cs)
             if not anywhere and (a.host_id is None or a.host_id in observed.containers):
                 actions.append(SetObserved(a.id, {"phase": "none", "host_server_id": None, "container_id": None}))
 
     for host_id, volumes in (observed.volumes or {}).items():
-        in_use = {c.user_id for c in observed.containers.get(host_id, [])}
+        if host_id not in observed.containers:
+            continue  # what uses a volume is unknown without this host's containers
+        in_use = {owner_of(c) for c in observed.containers[host_id]}
+        for name in pool.stray_volumes(host_id, volumes, observed.containers[host_id], set(volume_owner)):
+            actions.append(RemoveVolume(host_id, name))
         for volume in volumes:
-            if volume.user_id is None or volume.user_id in in_use:
+            owner = volume.user_id or volume_owner.get(volume.name)
+            if owner is None or owner in in_use:
                 continue
-            row = known.get(volume.user_id)
+            row = known.get(owner)
             if row is not None and row.wanted:
                 continue
             expired = row is None or (row.deleted_at is not None and now - row.deleted_at > limits.volume_retention)

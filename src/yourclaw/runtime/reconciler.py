@@ -29,7 +29,7 @@ from yourclaw.observability import metrics
 from yourclaw.protocol import tokens
 from yourclaw.runtime import desired, planner, user_data, workspace
 from yourclaw.runtime import repository as repo
-from yourclaw.runtime.apply import Applier, HostHandle, record_host
+from yourclaw.runtime.apply import Applier, HostHandle, WarmState, record_host
 from yourclaw.runtime.host_client import HostClient, ObservedContainer, ObservedVolume
 
 log = structlog.get_logger(__name__)
@@ -101,6 +101,7 @@ class Reconciler:
         self._died: dict[str, float] = {}
         self.workspaces = workspace.Rounds(settings, sessions)
         self._user_data: asyncio.Task | None = None
+        self.warm_state = WarmState()
         self.limits = planner.Limits(
             max_attempts=settings.worker_max_attempts,
             provision_timeout=timedelta(seconds=settings.provision_timeout_seconds),
@@ -226,7 +227,7 @@ class Reconciler:
         views = []
         for host, result in zip(host_rows, results, strict=True):
             if result is PENDING:
-                views.append(planner.HostView(host.id, host.name, host.draining, host.max_containers, host.reachable))
+                views.append(self._view(host, host.reachable))
                 continue
             ok = not isinstance(result, BaseException)
             error = None if ok else (f"{type(result).__name__}: {result}" if str(result) else type(result).__name__)
@@ -241,7 +242,7 @@ class Reconciler:
             else:
                 report.unreachable.append(host.name)
                 log.warning("host_did_not_answer", host=host.name, error=error)
-            views.append(planner.HostView(host.id, host.name, host.draining, host.max_containers, reachable))
+            views.append(self._view(host, reachable))
         if with_volumes:
             self._last_volume_pass = time.monotonic()
         self.workspaces.maybe_start(self.handles, workspace.placed(rows, set(containers)), now)
@@ -262,8 +263,16 @@ class Reconciler:
             )
             for row in rows
         ]
-        observed = planner.Observed(containers, volume_map if with_volumes else None)
-        actions = planner.plan(wanted, views, observed, now, self.limits)
+        if len(containers) == len(host_rows):  # every host answered: forget containers gone since
+            self.warm_state.warmed &= {c.id for cs in containers.values() for c in cs}
+        observed = planner.Observed(
+            containers,
+            volume_map if with_volumes else None,
+            warmed=frozenset(self.warm_state.warmed),
+            warming=self.warm_state.warming(time.monotonic()),
+        )
+        template = desired.pool_template(self.settings) if any(v.warm_pool for v in views) else None
+        actions = planner.plan(wanted, views, observed, now, self.limits, pool_template=template)
         report.actions = actions
         if actions:
             applier = Applier(
@@ -276,6 +285,7 @@ class Reconciler:
                 token_for,
                 now,
                 timezone_for,
+                self.warm_state,
             )
             await self._apply(applier, actions, pass_started)
         report.api_calls = sum(self.handles[h.id].client.api_calls - calls_before[h.id] for h in host_rows)
@@ -307,6 +317,10 @@ class Reconciler:
 
         self._user_data = asyncio.create_task(run())
 
+    def _view(self, host: HostServer, reachable: bool) -> planner.HostView:
+        pool_size = host.warm_pool if host.warm_pool is not None else self.settings.warm_pool_size
+        return planner.HostView(host.id, host.name, host.draining, host.max_containers, reachable, pool_size)
+
     async def _apply(self, applier: Applier, actions: list[planner.Action], pass_started: float) -> None:
         """Actions for one assistant (or one container) run in order, as a background task: the pass does
         not wait for them, so a slow `docker start` never holds up the next pass (readiness, crashes, new
@@ -315,6 +329,8 @@ class Reconciler:
         groups: dict[object, list[planner.Action]] = {}
         for action in actions:
             key = getattr(action, "assistant_id", None) or getattr(action, "container_id", None) or id(action)
+            if isinstance(action, planner.CreatePool):
+                key = ("pool", action.host_id)  # one host's refill in one task: a pass never doubles it
             groups.setdefault(key, []).append(action)
 
         async def run_group(group: list[planner.Action]) -> None:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yourclaw.db.models import Assistant, HostServer, User
@@ -65,6 +66,48 @@ async def claim_for_host(
         .returning(Assistant.id)
     )
     return claimed is not None
+
+
+async def claim_pool_container(
+    session: AsyncSession,
+    assistant_id: uuid.UUID,
+    *,
+    host_id: uuid.UUID,
+    container_id: str,
+    volume: str,
+    now: datetime,
+) -> bool:
+    """Records that a pool container and its volume are now this user's, if the row still wants an
+    assistant and has none yet. False when either is already someone's (the unique indexes say so) or the
+    row changed: the caller then writes nothing into the container."""
+    try:
+        async with session.begin_nested():
+            claimed = await session.scalar(
+                update(Assistant)
+                .where(
+                    Assistant.id == assistant_id,
+                    Assistant.wanted.is_(True),
+                    Assistant.host_server_id.is_(None),
+                    Assistant.container_id.is_(None),
+                    Assistant.volume.is_(None),
+                )
+                .values(
+                    host_server_id=host_id,
+                    container_id=container_id,
+                    volume=volume,
+                    handed_off_at=now,
+                    phase="creating",
+                    phase_reason=None,
+                )
+                .returning(Assistant.id)
+            )
+    except IntegrityError:
+        return False
+    return claimed is not None
+
+
+async def container_claimed(session: AsyncSession, container_id: str) -> bool:
+    return (await session.scalar(select(Assistant.id).where(Assistant.container_id == container_id))) is not None
 
 
 async def update_host(session: AsyncSession, host_id: uuid.UUID, **values: object) -> None:

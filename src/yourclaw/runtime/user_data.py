@@ -39,14 +39,14 @@ async def fulfil_exports(
     async with sessions() as session:
         pending = (
             await session.execute(
-                select(DataExport.id, DataExport.user_id, Assistant.host_server_id)
+                select(DataExport.id, DataExport.user_id, Assistant.host_server_id, Assistant.volume)
                 .outerjoin(Assistant, Assistant.user_id == DataExport.user_id)
                 .where(DataExport.status == "PENDING")
                 .order_by(DataExport.requested_at)
                 .limit(BATCH)
             )
         ).all()
-    for export_id, user_id, host_id in pending:
+    for export_id, user_id, host_id, volume in pending:
         values: dict[str, object]
         if host_id is None:
             values = {"status": "READY"}  # never placed: no volume, nothing to read
@@ -56,7 +56,7 @@ async def fulfil_exports(
             try:
                 tar = await handle.call(
                     handle.client.archive_volume,
-                    volume_name(user_id),
+                    volume or volume_name(user_id),
                     settings.assistant_image,
                     WORKSPACE,
                     settings.export_max_bytes,

@@ -69,12 +69,20 @@ class Placed:
     host_id: uuid.UUID
     used: int | None
     size: int | None
+    volume: str  # the user's own, or the one that came with a warm-pool container
 
 
 def placed(rows: Iterable[Assistant], reachable: set[uuid.UUID]) -> list[Placed]:
     """The assistants with a container on a host that answered: the ones whose volume is there to read."""
     return [
-        Placed(row.id, row.user_id, row.host_server_id, row.workspace_bytes, row.workspace_limit_bytes)
+        Placed(
+            row.id,
+            row.user_id,
+            row.host_server_id,
+            row.workspace_bytes,
+            row.workspace_limit_bytes,
+            row.volume or volume_name(row.user_id),
+        )
         for row in rows
         if row.wanted and row.container_id and row.host_server_id in reachable
     ]
@@ -95,7 +103,7 @@ async def measure(
         if handle is None:
             continue
         try:
-            usage = await handle.call(handle.client.volume_usage, volume_name(item.user_id))
+            usage = await handle.call(handle.client.volume_usage, item.volume)
         except HostUnavailable:
             continue
         except Exception as exc:  # noqa: BLE001  (the next round tries again)

@@ -57,7 +57,7 @@ class StandinHost:
         self.api_calls = 0
         self.root = root
         self._containers: dict[str, _Container] = {}
-        self._volumes: dict[str, uuid.UUID] = {}
+        self._volumes: dict[str, tuple[uuid.UUID | None, uuid.UUID | None]] = {}  # name -> (user, pool)
         self._volume_sizes: dict[str, int] = {}
         self._lock = threading.Lock()
         self._on_event: Callable[..., None] | None = None
@@ -65,7 +65,7 @@ class StandinHost:
         # Volumes outlive the process, as they outlive containers on a real host.
         for directory in (root / "volumes").glob("yourclaw-data-*") if (root / "volumes").is_dir() else ():
             try:
-                self._volumes[directory.name] = uuid.UUID(directory.name.removeprefix("yourclaw-data-"))
+                self._volumes[directory.name] = (uuid.UUID(directory.name.removeprefix("yourclaw-data-")), None)
             except ValueError:
                 continue
 
@@ -88,14 +88,24 @@ class StandinHost:
         self.api_calls += 1
         with self._lock:
             return [
-                ObservedContainer(c.id, c.spec.name, c.spec.user_id, c.spec.spec_hash, c.state, None, c.created)
+                ObservedContainer(
+                    c.id,
+                    c.spec.name,
+                    c.spec.user_id,
+                    c.spec.spec_hash,
+                    c.state,
+                    None,
+                    c.created,
+                    pool_id=c.spec.pool_id,
+                    template_hash=c.spec.template_hash,
+                )
                 for c in self._containers.values()
             ]
 
     def list_volumes(self) -> list[ObservedVolume]:
         self.api_calls += 1
         with self._lock:
-            return [ObservedVolume(name, user_id) for name, user_id in self._volumes.items()]
+            return [ObservedVolume(name, owner, pool) for name, (owner, pool) in self._volumes.items()]
 
     def create(self, spec: ContainerSpec) -> str:
         self.api_calls += 1
@@ -106,7 +116,7 @@ class StandinHost:
             for existing in self._containers.values():
                 if existing.spec.name == spec.name:
                     return existing.id
-            self._volumes.setdefault(spec.volume, spec.user_id)
+            self._volumes.setdefault(spec.volume, (spec.user_id, spec.pool_id))
             if spec.volume_size is not None:
                 self._volume_sizes.setdefault(spec.volume, spec.volume_size)
             self._volume_dir(spec.volume).mkdir(parents=True, exist_ok=True)
@@ -120,6 +130,9 @@ class StandinHost:
         if container is None:
             raise KeyError(f"no such container {container_id[:12]}")
         return container
+
+    def keep_running(self, container_id: str) -> None:
+        self.api_calls += 1
 
     def start(self, container_id: str) -> None:
         self.api_calls += 1
@@ -187,6 +200,16 @@ class StandinHost:
             return None
         used = sum(f.stat().st_size for f in directory.rglob("*") if f.is_file() and not f.is_symlink())
         return VolumeUsage(size_bytes=size, used_bytes=used)
+
+    def exec_detached(self, container_id: str, command: list[str]) -> str:
+        """A stand-in assistant has no lazy first-turn setup to warm: every command succeeds at once."""
+        self.api_calls += 1
+        self._get(container_id)
+        return secrets.token_hex(8)
+
+    def exec_exit_code(self, exec_id: str) -> int | None:
+        self.api_calls += 1
+        return 0
 
     def remove_volume(self, name: str) -> None:
         self.api_calls += 1

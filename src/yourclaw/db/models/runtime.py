@@ -36,12 +36,15 @@ class HostServer(Base):
     __table_args__ = (
         CheckConstraint("max_containers >= 0", name="max_containers_nonnegative"),
         CheckConstraint("docker_url LIKE 'tcp://%'", name="docker_url_tcp"),
+        CheckConstraint("warm_pool IS NULL OR warm_pool >= 0", name="warm_pool_nonnegative"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     name: Mapped[str] = mapped_column(String(64), unique=True)
     docker_url: Mapped[str] = mapped_column(String(255), unique=True)
     max_containers: Mapped[int] = mapped_column(Integer, server_default=text("20"))
+    # Warm, unassigned containers kept here (counted in max_containers); NULL = the WARM_POOL_SIZE setting.
+    warm_pool: Mapped[int | None] = mapped_column(Integer)
     draining: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     reachable: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     consecutive_failures: Mapped[int] = mapped_column(Integer, server_default=text("0"))
@@ -66,6 +69,10 @@ class Assistant(Base):
         CheckConstraint("attempts >= 0", name="attempts_nonnegative"),
         CheckConstraint("desired_generation >= 1", name="generation_positive"),
         Index("ix_assistants_host_server_id", "host_server_id"),
+        # A container or volume belongs to one user at most: two hand-offs of one pool container cannot
+        # both be recorded.
+        Index("uq_assistants_container_id", "container_id", unique=True),
+        Index("uq_assistants_volume", "volume", unique=True),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -84,6 +91,10 @@ class Assistant(Base):
     phase: Mapped[str] = mapped_column(String(20), server_default=text("'none'"))
     host_server_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("host_servers.id", ondelete="SET NULL"))
     container_id: Mapped[str | None] = mapped_column(String(100))
+    # The user's data volume when it is not the one named after them: one that came with a pool container.
+    volume: Mapped[str | None] = mapped_column(String(100))
+    # When a pool container became this user's: its provisioning clock starts then, not at its creation.
+    handed_off_at: Mapped[datetime | None]
     container_spec_hash: Mapped[str | None] = mapped_column(String(64))
     config_hash: Mapped[str | None] = mapped_column(String(64))
     observed_generation: Mapped[int | None] = mapped_column(BigInteger)
