@@ -194,8 +194,11 @@ class Outage:
             text = f"held {uuid.uuid4().hex[:6]}"
             await receive(self.sessions, self.phones[u], text)
             held.append((self.phones[u], text))
+        # A poll after start() was called comes from a container the returning engine ran; READY is timed from
+        # start() returning (the engine answering), 0 for one already back by then.
+        start_wall = datetime.now(UTC)
         await asyncio.to_thread(eng_a.start)
-        back_at, back_wall = time.monotonic(), datetime.now(UTC)
+        back_at = time.monotonic()
         say(f"  {eng_a.name} stopped in {stopped_in:.1f} s, down {back_at - down_at:.1f} s, started again in "
             f"{time.monotonic() - back_at:.1f} s")  # fmt: skip
 
@@ -206,8 +209,8 @@ class Outage:
             for u in users_a:
                 r = rows[u]
                 if u not in ready_after and r.status == "READY" and r.phase == "ready" and r.last_poll_at \
-                        and r.last_poll_at > back_wall:  # fmt: skip
-                    ready_after[u] = time.monotonic() - back_at
+                        and r.last_poll_at > start_wall:  # fmt: skip
+                    ready_after[u] = max(0.0, time.monotonic() - back_at)
             await asyncio.sleep(0.2)
         times = list(ready_after.values())
         answered_b = await self.answered(sent, 30)
