@@ -16,6 +16,11 @@ assistant polling again from a new instance.
 Phase 2: PG_MESSAGES more while PostgreSQL is stopped (fast shutdown) for PG_DOWN seconds mid-load and started
 again on the same data directory; nothing else is touched. Counted: lost, doubled, and how long after the
 database returned the API answered its health and the first reply reached Twilio.
+Phase 3 (bench/_chaos/engine_outage.py, runs as root): ENGINE_USERS assistants on two real Docker engines over
+mutual TLS with the stand-in assistant image; one engine stopped ENGINE_DOWN seconds while messages go to the
+other's assistants. Counted: the other engine's assistants READY and answering throughout, the stopped
+engine's assistants' time to READY after it returned, and the managed volumes on each engine before and after.
+`--phase kill|pg|engine` runs one phase alone (default: all three).
 
 Everything listens on 127.0.0.1 and is stopped by pid at the end (also on error and Ctrl-C).
 """
@@ -312,8 +317,10 @@ async def run(args) -> int:
     ok = False
     try:
         await chaos.up()
-        await chaos.phase1()
-        await chaos.phase2()
+        if args.phase in ("all", "kill"):
+            await chaos.phase1()
+        if args.phase in ("all", "pg"):
+            await chaos.phase2()
         ok = True
     finally:
         stop_everything(chaos.procs, chaos.twilio, chaos.pg, postmaster_pid(workdir / "pg"))
@@ -335,11 +342,20 @@ def main() -> int:
     parser.add_argument("--pg-messages", type=int, default=200, help="messages in phase 2 (200)")
     parser.add_argument("--pg-at", type=float, default=8.0, help="seconds into phase 2 PostgreSQL stops (8)")
     parser.add_argument("--pg-down", type=float, default=5.0, help="seconds PostgreSQL stays down (5)")
+    parser.add_argument("--engine-users", type=int, default=10, help="assistants over the two engines in phase 3 (10)")
+    parser.add_argument("--engine-down", type=float, default=60.0, help="seconds one engine stays down (60)")
+    parser.add_argument("--engine-timeout", type=float, default=180.0, help="seconds allowed to be READY (180)")
+    parser.add_argument("--phase", choices=("all", "kill", "pg", "engine"), default="all", help="one phase alone")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir with the logs")
     args = parser.parse_args()
     interrupt_on_sigterm()
     try:
-        return asyncio.run(run(args))
+        code = 0 if args.phase == "engine" else asyncio.run(run(args))
+        if args.phase in ("all", "engine"):
+            from _chaos.engine_outage import phase_engine
+
+            phase_engine(args)
+        return code
     except KeyboardInterrupt:
         say("interrupted: everything started was stopped")
         return 130
