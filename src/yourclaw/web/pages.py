@@ -7,9 +7,9 @@ cheap signature check, no database. The scripts handle a 401 from the API the sa
 
 from __future__ import annotations
 
+import functools
 import html
 import re
-import functools
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
