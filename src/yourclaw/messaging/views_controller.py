@@ -50,4 +50,5 @@ class MessagingViewsController(Controller):
                 for m in page
             ],
             next_before=page[-1].id if len(rows) > limit else None,
+            assistant_typing=before is None and await repo.assistant_working(db_session, current_user.id),
         )

@@ -242,7 +242,7 @@ _SETTLE = text(
         RETURNING id
     ), audit AS (
         INSERT INTO messages (user_id, direction, kind, body)
-        SELECT :user_id, 'INBOUND', 'user', :body WHERE :queued
+        SELECT :user_id, 'INBOUND', 'user', :body WHERE :audited
     ), counted AS (
         INSERT INTO usage_daily (user_id, inbound_count)
         SELECT :user_id, 1 WHERE :queued
@@ -251,7 +251,12 @@ _SETTLE = text(
     )
     SELECT (SELECT count(*) FROM routed), (SELECT pg_notify(:channel, CAST(:user_id AS text)) WHERE :queued)
     """
-).bindparams(bindparam("user_id", type_=Uuid()), bindparam("id", type_=Uuid()), bindparam("queued", type_=Boolean()))
+).bindparams(
+    bindparam("user_id", type_=Uuid()),
+    bindparam("id", type_=Uuid()),
+    bindparam("queued", type_=Boolean()),
+    bindparam("audited", type_=Boolean()),
+)
 
 
 async def settle(
@@ -262,10 +267,14 @@ async def settle(
     user_id: uuid.UUID | None,
     *,
     queued_body: str | None = None,
+    audit_body: str | None = None,
 ) -> None:
     """Record the router's outcome; `queued_body` (what the conversation view shows) when the message
-    went to the user's assistant, whose waiting polls are then woken."""
+    went to the user's assistant, whose waiting polls are then woken and today's count grows.
+    `audit_body` instead: a refused message of the user's (no assistant yet, a limit) still belongs in
+    their conversation, so it is there after a reload, but it is not counted and wakes nobody."""
     queued = queued_body is not None and user_id is not None
+    audited = user_id is not None and (queued_body or audit_body) is not None
     await session.execute(
         _SETTLE,
         {
@@ -274,7 +283,8 @@ async def settle(
             "detail": detail,
             "user_id": user_id,
             "queued": queued,
-            "body": queued_body or "",
+            "audited": audited,
+            "body": queued_body if queued_body is not None else (audit_body or ""),
             "channel": channels.USER_INBOUND,
         },
     )
@@ -362,3 +372,28 @@ async def conversation_page(
         stmt = stmt.where(tuple_(Message.created_at, Message.id) < tuple_(cursor[0], cursor[1]))
     stmt = stmt.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit)
     return list((await session.scalars(stmt)).all())
+
+
+# A reply the sender has not handed to Twilio yet is still "typing" for the person: the assistant has
+# answered, but nothing has arrived. Older than this, a pending reply is stuck, not being written.
+_TYPING_REPLY_WINDOW = "2 minutes"
+
+_ASSISTANT_WORKING = text(
+    f"""
+    SELECT EXISTS (
+        SELECT 1 FROM inbound_messages
+        WHERE user_id = :user_id AND status = 'LEASED' AND lease_until > now()
+    ) OR EXISTS (
+        SELECT 1 FROM outbox
+        WHERE user_id = :user_id AND kind = 'reply' AND status IN ('PENDING', 'SENDING')
+          AND created_at > now() - interval '{_TYPING_REPLY_WINDOW}'
+          AND (not_before IS NULL OR not_before <= now())
+    )
+    """
+).bindparams(bindparam("user_id", type_=Uuid()))
+
+
+async def assistant_working(session: AsyncSession, user_id: uuid.UUID) -> bool:
+    """Whether the user's assistant is on a message of theirs: handed out to it (leased, not acked) or its
+    reply on the way to Twilio. The dashboard's typing dots show exactly this span, from hand-off to reply."""
+    return bool(await session.scalar(_ASSISTANT_WORKING, {"user_id": user_id}))
