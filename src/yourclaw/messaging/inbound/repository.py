@@ -372,28 +372,3 @@ async def conversation_page(
         stmt = stmt.where(tuple_(Message.created_at, Message.id) < tuple_(cursor[0], cursor[1]))
     stmt = stmt.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit)
     return list((await session.scalars(stmt)).all())
-
-
-# A reply the sender has not handed to Twilio yet is still "typing" for the person: the assistant has
-# answered, but nothing has arrived. Older than this, a pending reply is stuck, not being written.
-_TYPING_REPLY_WINDOW = "2 minutes"
-
-_ASSISTANT_WORKING = text(
-    f"""
-    SELECT EXISTS (
-        SELECT 1 FROM inbound_messages
-        WHERE user_id = :user_id AND status = 'LEASED' AND lease_until > now()
-    ) OR EXISTS (
-        SELECT 1 FROM outbox
-        WHERE user_id = :user_id AND kind = 'reply' AND status IN ('PENDING', 'SENDING')
-          AND created_at > now() - interval '{_TYPING_REPLY_WINDOW}'
-          AND (not_before IS NULL OR not_before <= now())
-    )
-    """
-).bindparams(bindparam("user_id", type_=Uuid()))
-
-
-async def assistant_working(session: AsyncSession, user_id: uuid.UUID) -> bool:
-    """Whether the user's assistant is on a message of theirs: handed out to it (leased, not acked) or its
-    reply on the way to Twilio. The dashboard's typing dots show exactly this span, from hand-off to reply."""
-    return bool(await session.scalar(_ASSISTANT_WORKING, {"user_id": user_id}))
