@@ -26,7 +26,7 @@ const MARKS = {
 
 function mark(status) {
   const [glyph, label] = MARKS[status] || ["✓", "Sent"];
-  return el("span", { class: `mark mark-${status || "sent"}`, title: label, "aria-label": label, "data-status": status || "" }, glyph);
+  return el("span", { class: `mark mark-${status || "sent"}`, title: label, "data-status": status || "" }, el("span", { "aria-hidden": "true", text: glyph }), el("span", { class: "visually-hidden", text: label }));
 }
 
 export function mountSimulator(root, { quick = [], onSent = null } = {}) {
