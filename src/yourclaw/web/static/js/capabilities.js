@@ -16,11 +16,11 @@ export const EXAMPLES = [
 export function mountCapabilities(root, { whatsappNumber, simulator = null }) {
   const digits = (whatsappNumber || "").replace(/[^0-9]/g, "");
   function item([label, text, note]) {
-    const words = el("span", { class: "example-text", text: `“${text}”` });
+    const words = el("span", { class: "example-text" }, `“${text}”`, note ? el("span", { class: "example-note", text: ` (${note})` }) : null);
     const action = simulator
       ? el("button", { type: "button", class: "example", "data-example": label, onclick: () => simulator(text) }, el("strong", { text: label }), words)
       : el("a", { class: "example", href: `https://wa.me/${digits}?text=${encodeURIComponent(text)}`, target: "_blank", rel: "noopener", "data-example": label }, el("strong", { text: label }), words);
-    return el("li", {}, action, note ? el("span", { class: "muted small", text: ` (${note})` }) : null);
+    return el("li", {}, action);
   }
   root.replaceChildren(
     el("p", { class: "muted", text: simulator ? "Click one to send it from the simulator below." : "Tap one to open WhatsApp with it written for you." }),

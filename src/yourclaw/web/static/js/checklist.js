@@ -19,7 +19,7 @@ export function mountChecklist(section) {
         el("p", { class: "muted", id: "checklist-left", text: `${steps.length - left} of ${steps.length} done.` }),
         el(
           "ol",
-          { class: "checklist" },
+          { class: "onboarding-steps" },
           steps.map(([key, text, done, href]) =>
             el(
               "li",
