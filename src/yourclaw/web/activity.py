@@ -1,5 +1,6 @@
 """`GET /activity`: what the user's assistant has been doing, newest first, for a dashboard without the
-simulator (production): the messages it wrote on its own and our notices about it (ready, credits)."""
+simulator (production): the messages it wrote on its own, our notices about it (ready, credits), and the
+changes made to it (its model)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from litestar.di import Provide
 from litestar.params import QueryParameter
 
 from yourclaw.accounts.dependencies import CurrentUser, provide_current_user
+from yourclaw.assistants import repository as assistants_repo
 from yourclaw.kit.di import DbSession
+from yourclaw.llm import catalog
 from yourclaw.messaging import views_repository as views_repo
 
 MAX_ITEMS = 50
@@ -23,15 +26,20 @@ PREVIEW_CHARS = 140
 class ActivityItem(msgspec.Struct):
     at: datetime
     # "proactive" (the assistant wrote first: a reminder, an alert), "ready", "credits_low",
-    # "credits_used_up", "credits_none"
+    # "credits_used_up", "credits_none", "model_changed"
     kind: str
-    # The outbox's status: SENT, or PENDING / HELD while quiet hours or a cap hold it back.
+    # A message's outbox status: SENT, or PENDING / HELD while quiet hours or a cap hold it back; "DONE"
+    # for a change.
     status: str
     preview: str
 
 
 class ActivityOut(msgspec.Struct):
     items: list[ActivityItem]
+
+
+def _model_label(model: str) -> str:
+    return next((m.label for m in catalog.MODELS if m.id == model), model)
 
 
 def _preview(body: str) -> str:
@@ -52,4 +60,8 @@ class ActivityController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_ITEMS)] = 10,
     ) -> ActivityOut:
         rows = await views_repo.recent_activity(db_session, current_user.id, limit)
-        return ActivityOut(items=[ActivityItem(r.at, r.kind, r.status, _preview(r.body)) for r in rows])
+        items = [ActivityItem(r.at, r.kind, r.status, _preview(r.body)) for r in rows]
+        for event in await assistants_repo.recent_events(db_session, current_user.id, limit):
+            items.append(ActivityItem(event.created_at, event.kind, "DONE", _model_label(event.detail or "")))
+        items.sort(key=lambda item: item.at, reverse=True)
+        return ActivityOut(items=items[:limit])

@@ -11,12 +11,13 @@ from yourclaw.db.models.billing import (
 )
 from yourclaw.db.models.integrations import UserIntegration
 from yourclaw.db.models.messaging import InboundMessage, LlmSpendDaily, Media, Message, Outbox, UsageDaily
-from yourclaw.db.models.runtime import Assistant, AssistantToken, HostServer
+from yourclaw.db.models.runtime import Assistant, AssistantEvent, AssistantToken, HostServer
 from yourclaw.db.models.users import PhoneAttempts, User, UserPhone
 
 __all__ = [
     "ApiKey",
     "Assistant",
+    "AssistantEvent",
     "AssistantToken",
     "BillingCustomer",
     "CreditLedgerEntry",

@@ -1,5 +1,5 @@
-// Recent activity: what the assistant wrote on its own (reminders, alerts) and our notices about it (ready,
-// credits), newest first, so someone without the simulator sees their assistant is alive.
+// Recent activity: what the assistant wrote on its own (reminders, alerts), our notices about it (ready,
+// credits) and changes to it (its model), newest first, so someone without the simulator sees their assistant is alive.
 import { authed } from "./api.js";
 import { dateOf, el, timeOf } from "./ui.js";
 
@@ -9,6 +9,7 @@ const KINDS = {
   credits_low: "Credits running low",
   credits_used_up: "Credits used up",
   credits_none: "A message went unanswered: no credits",
+  model_changed: "Model changed",
 };
 const WAITING = { PENDING: "waiting to be sent", HELD: "waiting for your next message", SENDING: "being sent", FAILED: "could not be sent" };
 
