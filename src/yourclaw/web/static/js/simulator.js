@@ -30,7 +30,8 @@ function mark(status) {
 }
 
 export function mountSimulator(root, { quick = [], onSent = null } = {}) {
-  const list = el("div", { class: "chat", role: "log", "aria-live": "polite", "aria-label": "Simulated WhatsApp conversation" });
+  // Focusable: the conversation scrolls, and a keyboard must be able to scroll it.
+  const list = el("div", { class: "chat", role: "log", tabindex: "0", "aria-live": "polite", "aria-label": "Simulated WhatsApp conversation" });
   const typing = el("div", { class: "bubble them typing", id: "sim-typing", role: "status", "aria-label": "Your assistant is typing" }, el("span"), el("span"), el("span"));
   const empty = el("div", { class: "bubble note", text: "No messages yet. Say hi!" });
   const input = el("input", { id: "sim-text", type: "text", autocomplete: "off", placeholder: "Message", maxlength: "1600" });
