@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yourclaw.db import channels
-from yourclaw.db.models import Assistant
+from yourclaw.db.models import Assistant, AssistantEvent
 
 
 async def notify_desired_change(session: AsyncSession, user_id: uuid.UUID) -> None:
@@ -70,3 +70,19 @@ async def mark_unwanted(session: AsyncSession, user_id: uuid.UUID) -> Assistant:
 
 async def set_model(session: AsyncSession, user_id: uuid.UUID, model: str) -> Assistant:
     return await _update(session, user_id, model=model)
+
+
+async def record_event(session: AsyncSession, user_id: uuid.UUID, kind: str, detail: str | None = None) -> None:
+    session.add(AssistantEvent(user_id=user_id, kind=kind, detail=detail))
+    await session.flush()
+
+
+async def recent_events(session: AsyncSession, user_id: uuid.UUID, limit: int) -> list[AssistantEvent]:
+    """Newest first."""
+    rows = await session.scalars(
+        select(AssistantEvent)
+        .where(AssistantEvent.user_id == user_id)
+        .order_by(AssistantEvent.created_at.desc(), AssistantEvent.id.desc())
+        .limit(limit)
+    )
+    return list(rows.all())

@@ -155,6 +155,7 @@ async def change_model(session: AsyncSession, user_id: uuid.UUID, model: str) ->
     assistant = await _lock_wanted(session, user_id)
     if assistant.model != model:
         assistant = await repo.set_model(session, user_id, model)
+        await repo.record_event(session, user_id, "model_changed", model)
         await repo.notify_desired_change(session, user_id)
     return view(assistant)
 

@@ -49,6 +49,7 @@ def _plain(obj: Any) -> dict:
 class StripeGateway:
     def __init__(self, settings: Settings) -> None:
         self.price_id = settings.stripe_price_id
+        self._portal_configuration: str | None = settings.stripe_portal_configuration
         self._client: stripe.StripeClient | None = None
         self._http: _HttpxClient | None = None
         if settings.stripe_secret_key:
@@ -112,8 +113,28 @@ class StripeGateway:
         }
         return await self._call("checkout.sessions.create", self.client.v1.checkout.sessions.create_async(params))
 
+    async def portal_configuration(self) -> str:
+        """The customer portal's configuration: STRIPE_PORTAL_CONFIGURATION, or one made once per process
+        (one per day with the idempotency key) with what the dashboard links to: invoice history, the card,
+        cancelling at the end of the period."""
+        if self._portal_configuration is None:
+            params = {
+                "features": {
+                    "invoice_history": {"enabled": True},
+                    "payment_method_update": {"enabled": True},
+                    "subscription_cancel": {"enabled": True, "mode": "at_period_end"},
+                },
+            }
+            options = {"idempotency_key": "yourclaw-portal-configuration-v1"}
+            created = await self._call(
+                "billing_portal.configurations.create",
+                self.client.v1.billing_portal.configurations.create_async(params, options),
+            )
+            self._portal_configuration = created["id"]
+        return self._portal_configuration
+
     async def create_portal_session(self, *, customer_id: str, return_url: str) -> dict:
-        params = {"customer": customer_id, "return_url": return_url}
+        params = {"customer": customer_id, "return_url": return_url, "configuration": await self.portal_configuration()}
         return await self._call(
             "billing_portal.sessions.create", self.client.v1.billing_portal.sessions.create_async(params)
         )

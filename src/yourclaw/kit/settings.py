@@ -69,6 +69,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     stripe_webhook_secret: str | None = None
     stripe_price_id: str | None = None
     stripe_api_base_url: str | None = None
+    # bpc_...: the customer portal's configuration; unset, one with invoice history is made on first use.
+    stripe_portal_configuration: str | None = None
     past_due_grace_days: float = 7.0
 
     anthropic_api_key: str | None = None

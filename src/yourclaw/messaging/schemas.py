@@ -21,3 +21,5 @@ class MessagesOut(msgspec.Struct):
     messages: list[MessageOut]
     # Pass as `before` for the next (older) page; null on the last page.
     next_before: uuid.UUID | None
+    # The assistant is working on the user's message (handed out, reply not yet sent): typing dots.
+    assistant_typing: bool = False

@@ -12,6 +12,7 @@ from litestar.params import QueryParameter
 
 from yourclaw.accounts.dependencies import CurrentUser, provide_current_user
 from yourclaw.kit.di import DbSession
+from yourclaw.messaging import views_repository as views_repo
 from yourclaw.messaging.errors import UnknownCursor
 from yourclaw.messaging.inbound import repository as repo
 from yourclaw.messaging.schemas import MessageOut, MessagesOut
@@ -50,4 +51,5 @@ class MessagingViewsController(Controller):
                 for m in page
             ],
             next_before=page[-1].id if len(rows) > limit else None,
+            assistant_typing=before is None and await views_repo.assistant_working(db_session, current_user.id),
         )

@@ -58,7 +58,14 @@ class WarmState:
         return frozenset(self.held_until)
 
 
+# The first WhatsApp message: it is here, and what to ask it, in two lines (the dashboard's "What your
+# assistant can do" says the same). Harnesses wait for the first line.
 READY_TEXT = "Your assistant is ready! Say hi."
+READY_MESSAGE = (
+    f"{READY_TEXT}\n"
+    "Ask it for a reminder (“remind me at 9 to call the dentist”), to tell you when something happens "
+    "(“tell me if it will rain tomorrow”), or send it a photo to read."
+)
 MAX_RESTART_DELAY = timedelta(minutes=5)
 
 
@@ -441,7 +448,7 @@ class Applier:
                     values["ready_at"] = self.now
                 stamp = int((row.recreate_requested_at or row.created_at).timestamp())
                 await enqueue_whatsapp(
-                    session, row.user_id, READY_TEXT, kind="system", dedupe_key=f"ready:{row.id}:{stamp}"
+                    session, row.user_id, READY_MESSAGE, kind="system", dedupe_key=f"ready:{row.id}:{stamp}"
                 )
                 await tokens.confirm_rotation(
                     session, row.id, grace=timedelta(seconds=self.settings.assistant_token_grace_seconds), now=self.now

@@ -1,4 +1,5 @@
-"""One mapping from every failure to `{"detail", "code"}`; nothing else reaches a client.
+"""One mapping from every failure to `{"detail", "code"}`; nothing else reaches a client but the branded error
+page a browser's page load gets instead (`web.pages.error_page`).
 
 `answer_for` is the mapping itself, so a failure gets the same answer from a Litestar route and from a bare
 ASGI route (`server.bare_routes`); `EXCEPTION_HANDLERS` hands it to Litestar.
@@ -18,6 +19,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from yourclaw.kit.errors import YourClawError, answer_by_class
+from yourclaw.web import pages
 
 log = structlog.get_logger(__name__)
 
@@ -117,8 +119,15 @@ def _to_response(answer: ErrorAnswer) -> Response:
     return Response(answer.body, status_code=answer.status, media_type=MediaType.JSON, headers=answer.headers)
 
 
-def _litestar_handler(_: Request, exc: Exception) -> Response:
-    return _to_response(answer_for(exc))
+def _litestar_handler(request: Request, exc: Exception) -> Response:
+    answer = answer_for(exc)
+    # A person who typed an unknown address, or hit a failure while opening a page, sees a page of ours
+    # (404 or 5xx); scripts and API clients keep the JSON envelope.
+    if (answer.status == 404 or answer.status >= 500) and pages.wants_page(request):
+        state = getattr(request.app.state, "app_state", None)
+        if state is not None:
+            return pages.error_page(answer.status, state.settings)
+    return _to_response(answer)
 
 
 EXCEPTION_HANDLERS = dict.fromkeys(_ANSWERS, _litestar_handler)

@@ -33,7 +33,7 @@ DEV_API_KEY = "sk_test_yourclaw_local_stand_in"
 DEV_PRICE_ID = "price_yourclaw_monthly"
 PERIOD_SECONDS = 30 * 86400
 API_VERSION = "2026-10-28.endive"
-KINDS = ("customers", "checkout_sessions", "subscriptions", "invoices", "portal_sessions")
+KINDS = ("customers", "checkout_sessions", "subscriptions", "invoices", "portal_sessions", "portal_configurations")
 
 
 def _new_id(prefix: str) -> str:
@@ -164,15 +164,34 @@ class StripeStandin:
         self.objects["checkout_sessions"][session_id] = session
         return session
 
+    def create_portal_configuration(self, params: dict) -> dict:
+        features = params.get("features") or {}
+        config_id = _new_id("bpc")
+        configuration = {
+            "id": config_id,
+            "object": "billing_portal.configuration",
+            "active": True,
+            # What the portal shows, as asked (the form encoding makes "true" a string).
+            "features": {name: {**f, "enabled": f.get("enabled") in (True, "true")} for name, f in features.items()},
+            "created": self.now(),
+            "livemode": False,
+        }
+        self.objects["portal_configurations"][config_id] = configuration
+        return configuration
+
     def create_portal_session(self, params: dict) -> dict:
         customer = str(params.get("customer") or "")
         self.get("customers", customer, param="customer")
+        configuration = params.get("configuration")
+        if configuration:
+            self.get("portal_configurations", str(configuration), param="configuration")
         portal_id = _new_id("bps")
         portal = {
             "id": portal_id,
             "object": "billing_portal.session",
             "customer": customer,
             "return_url": params.get("return_url"),
+            "configuration": configuration,
             "url": f"{self.base_url}/portal/{portal_id}",
             "created": self.now(),
             "livemode": False,

@@ -21,6 +21,7 @@ _CREATE = {
     "/v1/customers": "create_customer",
     "/v1/checkout/sessions": "create_checkout_session",
     "/v1/billing_portal/sessions": "create_portal_session",
+    "/v1/billing_portal/configurations": "create_portal_configuration",
 }
 _RETRIEVE = re.compile(r"^/v1/(customers|checkout/sessions|subscriptions|invoices)/([A-Za-z0-9_]+)$")
 _KIND = {"customers": "customers", "checkout/sessions": "checkout_sessions"}

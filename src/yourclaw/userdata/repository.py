@@ -18,6 +18,7 @@ from yourclaw.db.models import (
     AccountDeletion,
     ApiKey,
     Assistant,
+    AssistantEvent,
     AssistantToken,
     BillingCustomer,
     CreditLedgerEntry,
@@ -51,6 +52,7 @@ OWNED: dict[type, str | None] = {
     ApiKey: None,
     UserIntegration: "profile",
     Assistant: "profile",
+    AssistantEvent: "profile",
     AssistantToken: None,
     Message: "messages",
     InboundMessage: None,  # the conversation is in `messages`; this is the queue's copy

@@ -7,6 +7,8 @@ cheap signature check, no database. The scripts handle a 401 from the API the sa
 
 from __future__ import annotations
 
+import functools
+import html
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +43,8 @@ PAGES = (
     Page("/", "index.html"),
     Page("/features", "features.html"),
     Page("/pricing", "pricing.html"),
+    Page("/privacy", "privacy.html"),
+    Page("/terms", "terms.html"),
     Page("/login", "login.html"),
     Page("/auth/callback", "callback.html"),
     Page("/onboarding", "onboarding.html", signed_in=True),
@@ -76,9 +80,17 @@ def _split_front_matter(text: str) -> tuple[dict[str, str], str]:
     return meta, body
 
 
-def render(file: str, settings: Settings) -> str:
-    """One page: the layout around the page's body, partials filled in, the public config as inert JSON."""
-    meta, body = _split_front_matter((PAGES_DIR / file).read_text())
+def render(file: str, settings: Settings, extra: dict[str, str] | None = None) -> str:
+    """One page: the layout around the page's body, partials filled in, the public config as inert JSON.
+    `extra`: values for the page's own {{name}} placeholders (plain text, escaped here)."""
+    text = (PAGES_DIR / file).read_text()
+    if extra:
+        text = re.sub(
+            r"\{\{\s*([a-z_]+)\s*\}\}",
+            lambda m: html.escape(extra[m.group(1)]) if m.group(1) in extra else m.group(0),
+            text,
+        )
+    meta, body = _split_front_matter(text)
     body = _PARTIAL.sub(lambda m: (PAGES_DIR / f"_{m.group(1)}.html").read_text(), body)
     scripts = "".join(
         f'<script type="module" src="/static/js/{name.strip()}"></script>'
@@ -97,6 +109,43 @@ def render(file: str, settings: Settings) -> str:
         "body": body,
     }
     return re.sub(r"\{\{\s*([a-z_]+)\s*\}\}", lambda m: values.get(m.group(1), m.group(0)), layout)
+
+
+_ERRORS = {
+    404: ("Page not found", "There is nothing at this address. It may have moved, or the link may be mistyped."),
+    405: ("Page not found", "There is nothing to open at this address."),
+}
+_SERVER_ERROR = (
+    "Something went wrong on our side",
+    "We could not show this page just now. Your assistant and your data are not affected; try again in a minute.",
+)
+
+
+@functools.lru_cache(maxsize=16)
+def _error_html(status: int, settings: Settings) -> str:
+    title, text = _ERRORS.get(status) or (
+        _SERVER_ERROR if status >= 500 else ("This page cannot be shown", "Go back and try again.")
+    )
+    return render("error.html", settings, {"status": str(status), "error_title": title, "error_text": text})
+
+
+def wants_page(request: Request) -> bool:
+    """A browser navigating to a page (not a script, not the API, not an asset) is shown an error page;
+    everything else keeps the JSON envelope."""
+    path = request.url.path
+    if path.startswith(("/api/", "/llm/", "/static/")) or request.method not in ("GET", "HEAD"):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def error_page(status: int, settings: Settings) -> Response:
+    """The branded page for a browser navigation that ended in an error (404, 5xx)."""
+    return Response(
+        _error_html(status, settings),
+        status_code=status,
+        media_type=MediaType.HTML,
+        headers=_security_headers(settings),
+    )
 
 
 def _page_handler(page: Page, settings: Settings):

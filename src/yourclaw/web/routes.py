@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from yourclaw.kit.settings import Settings
 from yourclaw.web import pages
+from yourclaw.web.activity import ActivityController
 from yourclaw.web.config import config
 from yourclaw.web.profile import ProfileController
 from yourclaw.web.qr import VerificationQrController
 from yourclaw.web.usage import UsageController
 
-HANDLERS: list = [ProfileController, config, VerificationQrController, UsageController]
+HANDLERS: list = [ProfileController, config, VerificationQrController, UsageController, ActivityController]
 
 
 def page_routes(settings: Settings) -> list:

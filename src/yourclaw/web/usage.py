@@ -20,6 +20,7 @@ from yourclaw.credits import service_usage
 from yourclaw.kit.di import DbSession, SettingsDep
 from yourclaw.llm import catalog
 from yourclaw.llm import repository as llm_repo
+from yourclaw.messaging import views_repository as views_repo
 from yourclaw.messaging.inbound import repository as messaging_repo
 
 MAX_DAYS = 90
@@ -28,7 +29,11 @@ MAX_DAYS = 90
 class DayUsage(msgspec.Struct):
     day: date
     inbound: int
+    # WhatsApp messages sent that day, each part of a long text and our notices included (the daily cap).
     outbound: int
+    # The assistant's own messages (replies and the ones it wrote first), whole: what "from your assistant"
+    # means on the dashboard.
+    assistant_messages: int
     proactive: int
     llm_spend_cents: int
 
@@ -123,6 +128,7 @@ class UsageController(Controller):
     ) -> UsageOut:
         window = await messaging_repo.usage_days(db_session, current_user.id, days)
         by_day = {row.day: row for row in window.rows}
+        assistant_by_day = await views_repo.assistant_messages_by_day(db_session, current_user.id, window.first)
         series = []
         for offset in range(days):
             day = window.first + timedelta(days=offset)
@@ -132,6 +138,7 @@ class UsageController(Controller):
                     day=day,
                     inbound=row.inbound_count if row else 0,
                     outbound=row.outbound_count if row else 0,
+                    assistant_messages=assistant_by_day.get(day, 0),
                     proactive=row.proactive_count if row else 0,
                     llm_spend_cents=credits.to_cents(row.llm_millicents) if row else 0,
                 )

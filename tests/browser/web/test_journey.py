@@ -1,20 +1,25 @@
-"""A newcomer's whole journey in a real browser: the landing page, dev sign-in, the WhatsApp number (a wrong one
-first), verification through the simulator, Checkout on the local Stripe stand-in, provisioning to READY, a
-first conversation, an API key added and removed, sign-out. Once on a desktop screen, once 360 px wide; no
-console error and no request beyond 127.0.0.1 either time. Screenshots land in test-artifacts/browser/."""
+"""A newcomer's whole journey in a real browser: the landing page, the legal pages and an unknown address, dev
+sign-in, the WhatsApp number (a wrong one first), verification through the simulator, the dashboard before
+paying (no billing portal, no made-up numbers, a message kept from before the assistant existed, the time
+zone changed and kept), Checkout on the local Stripe stand-in, provisioning to READY, a first conversation
+with typing dots and delivery marks, what the assistant can do in one click, its recent activity, an API key
+refused next to its field then added and removed, sign-out. On a desktop screen and at 360 and 390 px; no
+console error but the deliberate ones, no raw error code on any page, no request beyond 127.0.0.1, no serious
+accessibility violation on the landing, onboarding and dashboard pages. Screenshots and axe reports land in
+test-artifacts/browser/."""
 
 from __future__ import annotations
 
 import random
 import re
 import uuid
-from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from dataclasses import dataclass
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.harness.dev_server import ARTIFACTS, DevServer
+from tests.browser.web.support import Shots, Watch
+from tests.harness.dev_server import DevServer
 
 READY_TIMEOUT = 90_000
 STEP_TIMEOUT = 20_000
@@ -47,55 +52,23 @@ SCREENS = [
         f"06 12 {random.randint(10, 99)} {random.randint(10, 99)} {random.randint(10, 99)}",
         "06 12 34",
     ),
+    Screen(
+        "phone-390",
+        {"width": 390, "height": 844},
+        True,
+        "US",
+        f"646 555 {random.randint(1000, 9999)}",
+        "646 55",
+    ),
 ]
 
 
-@dataclass
-class Watch:
-    """Everything the page must not do: log an error, throw, or reach beyond this machine."""
-
-    errors: list[str] = field(default_factory=list)
-    outside: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    page_url: str = ""
-    origin: str = ""
-
-    def attach(self, page: Page) -> None:
-        page.on("console", self._console)
-        page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
-        page.on("request", self._request)
-        page.on("framenavigated", lambda frame: frame.parent_frame is None and setattr(self, "page_url", frame.url))
-        # Chromium's console names no URL for a failed load; this does.
-        page.on("response", lambda r: r.status >= 400 and self.failed.append(f"{r.status} {r.request.method} {r.url}"))
-
-    def _console(self, msg) -> None:
-        if msg.type != "error":
-            return
-        where = msg.location.get("url") or ""
-        self.errors.append(f"console: {msg.text} at {where} on {self.page_url}")
-
-    def _request(self, request) -> None:
-        parts = urlsplit(request.url)
-        if parts.scheme in ("http", "https", "ws", "wss") and parts.hostname != "127.0.0.1":
-            self.outside.append(request.url)
-
-
-class Shots:
-    def __init__(self, page: Page, screen: Screen) -> None:
-        self.page = page
-        self.dir = ARTIFACTS / screen.name
-        self.dir.mkdir(parents=True, exist_ok=True)
-        for old in self.dir.glob("*.png"):
-            old.unlink()
-        self.count = 0
-        self.width = screen.viewport["width"]
-
-    def take(self, name: str) -> None:
-        self.count += 1
-        self.page.screenshot(path=str(self.dir / f"{self.count:02d}-{name}.png"), full_page=True)
-        # Nothing may stick out sideways, down to 360 px.
-        overflow = self.page.evaluate("document.documentElement.scrollWidth")
-        assert overflow <= self.width, f"{name}: the page is {overflow}px wide on a {self.width}px screen"
+def _in_viewport_below(page: Page, message: str, field: str) -> None:
+    """The error `message` is on screen, right under `field` (not at the top of a card, out of sight)."""
+    expect(page.locator(message)).to_be_in_viewport()
+    below = page.locator(message).bounding_box()
+    above = page.locator(field).bounding_box()
+    assert 0 <= below["y"] - (above["y"] + above["height"]) < 90, (above, below)
 
 
 def _open_menu_if_collapsed(page: Page) -> None:
@@ -118,7 +91,7 @@ def test_the_whole_journey(browser, dev_server: DevServer, screen: Screen) -> No
     page = context.new_page()
     watch = Watch(origin=dev_server.url)
     watch.attach(page)
-    shots = Shots(page, screen)
+    shots = Shots(page, screen.name, screen.viewport["width"])
     base = dev_server.url
     try:
         # The landing page and the marketing pages.
@@ -126,10 +99,18 @@ def test_the_whole_journey(browser, dev_server: DevServer, screen: Screen) -> No
         expect(page.locator("h1")).to_contain_text("always-on AI assistant")
         expect(page.locator("#demo-chat")).to_be_attached()
         shots.take("landing")
-        for path in ("/features", "/pricing"):
+        shots.accessible("landing")
+        for path in ("/features", "/pricing", "/privacy", "/terms"):
             page.goto(base + path)
             expect(page.locator("h1")).to_be_visible()
             shots.take(path.strip("/"))
+        expect(page.locator(".site-footer").get_by_role("link", name="Privacy")).to_have_attribute("href", "/privacy")
+        # An unknown address is our own page, not the API's JSON.
+        watch.expect_failure(404, r"/no-such-page$")
+        answer = page.goto(base + "/no-such-page")
+        assert answer.status == 404 and "text/html" in answer.headers["content-type"]
+        expect(page.locator("h1")).to_have_text("Page not found")
+        shots.take("not-found")
         page.goto(base + "/")
         page.get_by_role("link", name="Get started — $20/month").click()
 
@@ -150,6 +131,7 @@ def test_the_whole_journey(browser, dev_server: DevServer, screen: Screen) -> No
         expect(page.locator("#phone-feedback")).to_contain_text("Too short")
         expect(page.get_by_label("Number", exact=True)).to_have_attribute("aria-invalid", "true")
         shots.take("onboarding-invalid")
+        shots.accessible("onboarding")
         page.get_by_label("Number", exact=True).fill(screen.valid)
         expect(page.locator("#phone-feedback")).to_contain_text("Looks right")
         page.get_by_role("button", name="Verify on WhatsApp").click()
@@ -167,12 +149,40 @@ def test_the_whole_journey(browser, dev_server: DevServer, screen: Screen) -> No
         shots.take("onboarding-verified")
         page.get_by_role("link", name="Continue to your dashboard").click()
 
-        # The dashboard: no assistant yet; creating one goes to Checkout (the local Stripe stand-in).
+        # The dashboard before paying: nothing offered that cannot apply, no numbers that mean nothing yet.
         expect(page).to_have_url(re.compile(r"/dashboard$"))
         expect(page.locator("#acct-tz")).to_have_text("Europe/Paris")
         create = page.get_by_role("button", name="Create my assistant")
         expect(create).to_be_visible()
+        expect(page.get_by_role("button", name="Subscribe — $20/month")).to_be_visible()
+        expect(page.get_by_role("button", name="Manage billing")).to_have_count(0)
+        expect(page.locator("#usage-card")).to_contain_text("Credits start when you subscribe")
+        expect(page.locator("#assistant-today")).to_have_text("0")  # "You're all set" is our notice, not a reply
+        expect(page.locator('#checklist li[data-step="verified"]')).to_have_class("done")
+        expect(page.locator('#checklist li[data-step="subscribed"]')).not_to_have_class("done")
+        expect(page.locator("#examples li")).to_have_count(6)
         shots.take("dashboard-empty")
+        shots.accessible("dashboard-empty")
+
+        # A message written before the assistant exists stays in the conversation after a reload.
+        sim = page.locator("#sim")
+        sim.get_by_label("Message").fill("anyone home?")
+        sim.get_by_role("button", name="Send").click()
+        expect(sim.locator(".bubble.them").last).to_contain_text("have an assistant yet", timeout=STEP_TIMEOUT)
+        page.reload()
+        expect(sim.locator('.bubble[data-direction="in"]', has_text="anyone home?")).to_have_count(1)
+
+        # The time zone: changed by hand, kept across a reload, then set back to this device's in one click.
+        page.locator("#tz-change").click()
+        page.locator("#tz-select").select_option("America/New_York")
+        page.locator("#tz-save").click()
+        expect(page.locator("#acct-tz")).to_have_text("America/New_York")
+        shots.take("timezone-changed")
+        page.reload()
+        expect(page.locator("#acct-tz")).to_have_text("America/New_York")
+        page.get_by_role("button", name="Use Europe/Paris (this device)").click()
+        expect(page.locator("#acct-tz")).to_have_text("Europe/Paris")
+
         create.click()
         page.wait_for_url(re.compile(r"^http://127\.0\.0\.1:\d+/checkout/"))
         shots.take("checkout")
@@ -186,15 +196,42 @@ def test_the_whole_journey(browser, dev_server: DevServer, screen: Screen) -> No
         expect(status).to_have_attribute("data-phase", "ready", timeout=READY_TIMEOUT)
         expect(page.locator("#assistant-phase")).to_contain_text("Ready")
         expect(page.locator("#sub-badge")).to_have_text("Active")
-        # The notice no longer says "being set up" once it is ready, and a first thing to ask is offered.
+        # The notice no longer says "being set up" once it is ready; billing is now the portal's, invoices too.
         expect(page.locator("#page-notice")).to_contain_text("your assistant is ready")
-        expect(page.locator(".things-to-try li").first).to_contain_text("Remind me")
+        expect(page.get_by_role("button", name="Manage billing")).to_be_visible()
+        expect(page.get_by_role("button", name="Invoices")).to_be_visible()
+        expect(page.get_by_role("button", name=re.compile("^Subscribe"))).to_have_count(0)
+        expect(page.locator("#sub-status")).to_contain_text(re.compile(r"renews on [A-Z][a-z]{2} \d{1,2}, \d{4}"))
         shots.take("dashboard-ready")
-        # The usage section says how many of the day's WhatsApp messages the assistant has used.
-        expect(page.locator("#outbound-limit")).to_contain_text("of its 200 WhatsApp messages for today")
+        shots.accessible("dashboard-ready")
+        # The usage section says how many of the day's WhatsApp messages have gone out.
+        expect(page.locator("#outbound-limit")).to_contain_text("of 200 (a long message counts as several)")
+
+        # The assistant at work: typing dots from the hand-off until its reply, which shows its delivery marks.
+        # ("slow 3": the stand-in assistant holds the message for 3 s before answering.)
+        sim.get_by_label("Message").fill("slow 3")
+        sim.get_by_role("button", name="Send").click()
+        expect(page.locator("#sim-typing")).to_be_visible(timeout=STEP_TIMEOUT)
+        shots.take("simulator-typing")
+        reply = sim.locator(".bubble.them", has_text="done after 3s")
+        expect(reply).to_be_visible(timeout=STEP_TIMEOUT)
+        expect(page.locator("#sim-typing")).to_have_count(0)
+        expect(reply.locator(".mark")).to_have_attribute("data-status", "delivered", timeout=STEP_TIMEOUT)
+
+        # What it can do: one click sends the example from the simulator.
+        page.locator('#examples [data-example="A plan"]').click()
+        expect(sim.locator('.bubble[data-direction="in"]', has_text="plan a 3-day trip to Lisbon")).to_have_count(1)
+
+        # A message it writes on its own shows in the recent activity.
+        sim.get_by_label("Message").fill("proactive 1 stretch")
+        sim.get_by_role("button", name="Send").click()
+        expect(page.locator('#activity-list li[data-kind="proactive"]').first).to_contain_text(
+            "stretch", timeout=STEP_TIMEOUT
+        )
+        page.locator("#activity").scroll_into_view_if_needed()
+        shots.take("activity")
 
         # A first conversation through the simulator: the assistant's reply shows up.
-        sim = page.locator("#sim")
         sim.get_by_label("Message").fill("hi")
         sim.get_by_role("button", name="Send").click()
         page.wait_for_function(
@@ -212,6 +249,15 @@ def test_the_whole_journey(browser, dev_server: DevServer, screen: Screen) -> No
         expect(page.locator("#spend .legend")).to_contain_text("Answering you")
         page.locator("#spend").scroll_into_view_if_needed()
         shots.take("usage-spend")
+
+        # A key that is not one: the words say why, under the field, on screen; the code stays in the API.
+        watch.expect_failure(422, r"/api/v1/api-keys$")
+        page.get_by_label("Anthropic API key").fill("not a key")
+        page.get_by_role("button", name="Save key").click()
+        expect(page.locator("#key-hint-error")).to_contain_text("doesn't look like an Anthropic API key")
+        _in_viewport_below(page, "#key-hint-error", "#api-key")
+        expect(page.get_by_label("Anthropic API key")).to_have_attribute("aria-invalid", "true")
+        shots.take("api-key-invalid")
 
         # The Anthropic key: add (only the last 4 shown), then remove with confirmation.
         key = "sk-ant-api03-" + uuid.uuid4().hex + "WXYZ"

@@ -314,6 +314,11 @@ async def test_change_model(client, sessions, notifications):
     assert response.json()["model_label"] == "Claude Haiku 4.5"
     assert (await _row(sessions, user_id)).model == "anthropic/claude-haiku-4-5"
     assert await asyncio.wait_for(notifications.get(), 5) == str(user_id)
+    # The change shows in the dashboard's recent activity, under the model's name.
+    activity = (await client.get("/api/v1/activity", headers=headers)).json()["items"]
+    assert [(i["kind"], i["preview"]) for i in activity if i["kind"] == "model_changed"] == [
+        ("model_changed", "Claude Haiku 4.5")
+    ]
 
     bad = await client.patch(API, headers=headers, json={"model": "openai/gpt-9"})
     assert bad.status_code == 422 and bad.json()["code"] == "UNKNOWN_MODEL"

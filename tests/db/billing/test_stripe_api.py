@@ -132,6 +132,14 @@ async def test_portal(billing_client, stripe_standin, stripe_settings, sessions)
     portal = stripe_standin.objects["portal_sessions"][urlsplit(url).path.rsplit("/", 1)[-1]]
     assert portal["return_url"] == f"{stripe_settings.app_url}/dashboard"
     assert portal["customer"] == stripe_standin.objects["subscriptions"][paid.subscription_id]["customer"]
+    # The dashboard's "Invoices" opens this portal: its configuration shows the invoice history.
+    configuration = stripe_standin.objects["portal_configurations"][portal["configuration"]]
+    assert configuration["features"]["invoice_history"]["enabled"] is True
+    again = await billing_client.post("/api/v1/billing/portal", headers=headers)
+    second = stripe_standin.objects["portal_sessions"][urlsplit(again.json()["portal_url"]).path.rsplit("/", 1)[-1]]
+    assert (
+        second["configuration"] == portal["configuration"] and len(stripe_standin.objects["portal_configurations"]) == 1
+    )
 
     async with httpx.AsyncClient() as browser:
         page = await browser.get(url)

@@ -86,3 +86,45 @@ async def test_messages_bad_paging_is_4xx(client, params):
     headers, _ = await sign_in(client)
     response = await client.get("/api/v1/messages", params=params, headers=headers)
     assert 400 <= response.status_code < 500 and response.json()["code"] == "VALIDATION_ERROR"
+
+
+async def test_typing_from_hand_off_until_the_reply_is_sent(client, sessions):
+    from yourclaw.db.models import InboundMessage, Outbox
+
+    headers, user_id = await signed_up(client)
+    _, other_id = await signed_up(client)
+
+    async def typing() -> bool:
+        return (await client.get("/api/v1/messages", headers=headers)).json()["assistant_typing"]
+
+    assert await typing() is False
+    async with transaction(sessions) as s:
+        queued = InboundMessage(
+            user_id=user_id, message_sid="SM" + uuid.uuid4().hex, from_phone="+15550001111", body="hi", status="QUEUED"
+        )
+        # Someone else's assistant at work says nothing about this user's.
+        theirs = InboundMessage(
+            user_id=other_id,
+            message_sid="SM" + uuid.uuid4().hex,
+            from_phone="+15550001112",
+            body="hi",
+            status="LEASED",
+            lease_until=func.now() + timedelta(minutes=1),
+        )
+        s.add_all([queued, theirs])
+    assert await typing() is False  # queued, not handed out yet
+    async with transaction(sessions) as s:
+        await s.execute(
+            update(InboundMessage)
+            .where(InboundMessage.id == queued.id)
+            .values(status="LEASED", lease_until=func.now() + timedelta(minutes=1), leased_at=func.now())
+        )
+    assert await typing() is True  # handed out: the assistant is on it
+    async with transaction(sessions) as s:
+        await s.execute(update(InboundMessage).where(InboundMessage.id == queued.id).values(status="DONE"))
+        reply = Outbox(user_id=user_id, kind="reply", body="hello")
+        s.add(reply)
+    assert await typing() is True  # acked, its reply still on the way
+    async with transaction(sessions) as s:
+        await s.execute(update(Outbox).where(Outbox.id == reply.id).values(status="SENT"))
+    assert await typing() is False

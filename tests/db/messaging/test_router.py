@@ -233,6 +233,10 @@ async def test_assistant_states_refuse_with_a_reply_once(settings, sessions, db)
         [(users[phone], text) for phone, (_, _, text) in cases.items()] + [(deleted, notices.no_assistant(APP_URL))]
     )
     assert replies == expected
+    # What they wrote stays in their conversation (a reload still shows it), but counts for nothing today.
+    for user_id in users.values():
+        assert sorted(m.body for m in await audit_rows(sessions, user_id)) == ["anyone there?", "hello"]
+        assert await inbound_count(sessions, user_id) == 0
 
 
 async def test_rate_limit_refuses_with_one_reply_per_window(settings, sessions, db):

@@ -41,6 +41,7 @@ async def test_usage_is_per_day_zero_filled_with_limits_and_credits(client, sess
         "day": today.isoformat(),
         "inbound": 4,
         "outbound": 5,
+        "assistant_messages": 0,
         "proactive": 1,
         "llm_spend_cents": 12,
     }
@@ -126,3 +127,41 @@ async def test_spend_is_shown_per_day_model_and_purpose_and_only_ones_own(client
         (today.isoformat(), "Claude Haiku 4.5", "heartbeat", 310, 2),
         (today.isoformat(), "Claude Sonnet 5", "reply", 2_500, 2),
     ]
+
+
+async def test_only_the_assistants_own_messages_count_as_its_messages(client, sessions):
+    from yourclaw.db.models import Message
+
+    headers, user_id = await signed_up(client)
+    async with transaction(sessions) as s:
+        for kind in ("system", "reply", "reply", "proactive"):
+            s.add(Message(user_id=user_id, direction="OUTBOUND", kind=kind, body=kind))
+        s.add(Message(user_id=user_id, direction="INBOUND", kind="user", body="hi"))
+    today = (await client.get("/api/v1/usage", headers=headers)).json()["days"][-1]
+    # "You're all set" and the other notices are ours, not the assistant's.
+    assert today["assistant_messages"] == 3
+
+
+async def test_activity_lists_what_the_assistant_wrote_first_and_our_notices_about_it(client, sessions):
+    from yourclaw.db.models import Outbox
+
+    headers, user_id = await signed_up(client)
+    other_headers, other_id = await signed_up(client)
+    async with transaction(sessions) as s:
+        s.add(Outbox(user_id=user_id, kind="system", body="Your assistant is ready! Say hi.", dedupe_key="ready:1:x"))
+        s.add(Outbox(user_id=user_id, kind="reply", body="an answer"))
+        s.add(Outbox(user_id=user_id, kind="system", body="You're all set", dedupe_key=None))
+        s.add(Outbox(user_id=user_id, kind="proactive", body="Time to call the dentist! " * 20, status="SENT"))
+        s.add(
+            Outbox(user_id=user_id, kind="system", body="Heads up: $2.00 left", dedupe_key=f"low-credits:{user_id}:p")
+        )
+        s.add(Outbox(user_id=other_id, kind="proactive", body="theirs"))
+    body = (await client.get("/api/v1/activity", headers=headers)).json()
+    kinds = [item["kind"] for item in body["items"]]
+    assert sorted(kinds) == ["credits_low", "proactive", "ready"]
+    dentist = next(i for i in body["items"] if i["kind"] == "proactive")
+    assert dentist["preview"].startswith("Time to call the dentist!") and len(dentist["preview"]) <= 140
+    assert dentist["status"] == "SENT"
+    theirs = (await client.get("/api/v1/activity", headers=other_headers)).json()
+    assert [i["preview"] for i in theirs["items"]] == ["theirs"]
+    assert (await client.get("/api/v1/activity", params={"limit": 0}, headers=headers)).status_code in (400, 422)

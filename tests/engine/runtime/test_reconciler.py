@@ -28,6 +28,7 @@ from yourclaw.assistants import service as assistants_service
 from yourclaw.db.engine import transaction
 from yourclaw.db.models import Assistant, HostServer, Outbox
 from yourclaw.kit.crypto import SecretBox
+from yourclaw.runtime.apply import READY_MESSAGE
 from yourclaw.runtime.container_spec import DATA_DIR, LABEL_MANAGED, LABEL_USER, container_name, volume_name
 from yourclaw.runtime.hosts import host_factory
 from yourclaw.runtime.reconciler import Reconciler
@@ -155,7 +156,7 @@ async def test_provision_to_ready_locked_down_and_unpublished(cp):
     )
     async with cp.sessions() as session:
         ready = (await session.scalars(select(Outbox.body).where(Outbox.user_id == user_id))).all()
-    assert ready == ["Your assistant is ready! Say hi."]
+    assert ready == [READY_MESSAGE] and READY_MESSAGE.startswith("Your assistant is ready! Say hi.\n")
 
     # POST again never recreates.
     assert (await cp.client.post("/api/v1/assistants", headers=headers)).status_code == 202

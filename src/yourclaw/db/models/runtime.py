@@ -144,3 +144,24 @@ class AssistantToken(Base):
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_at()
+
+
+ASSISTANT_EVENT_KINDS = ("model_changed",)
+
+
+class AssistantEvent(Base):
+    """What happened to a user's assistant that no other table remembers (a model change), for the
+    dashboard's recent activity. Written by the assistants API in the request's transaction."""
+
+    __tablename__ = "assistant_events"
+    __table_args__ = (
+        CheckConstraint(status_check("kind", ASSISTANT_EVENT_KINDS), name="kind"),
+        Index("ix_assistant_events_user_id_created_at", "user_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    # model_changed: the model's id it changed to.
+    detail: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = created_at()

@@ -242,7 +242,7 @@ _SETTLE = text(
         RETURNING id
     ), audit AS (
         INSERT INTO messages (user_id, direction, kind, body)
-        SELECT :user_id, 'INBOUND', 'user', :body WHERE :queued
+        SELECT :user_id, 'INBOUND', 'user', :body WHERE :audited
     ), counted AS (
         INSERT INTO usage_daily (user_id, inbound_count)
         SELECT :user_id, 1 WHERE :queued
@@ -251,7 +251,12 @@ _SETTLE = text(
     )
     SELECT (SELECT count(*) FROM routed), (SELECT pg_notify(:channel, CAST(:user_id AS text)) WHERE :queued)
     """
-).bindparams(bindparam("user_id", type_=Uuid()), bindparam("id", type_=Uuid()), bindparam("queued", type_=Boolean()))
+).bindparams(
+    bindparam("user_id", type_=Uuid()),
+    bindparam("id", type_=Uuid()),
+    bindparam("queued", type_=Boolean()),
+    bindparam("audited", type_=Boolean()),
+)
 
 
 async def settle(
@@ -262,10 +267,14 @@ async def settle(
     user_id: uuid.UUID | None,
     *,
     queued_body: str | None = None,
+    audit_body: str | None = None,
 ) -> None:
     """Record the router's outcome; `queued_body` (what the conversation view shows) when the message
-    went to the user's assistant, whose waiting polls are then woken."""
+    went to the user's assistant, whose waiting polls are then woken and today's count grows.
+    `audit_body` instead: a refused message of the user's (no assistant yet, a limit) still belongs in
+    their conversation, so it is there after a reload, but it is not counted and wakes nobody."""
     queued = queued_body is not None and user_id is not None
+    audited = user_id is not None and (queued_body or audit_body) is not None
     await session.execute(
         _SETTLE,
         {
@@ -274,7 +283,8 @@ async def settle(
             "detail": detail,
             "user_id": user_id,
             "queued": queued,
-            "body": queued_body or "",
+            "audited": audited,
+            "body": queued_body if queued_body is not None else (audit_body or ""),
             "channel": channels.USER_INBOUND,
         },
     )

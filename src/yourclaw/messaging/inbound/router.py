@@ -99,7 +99,12 @@ class InboundRouter:
         if outcome.opt_out is not None and user_id is not None:
             await repo.set_opted_out(session, user_id, outcome.opt_out)
         queued_body = message.audit_body if outcome.status == "QUEUED" and user_id is not None else None
-        await repo.settle(session, message.id, outcome.status, outcome.detail, user_id, queued_body=queued_body)
+        # What the user wrote before their assistant could take it still belongs to their conversation.
+        in_conversation = outcome.status == "REFUSED" and outcome.detail in routing.REFUSALS_IN_CONVERSATION
+        audit_body = message.audit_body if in_conversation and user_id is not None else None
+        await repo.settle(
+            session, message.id, outcome.status, outcome.detail, user_id, queued_body=queued_body, audit_body=audit_body
+        )
         if outcome.reply is not None:
             await enqueue_whatsapp(
                 session,

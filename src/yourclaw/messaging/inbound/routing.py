@@ -110,6 +110,11 @@ _ASSISTANT_REFUSALS = {
 }
 
 
+# Refused messages the conversation view still shows: written before the assistant could take them (the
+# refusal's reply follows them). STOP/START and "link <code>" are commands; a rate-limited burst is noise.
+REFUSALS_IN_CONVERSATION = frozenset({"NO_ASSISTANT", "ASSISTANT_PROVISIONING", "ASSISTANT_ERROR"})
+
+
 def _assistant_reply(detail: str, app_url: str) -> str:
     if detail == "NO_ASSISTANT":
         return notices.no_assistant(app_url)

@@ -1,6 +1,9 @@
-// The Account section: profile, subscription with "Manage billing", and the Anthropic key (last 4 only).
+// The Account section: profile (with the time zone, `timezone.js`), the subscription ("Subscribe" before
+// there is one; "Manage billing" and the invoices after), and the Anthropic key (last 4 only). Each error
+// shows next to the field or button that caused it.
 import { ApiError, authed } from "./api.js";
-import { busy, confirmDialog, el, showError, toast } from "./ui.js";
+import { breakableEmail, busy, confirmDialog, dateOf, el, fieldError, toast } from "./ui.js";
+import { mountTimezone } from "./timezone.js";
 
 const $ = (id) => document.getElementById(id);
 const STATUS = {
@@ -13,8 +16,9 @@ const STATUS = {
 };
 
 export function mountAccount() {
-  const box = $("account-notice");
   const keyInput = $("api-key");
+  const keyError = (message) => fieldError($("key-hint"), message, { field: keyInput });
+  const timezone = mountTimezone($("acct-tz-dd"));
   const removeButton = $("key-remove");
 
   function showKey(state) {
@@ -44,32 +48,53 @@ export function mountAccount() {
       const [label, tone] = STATUS[sub.status] || [sub.status, "badge-muted"];
       const parts = [el("span", { class: `badge ${tone}`, id: "sub-badge", text: label })];
       if (sub.current_period_end && sub.status !== "NONE") {
-        const end = new Date(sub.current_period_end).toLocaleDateString();
+        const end = dateOf(sub.current_period_end);
         parts.push(el("span", { class: "muted", text: sub.cancel_at_period_end ? `ends on ${end}` : `renews on ${end}` }));
       }
       $("sub-status").replaceChildren(...parts);
+      billingActions(sub.status);
     } catch (error) {
       $("sub-status").replaceChildren(el("span", { class: "muted", text: error instanceof ApiError && error.status === 404 ? "Not available yet." : error.detail }));
     }
   }
 
-  $("manage-billing").addEventListener("click", (event) =>
-    busy(event.currentTarget, async () => {
-      try {
-        const portal = await authed("POST", "/billing/portal");
-        location.assign(portal.portal_url);
-      } catch (error) {
-        showError(box, error);
-      }
-    }),
-  );
+  // Only what can apply: no billing portal before there is anything to manage.
+  function billingActions(status) {
+    const actions = $("billing-actions");
+    fieldError(actions, null);
+    if (status === "NONE") {
+      actions.replaceChildren(el("button", { class: "btn btn-primary", type: "button", id: "subscribe", text: "Subscribe — $20/month", onclick: (e) => busy(e.currentTarget, subscribe) }));
+      return;
+    }
+    actions.replaceChildren(
+      el("button", { class: "btn", type: "button", id: "manage-billing", text: "Manage billing", onclick: (e) => busy(e.currentTarget, portal) }),
+      el("button", { class: "btn btn-ghost", type: "button", id: "invoices", text: "Invoices", onclick: (e) => busy(e.currentTarget, portal) }),
+    );
+  }
+
+  async function portal() {
+    try {
+      const answer = await authed("POST", "/billing/portal");
+      location.assign(answer.portal_url);
+    } catch (error) {
+      fieldError($("billing-actions"), error.detail || "Could not open the billing portal. Try again.");
+    }
+  }
+
+  async function subscribe() {
+    try {
+      const session = await authed("POST", "/checkout");
+      location.assign(session.checkout_url);
+    } catch (error) {
+      fieldError($("billing-actions"), error.detail || "Could not start the payment. Try again.");
+    }
+  }
 
   $("key-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const key = keyInput.value.trim();
     if (!key) {
-      keyInput.setAttribute("aria-invalid", "true");
-      showError(box, new ApiError(0, "EMPTY_KEY", "Paste your Anthropic API key first."));
+      keyError("Paste your Anthropic API key first.");
       keyInput.focus();
       return;
     }
@@ -77,13 +102,11 @@ export function mountAccount() {
       try {
         const saved = await authed("POST", "/api-keys", { provider: "ANTHROPIC", key });
         keyInput.value = "";
-        keyInput.removeAttribute("aria-invalid");
+        keyError(null);
         showKey(saved);
-        box.replaceChildren();
         toast(`Key ending in ${saved.last4} saved. Your assistant uses it from now on.`);
       } catch (error) {
-        keyInput.setAttribute("aria-invalid", "true");
-        showError(box, error);
+        keyError(error.detail || "Could not save the key. Try again.");
       }
     });
   });
@@ -100,19 +123,19 @@ export function mountAccount() {
       try {
         await authed("DELETE", "/api-keys");
         showKey(null);
-        box.replaceChildren();
+        fieldError(removeButton.parentElement, null);
         toast("Key removed. Your assistant uses the included credits again.");
       } catch (error) {
-        showError(box, error);
+        fieldError(removeButton.parentElement, error.detail || "Could not remove the key. Try again.");
       }
     });
   });
 
   return {
     async load(me) {
-      $("acct-email").textContent = me.email || "—";
+      $("acct-email").replaceChildren(...(me.email ? breakableEmail(me.email) : ["—"]));
       $("acct-phone").textContent = me.phone ? `${me.phone.phone}${me.phone.verified ? " (verified)" : " (not verified yet)"}` : "not set";
-      $("acct-tz").textContent = me.timezone || "not set";
+      timezone.load(me);
       await Promise.all([loadSubscription(), loadKey()]);
     },
     loadSubscription,

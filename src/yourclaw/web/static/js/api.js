@@ -42,7 +42,7 @@ export async function api(method, path, body) {
   }
   if (!response.ok) {
     const code = (data && data.code) || "HTTP_" + response.status;
-    const detail = (data && data.detail) || `Something went wrong (HTTP ${response.status}).`;
+    const detail = (data && data.detail) || (response.status >= 500 ? "Something went wrong on our side. Try again in a minute." : "That did not work. Reload the page and try again.");
     throw new ApiError(response.status, code, detail);
   }
   return data;

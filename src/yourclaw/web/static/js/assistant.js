@@ -11,15 +11,6 @@ const STEPS = [
   ["connecting", "Waiting for it to check in"],
   ["ready", "Ready — it will say hi on WhatsApp"],
 ];
-// What a new user can ask for, each a tap away in WhatsApp.
-const THINGS_TO_TRY = [
-  ["A reminder", "Remind me tomorrow at 9 to call the dentist"],
-  ["Something to watch", "Every evening at 7, check the weather for tomorrow and tell me if it will rain"],
-  ["A daily digest", "Every morning at 8, send me three short news headlines about science"],
-  ["A picture", "(send a photo of a receipt) What did I spend, and on what?"],
-  ["A plan", "Help me plan a 3-day trip to Lisbon with a rough budget"],
-];
-
 const PHASE_TEXT = {
   ...Object.fromEntries(STEPS),
   restarting: "Restarting",
@@ -56,14 +47,6 @@ export function mountAssistant(card, { whatsappNumber, onChange, onStatus }) {
     );
   }
 
-  function thingsToTry(digits) {
-    const items = THINGS_TO_TRY.map(([label, text]) => {
-      const link = el("a", { href: `https://wa.me/${digits}?text=${encodeURIComponent(text.replace(/^\(.*?\)\s*/, ""))}`, target: "_blank", rel: "noopener", text });
-      return el("li", {}, el("strong", { text: `${label}: ` }), link);
-    });
-    return el("details", { class: "things-to-try", open: true }, el("summary", { text: "Things to try" }), el("ul", {}, items));
-  }
-
   function modelPicker(a) {
     const fieldset = el("fieldset", {}, el("legend", { text: "Model" }));
     const list = el("div", { class: "models" });
@@ -94,8 +77,7 @@ export function mountAssistant(card, { whatsappNumber, onChange, onStatus }) {
       if (a.status === "PROVISIONING") parts.push(progress(a.phase));
       if (a.status === "READY" && a.phase === "ready") {
         const digits = (whatsappNumber || "").replace(/[^0-9]/g, "");
-        parts.push(el("p", {}, "Say hi on WhatsApp: ", el("a", { href: `https://wa.me/${digits}`, target: "_blank", rel: "noopener", text: whatsappNumber }), ` · ${a.model_label || a.model}`));
-        parts.push(thingsToTry(digits));
+        parts.push(el("p", {}, "Say hi on WhatsApp: ", el("a", { href: `https://wa.me/${digits}`, target: "_blank", rel: "noopener", text: whatsappNumber }), ` · ${a.model_label || a.model} · `, el("a", { href: "#capabilities", text: "what to ask it" })));
       }
       if (a.status !== "NONE" && models.length) parts.push(modelPicker(a));
       parts.push(

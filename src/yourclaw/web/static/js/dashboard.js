@@ -1,10 +1,14 @@
 // The dashboard: sidebar (a menu on phones), and its sections, each a module talking to /api/v1.
 import { api, authed } from "./api.js";
 import { mountAccount } from "./account.js";
+import { mountActivity } from "./activity.js";
 import { mountAssistant } from "./assistant.js";
+import { mountCapabilities } from "./capabilities.js";
+import { mountChecklist } from "./checklist.js";
 import { config } from "./config.js";
+import { followScroll } from "./scrollspy.js";
 import { mountSimulator } from "./simulator.js";
-import { el, notice, showError, toastError } from "./ui.js";
+import { breakableEmail, el, notice, showError, toastError } from "./ui.js";
 import { mountUsage } from "./usage.js";
 import { mountUserData } from "./userdata.js";
 
@@ -21,12 +25,11 @@ toggle.addEventListener("click", () => {
 });
 for (const link of sidebar.querySelectorAll("nav a")) {
   link.addEventListener("click", () => {
-    for (const other of sidebar.querySelectorAll("nav a")) other.removeAttribute("aria-current");
-    link.setAttribute("aria-current", "true");
     sidebar.classList.remove("open");
     toggle.setAttribute("aria-expanded", "false");
   });
 }
+followScroll(sidebar.querySelectorAll("nav a"));
 
 $("sign-out").addEventListener("click", async () => {
   try {
@@ -48,25 +51,44 @@ if (params.has("session_id") || params.has("checkout")) history.replaceState(nul
 const usage = mountUsage($("usage-card"));
 const account = mountAccount();
 mountUserData();
+const checklist = mountChecklist($("checklist"));
+const activity = mountActivity($("activity-card"));
 let me = null;
+let sim = null;
+let wroteFirst = false;
 
 async function refreshMe() {
   me = await authed("GET", "/users/me");
-  $("who").textContent = me.email || "";
+  $("who").replaceChildren(...breakableEmail(me.email || ""));
   return me;
 }
 
 async function refreshUsage() {
   try {
     await refreshMe().catch(() => me); // the workspace's size changes without the assistant's status changing
-    await usage.load(me);
+    const data = await usage.load(me);
+    wroteFirst = wroteFirst || data.days.some((d) => d.inbound > 0);
+    refreshChecklist();
   } catch (error) {
     showError($("usage-card"), error);
   }
+  activity.load().catch((error) => showError($("activity-card"), error));
+}
+
+function refreshChecklist() {
+  if (!me) return;
+  const a = assistant.current;
+  checklist.render({
+    verified: Boolean(me.phone && me.phone.verified),
+    subscribed: Boolean(me.subscription && me.subscription.status === "ACTIVE") && Boolean(a && a.status !== "NONE"),
+    firstMessage: wroteFirst,
+    serviceConnected: me.services_connected,
+  });
 }
 
 // The post-checkout notice says what is happening until the assistant is ready, then what to do next.
 function readyNotice(a) {
+  refreshChecklist();
   if (!afterCheckout || a.status !== "READY" || a.phase !== "ready") return;
   const digits = (config.whatsapp_number || "").replace(/[^0-9]/g, "");
   notice(pageNotice, "ok", "Payment received — your assistant is ready. Say hi on WhatsApp: ");
@@ -92,7 +114,17 @@ function mountSim() {
   }
   const quick = [{ label: "Say hi", text: "hi" }];
   if (me.phone.verification) quick.unshift({ label: `Send “${me.phone.verification.message}”`, text: me.phone.verification.message });
-  mountSimulator($("sim"), { quick, onSent: () => setTimeout(refreshUsage, 1500) });
+  sim = mountSimulator($("sim"), { quick, onSent: () => setTimeout(refreshUsage, 1500) });
+}
+
+function mountExamples() {
+  const inSimulator = sim
+    ? (text) => {
+        $("simulator").scrollIntoView({ block: "start" });
+        return sim.say(text);
+      }
+    : null;
+  mountCapabilities($("capabilities-card"), { whatsappNumber: config.whatsapp_number, simulator: inSimulator });
 }
 
 (async () => {
@@ -107,6 +139,7 @@ function mountSim() {
     pageNotice.firstChild.append(" ", el("a", { href: "/onboarding", class: "btn", text: "Link WhatsApp" }));
   }
   if (config.simulator) mountSim();
+  mountExamples();
   await Promise.all([
     assistant.start({ afterCheckout }).catch((error) => showError($("assistant-card"), error)),
     refreshUsage(),

@@ -97,6 +97,14 @@ function render(phone) {
   }
   $("verify-phone").textContent = phone.phone;
   $("verify-message").textContent = pending.message;
+  $("copy-message").onclick = async () => {
+    try {
+      await navigator.clipboard.writeText(pending.message);
+      $("copy-message").textContent = "Copied";
+    } catch {
+      $("copy-message").textContent = "Select it to copy";
+    }
+  };
   $("verify-link").href = pending.link;
   $("verify-qr").src = "/api/v1/users/me/phone/qr?code=" + encodeURIComponent(pending.code);
   $("verify-expiry").textContent = new Date(pending.expires_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });

@@ -22,33 +22,58 @@ export function errorText(error) {
   return "Something went wrong. Try again.";
 }
 
-// A notice inside `box` (role=alert for errors so screen readers announce it); null clears it.
-export function notice(box, kind, message, code) {
+// A notice inside `box` (role=alert for errors so screen readers announce it); null clears it. Errors are
+// said in words: the machine code stays in the API's answer, never on the page.
+export function notice(box, kind, message) {
   box.replaceChildren();
   if (!message) return;
-  const node = el("div", { class: `notice notice-${kind}`, role: kind === "error" ? "alert" : "status" }, message);
-  if (code) node.append(" ", el("code", { text: `(${code})` }));
-  box.append(node);
+  box.append(el("div", { class: `notice notice-${kind}`, role: kind === "error" ? "alert" : "status" }, message));
 }
 
 export function showError(box, error) {
-  notice(box, "error", errorText(error), error instanceof ApiError ? error.code : null);
+  notice(box, "error", errorText(error));
+}
+
+// An error next to the field or button that caused it: the message sits right under it, the field is
+// marked invalid and described by it, and it is scrolled into view (a message 260 px above helps no one).
+export function fieldError(anchor, message, { field = null } = {}) {
+  const id = (anchor.id || "field") + "-error";
+  let box = document.getElementById(id);
+  if (!message) {
+    if (box) box.remove();
+    if (field) {
+      field.removeAttribute("aria-invalid");
+      field.setAttribute("aria-describedby", (field.getAttribute("aria-describedby") || "").split(" ").filter((x) => x && x !== id).join(" "));
+    }
+    return;
+  }
+  if (!box) {
+    box = el("div", { id, class: "field-error", role: "alert" });
+    anchor.after(box);
+  }
+  box.textContent = message;
+  if (field) {
+    field.setAttribute("aria-invalid", "true");
+    const described = new Set((field.getAttribute("aria-describedby") || "").split(" ").filter(Boolean));
+    described.add(id);
+    field.setAttribute("aria-describedby", [...described].join(" "));
+  }
+  box.scrollIntoView({ block: "nearest" });
 }
 
 let toastBox = null;
-export function toast(message, kind = "ok", code = null) {
+export function toast(message, kind = "ok") {
   if (!toastBox) {
     toastBox = el("div", { class: "toasts", "aria-live": "polite" });
     document.body.append(toastBox);
   }
   const node = el("div", { class: `notice notice-${kind} toast`, role: kind === "error" ? "alert" : "status" }, message);
-  if (code) node.append(" ", el("code", { text: `(${code})` }));
   toastBox.append(node);
   setTimeout(() => node.remove(), kind === "error" ? 9000 : 5000);
 }
 
 export function toastError(error) {
-  toast(errorText(error), "error", error instanceof ApiError ? error.code : null);
+  toast(errorText(error), "error");
 }
 
 // Resolves true when the person confirms; the dialog is modal and keyboard-operable (Esc cancels).
@@ -95,6 +120,22 @@ export function dollars(cents) {
   return "$" + (Math.max(0, cents) / 100).toFixed(2);
 }
 
+// Dates in the reader's own locale, with the month in words: "Jan 3, 2027", never an ambiguous 1/3/2027.
+export function dateOf(iso) {
+  return new Date(iso).toLocaleDateString(undefined, { year: "numeric", month: "short", day: "numeric" });
+}
+
+// "1 message", "3 messages": the plural the number needs.
+export function plural(count, one, many = one + "s") {
+  return `${count} ${count === 1 ? one : many}`;
+}
+
 export function timeOf(iso) {
   return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+// An email that may break at its "@" and dots on a narrow screen, never in the middle of a word.
+export function breakableEmail(email) {
+  const parts = String(email || "").split(/(?=[@.])/);
+  return parts.flatMap((part, i) => (i ? [document.createElement("wbr"), part] : [part]));
 }

@@ -2,7 +2,7 @@
 // 7 days of messages as a small bar chart, and what the assistant's thinking cost per day and purpose, with
 // the models it ran on — all drawn here in SVG.
 import { authed } from "./api.js";
-import { dollars, el } from "./ui.js";
+import { dollars, el, plural } from "./ui.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -13,27 +13,32 @@ function svg(tag, attrs, ...children) {
   return node;
 }
 
-function chart(days) {
-  const width = 560;
-  const height = 160;
+// Charts are drawn at the width they are shown at, so their labels stay at the CSS font size (a 560-wide
+// drawing squeezed onto a phone shrank them to 5 px).
+function chartWidth(card) {
+  return Math.max(260, Math.min(760, (card.clientWidth || 560) - 40));
+}
+
+function chart(days, width) {
+  const height = 170;
   const pad = 22;
   const slot = (width - pad) / days.length;
-  const peak = Math.max(1, ...days.map((d) => Math.max(d.inbound, d.outbound)));
+  const peak = Math.max(1, ...days.map((d) => Math.max(d.inbound, d.assistant_messages)));
   const scale = (n) => ((height - pad - 10) * n) / peak;
-  const title = days.map((d) => `${d.day}: ${d.inbound} from you, ${d.outbound} from your assistant`).join("; ");
+  const title = days.map((d) => `${d.day}: ${d.inbound} from you, ${d.assistant_messages} from your assistant`).join("; ");
   const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": "Messages over the last 7 days. " + title });
   days.forEach((d, i) => {
     const x = pad + i * slot + slot * 0.18;
     const w = slot * 0.3;
     const base = height - pad;
     const inH = scale(d.inbound);
-    const outH = scale(d.outbound);
+    const outH = scale(d.assistant_messages);
     root.append(
-      svg("rect", { class: "bar", x, y: base - inH, width: w, height: Math.max(inH, 0.5), rx: 3 }, svg("title", {}, `${d.inbound} from you`)),
-      svg("rect", { class: "bar-out", x: x + w + 2, y: base - outH, width: w, height: Math.max(outH, 0.5), rx: 3 }, svg("title", {}, `${d.outbound} from your assistant`)),
+      svg("rect", { class: "bar", x, y: base - inH, width: w, height: Math.max(inH, 0.5), rx: 3 }, svg("title", {}, plural(d.inbound, "message") + " from you")),
+      svg("rect", { class: "bar-out", x: x + w + 2, y: base - outH, width: w, height: Math.max(outH, 0.5), rx: 3 }, svg("title", {}, plural(d.assistant_messages, "message") + " from your assistant")),
     );
     const label = new Date(d.day + "T12:00:00").toLocaleDateString([], { weekday: "short" });
-    root.append(svg("text", { x: x + w, y: height - 6, "text-anchor": "middle" }, label));
+    root.append(svg("text", { x: x + w, y: height - 5, "text-anchor": "middle" }, label));
   });
   root.append(svg("text", { x: 2, y: 12 }, String(peak)));
   return root;
@@ -55,9 +60,8 @@ function money(millicents) {
   return "$" + (millicents / 100000).toFixed(2);
 }
 
-function spendChart(days, spend) {
-  const width = 560;
-  const height = 140;
+function spendChart(days, spend, width) {
+  const height = 150;
   const pad = 22;
   const slot = (width - pad) / days.length;
   const byDay = new Map(days.map((d) => [d.day, new Map()]));
@@ -82,13 +86,13 @@ function spendChart(days, spend) {
       root.append(svg("rect", { class: `spend spend-${purpose}`, x, y: top, width: w, height: h, rx: 2 }, svg("title", {}, `${label}: ${money(value)}`)));
     }
     const label = new Date(d.day + "T12:00:00").toLocaleDateString([], { weekday: "short" });
-    root.append(svg("text", { x: x + w / 2, y: height - 6, "text-anchor": "middle" }, label));
+    root.append(svg("text", { x: x + w / 2, y: height - 5, "text-anchor": "middle" }, label));
   });
   root.append(svg("text", { x: 2, y: 12 }, money(peak)));
   return root;
 }
 
-function spendBlock(days, spend, ownKey) {
+function spendBlock(days, spend, ownKey, width) {
   const total = spend.reduce((sum, row) => sum + row.millicents, 0);
   const models = new Map();
   for (const row of spend) models.set(row.model_label, (models.get(row.model_label) || 0) + row.millicents);
@@ -104,7 +108,7 @@ function spendBlock(days, spend, ownKey) {
   parts.push(
     el("p", { class: "muted small", id: "spend-summary", text: `${money(total)} in the last 7 days${whose}: ${byModel}` }),
     el("div", { class: "legend" }, ...legend),
-    spendChart(days, spend),
+    spendChart(days, spend, width),
   );
   return el("div", { class: "sub-block chart", id: "spend" }, ...parts);
 }
@@ -122,7 +126,7 @@ function outboundLine(outbound) {
   return el("p", {
     class: "muted small",
     id: "outbound-limit",
-    text: `Your assistant has sent ${outbound.parts_today} of its ${outbound.parts_cap} WhatsApp messages for today (a long message counts as several).`,
+    text: `WhatsApp messages sent to you today: ${outbound.parts_today} of ${outbound.parts_cap} (a long message counts as several).`,
   });
 }
 
@@ -153,9 +157,13 @@ function workspaceLine(workspace) {
 export function mountUsage(card) {
   async function load(me) {
     const usage = await authed("GET", "/usage?days=7");
-    const today = usage.days[usage.days.length - 1] || { inbound: 0, outbound: 0 };
+    const today = usage.days[usage.days.length - 1] || { inbound: 0, outbound: 0, assistant_messages: 0 };
     const credits = me.credits;
     const ownKey = usage.credits.own_key;
+    const width = chartWidth(card);
+    // Before a subscription there are no credits to count down: say when they start, not "$0.00 left".
+    const subscribed = Boolean(me.subscription && me.subscription.status !== "NONE");
+    const noCreditsYet = !ownKey && !subscribed && credits.total_cents === 0 && usage.credits.remaining_cents === 0;
     const total = Math.max(credits.total_cents, usage.credits.remaining_cents);
     const left = usage.credits.remaining_cents;
     const used = Math.max(0, total - left);
@@ -166,9 +174,11 @@ export function mountUsage(card) {
       el(
         "div",
         { class: "stats" },
-        el("div", { class: "stat" }, el("div", { class: "value", id: "usage-today", text: String(today.inbound) }), el("div", { class: "label", text: `messages from you today (limit ${usage.limits.per_day})` })),
-        el("div", { class: "stat" }, el("div", { class: "value", text: String(today.outbound) }), el("div", { class: "label", text: "messages from your assistant today" })),
-        el("div", { class: "stat" }, el("div", { class: "value", id: "credits-left", text: ownKey ? "∞" : dollars(left) }), el("div", { class: "label", text: ownKey ? "your own key: no credit limit" : "AI credits left" })),
+        el("div", { class: "stat" }, el("div", { class: "value", id: "usage-today", text: String(today.inbound) }), el("div", { class: "label", text: `${today.inbound === 1 ? "message" : "messages"} from you today (limit ${usage.limits.per_day})` })),
+        el("div", { class: "stat" }, el("div", { class: "value", id: "assistant-today", text: String(today.assistant_messages) }), el("div", { class: "label", text: `${today.assistant_messages === 1 ? "message" : "messages"} from your assistant today` })),
+        noCreditsYet
+          ? el("div", { class: "stat" }, el("div", { class: "value", id: "credits-left", text: "—" }), el("div", { class: "label", text: "Credits start when you subscribe" }))
+          : el("div", { class: "stat" }, el("div", { class: "value", id: "credits-left", text: ownKey ? "∞" : dollars(left) }), el("div", { class: "label", text: ownKey ? "your own key: no credit limit" : "AI credits left" })),
       ),
       outboundLine(usage.outbound),
       ...[workspaceLine(me.assistant && me.assistant.workspace)].filter(Boolean),
@@ -178,17 +188,20 @@ export function mountUsage(card) {
         el("h3", { text: "AI credits" }),
         ownKey
           ? el("p", { class: "muted", text: "Your own Anthropic key is in use: Anthropic bills you directly and no credits are spent." })
-          : el("div", {}, meter, el("p", { class: "muted small", text: `${dollars(used)} used · ${dollars(left)} left of ${dollars(total)} this period` })),
+          : noCreditsYet
+            ? el("p", { class: "muted", id: "credits-line", text: "Credits start when you subscribe: each paid month includes $10.00 of AI credits." })
+            : el("div", {}, meter, el("p", { class: "muted small", text: `${dollars(used)} used · ${dollars(left)} left of ${dollars(total)} this period` })),
       ),
       el(
         "div",
         { class: "sub-block chart" },
         el("h3", { text: "Last 7 days" }),
         el("div", { class: "legend" }, el("span", {}, el("i", { class: "in" }), "From you"), el("span", {}, el("i", { class: "out" }), "From your assistant")),
-        chart(usage.days),
+        chart(usage.days, width),
       ),
-      spendBlock(usage.days, usage.spend, ownKey),
+      spendBlock(usage.days, usage.spend, ownKey, width),
     );
+    return usage;
   }
   return { load };
 }
