@@ -3,6 +3,7 @@ stand-ins it runs in development. Routes get each piece by name (`server.depende
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
 import httpx
@@ -15,6 +16,7 @@ from yourclaw.billing import service as billing
 from yourclaw.billing.stripe_client import StripeGateway
 from yourclaw.db.engine import make_engine, make_sessionmaker
 from yourclaw.db.listener import Listener
+from yourclaw.integrations.mcp_server import GoogleMcp
 from yourclaw.kit.crypto import SecretBox
 from yourclaw.kit.settings import Settings
 from yourclaw.llm.proxy import LlmProxy
@@ -39,6 +41,8 @@ class AppState:
     # The metering LLM proxy, with its own upstream client.
     llm: LlmProxy
     inbound: InboundWaiter = field(default_factory=InboundWaiter)
+    # The MCP server of the user's Google services (`/mcp/google`); its SDK session manager runs in `start`.
+    google_mcp: GoogleMcp = field(init=False)
     # The process's one LISTEN connection: wakes `inbound`, keeps the LLM proxy's callers right (`start`).
     listener: Listener | None = None
     # Stripe through its SDK (no I/O until used).
@@ -55,6 +59,8 @@ class AppState:
         self.inbound_writer = InboundWriter(self.engine)
         self.router_wakeup = RouterWakeup(notify_with(self.engine))
         self.entitlement = billing.entitlement(self.settings)
+        self.google_mcp = GoogleMcp(self.settings, self.sessions, self.http, self.secrets)
+        self._google_mcp_running: AsyncExitStack | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> AppState:
@@ -109,6 +115,8 @@ class AppState:
         )
 
     async def start(self) -> None:
+        self._google_mcp_running = AsyncExitStack()
+        await self._google_mcp_running.enter_async_context(self.google_mcp.running())
         await self.llm.start()
         self.listener = Listener(self.settings.database_url or "")
         self.inbound.attach(self.listener)
@@ -119,6 +127,8 @@ class AppState:
         self.inbound.shutdown()
         await self.inbound_writer.close()
         await self.router_wakeup.close()
+        if self._google_mcp_running is not None:
+            await self._google_mcp_running.aclose()
         if self.listener is not None:
             await self.listener.stop()
         await self.http.aclose()

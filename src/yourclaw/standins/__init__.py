@@ -19,6 +19,7 @@ import structlog
 from yourclaw.billing.controller import WEBHOOK_PATH as STRIPE_WEBHOOK_PATH
 from yourclaw.kit.settings import Settings
 from yourclaw.standins.anthropic import AnthropicStandin
+from yourclaw.standins.google import GoogleStandin
 from yourclaw.standins.stripe import DEV_API_KEY, DEV_PRICE_ID, StripeStandin
 from yourclaw.standins.twilio import DEV_ACCOUNT_SID, TwilioStandin
 
@@ -26,7 +27,7 @@ log = structlog.get_logger(__name__)
 
 # What each kind of process calls: the API process reads Stripe back and proxies the LLM; the worker sends
 # through Twilio (and the Twilio stand-in posts its status callbacks to the API).
-API_SERVICES = ("stripe", "anthropic")
+API_SERVICES = ("stripe", "anthropic", "google")
 WORKER_SERVICES = ("twilio",)
 
 # The Anthropic stand-in accepts any key; this one says where it came from in its logs.
@@ -43,6 +44,10 @@ def wants_stripe(settings: Settings) -> bool:
     return settings.mock_stripe and not settings.stripe_api_base_url
 
 
+def wants_google(settings: Settings) -> bool:
+    return settings.mock_google and not settings.google_client_id
+
+
 def wants_twilio(settings: Settings) -> bool:
     return settings.mock_twilio and not settings.twilio_api_base_url
 
@@ -55,6 +60,7 @@ class Standins:
     twilio: TwilioStandin | None = None
     stripe: StripeStandin | None = None
     anthropic: AnthropicStandin | None = None
+    google: GoogleStandin | None = None
     _running: list = field(default_factory=list)
 
     @classmethod
@@ -67,6 +73,8 @@ class Standins:
                 running._start_stripe()
             if "anthropic" in wanted and wants_anthropic(settings):
                 running._start_anthropic()
+            if "google" in wanted and wants_google(settings):
+                running._start_google()
             if "twilio" in wanted and wants_twilio(settings):
                 running._start_twilio()
         except BaseException:
@@ -102,6 +110,19 @@ class Standins:
         self._running.append(self.anthropic)
         log.info("llm_standin_started", url=url, note="ANTHROPIC_API_KEY is not set")
         self._point_at(anthropic_base_url=url, anthropic_api_key=ANTHROPIC_KEY)
+
+    def _start_google(self) -> None:
+        self.google = GoogleStandin()
+        url = self.google.start()
+        self._running.append(self.google)
+        log.info("mock_google_started", url=url)
+        self._point_at(
+            google_client_id=self.google.client_id,
+            google_client_secret=self.google.client_secret,
+            google_auth_base_url=url,
+            google_token_base_url=url,
+            google_api_base_url=url,
+        )
 
     def _start_twilio(self) -> None:
         settings = self.settings

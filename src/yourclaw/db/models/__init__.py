@@ -9,7 +9,7 @@ from yourclaw.db.models.billing import (
     Subscription,
     UserCredits,
 )
-from yourclaw.db.models.integrations import UserIntegration
+from yourclaw.db.models.integrations import IntegrationCall, OAuthState, UserIntegration
 from yourclaw.db.models.messaging import InboundMessage, LlmSpendDaily, Media, Message, Outbox, UsageDaily
 from yourclaw.db.models.runtime import Assistant, AssistantToken, HostServer
 from yourclaw.db.models.users import PhoneAttempts, User, UserPhone
@@ -23,9 +23,11 @@ __all__ = [
     "CreditReservation",
     "HostServer",
     "InboundMessage",
+    "IntegrationCall",
     "LlmSpendDaily",
     "Media",
     "Message",
+    "OAuthState",
     "Outbox",
     "PhoneAttempts",
     "StripeEvent",
