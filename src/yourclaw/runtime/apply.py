@@ -73,6 +73,7 @@ class Applier:
         token_for: dict[uuid.UUID, str],
         now: datetime,
         timezone_for: dict[uuid.UUID, str | None] | None = None,
+        google_for: dict[uuid.UUID, tuple[str, ...]] | None = None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
@@ -83,6 +84,8 @@ class Applier:
         self.token_for = token_for
         self.now = now
         self.timezone_for = timezone_for or {}
+        # Per user: the Google services connected now (the config names our MCP server while there are any).
+        self.google_for = google_for or {}
 
     async def _update(self, assistant_id: uuid.UUID, **values) -> None:
         async with self.sessions() as session, session.begin():
@@ -136,6 +139,7 @@ class Applier:
             self.host_rows.get(row.host_server_id),
             generation,
             timezone=self.timezone_for.get(row.id),
+            google=self.google_for.get(row.user_id, ()),
         )
 
     async def _write_files(self, handle: HostHandle, container_id: str, row: Assistant):

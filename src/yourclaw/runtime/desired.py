@@ -44,8 +44,10 @@ def render(
     generation: int,
     *,
     timezone: str | None = None,
+    google: tuple[str, ...] = (),
 ) -> Rendered:
-    """`timezone` is the user's (`users.timezone`): a change re-renders the config, like a model change."""
+    """`timezone` is the user's (`users.timezone`): a change re-renders the config, like a model change.
+    `google` is the user's connected Google services: connecting or disconnecting one does too."""
     spec = spec_for(settings, row.user_id, row.image)
     if token is None:
         return Rendered(spec, None, "no-token")
@@ -57,6 +59,7 @@ def render(
         generation=generation,
         timezone=known_timezone(timezone),
         active_hours=active_hours(settings),
+        google_services=google,
     )
     return Rendered(spec, config, openclaw_config.config_hash(config))
 
