@@ -1,10 +1,10 @@
 """`GET /usage`: the signed-in user's days as the dashboard charts them — messages both ways against the
-limits (messaging), the credits left (credits), and what the assistant's thinking cost, per day, model and
-purpose (llm). It lives here, above those packages, because it is the only place that needs them all."""
+limits (messaging), the credits left (credits), what the assistant's thinking cost, per day, model and
+purpose (llm), and its calls on the user's Google services (integrations). It lives here, above those packages, because it is the only place that needs them all."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 
 import msgspec
@@ -15,6 +15,8 @@ from litestar.params import QueryParameter
 from yourclaw.accounts.dependencies import CurrentUser, provide_current_user
 from yourclaw.credits import ledger as credits
 from yourclaw.credits import repository as credits_repo
+from yourclaw.integrations import repository as integrations_repo
+from yourclaw.integrations.services import BY_ROW
 from yourclaw.kit.di import DbSession, SettingsDep
 from yourclaw.llm import catalog
 from yourclaw.llm import repository as llm_repo
@@ -49,10 +51,19 @@ class SpendRow(msgspec.Struct):
     millicents: int  # 1/1000 of a cent: a heartbeat costs a fraction of one
 
 
+class GoogleCallsRow(msgspec.Struct):
+    """Successful tool calls on one connected service one day (UTC): `calendar`, `gmail` or `drive`."""
+
+    day: date
+    service: str
+    calls: int
+
+
 class UsageLimits(msgspec.Struct):
     per_minute: int
     per_day: int
     proactive_per_day: int
+    google_tool_calls_per_minute: int
 
 
 class UsageCredits(msgspec.Struct):
@@ -76,6 +87,7 @@ class UsageOut(msgspec.Struct):
     limits: UsageLimits
     credits: UsageCredits
     outbound: UsageOutbound
+    google_calls: list[GoogleCallsRow]
 
 
 _LABELS = {option.id.removeprefix("anthropic/"): option.label for option in catalog.MODELS}
@@ -132,6 +144,11 @@ class UsageController(Controller):
             )
             for s in await llm_repo.spend_days(db_session, current_user.id, window.first)
         ]
+        since = datetime.combine(window.first, time(), tzinfo=UTC)
+        google_calls = [
+            GoogleCallsRow(day=date.fromisoformat(day), service=BY_ROW[service].name, calls=calls)
+            for day, service, calls in await integrations_repo.calls_by_day(db_session, current_user.id, since)
+        ]
         decision = await credits_repo.spend_decision(db_session, current_user.id)
         current = await credits_repo.balance(db_session, current_user.id)
         today = by_day.get(window.today)
@@ -142,6 +159,7 @@ class UsageController(Controller):
                 per_minute=settings.rate_limit_msg_per_min,
                 per_day=settings.rate_limit_msg_per_day,
                 proactive_per_day=settings.proactive_daily_cap,
+                google_tool_calls_per_minute=settings.google_tool_calls_per_minute,
             ),
             credits=UsageCredits(
                 remaining_cents=current.remaining_cents, total_cents=current.total_cents, own_key=decision.own_key
@@ -151,4 +169,5 @@ class UsageController(Controller):
                 parts_cap=settings.outbound_parts_daily_cap,
                 capped_until=window.next_day_at if today and today.outbound_capped_at else None,
             ),
+            google_calls=google_calls,
         )

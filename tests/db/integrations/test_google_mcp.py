@@ -87,8 +87,8 @@ async def test_tools_of_connected_services_only_and_a_call_reads_the_calendar(ap
     assert calls == [("calendar_list_events", "ok"), ("gmail_search", "not_connected")]
 
 
-async def test_gmail_search_and_read(api, live, sessions):
-    owner, _ = await _connected_owner(api, live, sessions, "gmail")
+async def test_gmail_search_and_read_counted_in_usage(api, live, sessions):
+    owner, _headers = await _connected_owner(api, live, sessions, "gmail")
     async with mcp_client(live.url, owner.token) as client:
         found = await client.call_tool("gmail_search", {"query": "invoice"})
         assert "Invoice 4471 from ACME" in _text(found)
@@ -101,6 +101,9 @@ async def test_gmail_search_and_read(api, live, sessions):
             "gmail_create_draft", {"to": ["bob@example.com"], "subject": "Hi", "body": "Draft text"}
         )
         assert not draft.is_error and "draft_id" in _text(draft)
+    usage = (await api.get("/api/v1/usage", headers=_headers)).json()
+    assert [(row["service"], row["calls"]) for row in usage["google_calls"]] == [("gmail", 3)]
+    assert usage["limits"]["google_tool_calls_per_minute"] == 8
 
 
 async def test_another_tenants_google_is_out_of_reach(api, live, sessions, google):
