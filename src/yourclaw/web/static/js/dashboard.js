@@ -5,6 +5,7 @@ import { mountAssistant } from "./assistant.js";
 import { config } from "./config.js";
 import { mountSimulator } from "./simulator.js";
 import { el, notice, showError, toastError } from "./ui.js";
+import { mountServices } from "./services.js";
 import { mountUsage } from "./usage.js";
 
 const $ = (id) => document.getElementById(id);
@@ -46,6 +47,7 @@ if (params.has("session_id") || params.has("checkout")) history.replaceState(nul
 
 const usage = mountUsage($("usage-card"));
 const account = mountAccount();
+const services = mountServices($("services-list"), pageNotice);
 let me = null;
 
 async function refreshMe() {
@@ -108,6 +110,7 @@ function mountSim() {
     assistant.start({ afterCheckout }).catch((error) => showError($("assistant-card"), error)),
     refreshUsage(),
     account.load(me),
+    services.load(),
   ]);
   setInterval(() => !document.hidden && refreshUsage(), USAGE_REFRESH_MS);
 })();
