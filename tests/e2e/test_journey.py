@@ -19,6 +19,7 @@ import time
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from tests.harness.google import consent
 from tests.harness.journey import Figures, onboard, walk
@@ -37,6 +38,7 @@ from tests.harness.journey_support import (
 )
 from tests.harness.settings import PROJECT_ROOT
 from tests.harness.waiting import wait_for
+from yourclaw.db.models import IntegrationCall
 from yourclaw.runtime import openclaw_config
 from yourclaw.runtime.container_spec import DATA_DIR
 from yourclaw.standins.anthropic_wire import ToolCall
@@ -79,15 +81,20 @@ CALENDAR_ASK = "what is on my calendar tomorrow?"
 GMAIL_ASK = "is there an invoice email in my gmail?"
 EVENT = "Dentist appointment with Dr. Molar"
 MAIL = "Invoice 4471 from ACME"
-NO_TOOL = "I have no tool for that"
+NO_TOOL = "I could not reach that"
+# OpenClaw 2026.9.6 runs Anthropic models in code mode: the model sees `exec` and calls MCP tools from its code as
+# `MCP.<server>.<tool in camelCase>()`; without code mode it would see each tool by name.
+ASKS = (
+    (CALENDAR_ASK, "calendar_list_events", "calendarListEvents", {}),
+    (GMAIL_ASK, "gmail_search", "gmailSearch", {"query": "invoice"}),
+)
 
 
 def _tool_named(body: dict, suffix: str) -> str | None:
-    """OpenClaw names an MCP server's tools after the server: whatever its prefix, ours end with our names."""
     return next((t["name"] for t in body.get("tools") or [] if t.get("name", "").endswith(suffix)), None)
 
 
-def model(body: dict) -> str | ToolCall:
+def google_model(body: dict) -> str | ToolCall:
     """The user's model, scripted, answering every call (so no reply can come from a default answer): it calls
     our tool when asked about the calendar or mail, and answers from what the tool returned."""
     messages = body.get("messages") or []
@@ -96,16 +103,27 @@ def model(body: dict) -> str | ToolCall:
         for found in (EVENT, MAIL):
             if found in last:
                 return f"From your Google account: {found}."
-        return "The tool answered without it: " + last[-300:]
+        return f"{NO_TOOL}: " + last[-400:]
     _, latest = split_body(body)
-    for ask, suffix, arguments in (
-        (CALENDAR_ASK, "calendar_list_events", {}),
-        (GMAIL_ASK, "gmail_search", {"query": "invoice"}),
-    ):
+    for ask, tool, method, arguments in ASKS:
         if ask in latest:
-            name = _tool_named(body, suffix)
-            return ToolCall(name, arguments) if name else f"{NO_TOOL} ({suffix})."
+            if _tool_named(body, "exec"):
+                code = f"return await MCP.google.{method}({json.dumps(arguments)});"
+                return ToolCall("exec", {"title": f"ask Google ({tool})", "code": code})
+            name = _tool_named(body, tool)
+            return ToolCall(name, arguments) if name else f"{NO_TOOL} ({tool})."
     return "ok"
+
+
+async def _google_calls(user: User) -> list[tuple[str, str]]:
+    """The audit of the user's Google tool calls: (tool, outcome), in order."""
+    async with user.cp.sessions() as session:
+        rows = await session.execute(
+            select(IntegrationCall.tool, IntegrationCall.outcome)
+            .where(IntegrationCall.user_id == user.user_id)
+            .order_by(IntegrationCall.id)
+        )
+    return [tuple(row) for row in rows.all()]
 
 
 async def _config_polled(user: User, after: int) -> None:
@@ -128,17 +146,19 @@ async def _connect(user: User, service: str) -> None:
 @pytest.mark.timeout(1800)
 async def test_the_assistant_uses_the_users_google_services_through_our_mcp_server(control_plane):
     cp = control_plane
-    cp.llm.script = model
+    cp.llm.script = google_model
     async with httpx.AsyncClient(base_url=cp.url, timeout=30) as http:
         user = User(cp, http)
         try:
-            await _walk(user)
+            await _walk_google(user)
         except BaseException:
             print("\n==== LLM calls ====\n" + "\n".join(describe_calls(message_calls(cp.llm))))
+            dump_calls(cp.llm, ARTIFACTS / "google-llm-calls.json")
+            await _print_container_logs(user)
             raise
 
 
-async def _walk(user: User) -> None:
+async def _walk_google(user: User) -> None:
     cp, oc = user.cp, user.cp.oc
     onboarded = await onboard(user)
     container = onboarded.row.container_id
@@ -147,25 +167,25 @@ async def _walk(user: User) -> None:
     await _connect(user, "calendar")
     written = json.loads(await docker_call(file_in, oc, container, f"{DATA_DIR}/{openclaw_config.CONFIG_PATH}"))
     assert written["mcp"]["servers"]["google"]["transport"] == "streamable-http"
-    turn = await user.turn(CALENDAR_ASK, EVENT)
-    assert _tool_named(turn.call.json(), "calendar_list_events"), describe_calls(turn.calls)
-    assert _tool_named(turn.call.json(), "gmail_search") is None
+    await user.turn(CALENDAR_ASK, EVENT)
+    assert ("calendar_list_events", "ok") in await _google_calls(user)
 
     await _connect(user, "gmail")
-    turn = await user.turn(GMAIL_ASK, MAIL)
-    assert _tool_named(turn.call.json(), "gmail_search"), describe_calls(turn.calls)
+    await user.turn(GMAIL_ASK, MAIL)
+    assert ("gmail_search", "ok") in await _google_calls(user)
 
     # The tokens stay in the control plane: none of those Google issued is anywhere in the container.
     assert cp.google.issued
     assert await docker_call(key_sightings, oc, container, tuple(cp.google.issued)) == []
 
-    # Disconnected: the calendar tools are gone at the next turn.
+    # Disconnected: the calendar tools are gone at the next turn; no call of them reaches Google.
     before = await user.assistant()
     await user.api("DELETE", "/oauth/google/calendar", 204)
     await _config_polled(user, before.desired_generation)
+    calls = len(await _google_calls(user))
     turn = await user.turn(CALENDAR_ASK, NO_TOOL)
-    assert _tool_named(turn.call.json(), "calendar_list_events") is None
-    assert _tool_named(turn.call.json(), "gmail_search")
+    assert EVENT not in turn.reply.message.body
+    assert ("calendar_list_events", "ok") not in (await _google_calls(user))[calls:]
 
     info = await docker_call(inspect, oc, container)
     assert info["State"]["Running"] and info["State"]["StartedAt"] == started_at and info["RestartCount"] == 0

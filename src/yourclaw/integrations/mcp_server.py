@@ -50,6 +50,13 @@ def _text(payload: Any, *, error: bool = False) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(text=text)], is_error=error)
 
 
+async def _answer(send: Any, status: int, detail: str, code: str, header: tuple[bytes, bytes]) -> None:
+    body = json.dumps({"detail": detail, "code": code}).encode()
+    head = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), header]
+    await send({"type": "http.response.start", "status": status, "headers": head})
+    await send({"type": "http.response.body", "body": body})
+
+
 class GoogleMcp:
     """An ASGI app: authenticate, then hand the request to the SDK's streamable-HTTP manager."""
 
@@ -76,26 +83,15 @@ class GoogleMcp:
             yield
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope.get("method") == "GET":
+            # Stateless: nothing is ever pushed outside an answer, so no standing SSE stream (the spec's 405);
+            # an open one would hold a connection per assistant for nothing.
+            await _answer(send, 405, "This MCP server answers POST only", "METHOD_NOT_ALLOWED", (b"allow", b"POST"))
+            return
         user_id = await self._authenticate(scope)
         if user_id is None:
-            body = json.dumps(
-                {
-                    "detail": "Send the assistant token as Authorization: Bearer <token>",
-                    "code": "INVALID_ASSISTANT_TOKEN",
-                }
-            ).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 401,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                        (b"www-authenticate", b"Bearer"),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            detail = "Send the assistant token as Authorization: Bearer <token>"
+            await _answer(send, 401, detail, "INVALID_ASSISTANT_TOKEN", (b"www-authenticate", b"Bearer"))
             return
         scope[_SCOPE_KEY] = user_id
         reset = _caller.set(user_id)

@@ -64,6 +64,10 @@ async def test_no_token_is_refused(live):
     async with httpx.AsyncClient() as http:
         response = await http.post(live.url + "/mcp/google", json={}, headers={"Authorization": "Bearer not-a-token"})
     assert response.status_code == 401
+    async with httpx.AsyncClient() as http:
+        # Stateless: no standing SSE stream to hold open.
+        response = await http.get(live.url + "/mcp/google", headers={"Accept": "text/event-stream"})
+    assert response.status_code == 405 and response.json()["code"] == "METHOD_NOT_ALLOWED"
 
 
 async def test_tools_of_connected_services_only_and_a_call_reads_the_calendar(api, live, sessions):
