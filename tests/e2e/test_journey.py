@@ -98,7 +98,9 @@ def google_model(body: dict) -> str | ToolCall:
     """The user's model, scripted, answering every call (so no reply can come from a default answer): it calls
     our tool when asked about the calendar or mail, and answers from what the tool returned."""
     messages = body.get("messages") or []
-    last = json.dumps(messages[-1:])
+    # What came back since the model last spoke (OpenClaw adds a context message after the tool's result).
+    spoke = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=-1)
+    last = json.dumps(messages[spoke + 1 :])
     if "tool_result" in last:
         for found in (EVENT, MAIL):
             if found in last:
