@@ -38,7 +38,8 @@ def test_connect_and_disconnect_calendar(browser, dev_server: DevServer) -> None
 
         calendar.get_by_role("button", name="Connect").click()
         # The Google stand-in's consent page, on its own port.
-        expect(page.get_by_role("heading")).to_contain_text("wants to access your Google Account")
+        page.wait_for_url(re.compile(r"/o/oauth2/v2/auth\?"))
+        expect(page.get_by_role("heading", level=1)).to_contain_text("wants to access your Google Account")
         assert "code_challenge_method=S256" in page.url
         page.get_by_label("Account").fill("anna@example.com")
         page.screenshot(path=str(shots / "google-consent.png"), full_page=True)
