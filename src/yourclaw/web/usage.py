@@ -1,6 +1,7 @@
 """`GET /usage`: the signed-in user's days as the dashboard charts them — messages both ways against the
 limits (messaging), the credits left (credits), what the assistant's thinking cost, per day, model and
-purpose (llm), and its calls on the user's Google services (integrations). It lives here, above those packages, because it is the only place that needs them all."""
+purpose (llm), and its calls on the user's Google services (integrations). It lives here, above those
+packages, because it is the only place that needs them all."""
 
 from __future__ import annotations
 
