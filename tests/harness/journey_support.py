@@ -28,6 +28,7 @@ from yourclaw.llm import catalog
 from yourclaw.runtime.container_spec import DATA_DIR, HOME, LABEL_USER, volume_name
 from yourclaw.runtime.reconciler import Reconciler
 from yourclaw.standins.anthropic import AnthropicStandin, RecordedRequest
+from yourclaw.standins.google import GoogleStandin
 from yourclaw.standins.stripe import StripeStandin
 from yourclaw.standins.twilio import SentMessage, TwilioStandin
 
@@ -79,6 +80,7 @@ class ControlPlane:
     twilio: TwilioStandin
     stripe: StripeStandin
     llm: TimedAnthropicStandin
+    google: GoogleStandin | None = None
 
 
 @dataclass

@@ -37,6 +37,7 @@ from yourclaw.runtime.certs import init_ca
 from yourclaw.runtime.container_spec import LABEL_MANAGED
 from yourclaw.runtime.hosts import host_factory
 from yourclaw.runtime.reconciler import Reconciler
+from yourclaw.standins.google import GoogleStandin
 from yourclaw.standins.stripe import StripeStandin
 from yourclaw.standins.twilio import TwilioStandin
 
@@ -133,10 +134,11 @@ async def control_plane_stack(
     tables afterwards. `llm` is the model behind the proxy (default: one reporting the same usage for every
     call). `extra_settings` are added to the control plane's (stand-ins for search or transcription, say)."""
     port = free_port()
-    twilio, stripe = TwilioStandin(), StripeStandin()
+    twilio, stripe, google = TwilioStandin(), StripeStandin(), GoogleStandin()
     llm = llm or TimedAnthropicStandin(usage=dict(USAGE))
     twilio.start()
     stripe.start()
+    google.start()
     llm.start()
     api_url = f"http://127.0.0.1:{port}"
     stripe.webhook_url = api_url + WEBHOOK_PATH
@@ -160,6 +162,11 @@ async def control_plane_stack(
         STRIPE_SECRET_KEY=stripe.api_key,
         STRIPE_WEBHOOK_SECRET=stripe.webhook_secret,
         STRIPE_PRICE_ID=stripe.price_id,
+        GOOGLE_CLIENT_ID=google.client_id,
+        GOOGLE_CLIENT_SECRET=google.client_secret,
+        GOOGLE_AUTH_BASE_URL=google.base_url,
+        GOOGLE_TOKEN_BASE_URL=google.base_url,
+        GOOGLE_API_BASE_URL=google.base_url,
         ANTHROPIC_BASE_URL=llm.base_url,
         ANTHROPIC_API_KEY=SHARED_KEY,
         # The scheduled job's message must go out whatever the hour of the run.
@@ -191,12 +198,14 @@ async def control_plane_stack(
                 asyncio.create_task(run_sender(settings, jobs_sessions, secrets, stop)),
             ]
             try:
-                yield ControlPlane(settings, server.url, sessions, reconciler, openclaw_engine, twilio, stripe, llm)
+                yield ControlPlane(
+                    settings, server.url, sessions, reconciler, openclaw_engine, twilio, stripe, llm, google
+                )
             finally:
                 stop.set()
                 await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 60)
     finally:
         _remove_leftovers(openclaw_engine.client)
         await jobs_engine.dispose()
-        for standin in (twilio, stripe, llm):
+        for standin in (twilio, stripe, llm, google):
             standin.stop()

@@ -115,6 +115,7 @@ def _dev_environment(port: int) -> list[str]:
     mocks = {
         "MOCK_TWILIO": "TWILIO_ACCOUNT_SID",
         "MOCK_STRIPE": "STRIPE_SECRET_KEY",
+        "MOCK_GOOGLE": "GOOGLE_CLIENT_ID",
     }
     for mock, credential in mocks.items():
         if mock not in os.environ and not os.environ.get(credential):

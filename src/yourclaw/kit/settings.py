@@ -96,6 +96,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
     google_client_id: str | None = None
     google_client_secret: str | None = None
+    # Google's consent page, its token and revoke endpoints, and its APIs (the stand-in's in dev and tests).
+    google_auth_base_url: str = "https://accounts.google.com"
+    google_token_base_url: str = "https://oauth2.googleapis.com"
+    google_api_base_url: str = "https://www.googleapis.com"
+    # How long a consent may take between "Connect" and Google's redirect back.
+    google_oauth_state_ttl_seconds: int = 600
+    # Tool calls (Calendar, Gmail, Drive) one user's assistant may make per minute through our MCP server.
+    google_tool_calls_per_minute: int = 30
 
     encryption_key: str | None = None
 
@@ -160,6 +168,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     mock_twilio: bool = False
     mock_containers: bool = False
     mock_stripe: bool = False
+    mock_google: bool = False
 
     @property
     def is_development(self) -> bool:
@@ -223,6 +232,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         return [h for h in hosts if h]
 
     @property
+    def google_connect_enabled(self) -> bool:
+        """Connecting Google services needs an OAuth client (the stand-in's, with MOCK_GOOGLE)."""
+        return bool(self.google_client_id and self.google_client_secret)
+
+    @property
     def fernet_keys(self) -> list[str]:
         return [k.strip() for k in (self.encryption_key or "").split(",") if k.strip()]
 
@@ -233,7 +247,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             modes.append("dev sign-in (SUPABASE_URL unset)")
         if self.embedded_database:
             modes.append("embedded PostgreSQL (DATABASE_URL unset)")
-        for name in ("mock_twilio", "mock_containers", "mock_stripe"):
+        for name in ("mock_twilio", "mock_containers", "mock_stripe", "mock_google"):
             if getattr(self, name):
                 modes.append(name.upper())
         return modes
@@ -285,6 +299,9 @@ def _validate(settings: Settings) -> None:
         "stripe_api_base_url",
         "brave_search_base_url",
         "transcription_base_url",
+        "google_auth_base_url",
+        "google_token_base_url",
+        "google_api_base_url",
     ):
         value = getattr(settings, name)
         if value is None:
@@ -333,6 +350,8 @@ def _validate(settings: Settings) -> None:
         "search_queries_per_day",
         "transcription_minutes_per_day",
         "transcription_max_bytes",
+        "google_oauth_state_ttl_seconds",
+        "google_tool_calls_per_minute",
     )
     if settings.warm_pool_size < 0:
         raise SettingsError("WARM_POOL_SIZE: must be 0 (no pool) or more")

@@ -115,6 +115,7 @@ class Applier:
         now: datetime,
         timezone_for: dict[uuid.UUID, str | None] | None = None,
         warm_state: WarmState | None = None,
+        google_for: dict[uuid.UUID, tuple[str, ...]] | None = None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
@@ -126,6 +127,8 @@ class Applier:
         self.now = now
         self.timezone_for = timezone_for or {}
         self.warm_state = warm_state or WarmState()
+        # Per user: the Google services connected now (the config names our MCP server while there are any).
+        self.google_for = google_for or {}
 
     async def _update(self, assistant_id: uuid.UUID, **values) -> None:
         async with self.sessions() as session, session.begin():
@@ -194,6 +197,7 @@ class Applier:
             self.host_rows.get(row.host_server_id),
             generation,
             timezone=self.timezone_for.get(row.id),
+            google=self.google_for.get(row.user_id, ()),
         )
 
     async def _write_files(self, handle: HostHandle, container_id: str, row: Assistant):

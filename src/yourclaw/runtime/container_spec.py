@@ -183,5 +183,9 @@ def spec_for(
             ("TMPDIR", "/tmp"),
             ("OPENCLAW_NO_AUTO_UPDATE", "1"),
             ("OPENCLAW_CONFIG_PATH", f"{DATA_DIR}/openclaw.json"),
+            # The config is rewritten by replacing the file (put_archive); an inotify watch stays on the old
+            # file and misses every change after the first, so OpenClaw's watcher polls instead (a connected
+            # Google service's MCP server is picked up by hot reload, without a restart).
+            ("CHOKIDAR_USEPOLLING", "1"),
         ),
     )

@@ -47,8 +47,10 @@ def render(
     generation: int,
     *,
     timezone: str | None = None,
+    google: tuple[str, ...] = (),
 ) -> Rendered:
-    """`timezone` is the user's (`users.timezone`): a change re-renders the config, like a model change."""
+    """`timezone` is the user's (`users.timezone`): a change re-renders the config, like a model change.
+    `google` is the user's connected Google services: connecting or disconnecting one does too."""
     spec = spec_for(settings, row.user_id, row.image, volume=row.volume)
     if token is None:
         return Rendered(spec, None, "no-token")
@@ -60,6 +62,7 @@ def render(
         generation=generation,
         timezone=known_timezone(timezone),
         active_hours=active_hours(settings),
+        google_services=google,
         search=bool(settings.brave_search_api_key),
         transcription=bool(settings.openai_api_key),
     )

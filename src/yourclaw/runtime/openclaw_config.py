@@ -40,6 +40,11 @@ WHATSAPP_INSTRUCTIONS = """\
   set up. Do not rely on the heartbeat for this: it only runs while its checklist has items.
 - Messages you send on your own outside a recent conversation may arrive as a short notice first; the full
   text follows when they reply.
+- When they have connected Google services on their YourClaw dashboard, you have tools for their Google
+  Calendar (see, add, move, cancel events, find free time), Gmail (search, read, draft, send) and Drive
+  (find, read, create documents). Use them instead of guessing. Before sending an email or deleting an
+  event, show them what you will do and wait for their yes. If a tool says a service is not connected or
+  needs reconnecting, tell them they can connect it on their dashboard.
 """
 
 # Without a transcription key voice notes reach the agent as audio it cannot hear: it says so rather than
@@ -50,14 +55,9 @@ NO_VOICE_NOTES = """\
 """
 
 
-@dataclass(frozen=True)
-class Integration:
-    """An MCP server fed by a connected service (later capability)."""
-
-    name: str
-    command: str
-    args: tuple[str, ...]
-    env: tuple[tuple[str, str], ...]
+# Our MCP server for the user's Google services (`integrations.mcp_server`), on the control plane: the
+# assistant reaches it with its own token, and no Google token ever enters the container.
+GOOGLE_MCP_PATH = "/mcp/google"
 
 
 def gateway_token(assistant_token: str) -> str:
@@ -202,7 +202,7 @@ def render(
     generation: int,
     timezone: str | None = None,
     active_hours: ActiveHours | None = None,
-    integrations: tuple[Integration, ...] = (),
+    google_services: tuple[str, ...] = (),
     search: bool = False,
     transcription: bool = False,
 ) -> dict:
@@ -281,8 +281,8 @@ def render(
             "enabled": True,
             "config": {"webSearch": {"apiKey": token, "baseUrl": api + SEARCH_PROXY_PATH}},
         }
-    if integrations:
-        config["mcp"] = {"servers": {i.name: _mcp_server(i) for i in integrations}}
+    if google_services:
+        config["mcp"] = {"servers": {"google": _google_mcp(api, token, google_services)}}
     return config
 
 
@@ -306,11 +306,15 @@ def _web_search(search: bool) -> dict:
     return {"enabled": True, "provider": SEARCH_PLUGIN, "maxResults": 5}
 
 
-def _mcp_server(integration: Integration) -> dict:
-    server: dict = {"command": integration.command, "args": list(integration.args)}
-    if integration.env:
-        server["env"] = dict(integration.env)
-    return server
+def _google_mcp(api: str, token: str, services: tuple[str, ...]) -> dict:
+    """Named only while a service is connected. The services ride along in a header so that connecting or
+    disconnecting one changes the config: OpenClaw hot-reloads it and lists the server's tools again,
+    without a restart (the server itself answers each call with the tools connected at that moment)."""
+    return {
+        "url": api + GOOGLE_MCP_PATH,
+        "transport": "streamable-http",
+        "headers": {"Authorization": f"Bearer {token}", "X-YourClaw-Services": ",".join(sorted(services))},
+    }
 
 
 def config_hash(config: dict) -> str:

@@ -216,6 +216,7 @@ class Reconciler:
             host_rows = await repo.load_hosts(session)
             loaded = await repo.load_assistants(session, volume_retention=self.limits.volume_retention)
             token_for = await tokens.current_tokens(session, self.secrets)
+            google_for = await repo.connected_google(session)
         rows = [row for row, _ in loaded]
         timezone_for = {row.id: timezone for row, timezone in loaded}
         calls_before = {h.id: self._handle(h).client.api_calls for h in host_rows}
@@ -259,6 +260,7 @@ class Reconciler:
                     hosts_by_id.get(row.host_server_id),
                     row.desired_generation,
                     timezone=timezone_for[row.id],
+                    google=google_for.get(row.user_id, ()),
                 ),
             )
             for row in rows
@@ -286,6 +288,7 @@ class Reconciler:
                 now,
                 timezone_for,
                 self.warm_state,
+                google_for,
             )
             await self._apply(applier, actions, pass_started)
         report.api_calls = sum(self.handles[h.id].client.api_calls - calls_before[h.id] for h in host_rows)

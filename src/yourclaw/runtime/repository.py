@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from yourclaw.db.models import Assistant, HostServer, User
+from yourclaw.db.models import Assistant, HostServer, User, UserIntegration
 
 # --- what a pass reads ------------------------------------------------------------------------------
 
@@ -32,6 +32,18 @@ async def load_assistants(session: AsyncSession, *, volume_retention: timedelta)
         .where(Assistant.wanted.is_(True) | (Assistant.phase != "none") | (Assistant.deleted_at > keep_since))
     )
     return [(row, timezone) for row, timezone in (await session.execute(query)).all()]
+
+
+async def connected_google(session: AsyncSession) -> dict[uuid.UUID, tuple[str, ...]]:
+    """Per user, the Google services connected now (rows' names): they decide whether the assistant's config
+    names our MCP server. A read across packages, to keep the pass at one query per kind of fact."""
+    rows = await session.execute(
+        select(UserIntegration.user_id, UserIntegration.service).where(UserIntegration.status == "connected")
+    )
+    found: dict[uuid.UUID, list[str]] = {}
+    for user_id, service in rows.all():
+        found.setdefault(user_id, []).append(service)
+    return {user_id: tuple(sorted(services)) for user_id, services in found.items()}
 
 
 # --- what it writes ---------------------------------------------------------------------------------

@@ -19,6 +19,8 @@ from yourclaw.accounts import routes as accounts_routes
 from yourclaw.assistants import routes as assistants_routes
 from yourclaw.billing import routes as billing_routes
 from yourclaw.billing.controller import WEBHOOK_PATH as STRIPE_WEBHOOK_PATH
+from yourclaw.integrations import mcp_server
+from yourclaw.integrations import routes as integrations_routes
 from yourclaw.kit import api
 from yourclaw.kit.json_body import JsonRequest
 from yourclaw.kit.request_context import request_id_middleware
@@ -92,6 +94,8 @@ def _bare_routes(state: AppState) -> dict[str, ASGIApp]:
             path: bare_route(route, proxy_controller.rendered)
             for path, route in proxy_controller.messages_routes(state.llm).items()
         },
+        # The assistant's MCP server for its user's Google services: the SDK's own ASGI app.
+        mcp_server.PATH: bare_route(state.google_mcp, errors.rendered),
     }
 
 
@@ -112,6 +116,7 @@ def create_app(settings: Settings) -> Litestar:
         *accounts_routes.handlers(settings),
         *assistants_routes.HANDLERS,
         *billing_routes.HANDLERS,
+        *integrations_routes.HANDLERS,
         *llm_routes.API_HANDLERS,
         *messaging_routes.HANDLERS,
         *protocol_routes.HANDLERS,

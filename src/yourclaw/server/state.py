@@ -3,6 +3,8 @@ stand-ins it runs in development. Routes get each piece by name (`server.depende
 
 from __future__ import annotations
 
+import uuid
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
 import httpx
@@ -15,6 +17,8 @@ from yourclaw.billing import service as billing
 from yourclaw.billing.stripe_client import StripeGateway
 from yourclaw.db.engine import make_engine, make_sessionmaker
 from yourclaw.db.listener import Listener
+from yourclaw.integrations import service as integrations
+from yourclaw.integrations.mcp_server import GoogleMcp
 from yourclaw.kit.crypto import SecretBox
 from yourclaw.kit.settings import Settings
 from yourclaw.llm.proxy import LlmProxy
@@ -42,6 +46,8 @@ class AppState:
     # The metering LLM proxy, with its own upstream client.
     llm: LlmProxy
     inbound: InboundWaiter = field(default_factory=InboundWaiter)
+    # The MCP server of the user's Google services (`/mcp/google`); its SDK session manager runs in `start`.
+    google_mcp: GoogleMcp = field(init=False)
     # The process's one LISTEN connection: wakes `inbound`, keeps the LLM proxy's callers right (`start`).
     listener: Listener | None = None
     # Stripe through its SDK (no I/O until used).
@@ -64,6 +70,12 @@ class AppState:
         self.router_wakeup = RouterWakeup(notify_with(self.engine))
         self.entitlement = billing.entitlement(self.settings)
         self.typing = Typing(twilio_typing(self.settings), renew_after=self.settings.typing_renew_seconds)
+        self.google_mcp = GoogleMcp(self.settings, self.sessions, self.http, self.secrets)
+        self._google_mcp_running: AsyncExitStack | None = None
+        self.account_revokers.append(self._revoke_google)
+
+    async def _revoke_google(self, session: AsyncSession, user_id: uuid.UUID) -> None:
+        await integrations.revoke_account(session, self.settings, self.http, self.secrets, user_id)
 
     @classmethod
     def build(cls, settings: Settings) -> AppState:
@@ -118,6 +130,8 @@ class AppState:
         )
 
     async def start(self) -> None:
+        self._google_mcp_running = AsyncExitStack()
+        await self._google_mcp_running.enter_async_context(self.google_mcp.running())
         await self.llm.start()
         self.listener = Listener(self.settings.database_url or "")
         self.inbound.attach(self.listener)
@@ -129,6 +143,8 @@ class AppState:
         await self.typing.close()
         await self.inbound_writer.close()
         await self.router_wakeup.close()
+        if self._google_mcp_running is not None:
+            await self._google_mcp_running.aclose()
         if self.listener is not None:
             await self.listener.stop()
         await self.http.aclose()

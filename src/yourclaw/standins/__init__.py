@@ -20,6 +20,7 @@ from yourclaw.billing.controller import WEBHOOK_PATH as STRIPE_WEBHOOK_PATH
 from yourclaw.kit.settings import Settings
 from yourclaw.standins.anthropic import AnthropicStandin
 from yourclaw.standins.brave import BraveStandin
+from yourclaw.standins.google import GoogleStandin
 from yourclaw.standins.stripe import DEV_API_KEY, DEV_PRICE_ID, StripeStandin
 from yourclaw.standins.transcription import TranscriptionStandin
 from yourclaw.standins.twilio import DEV_ACCOUNT_SID, TwilioStandin
@@ -28,7 +29,7 @@ log = structlog.get_logger(__name__)
 
 # What each kind of process calls: the API process reads Stripe back and proxies the LLM; the worker sends
 # through Twilio (and the Twilio stand-in posts its status callbacks to the API).
-API_SERVICES = ("stripe", "anthropic", "brave", "transcription")
+API_SERVICES = ("stripe", "anthropic", "google", "brave", "transcription")
 WORKER_SERVICES = ("twilio",)
 
 # The Anthropic stand-in accepts any key; this one says where it came from in its logs.
@@ -55,6 +56,10 @@ def wants_stripe(settings: Settings) -> bool:
     return settings.mock_stripe and not settings.stripe_api_base_url
 
 
+def wants_google(settings: Settings) -> bool:
+    return settings.mock_google and not settings.google_client_id
+
+
 def wants_twilio(settings: Settings) -> bool:
     return settings.mock_twilio and not settings.twilio_api_base_url
 
@@ -69,6 +74,7 @@ class Standins:
     anthropic: AnthropicStandin | None = None
     brave: BraveStandin | None = None
     transcription: TranscriptionStandin | None = None
+    google: GoogleStandin | None = None
     _running: list = field(default_factory=list)
 
     @classmethod
@@ -85,6 +91,8 @@ class Standins:
                 running._start_brave()
             if "transcription" in wanted and wants_transcription(settings):
                 running._start_transcription()
+            if "google" in wanted and wants_google(settings):
+                running._start_google()
             if "twilio" in wanted and wants_twilio(settings):
                 running._start_twilio()
         except BaseException:
@@ -134,6 +142,19 @@ class Standins:
         self._running.append(self.transcription)
         log.info("transcription_standin_started", url=url, note="OPENAI_API_KEY is not set")
         self._point_at(transcription_base_url=url, openai_api_key=self.transcription.api_key)
+
+    def _start_google(self) -> None:
+        self.google = GoogleStandin()
+        url = self.google.start()
+        self._running.append(self.google)
+        log.info("mock_google_started", url=url)
+        self._point_at(
+            google_client_id=self.google.client_id,
+            google_client_secret=self.google.client_secret,
+            google_auth_base_url=url,
+            google_token_base_url=url,
+            google_api_base_url=url,
+        )
 
     def _start_twilio(self) -> None:
         settings = self.settings

@@ -1,5 +1,6 @@
 """`GET/PATCH /users/me`: the account as the dashboard shows it, gathered from accounts (email, phone,
-time zone), billing (the subscription), assistants (the assistant) and credits (the balance). It lives
+time zone), billing (the subscription), assistants (the assistant), credits (the balance) and integrations
+(whether a Google service is connected). It lives
 here, above all of them, because it is the only place that needs all of them at once."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from yourclaw.assistants import repository as assistants_repo
 from yourclaw.billing import repository as billing_repo
 from yourclaw.credits import repository as credits_repo
 from yourclaw.db.models import Assistant, User
+from yourclaw.integrations import repository as integrations_repo
 from yourclaw.kit.di import DbSession, SettingsDep
 from yourclaw.kit.settings import Settings
 from yourclaw.runtime import workspace
@@ -71,6 +73,9 @@ class ProfileOut(msgspec.Struct):
     assistant: AssistantSummary | None
     credits: CreditsSummary
     created_at: datetime
+    # Whether a Google service is connected (the onboarding checklist's last step); None where connecting
+    # is not offered (no Google client set).
+    services_connected: bool | None = None
 
 
 class ProfileUpdate(msgspec.Struct):
@@ -96,6 +101,9 @@ async def profile(session: AsyncSession, settings: Settings, user: User) -> Prof
             remaining_cents=current.remaining_cents, total_cents=current.total_cents, own_key=decision.own_key
         ),
         created_at=user.created_at,
+        services_connected=bool(await integrations_repo.connected_services(session, user.id))
+        if settings.google_connect_enabled
+        else None,
     )
 
 

@@ -1,11 +1,12 @@
 """`GET /usage`: the signed-in user's days as the dashboard charts them — messages both ways against the
 limits (messaging), the credits left (credits), what the assistant's thinking cost, per day, model and
-purpose (llm), and its web searches and transcribed voice notes (credits' service usage). It lives here,
-above those packages, because it is the only place that needs them all."""
+purpose (llm), its web searches and transcribed voice notes (credits' service usage), and its calls on the
+user's Google services (integrations). It lives here, above those packages, because it is the only place
+that needs them all."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 
 import msgspec
@@ -17,6 +18,8 @@ from yourclaw.accounts.dependencies import CurrentUser, provide_current_user
 from yourclaw.credits import ledger as credits
 from yourclaw.credits import repository as credits_repo
 from yourclaw.credits import service_usage
+from yourclaw.integrations import repository as integrations_repo
+from yourclaw.integrations.services import BY_ROW
 from yourclaw.kit.di import DbSession, SettingsDep
 from yourclaw.llm import catalog
 from yourclaw.llm import repository as llm_repo
@@ -72,10 +75,19 @@ class SenseLimits(msgspec.Struct):
     transcription_minutes_per_day: int
 
 
+class GoogleCallsRow(msgspec.Struct):
+    """Successful tool calls on one connected service one day (UTC): `calendar`, `gmail` or `drive`."""
+
+    day: date
+    service: str
+    calls: int
+
+
 class UsageLimits(msgspec.Struct):
     per_minute: int
     per_day: int
     proactive_per_day: int
+    google_tool_calls_per_minute: int
 
 
 class UsageCredits(msgspec.Struct):
@@ -101,6 +113,7 @@ class UsageOut(msgspec.Struct):
     limits: UsageLimits
     credits: UsageCredits
     outbound: UsageOutbound
+    google_calls: list[GoogleCallsRow]
 
 
 _LABELS = {option.id.removeprefix("anthropic/"): option.label for option in catalog.MODELS}
@@ -163,6 +176,11 @@ class UsageController(Controller):
             SenseRow(day=r.day, service=r.service, calls=r.calls, units=r.units, millicents=r.millicents)
             for r in await service_usage.days_since(db_session, current_user.id, window.first)
         ]
+        since = datetime.combine(window.first, time(), tzinfo=UTC)
+        google_calls = [
+            GoogleCallsRow(day=date.fromisoformat(day), service=BY_ROW[service].name, calls=calls)
+            for day, service, calls in await integrations_repo.calls_by_day(db_session, current_user.id, since)
+        ]
         decision = await credits_repo.spend_decision(db_session, current_user.id)
         current = await credits_repo.balance(db_session, current_user.id)
         today = by_day.get(window.today)
@@ -178,6 +196,7 @@ class UsageController(Controller):
                 per_minute=settings.rate_limit_msg_per_min,
                 per_day=settings.rate_limit_msg_per_day,
                 proactive_per_day=settings.proactive_daily_cap,
+                google_tool_calls_per_minute=settings.google_tool_calls_per_minute,
             ),
             credits=UsageCredits(
                 remaining_cents=current.remaining_cents, total_cents=current.total_cents, own_key=decision.own_key
@@ -187,4 +206,5 @@ class UsageController(Controller):
                 parts_cap=settings.outbound_parts_daily_cap,
                 capped_until=window.next_day_at if today and today.outbound_capped_at else None,
             ),
+            google_calls=google_calls,
         )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from tests.harness.rows import add_user
 from yourclaw.cli.keys import rotate_all
-from yourclaw.db.models import ApiKey, Assistant, UserIntegration
+from yourclaw.db.models import ApiKey, Assistant, OAuthState, UserIntegration
 from yourclaw.kit.crypto import SecretBox
 from yourclaw.protocol import tokens
 
@@ -32,11 +34,20 @@ async def test_keys_rotate_keeps_every_secret_readable(db, sessions):
             refresh_token_encrypted=None,
         )
     )
+    db.add(
+        OAuthState(
+            state_hash="s" * 64,
+            user_id=user_id,
+            service="GOOGLE_CALENDAR",
+            code_verifier_encrypted=old_box.encrypt("pkce-verifier"),
+            expires_at=datetime.now(UTC) + timedelta(minutes=10),
+        )
+    )
     assistant_id = assistant.id
     await db.commit()
 
     counts = await rotate_all(sessions, SecretBox([new, old]))
-    assert counts == {"assistant_tokens": 1, "api_keys": 1, "user_integrations": 1}
+    assert counts == {"assistant_tokens": 1, "api_keys": 1, "user_integrations": 1, "oauth_states": 1}
 
     new_only = SecretBox([new])
     db.expire_all()
@@ -46,3 +57,5 @@ async def test_keys_rotate_keeps_every_secret_readable(db, sessions):
     integration = await db.scalar(select(UserIntegration).where(UserIntegration.user_id == user_id))
     assert new_only.decrypt(integration.access_token_encrypted) == "ya29.access"
     assert integration.refresh_token_encrypted is None
+    verifier = await db.scalar(select(OAuthState.code_verifier_encrypted).where(OAuthState.user_id == user_id))
+    assert new_only.decrypt(verifier) == "pkce-verifier"

@@ -85,3 +85,42 @@ async def test_only_a_real_change_of_time_zone_wakes_the_reconciler(database_url
         assert await asyncio.wait_for(received.get(), 5) == "marker"
     finally:
         await conn.close()
+
+
+async def test_connecting_and_disconnecting_google_rewrites_the_config(database_url, sessions, db, tmp_path):
+    """Which services are connected is desired state: the config names our MCP server while any is, and no
+    Google token is in it."""
+    from datetime import UTC, datetime
+
+    from yourclaw.integrations import repository as integrations_repo
+
+    settings = make_settings(database_url, MOCK_CONTAINERS="true", YOURCLAW_STATE_DIR=str(tmp_path))
+    box = SecretBox(settings.fernet_keys)
+    async with transaction(sessions) as session:
+        await ensure_standin_host(session)
+    user_id, assistant_id, token = await make_assistant(sessions, box, status="PROVISIONING", phase="placing")
+    reconciler = Reconciler(settings, sessions, box, host_factory(settings))
+    try:
+        row, config = await _written(reconciler, sessions, assistant_id)
+        assert "mcp" not in config
+        async with transaction(sessions) as session:
+            await integrations_repo.save_connection(
+                session,
+                user_id=user_id,
+                service="GOOGLE_CALENDAR",
+                access_token=box.encrypt("ya29.secret-access"),
+                refresh_token=box.encrypt("1//secret-refresh"),
+                expires_at=datetime.now(UTC),
+                scopes=[],
+                email=None,
+            )
+        row, config = await _written(reconciler, sessions, assistant_id, after=row.written_generation)
+        server = config["mcp"]["servers"]["google"]
+        assert server["headers"] == {"Authorization": f"Bearer {token}", "X-YourClaw-Services": "GOOGLE_CALENDAR"}
+        assert "ya29.secret-access" not in json.dumps(config) and "1//secret-refresh" not in json.dumps(config)
+        async with transaction(sessions) as session:
+            await integrations_repo.forget(session, user_id, "GOOGLE_CALENDAR")
+        row, config = await _written(reconciler, sessions, assistant_id, after=row.written_generation)
+        assert "mcp" not in config
+    finally:
+        reconciler.close()

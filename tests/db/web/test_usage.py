@@ -50,7 +50,9 @@ async def test_usage_is_per_day_zero_filled_with_limits_and_credits(client, sess
         "per_minute": settings.rate_limit_msg_per_min,
         "per_day": settings.rate_limit_msg_per_day,
         "proactive_per_day": settings.proactive_daily_cap,
+        "google_tool_calls_per_minute": settings.google_tool_calls_per_minute,
     }
+    assert body["google_calls"] == []
     assert body["credits"] == {"remaining_cents": 487, "total_cents": 500, "own_key": False}
     assert body["outbound"] == {"parts_today": 5, "parts_cap": settings.outbound_parts_daily_cap, "capped_until": None}
 

@@ -19,12 +19,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 
 USER = uuid.UUID("00000000-0000-4000-8000-000000000001")
 TOKEN = "yca_" + "A" * 43
-INTEGRATIONS = (
-    openclaw_config.Integration(
-        "github", "npx", ("-y", "@modelcontextprotocol/server-github"), (("GITHUB_TOKEN", "x"),)
-    ),
-    openclaw_config.Integration("notes", "node", ("/opt/notes/server.js",), ()),
-)
+GOOGLE = ("GOOGLE_CALENDAR", "GOOGLE_DRIVE", "GOOGLE_GMAIL")
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +56,7 @@ def test_rendered_config_is_valid(openclaw, tmp_path, model, with_mcp, senses):
         # Every optional key present: the user's time zone and their waking hours.
         timezone="Europe/Paris",
         active_hours=openclaw_config.ActiveHours("08:00", "22:00"),
-        integrations=INTEGRATIONS if with_mcp else (),
+        google_services=GOOGLE if with_mcp else (),
         # Web search and voice notes through the control plane (a search and a transcription key set).
         search=senses,
         transcription=senses,

@@ -110,10 +110,17 @@ def test_without_a_transcription_key_audio_is_off_and_the_agent_says_it_cannot_l
     assert "voice note" not in openclaw_config.merge_instructions(None, voice_notes=True)
 
 
-def test_mcp_servers_go_under_mcp_servers():
-    config = _render(integrations=(openclaw_config.Integration("gh", "npx", ("-y", "gh-mcp"), (("T", "x"),)),))
-    assert config["mcp"] == {"servers": {"gh": {"command": "npx", "args": ["-y", "gh-mcp"], "env": {"T": "x"}}}}
+def test_connected_google_services_name_our_mcp_server_with_the_assistant_token_only():
+    config = _render(google_services=("GOOGLE_GMAIL", "GOOGLE_CALENDAR"))
+    server = config["mcp"]["servers"]["google"]
+    assert server["url"].endswith("/mcp/google") and server["transport"] == "streamable-http"
+    assert server["headers"]["Authorization"] == "Bearer " + config["channels"]["yourclaw"]["token"]
+    assert server["headers"]["X-YourClaw-Services"] == "GOOGLE_CALENDAR,GOOGLE_GMAIL"
     assert "mcp" not in _render()
+    # Connecting or disconnecting changes the config, so OpenClaw reloads it and lists the tools again.
+    assert openclaw_config.config_hash(config) != openclaw_config.config_hash(
+        _render(google_services=("GOOGLE_CALENDAR",))
+    )
 
 
 def test_a_retired_model_renders_its_successor():

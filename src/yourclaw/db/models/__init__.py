@@ -10,7 +10,7 @@ from yourclaw.db.models.billing import (
     UserCredits,
 )
 from yourclaw.db.models.fleet import Rollout, RolloutMember
-from yourclaw.db.models.integrations import UserIntegration
+from yourclaw.db.models.integrations import IntegrationCall, OAuthState, UserIntegration
 from yourclaw.db.models.messaging import InboundMessage, LlmSpendDaily, Media, Message, Outbox, UsageDaily
 from yourclaw.db.models.runtime import Assistant, AssistantEvent, AssistantToken, HostServer
 from yourclaw.db.models.services import ServiceUsageDaily
@@ -29,9 +29,11 @@ __all__ = [
     "CreditReservation",
     "HostServer",
     "InboundMessage",
+    "IntegrationCall",
     "LlmSpendDaily",
     "Media",
     "Message",
+    "OAuthState",
     "Outbox",
     "PhoneAttempts",
     "Rollout",

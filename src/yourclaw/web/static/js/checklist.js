@@ -4,14 +4,14 @@ import { el } from "./ui.js";
 export function mountChecklist(section) {
   const card = section.querySelector(".card");
   return {
-    // facts: {verified, subscribed, ready, firstMessage, serviceConnected (undefined: not offered yet)}
+    // facts: {verified, subscribed, ready, firstMessage, serviceConnected (null or undefined: not offered)}
     render(facts) {
       const steps = [
         ["verified", "Verify your WhatsApp number", facts.verified, "/onboarding"],
         ["subscribed", "Subscribe and create your assistant", facts.subscribed, "#assistant"],
         ["first-message", "Send your assistant a first message", facts.firstMessage, "#capabilities"],
       ];
-      if (facts.serviceConnected !== undefined) steps.push(["service", "Connect a service (Google)", facts.serviceConnected, "#services"]);
+      if (facts.serviceConnected != null) steps.push(["service", "Connect a service (Google)", facts.serviceConnected, "#services"]);
       const left = steps.filter((s) => !s[2]).length;
       section.hidden = left === 0;
       if (left === 0) return;

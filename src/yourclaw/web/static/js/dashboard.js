@@ -9,6 +9,7 @@ import { config } from "./config.js";
 import { followScroll } from "./scrollspy.js";
 import { mountSimulator } from "./simulator.js";
 import { breakableEmail, el, notice, showError, toastError } from "./ui.js";
+import { mountServices } from "./services.js";
 import { mountUsage } from "./usage.js";
 import { mountUserData } from "./userdata.js";
 
@@ -53,6 +54,7 @@ const account = mountAccount();
 mountUserData();
 const checklist = mountChecklist($("checklist"));
 const activity = mountActivity($("activity-card"));
+const services = mountServices($("services-list"), pageNotice);
 let me = null;
 let sim = null;
 let wroteFirst = false;
@@ -144,6 +146,7 @@ function mountExamples() {
     assistant.start({ afterCheckout }).catch((error) => showError($("assistant-card"), error)),
     refreshUsage(),
     account.load(me),
+    services.load(),
   ]);
   setInterval(() => !document.hidden && refreshUsage(), USAGE_REFRESH_MS);
 })();
