@@ -16,8 +16,10 @@ import re
 import threading
 from dataclasses import dataclass, field
 
-# Shorter values (a "hi", a "STOP") would match ordinary words of ordinary lines.
+# Shorter values (a "hi", a "STOP") would match ordinary words of ordinary lines; so would a body that is one
+# plain word ("proactive", a stand-in command), which says nothing of anyone.
 MIN_VALUE_LENGTH = 8
+_ONE_WORD = re.compile(r"[A-Za-z_-]+")
 # Our own WhatsApp sender number is public (it is on every message we send): not a user's personal data.
 PUBLIC_NUMBERS = frozenset({"+14155238886"})
 
@@ -47,7 +49,7 @@ class LogScan:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def register(self, value: str | None, what: str) -> None:
-        if value and len(value.strip()) >= MIN_VALUE_LENGTH:
+        if value and len(value.strip()) >= MIN_VALUE_LENGTH and not _ONE_WORD.fullmatch(value.strip()):
             with self._lock:
                 self.known.setdefault(value.strip(), what)
 

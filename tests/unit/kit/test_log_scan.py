@@ -47,3 +47,9 @@ def test_a_registered_body_is_found_wherever_it_appears():
 )
 def test_what_may_appear_is_not_a_leak(line):
     assert _found(line, body="hi") == []
+
+
+def test_a_body_of_one_plain_word_is_not_looked_for():
+    # "proactive" is a stand-in command a test sends, and a word of ordinary event names.
+    assert _found('{"event": "outbound_reply_sent_as_proactive"}', body="proactive") == []
+    assert _found("user wrote proactive 2 hello there", body="proactive 2 hello there") == ["body"]
