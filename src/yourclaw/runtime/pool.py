@@ -6,8 +6,8 @@ config, is handed out at most once (its id and volume are recorded on the user's
 that dies, drifts from the current image or stays unclaimed on a draining host is destroyed with its
 volume, never put back. Its hand-off renames it after the user before anything of theirs is written, and
 only a container still under its pool name is the pool's: one whose row is gone (an account deleted) is
-then an orphan, removed with its volume, never a pool container handed to the next user. Only users with no volume anywhere take one: a recreate, a move or an upgrade goes
-the cold way onto the user's own volume.
+then an orphan, removed with its volume, never a pool container handed to the next user. Only users with
+no volume anywhere take one: a recreate, a move or an upgrade goes the cold way onto the user's own volume.
 """
 
 from __future__ import annotations

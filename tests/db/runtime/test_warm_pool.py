@@ -18,9 +18,8 @@ from tests.harness.waiting import wait_for
 from yourclaw.db.engine import transaction
 from yourclaw.db.models import AccountDeletion, Assistant, HostServer
 from yourclaw.kit.crypto import SecretBox
-from yourclaw.runtime import openclaw_config, planner
+from yourclaw.runtime import openclaw_config, planner, user_data
 from yourclaw.runtime.apply import Applier, HostHandle
-from yourclaw.runtime import user_data
 from yourclaw.runtime.container_spec import container_name, pool_volume_name
 from yourclaw.runtime.reconciler import Reconciler
 from yourclaw.standins.runtime import ensure_standin_host, host_factory
@@ -230,9 +229,7 @@ async def _delete_account(sessions, user_id) -> None:
         await userdata_repo.delete_account(session, user_id)
 
 
-async def test_a_deleted_accounts_container_is_never_handed_to_the_next_user_and_goes_with_its_volume(
-    pooled, sessions
-):
+async def test_a_deleted_accounts_container_never_goes_to_the_next_user_and_goes_with_its_volume(pooled, sessions):
     """A's row goes with their account while their container still runs, labelled as the pool's: the next
     new user gets a fresh one, and A's container and files are removed."""
     _, box, reconciler = pooled

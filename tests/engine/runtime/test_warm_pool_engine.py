@@ -88,6 +88,10 @@ async def test_a_deleted_accounts_container_goes_with_its_volume_and_the_next_us
     row_a = await cp.ready(user_a)
     engine = cp.engine_of(row_a)
     await _full_pools(cp)
+    # What the purge reads: the renamed container and the volume it mounts, from the engine's list.
+    listed = {c.id: c for c in cp.reconciler.handles[row_a.host_server_id].client.list_containers()}
+    assert listed[row_a.container_id].name == container_name(user_a)
+    assert listed[row_a.container_id].volumes == (row_a.volume,)
     async with transaction(cp.sessions) as session:
         await userdata_repo.delete_account(session, user_a)
 
