@@ -22,6 +22,7 @@ from yourclaw.observability import metrics
 from yourclaw.protocol import tokens
 from yourclaw.runtime import openclaw_config, planner
 from yourclaw.runtime import repository as repo
+from yourclaw.runtime.container_spec import container_name
 from yourclaw.runtime.desired import render, render_pool
 from yourclaw.runtime.host_client import HostClient, HostUnavailable
 
@@ -168,8 +169,7 @@ class Applier:
             case planner.Diagnose():
                 await self._diagnose(action)
             case planner.RemoveContainer():
-                await self.hosts[action.host_id].call(self.hosts[action.host_id].client.remove, action.container_id)
-                log.info("container_removed", host=str(action.host_id), reason=action.reason)
+                await self._remove_container(action)
             case planner.RemoveVolume():
                 handle = self.hosts[action.host_id]
                 try:
@@ -184,6 +184,8 @@ class Applier:
                 await self._create_pool(action)
             case planner.HandOff():
                 await self._hand_off(action)
+            case planner.TakeName():
+                await self._take_name(action)
             case planner.DestroyPool():
                 await self._destroy_pool(action)
             case planner.WarmUp():
@@ -303,6 +305,9 @@ class Applier:
             log.info("hand_off_dropped", user_id=str(row.user_id), why="taken or the row changed")
             return
         row.host_server_id, row.container_id, row.volume = action.host_id, action.container_id, action.volume
+        # Named after the user before anything of theirs is written: should the row go (the account deleted),
+        # the list still says it is no longer the pool's. A failed rename is retried (`pool.TakeName`).
+        await handle.call(handle.client.rename, action.container_id, container_name(row.user_id))
         await handle.call(handle.client.keep_running, action.container_id)
         rendered, generation = await self._write_files(handle, action.container_id, row)
         async with self.sessions() as session, session.begin():
@@ -319,6 +324,29 @@ class Applier:
                 phase_reason=None,
             )
         log.info("pool_container_handed_off", user_id=str(row.user_id), host=str(action.host_id))
+
+    async def _take_name(self, action: planner.TakeName) -> None:
+        handle = self.hosts[action.host_id]
+        await handle.call(handle.client.rename, action.container_id, action.name)
+        log.info("pool_container_renamed", host=str(action.host_id))
+
+    async def _remove_container(self, action: planner.RemoveContainer) -> None:
+        """An orphan is looked up once more: a hand-off (claim, then rename) may have landed since the pass
+        read the rows, and a renamed pool container's age is its creation's, far past the grace period."""
+        if action.reason == "orphan":
+            async with self.sessions() as session:
+                if await repo.container_claimed(session, action.container_id):
+                    return
+        handle = self.hosts[action.host_id]
+        await handle.call(handle.client.remove, action.container_id)
+        log.info("container_removed", host=str(action.host_id), reason=action.reason)
+        if action.volume is not None:
+            try:
+                await handle.call(handle.client.remove_volume, action.volume)
+                log.info("volume_removed", host=str(action.host_id))
+            except APIError as exc:
+                if exc.status_code != 409:  # still in use: the volume pass finds it again (`pool.stray_volumes`)
+                    raise
 
     async def _warm_up(self, action: planner.WarmUp) -> None:
         state, handle = self.warm_state, self.hosts[action.host_id]

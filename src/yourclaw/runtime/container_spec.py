@@ -19,7 +19,8 @@ LABEL_SPEC = "yourclaw.spec_hash"
 # On short-lived helper containers (reading a volume): never `managed`, so the reconciler never adopts one.
 LABEL_ROLE = "yourclaw.role"
 # A warm-pool container and its volume carry this instead of a user (labels never change: who owns a
-# handed-off one is recorded in its assistant's row, `container_id` and `volume`).
+# handed-off one is recorded in its assistant's row, `container_id` and `volume`; its hand-off also renames
+# it after the user, so the list alone tells it is no longer the pool's, whatever becomes of the row).
 LABEL_POOL = "yourclaw.pool_id"
 # The spec without its volume: what a pool container is compared on (an image rollout changes it).
 LABEL_TEMPLATE = "yourclaw.template_hash"
@@ -38,8 +39,16 @@ def volume_name(user_id: uuid.UUID) -> str:
     return f"yourclaw-data-{user_id}"
 
 
+POOL_NAME_PREFIX = "yourclaw-pool-"
+
+
 def pool_container_name(pool_id: uuid.UUID) -> str:
-    return f"yourclaw-pool-{pool_id}"
+    return f"{POOL_NAME_PREFIX}{pool_id}"
+
+
+def has_pool_name(container_name: str) -> bool:
+    """Still named as the pool's: never handed off (a user's name is `yourclaw-<uuid>`, never this prefix)."""
+    return container_name.startswith(POOL_NAME_PREFIX)
 
 
 def pool_volume_name(pool_id: uuid.UUID) -> str:

@@ -144,6 +144,9 @@ class DockerHost:
                     exit_code=int(exited.group(1)) if exited else None,
                     pool_id=_user_id(labels, LABEL_POOL),
                     template_hash=labels.get(LABEL_TEMPLATE),
+                    volumes=tuple(
+                        m["Name"] for m in row.get("Mounts") or () if m.get("Type") == "volume" and m.get("Name")
+                    ),
                 )
             )
         return observed
@@ -274,6 +277,9 @@ class DockerHost:
     def keep_running(self, container_id: str) -> None:
         """A handed-off pool container gets the restart policy every user's container has."""
         self._call(self._api.update_container, container_id, restart_policy={"Name": "unless-stopped"})
+
+    def rename(self, container_id: str, name: str) -> None:
+        self._call(self._api.rename, container_id, name)
 
     def start(self, container_id: str) -> None:
         self._call(self._api.start, container_id)

@@ -24,6 +24,7 @@ class ObservedContainer:
     exit_code: int | None = None  # of an exited container, from the list: an inspect after a start reads 0
     pool_id: uuid.UUID | None = None  # a warm-pool container (its label; owned by whoever's row names its id)
     template_hash: str | None = None
+    volumes: tuple[str, ...] = ()  # the named volumes it mounts (from the list)
 
     @property
     def short_id(self) -> str:
@@ -96,6 +97,10 @@ class HostClient(Protocol):
 
     def keep_running(self, container_id: str) -> None:
         """Restart it whenever it stops (a pool container has no restart policy until it is handed off)."""
+        ...
+
+    def rename(self, container_id: str, name: str) -> None:
+        """Renames it, running or not (a handed-off pool container takes its user's name)."""
         ...
 
     def start(self, container_id: str) -> None: ...

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from yourclaw.runtime import pool
 from yourclaw.runtime.host_client import ExitInfo, ObservedContainer, ObservedVolume
-from yourclaw.runtime.pool import CreatePool, DestroyPool, HandOff, WarmUp
+from yourclaw.runtime.pool import CreatePool, DestroyPool, HandOff, TakeName, WarmUp
 
 RETRY_BASE = timedelta(seconds=5)
 RETRY_AFTER_ERROR = timedelta(hours=1)
@@ -122,6 +122,7 @@ class RemoveContainer:
     host_id: uuid.UUID
     container_id: str
     reason: str
+    volume: str | None = None  # removed after it: a handed-off pool container's, once no row names either
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ class SetObserved:
 
 
 Action = Create | Start | Restart | WriteConfig | Diagnose | RemoveContainer | RemoveVolume | Fail | SetObserved
-Action |= CreatePool | HandOff | DestroyPool | WarmUp  # the warm pool's (`runtime.pool`)
+Action |= CreatePool | HandOff | TakeName | DestroyPool | WarmUp  # the warm pool's (`runtime.pool`)
 
 
 # --- planning --------------------------------------------------------------------------------------
@@ -346,6 +347,10 @@ def plan(
         if host.reachable and host.id not in observed.containers:
             continue  # no answer this pass, but not yet unreachable: decide nothing on no information
         mine = [c for c in observed.containers.get(host.id, []) if owner_of(c) == a.user_id]
+        unnamed = pool.needs_name(a, host.id, next((c for c in mine if c.id == a.container_id), None))
+        if unnamed is not None:
+            actions.append(unnamed)  # nothing more of theirs goes into it while it is named as the pool's
+            continue
         actions += _plan_wanted(a, host, mine, now, limits)
 
     for host_pool in pools.values():
@@ -364,7 +369,10 @@ def plan(
             row = known.get(user_id) if user_id else None
             deleted = row is not None and not row.wanted
             if deleted or now.timestamp() - c.created > limits.orphan_grace.total_seconds():
-                actions.append(RemoveContainer(host_id, c.id, "deleted" if deleted else "orphan"))
+                # A handed-off pool container nobody's row names any more (its account deleted): its
+                # volume holds that user's files and carries no user label, so it goes with it.
+                volume = pool.orphan_volume(c, set(volume_owner)) if row is None else None
+                actions.append(RemoveContainer(host_id, c.id, "deleted" if deleted else "orphan", volume))
 
     for a in assistants:
         if not a.wanted and a.phase != "none":

@@ -4,8 +4,10 @@ a config write away instead of a cold start (pure, like `planner`, which calls i
 What keeps one user's data from another: a pool container is made with a fresh volume and a placeholder
 config, is handed out at most once (its id and volume are recorded on the user's row, both unique), and one
 that dies, drifts from the current image or stays unclaimed on a draining host is destroyed with its
-volume, never put back. Only users with no volume anywhere take one: a recreate, a move or an upgrade goes
-the cold way onto the user's own volume.
+volume, never put back. Its hand-off renames it after the user before anything of theirs is written, and
+only a container still under its pool name is the pool's: one whose row is gone (an account deleted) is
+then an orphan, removed with its volume, never a pool container handed to the next user. Only users with
+no volume anywhere take one: a recreate, a move or an upgrade goes the cold way onto the user's own volume.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from yourclaw.runtime.container_spec import pool_volume_name
+from yourclaw.runtime.container_spec import container_name, has_pool_name, pool_volume_name
 from yourclaw.runtime.host_client import ObservedContainer, ObservedVolume
 
 if TYPE_CHECKING:
@@ -38,6 +40,17 @@ class HandOff:
     host_id: uuid.UUID
     container_id: str
     volume: str
+
+
+@dataclass(frozen=True)
+class TakeName:
+    """A handed-off container still under its pool name (its hand-off's rename failed): renamed after its
+    user before anything else is done to it."""
+
+    assistant_id: uuid.UUID
+    host_id: uuid.UUID
+    container_id: str
+    name: str
 
 
 @dataclass(frozen=True)
@@ -70,7 +83,23 @@ class HostPool:
 
 
 def is_pool(c: ObservedContainer, claimed: dict[str, uuid.UUID]) -> bool:
-    return c.pool_id is not None and c.id not in claimed
+    """Unclaimed pool: made for the pool, never renamed by a hand-off, and named by no row."""
+    return c.pool_id is not None and has_pool_name(c.name) and c.id not in claimed
+
+
+def needs_name(a: DesiredAssistant, host_id: uuid.UUID, container: ObservedContainer | None) -> TakeName | None:
+    """The rename a hand-off did not finish, for the user's container when it still has its pool name."""
+    if container is None or container.pool_id is None or not has_pool_name(container.name):
+        return None
+    return TakeName(a.id, host_id, container.id, container_name(a.user_id))
+
+
+def orphan_volume(c: ObservedContainer, owned: set[str]) -> str | None:
+    """The pool volume a handed-off container whose row is gone takes with it (unless a row names it)."""
+    if c.pool_id is None:
+        return None
+    volume = pool_volume_name(c.pool_id)
+    return None if volume in owned else volume
 
 
 def survey(

@@ -4,7 +4,8 @@
 - an export's workspace: the `workspace/` directory of the user's volume (their memory files, MEMORY.md and
   memory/, and whatever the assistant keeps there), read as a tar through the Docker API into the export row.
   The rest of the volume (openclaw.json with the assistant's token, OpenClaw's state database) stays out.
-- a deleted account's containers and volumes, removed on every host; done once every host has answered.
+- a deleted account's containers and volumes, removed on every host (a warm-pool container it was handed is
+  found by its renamed name, its volume by the container's mounts); done once every host has answered.
 
 Each item is its own transaction: one that fails stays local and is tried again at the next pass.
 """
@@ -22,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from yourclaw.db.models import AccountDeletion, Assistant, DataExport
 from yourclaw.kit.settings import Settings
 from yourclaw.runtime.apply import HostHandle
-from yourclaw.runtime.container_spec import volume_name
+from yourclaw.runtime.container_spec import container_name, volume_name
 from yourclaw.runtime.host_client import ArchiveTooLarge
 
 log = structlog.get_logger(__name__)
@@ -97,8 +98,9 @@ async def purge_deleted_accounts(
     handles: Mapping[uuid.UUID, HostHandle],
     all_hosts_answered: bool,
 ) -> int:
-    """Removes every container and volume labelled with a deleted account, on every host; the deletion is
-    marked done only when every host answered (a host that was down may still hold the volume)."""
+    """Removes every container of a deleted account (labelled with it, or a pool container renamed after it)
+    with the volumes it mounts, and every volume labelled with it, on every host; the deletion is marked done
+    only when every host answered (a host that was down may still hold the volume)."""
     async with sessions() as session:
         users = set(
             (
@@ -108,11 +110,16 @@ async def purge_deleted_accounts(
     if not users:
         return 0
     complete = all_hosts_answered
+    # A container handed over from the warm pool carries a pool label, not the user's: it is known by the name
+    # its hand-off gave it, and its volume (named after the pool) by its mounts.
+    named = {container_name(user_id) for user_id in users}
     for handle in handles.values():
         try:
             for container in await handle.call(handle.client.list_containers):
-                if container.user_id in users:
+                if container.user_id in users or container.name in named:
                     await handle.call(handle.client.remove, container.id)
+                    for mounted in container.volumes:
+                        await handle.call(handle.client.remove_volume, mounted)
             for volume in await handle.call(handle.client.list_volumes):
                 if volume.user_id in users:
                     await handle.call(handle.client.remove_volume, volume.name)

@@ -45,6 +45,11 @@ class _Container:
     created: float
     state: str = "created"
     assistant: StandinAssistant | None = None
+    renamed: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.renamed or self.spec.name
 
 
 # An image tag the stand-in runtime cannot run (`yourclaw rollout` tests and demos of a bad image).
@@ -90,7 +95,7 @@ class StandinHost:
             return [
                 ObservedContainer(
                     c.id,
-                    c.spec.name,
+                    c.name,
                     c.spec.user_id,
                     c.spec.spec_hash,
                     c.state,
@@ -98,6 +103,7 @@ class StandinHost:
                     c.created,
                     pool_id=c.spec.pool_id,
                     template_hash=c.spec.template_hash,
+                    volumes=(c.spec.volume,),
                 )
                 for c in self._containers.values()
             ]
@@ -114,7 +120,7 @@ class StandinHost:
             raise RuntimeError(f"No such image: {spec.image}")
         with self._lock:
             for existing in self._containers.values():
-                if existing.spec.name == spec.name:
+                if existing.name == spec.name:
                     return existing.id
             self._volumes.setdefault(spec.volume, (spec.user_id, spec.pool_id))
             if spec.volume_size is not None:
@@ -133,6 +139,16 @@ class StandinHost:
 
     def keep_running(self, container_id: str) -> None:
         self.api_calls += 1
+
+    def rename(self, container_id: str, name: str) -> None:
+        self.api_calls += 1
+        with self._lock:
+            container = self._get(container_id)
+            if any(c.name == name for c in self._containers.values() if c is not container):
+                # As the engine answers a name already taken (409).
+                raise RuntimeError(f"the name {name} is already in use")
+            container.renamed = name
+        self._changed()
 
     def start(self, container_id: str) -> None:
         self.api_calls += 1

@@ -1,6 +1,6 @@
 """The warm pool with the real reconciler and the stand-in runtime: filled, handed to a new user by a config
 write and a record, refilled; a dead one destroyed with its volume; and no container or volume ever given to
-two users, whatever order hand-offs, deletes and destroys land in."""
+two users, whatever order hand-offs, deletes and destroys land in (an account deleted outright included)."""
 
 from __future__ import annotations
 
@@ -16,13 +16,14 @@ from tests.harness.rows import make_assistant
 from tests.harness.settings import make_settings
 from tests.harness.waiting import wait_for
 from yourclaw.db.engine import transaction
-from yourclaw.db.models import Assistant, HostServer
+from yourclaw.db.models import AccountDeletion, Assistant, HostServer
 from yourclaw.kit.crypto import SecretBox
-from yourclaw.runtime import openclaw_config, planner
+from yourclaw.runtime import openclaw_config, planner, user_data
 from yourclaw.runtime.apply import Applier, HostHandle
-from yourclaw.runtime.container_spec import pool_volume_name
+from yourclaw.runtime.container_spec import container_name, pool_volume_name
 from yourclaw.runtime.reconciler import Reconciler
 from yourclaw.standins.runtime import ensure_standin_host, host_factory
+from yourclaw.userdata import repository as userdata_repo
 
 pytestmark = pytest.mark.db
 
@@ -211,3 +212,75 @@ async def test_a_delete_right_after_a_hand_off_removes_the_container_and_never_p
     async with sessions() as session:
         owners = (await session.scalars(select(Assistant.id).where(Assistant.volume == row.volume))).all()
     assert owners == [assistant_id]
+
+
+async def _handed_off(reconciler, sessions, assistant_id) -> Assistant:
+    async def handed():
+        await reconciler.run_pass()
+        await reconciler.settle(timeout=10)
+        row = await _row(sessions, assistant_id)
+        return row if row.container_id and row.written_generation else None
+
+    return await wait_for(handed, timeout=20, message="the hand-off")
+
+
+async def _delete_account(sessions, user_id) -> None:
+    async with transaction(sessions) as session:
+        await userdata_repo.delete_account(session, user_id)
+
+
+async def test_a_deleted_accounts_container_never_goes_to_the_next_user_and_goes_with_its_volume(pooled, sessions):
+    """A's row goes with their account while their container still runs, labelled as the pool's: the next
+    new user gets a fresh one, and A's container and files are removed."""
+    _, box, reconciler = pooled
+    host = await _host(sessions)
+    await _pool(reconciler, host.id)
+    client = reconciler.handles[host.id].client
+    user_a, assistant_a, _ = await make_assistant(sessions, box, status="PROVISIONING", phase="placing")
+    row_a = await _handed_off(reconciler, sessions, assistant_a)
+    listed = {c.id: c for c in client.list_containers()}
+    assert listed[row_a.container_id].name == container_name(user_a)  # renamed at the hand-off
+    secret = b"A's sister is Ines"
+    client.write_files(row_a.container_id, {"workspace/MEMORY.md": (secret, 0o644)})
+    # The pool is full again, and A's container, made first and warmed, would be the warmest in it.
+    await _pool(reconciler, host.id)
+    assert row_a.container_id in reconciler.warm_state.warmed
+
+    await _delete_account(sessions, user_a)
+    user_b, assistant_b, token_b = await make_assistant(sessions, box, status="PROVISIONING", phase="placing")
+    row_b = await _handed_off(reconciler, sessions, assistant_b)
+    assert row_b.container_id != row_a.container_id and row_b.volume != row_a.volume
+    assert _config(client, row_b.container_id)["channels"]["yourclaw"]["token"] == token_b
+    assert client.read_file(row_b.container_id, "workspace/MEMORY.md") is None
+
+    async def purged():
+        await reconciler.run_pass(volumes=True)
+        await reconciler.settle(timeout=10)
+        async with sessions() as session:
+            tombstone = await session.get(AccountDeletion, user_a)
+        containers = {c.id for c in client.list_containers()}
+        volumes = {v.name for v in client.list_volumes()}
+        gone = row_a.container_id not in containers and row_a.volume not in volumes
+        return gone and tombstone.fleet_purged_at is not None
+
+    await wait_for(purged, timeout=20, message="A's container and volume removed")
+    assert (await _row(sessions, assistant_b)).container_id == row_b.container_id  # B's untouched
+    assert user_b != user_a
+
+
+async def test_the_purge_removes_a_deleted_accounts_handed_off_container_and_its_pool_volume(pooled, sessions):
+    """Found by the name its hand-off gave it (it carries no user label) and its volume by its mounts."""
+    _, box, reconciler = pooled
+    host = await _host(sessions)
+    await _pool(reconciler, host.id)
+    client = reconciler.handles[host.id].client
+    user_a, assistant_a, _ = await make_assistant(sessions, box, status="PROVISIONING", phase="placing")
+    row_a = await _handed_off(reconciler, sessions, assistant_a)
+    others = {c.id for c in client.list_containers()} - {row_a.container_id}
+    await _delete_account(sessions, user_a)
+
+    assert await user_data.purge_deleted_accounts(sessions, reconciler.handles, True) == 1
+    assert {c.id for c in client.list_containers()} == others  # the pool's own are not the purge's
+    assert row_a.volume not in {v.name for v in client.list_volumes()}
+    async with sessions() as session:
+        assert (await session.get(AccountDeletion, user_a)).fleet_purged_at is not None

@@ -1,6 +1,7 @@
 """The warm pool on two real Docker engines over mutual TLS, with stand-in assistants polling the real API:
-a new user is handed a started pool container and is READY without a container start; the pool refills; a
-pool container that dies is destroyed with its volume, never restarted."""
+a new user is handed a started pool container (renamed after them) and is READY without a container start; the
+pool refills; a pool container that dies is destroyed with its volume, never restarted; a deleted account's
+container is removed with its pool volume, never handed to the next user."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from sqlalchemy import select
 
 from tests.engine.runtime.test_reconciler import _create, cp  # noqa: F401  (the fixture, with its engines)
 from tests.harness.waiting import wait_for
+from yourclaw.db.engine import transaction
 from yourclaw.db.models import Assistant, Outbox
-from yourclaw.runtime.container_spec import LABEL_POOL, LABEL_USER, pool_volume_name
+from yourclaw.runtime.container_spec import LABEL_POOL, LABEL_USER, container_name, pool_volume_name
+from yourclaw.userdata import repository as userdata_repo
 
 pytestmark = pytest.mark.engine
 POOLED = {"WARM_POOL_SIZE": "1"}
@@ -47,6 +50,7 @@ async def test_a_new_user_is_handed_a_pool_container_and_the_pool_refills(cp):  
     info = cp.engine_of(row).api.inspect_container(row.container_id)
     labels = info["Config"]["Labels"]
     assert LABEL_USER not in labels
+    assert info["Name"] == f"/{container_name(user_id)}"  # renamed while it ran: no longer the pool's
     assert row.volume == pool_volume_name(uuid.UUID(labels[LABEL_POOL]))
     mounts = [m["Name"] for m in info["Mounts"] if m.get("Type") == "volume"]
     assert mounts == [row.volume]
@@ -75,3 +79,28 @@ async def test_a_pool_container_that_dies_is_destroyed_with_its_volume(cp):  # n
 
     await wait_for(gone, timeout=30, interval=0.2, message="the dead pool container and its volume to go")
     await _full_pools(cp)
+
+
+@pytest.mark.parametrize("cp", [POOLED], indirect=True)
+async def test_a_deleted_accounts_container_goes_with_its_volume_and_the_next_user_gets_another(cp):  # noqa: F811
+    await _full_pools(cp)
+    _, user_a = await _create(cp)
+    row_a = await cp.ready(user_a)
+    engine = cp.engine_of(row_a)
+    await _full_pools(cp)
+    # What the purge reads: the renamed container and the volume it mounts, from the engine's list.
+    listed = {c.id: c for c in cp.reconciler.handles[row_a.host_server_id].client.list_containers()}
+    assert listed[row_a.container_id].name == container_name(user_a)
+    assert listed[row_a.container_id].volumes == (row_a.volume,)
+    async with transaction(cp.sessions) as session:
+        await userdata_repo.delete_account(session, user_a)
+
+    def gone() -> bool:
+        ids = {c.id for c in engine.containers.list(all=True, sparse=True)}
+        return row_a.container_id not in ids and row_a.volume not in {v.name for v in engine.volumes.list()}
+
+    await wait_for(gone, timeout=30, interval=0.2, message="A's container and pool volume to go")
+    _, user_b = await _create(cp)
+    row_b = await cp.ready(user_b)
+    assert row_b.container_id != row_a.container_id and row_b.volume != row_a.volume
+    assert row_b.handed_off_at is not None  # a pool container all the same, a fresh one

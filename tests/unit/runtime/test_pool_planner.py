@@ -10,7 +10,7 @@ import pytest
 
 from tests.unit.runtime.test_planner import CID, LIMITS, NOW, USER, assistant, container
 from yourclaw.runtime import planner as p
-from yourclaw.runtime.container_spec import pool_volume_name
+from yourclaw.runtime.container_spec import container_name, pool_volume_name
 from yourclaw.runtime.host_client import ObservedContainer, ObservedVolume
 
 pytestmark = pytest.mark.unit
@@ -162,8 +162,13 @@ def test_a_draining_host_keeps_no_pool_and_hands_none_out():
     assert {a.host_id for a in of(actions, p.CreatePool)} == {H2.id}
 
 
+def handed_to(user_id: uuid.UUID, n: int = 1) -> ObservedContainer:
+    """A pool container after its hand-off: renamed after its user, its labels unchanged."""
+    return pooled(n, name=container_name(user_id))
+
+
 def test_a_handed_off_container_is_the_users_not_the_pools():
-    handed = pooled(1)
+    handed = handed_to(NEW_USER)
     row = newcomer(
         host_id=H1.id,
         container_id=handed.id,
@@ -206,7 +211,7 @@ def test_a_cold_users_container_is_never_counted_as_pool():
 
 
 def test_a_handed_off_container_that_never_connects_fails_after_the_timeout_from_the_hand_off():
-    handed = pooled(1)
+    handed = handed_to(NEW_USER)
     row = newcomer(
         host_id=H1.id,
         container_id=handed.id,
@@ -236,3 +241,40 @@ def test_the_warmed_container_is_handed_out_before_a_cold_or_warming_one():
     assert [a.container_id for a in of(actions, p.HandOff)] == [warm.id]
     actions = run([newcomer()], containers, hosts=[big], warmed=[], warming=[warming.id])
     assert [a.container_id for a in of(actions, p.HandOff)] == [older_cold.id]  # one not at its warm-up
+
+
+def test_a_handed_off_container_still_under_its_pool_name_is_renamed_before_anything_else():
+    handed = pooled(1)  # its hand-off's rename failed
+    row = newcomer(
+        host_id=H1.id,
+        container_id=handed.id,
+        volume=pool_volume_name(handed.pool_id),
+        spec_hash=handed.spec_hash,
+        handed_off_at=NOW - timedelta(seconds=2),
+    )
+    actions = run([row], {H1.id: [handed, pooled(2)]}, hosts=[H1])
+    assert of(actions, p.TakeName) == [p.TakeName(row.id, H1.id, handed.id, container_name(NEW_USER))]
+    assert of(actions, p.WriteConfig) == [] and of(actions, p.SetObserved) == []  # nothing of theirs yet
+    assert of(actions, p.HandOff) == [] and of(actions, p.DestroyPool) == []
+
+
+def test_a_handed_off_container_whose_row_is_gone_is_never_the_pools_again_and_goes_with_its_volume():
+    """An account deleted: no row names the container, and its labels still say pool. Its name says not."""
+    gone = uuid.UUID(int=300)
+    leftover = handed_to(gone)
+    volume = pool_volume_name(leftover.pool_id)
+    actions = run([newcomer()], {H1.id: [leftover, pooled(2)]}, hosts=[H1])
+    assert [a.container_id for a in of(actions, p.HandOff)] == [pooled(2).id]
+    assert of(actions, p.RemoveContainer) == [p.RemoveContainer(H1.id, leftover.id, "orphan", volume)]
+    assert of(actions, p.DestroyPool) == []
+    # Nothing else in the pool: the newcomer starts cold rather than in the leftover.
+    alone = run([newcomer()], {H1.id: [leftover]}, hosts=[H1])
+    assert of(alone, p.HandOff) == [] and [a.host_id for a in of(alone, p.Create)] == [H1.id]
+
+
+def test_an_orphaned_handed_off_containers_volume_stays_when_a_row_names_it():
+    leftover = handed_to(uuid.UUID(int=300))
+    volume = pool_volume_name(leftover.pool_id)
+    owner = assistant(wanted=False, container_id=None, volume=volume, deleted_at=NOW)
+    actions = run([owner], {H1.id: [leftover]}, hosts=[H1], template=None)
+    assert [(a.reason, a.volume) for a in of(actions, p.RemoveContainer)] == [("orphan", None)]
