@@ -13,7 +13,7 @@ from litestar.params import JSONBody
 
 from yourclaw.accounts import repository as repo
 from yourclaw.accounts import web_session
-from yourclaw.accounts.dependencies import SIGNED_OUT, Verifier, user_id_of
+from yourclaw.accounts.dependencies import SIGNED_OUT, Verifier, bearer_token, user_id_of
 from yourclaw.accounts.errors import CrossSiteRequest, NotSignedIn, TokenRevoked
 from yourclaw.kit.di import DbSession, SettingsDep
 from yourclaw.kit.errors import UnsupportedMediaType
@@ -89,11 +89,21 @@ class SessionController(Controller):
         return _out(settings, session)
 
     @delete("/", status_code=204)
-    async def end(self, request: Request, settings: SettingsDep, db_session: DbSession) -> Response[None]:
-        """Signs this user out of every browser: the cookie is stateless, so ending only this one would
-        leave a copied cookie working until it expires."""
+    async def end(
+        self, request: Request, settings: SettingsDep, verifier: Verifier, db_session: DbSession
+    ) -> Response[None]:
+        """Signs this user out of every browser and ends their bearer tokens: the cookie is stateless, so
+        ending only this one would leave a copied cookie working until it expires."""
         session = web_session.from_request(settings, request)
-        if session is not None:
+        if "authorization" in request.headers:
+            # A client signed in with a bearer token signs out with it; one that has already ended cannot
+            # sign the user out of the sign-ins made since.
+            claims = await verifier.verify(bearer_token(request))
+            user_id = user_id_of(claims.sub)
+            if claims.issued_before(await repo.sessions_revoked_at(db_session, user_id)):
+                raise TokenRevoked(SIGNED_OUT)
+            await repo.revoke_sessions(db_session, user_id)
+        elif session is not None:
             # Otherwise any site could sign people out.
             web_session.check_csrf(settings, request, session)
             await repo.revoke_sessions(db_session, session.user_id)

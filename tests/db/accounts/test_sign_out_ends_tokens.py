@@ -47,3 +47,26 @@ async def test_dev_tokens_live_dev_token_ttl_seconds(database_url, db):
             login = (await client.post("/api/v1/dev/login", json={"email": "ttl@example.com"})).json()
         claims = jwt.decode(login["access_token"], DEV_SECRET, algorithms=["HS256"], audience="authenticated")
         assert login["expires_in"] == ttl and claims["exp"] - claims["iat"] == ttl
+
+
+async def test_signing_out_with_a_bearer_token_ends_it_and_the_cookie_sessions(client):
+    email = "ben@example.com"
+    bearer, _ = await sign_in(client, email)
+    other, _ = await sign_in(client, email)
+    exchanged = await client.post("/api/v1/session", json={"access_token": other["Authorization"][7:]})
+    assert exchanged.status_code == 200
+    cookies = dict(client.cookies)
+    client.cookies.clear()
+
+    assert (await client.delete("/api/v1/session", headers=bearer)).status_code == 204
+
+    for headers in (bearer, other):
+        refused = await client.get("/api/v1/users/me", headers=headers)
+        assert refused.status_code == 401 and refused.json()["code"] == "TOKEN_REVOKED"
+    assert (await client.get("/api/v1/users/me", cookies=cookies)).status_code == 401
+    # A token that has already ended cannot sign the user out of a sign-in made since.
+    fresh, _ = await sign_in(client, email)
+    again = await client.delete("/api/v1/session", headers=bearer)
+    assert again.status_code == 401 and again.json()["code"] == "TOKEN_REVOKED"
+    assert (await client.get("/api/v1/users/me", headers=fresh)).status_code == 200
+    assert (await client.delete("/api/v1/session", headers={"Authorization": "Bearer nonsense"})).status_code == 401
