@@ -176,9 +176,7 @@ class Applier:
         failure for the planner, which replaces the container after START_FAILURES_BEFORE_RECREATE of them."""
         row = self.rows[action.assistant_id]
         previous = self.failed_starts.get(row.id)
-        failed = planner.StartFailures(
-            previous.count + 1 if previous else 1, previous.since if previous else self.now
-        )
+        failed = planner.StartFailures(previous.count + 1 if previous else 1, previous.since if previous else self.now)
         self.failed_starts[row.id] = failed
         restarts = row.restart_count + 1
         await self._update(
