@@ -495,6 +495,7 @@ class Applier:
                 )
             await repo.update_assistant(session, row.id, **values)
         if action.became_ready:
+            self.failed_starts.pop(row.id, None)  # back (Docker's restart policy may have started it)
             log.info("assistant_ready", user_id=str(row.user_id))
 
 
