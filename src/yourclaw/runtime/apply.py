@@ -117,6 +117,7 @@ class Applier:
         timezone_for: dict[uuid.UUID, str | None] | None = None,
         warm_state: WarmState | None = None,
         google_for: dict[uuid.UUID, tuple[str, ...]] | None = None,
+        failed_starts: dict[uuid.UUID, planner.StartFailures] | None = None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
@@ -130,6 +131,8 @@ class Applier:
         self.warm_state = warm_state or WarmState()
         # Per user: the Google services connected now (the config names our MCP server while there are any).
         self.google_for = google_for or {}
+        # The reconciler's, kept across passes (in memory: lost with it, which only restarts the count).
+        self.failed_starts = failed_starts if failed_starts is not None else {}
 
     async def _update(self, assistant_id: uuid.UUID, **values) -> None:
         async with self.sessions() as session, session.begin():
@@ -140,6 +143,8 @@ class Applier:
         try:
             await self._dispatch(action)
             metrics.RECONCILE_ACTIONS.labels(kind, "ok").inc()
+            if isinstance(action, planner.Create | planner.Start | planner.Restart):
+                self.failed_starts.pop(action.assistant_id, None)
         except HostUnavailable as exc:
             metrics.RECONCILE_ACTIONS.labels(kind, "failed").inc()
             log.warning("host_unavailable_during_action", action=type(action).__name__, error=str(exc))
@@ -147,12 +152,43 @@ class Applier:
             metrics.RECONCILE_ACTIONS.labels(kind, "failed").inc()
             assistant_id = getattr(action, "assistant_id", None)
             log.warning("action_failed", action=type(action).__name__, error=_short_error(exc))
-            if (
+            if assistant_id and self._keeps_ready(action):
+                await self._start_failed(action, _short_error(exc))
+            elif (
                 isinstance(action, planner.Create | planner.Start | planner.WriteConfig | planner.HandOff)
                 and assistant_id
             ):
                 container = getattr(action, "container_id", None)
                 await self._fail(planner.Fail(assistant_id, _short_error(exc), action.host_id, container))
+
+    def _keeps_ready(self, action: planner.Action) -> bool:
+        """A READY assistant's existing container that its engine would not (re)start, or the replacement made
+        for one that never would: not a provisioning attempt. The engine may be on its way down (it refuses
+        starts while it still answers) and the container, its volume and the user's messages wait for it."""
+        row = self.rows.get(getattr(action, "assistant_id", None))
+        if row is None or row.status != "READY":
+            return False
+        return isinstance(action, planner.Start | planner.Restart) or (
+            isinstance(action, planner.Create) and action.why == "start failed"
+        )
+
+    async def _start_failed(self, action: planner.Start | planner.Restart | planner.Create, error: str) -> None:
+        """Stays READY (messages queue) with the container kept; backs off as `_start` does and counts the
+        failure for the planner, which replaces the container after START_FAILURES_BEFORE_RECREATE of them."""
+        row = self.rows[action.assistant_id]
+        previous = self.failed_starts.get(row.id)
+        failed = planner.StartFailures(previous.count + 1 if previous else 1, previous.since if previous else self.now)
+        self.failed_starts[row.id] = failed
+        restarts = row.restart_count + 1
+        await self._update(
+            row.id,
+            restart_count=restarts,
+            phase="restarting",
+            phase_reason="Its server could not start it just now; trying again. Messages wait for it.",
+            last_error=error,
+            next_retry_at=self.now + min(planner.retry_delay(restarts), MAX_RESTART_DELAY),
+        )
+        log.warning("start_failed", user_id=str(row.user_id), failures=failed.count, action=type(action).__name__)
 
     async def _dispatch(self, action: planner.Action) -> None:
         match action:
@@ -487,6 +523,7 @@ class Applier:
                 )
             await repo.update_assistant(session, row.id, **values)
         if action.became_ready:
+            self.failed_starts.pop(row.id, None)  # back (Docker's restart policy may have started it)
             log.info("assistant_ready", user_id=str(row.user_id))
 
 

@@ -105,6 +105,7 @@ def to_desired(row: Assistant, rendered: Rendered) -> DesiredAssistant:
         wanted=row.wanted,
         status=row.status,
         phase=row.phase,
+        phase_reason=row.phase_reason,
         host_id=row.host_server_id,
         container_id=row.container_id,
         spec_hash=rendered.spec.spec_hash,

@@ -17,6 +17,13 @@ from yourclaw.runtime.pool import CreatePool, DestroyPool, HandOff, TakeName, Wa
 
 RETRY_BASE = timedelta(seconds=5)
 RETRY_AFTER_ERROR = timedelta(hours=1)
+# A READY assistant whose container its engine refuses to start (an engine shutting down answers the API but
+# fails every start: "database not open", "failed to update store ...") stays READY, so its messages queue,
+# and the start is retried with the restart backoff. Only starts that keep failing, at least this many over at
+# least this long (a host down for a while in between does not count: it fails no start), replace the
+# container on the same volume (a fresh endpoint and mounts), still READY. Never ERROR for it.
+START_FAILURES_BEFORE_RECREATE = 5
+START_FAILING_BEFORE_RECREATE = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,15 @@ class DesiredAssistant:
     volume: str | None = None  # the user's volume when it came with a pool container
     template_hash: str = ""  # the container spec without its volume (what pool containers carry)
     handed_off_at: datetime | None = None
+    phase_reason: str | None = None  # compared by `_set`, so an unchanged reason is no write (and no wake-up)
+
+
+@dataclass(frozen=True)
+class StartFailures:
+    """Failed starts of one READY assistant's container since its last good one (the reconciler's memory)."""
+
+    count: int
+    since: datetime
 
 
 @dataclass(frozen=True)
@@ -62,6 +78,7 @@ class Observed:
     volumes: dict[uuid.UUID, list[ObservedVolume]] | None = None  # only on passes that look at volumes
     warmed: frozenset[str] = frozenset()  # pool containers whose warm-up turn finished
     warming: frozenset[str] = frozenset()  # ... running, or failed a short while ago
+    failed_starts: dict[uuid.UUID, StartFailures] = field(default_factory=dict, hash=False)  # by assistant id
 
 
 @dataclass(frozen=True)
@@ -185,12 +202,21 @@ def _connected(a: DesiredAssistant, c: ObservedContainer, now: datetime, limits:
     )
 
 
+def _start_keeps_failing(failed: StartFailures | None, now: datetime) -> bool:
+    return (
+        failed is not None
+        and failed.count >= START_FAILURES_BEFORE_RECREATE
+        and now - failed.since >= START_FAILING_BEFORE_RECREATE
+    )
+
+
 def _plan_wanted(
     a: DesiredAssistant,
     host: HostView | None,
     mine: list[ObservedContainer],
     now: datetime,
     limits: Limits,
+    failed: StartFailures | None = None,
 ) -> list[Action]:
     if host is None or not host.reachable:
         return _set(a, phase="unknown", phase_reason="its host is not answering") if a.host_id else []
@@ -217,8 +243,10 @@ def _plan_wanted(
         actions += _set(a, container_id=container.id)
 
     if container.state in ("created", "exited", "dead"):
-        if container.state != "created" and waiting:
-            return actions  # restart backoff
+        if waiting and (container.state != "created" or failed is not None):
+            return actions  # restart backoff (a container whose start failed may still say "created")
+        if _start_keeps_failing(failed, now):
+            return actions + [Create(a.id, host.id, container.id, why="start failed")]
         stopped = container.state in ("exited", "dead")
         reason = f"the assistant {ExitInfo(container.exit_code).describe()}" if stopped else None
         actions.append(Start(a.id, host.id, container.id, reason))
@@ -258,7 +286,10 @@ def _plan_wanted(
         if silent and a.phase != "disconnected":
             actions += _set(a, phase="disconnected", phase_reason="the assistant has not checked in")
         elif a.phase == "disconnected" and stuck and not waiting:
-            actions.append(Restart(a.id, host.id, container.id))
+            if _start_keeps_failing(failed, now):
+                actions.append(Create(a.id, host.id, container.id, why="start failed"))
+            else:
+                actions.append(Restart(a.id, host.id, container.id))
         elif not silent and a.phase not in ("connecting", "reconfiguring", "restarting", "crash_loop"):
             actions += _set(a, phase="connecting", phase_reason=None)
         return actions
@@ -351,7 +382,7 @@ def plan(
         if unnamed is not None:
             actions.append(unnamed)  # nothing more of theirs goes into it while it is named as the pool's
             continue
-        actions += _plan_wanted(a, host, mine, now, limits)
+        actions += _plan_wanted(a, host, mine, now, limits, observed.failed_starts.get(a.id))
 
     for host_pool in pools.values():
         actions += pool.refill(host_pool, load)

@@ -102,6 +102,7 @@ class Reconciler:
         self.workspaces = workspace.Rounds(settings, sessions)
         self._user_data: asyncio.Task | None = None
         self.warm_state = WarmState()
+        self.failed_starts: dict[uuid.UUID, planner.StartFailures] = {}
         self.limits = planner.Limits(
             max_attempts=settings.worker_max_attempts,
             provision_timeout=timedelta(seconds=settings.provision_timeout_seconds),
@@ -267,11 +268,15 @@ class Reconciler:
         ]
         if len(containers) == len(host_rows):  # every host answered: forget containers gone since
             self.warm_state.warmed &= {c.id for cs in containers.values() for c in cs}
+        ready = {row.id for row in rows if row.status == "READY" and row.wanted}
+        for gone in set(self.failed_starts) - ready:  # in place: appliers still at work hold this dict
+            self.failed_starts.pop(gone, None)
         observed = planner.Observed(
             containers,
             volume_map if with_volumes else None,
             warmed=frozenset(self.warm_state.warmed),
             warming=self.warm_state.warming(time.monotonic()),
+            failed_starts=dict(self.failed_starts),
         )
         template = desired.pool_template(self.settings) if any(v.warm_pool for v in views) else None
         actions = planner.plan(wanted, views, observed, now, self.limits, pool_template=template)
@@ -289,6 +294,7 @@ class Reconciler:
                 timezone_for,
                 self.warm_state,
                 google_for,
+                failed_starts=self.failed_starts,
             )
             await self._apply(applier, actions, pass_started)
         report.api_calls = sum(self.handles[h.id].client.api_calls - calls_before[h.id] for h in host_rows)

@@ -67,6 +67,9 @@ class StandinHost:
         self._lock = threading.Lock()
         self._on_event: Callable[..., None] | None = None
         self._closed = threading.Event()
+        # When set, every start and restart is refused with this message, as an engine on its way down refuses
+        # them while it still answers the API (tests and the chaos bench set it).
+        self.refuse_starts: str | None = None
         # Volumes outlive the process, as they outlive containers on a real host.
         for directory in (root / "volumes").glob("yourclaw-data-*") if (root / "volumes").is_dir() else ():
             try:
@@ -152,6 +155,8 @@ class StandinHost:
 
     def start(self, container_id: str) -> None:
         self.api_calls += 1
+        if self.refuse_starts is not None:
+            raise RuntimeError(self.refuse_starts)
         with self._lock:
             container = self._get(container_id)
             if container.state == "running":
@@ -165,6 +170,8 @@ class StandinHost:
         self._changed()
 
     def restart(self, container_id: str) -> None:
+        if self.refuse_starts is not None:
+            raise RuntimeError(self.refuse_starts)
         self.stop(container_id)
         self.start(container_id)
 

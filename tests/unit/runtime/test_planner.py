@@ -280,3 +280,54 @@ def test_volume_retention():
 
 def test_retry_delay_grows_exponentially():
     assert [p.retry_delay(n).total_seconds() for n in (1, 2, 3, 4)] == [5, 10, 20, 40]
+
+
+def test_an_assistant_on_a_host_that_does_not_answer_is_marked_once_not_on_every_pass():
+    """A write on every pass would end an applier task on every pass, and each wakes the next pass at once."""
+    down = dataclasses.replace(H1, reachable=False)
+    a = assistant()
+    (action,) = run([a], {H2.id: []}, hosts=(down, H2))
+    assert action.values == {"phase": "unknown", "phase_reason": "its host is not answering"}
+    marked = dataclasses.replace(a, phase="unknown", phase_reason="its host is not answering")
+    assert run([marked], {H2.id: []}, hosts=(down, H2)) == []
+
+
+def test_waiting_for_a_host_with_room_is_written_once():
+    new = assistant(status="PROVISIONING", phase="placing", host_id=None, container_id=None)
+    full = dataclasses.replace(H1, max_containers=0)
+    assert kinds(run([new], {H1.id: []}, hosts=(full,))) == ["SetObserved"]
+    waiting = dataclasses.replace(new, phase_reason="waiting for a host with room")
+    assert run([waiting], {H1.id: []}, hosts=(full,)) == []
+
+
+def _failed_run(a, failed: p.StartFailures | None, state: str = "exited"):
+    observed = p.Observed({H1.id: [container(state=state, exit_code=1)], H2.id: []})
+    if failed is not None:
+        observed = dataclasses.replace(observed, failed_starts={a.id: failed})
+    return p.plan([a], [H1, H2], observed, NOW, LIMITS)
+
+
+@pytest.mark.parametrize("state", ["exited", "created"])
+def test_a_ready_assistant_whose_start_failed_waits_out_its_backoff_then_starts_again(state):
+    a = assistant(phase="restarting", next_retry_at=NOW + timedelta(seconds=5))
+    failed = p.StartFailures(1, NOW - timedelta(seconds=1))
+    assert _failed_run(a, failed, state) == []  # no start stacked on one that just failed
+    later = dataclasses.replace(a, next_retry_at=NOW - timedelta(seconds=1))
+    (action,) = _failed_run(later, failed, state)
+    assert isinstance(action, p.Start) and action.container_id == CID
+
+
+def test_starts_that_keep_failing_replace_the_container_on_its_host_and_never_fail_the_assistant():
+    a = assistant(phase="restarting")
+    many_but_recent = p.StartFailures(p.START_FAILURES_BEFORE_RECREATE, NOW - timedelta(minutes=1))
+    assert kinds(_failed_run(a, many_but_recent)) == ["Start"]
+    few_but_long = p.StartFailures(p.START_FAILURES_BEFORE_RECREATE - 1, NOW - timedelta(hours=1))
+    assert kinds(_failed_run(a, few_but_long)) == ["Start"]
+    for_long = p.StartFailures(p.START_FAILURES_BEFORE_RECREATE, NOW - p.START_FAILING_BEFORE_RECREATE)
+    (action,) = _failed_run(a, for_long)
+    assert isinstance(action, p.Create) and action.why == "start failed"
+    assert action.host_id == H1.id and action.replace_container == CID  # same host: the volume is there
+    stuck = assistant(phase="disconnected", last_poll_at=NOW - timedelta(seconds=121))
+    observed = p.Observed({H1.id: [container()], H2.id: []}, failed_starts={stuck.id: for_long})
+    (action,) = p.plan([stuck], [H1, H2], observed, NOW, LIMITS)
+    assert isinstance(action, p.Create) and action.why == "start failed"
