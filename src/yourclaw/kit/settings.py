@@ -229,6 +229,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         hosts = [h.strip().lower().strip(".") for h in self.twilio_media_hosts.split(",") if h.strip()]
         if self.twilio_api_base_url:
             hosts.append((urlsplit(self.twilio_api_base_url).hostname or "").lower())
+        if self.mock_twilio and self.is_development:
+            # The local Twilio stand-in runs in the worker's half of `yourclaw dev`, so the API's settings never
+            # learn its address; it is on this machine's loopback (and MOCK_TWILIO is refused in production).
+            hosts.append("127.0.0.1")
         return [h for h in hosts if h]
 
     @property

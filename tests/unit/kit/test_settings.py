@@ -112,3 +112,11 @@ def test_env_example_documents_every_setting_and_loads(tmp_path, monkeypatch):
     settings = load_settings()
     assert settings.twilio_whatsapp_number == "whatsapp:+14155238886"
     assert settings.rate_limit_msg_per_min == 5
+
+
+def test_the_local_twilio_stand_ins_media_are_fetched_only_in_development():
+    # `yourclaw dev`: the stand-in serves pictures from loopback, and the API never learns its port.
+    dev = load_settings({**BASE, "MOCK_TWILIO": "yes", "YOURCLAW_ENV": "development"})
+    assert "127.0.0.1" in dev.media_hosts and "twilio.com" in dev.media_hosts
+    for env in ({**BASE, "MOCK_TWILIO": "yes", "YOURCLAW_ENV": "production"}, {**BASE, "YOURCLAW_ENV": "development"}):
+        assert "127.0.0.1" not in load_settings(env).media_hosts
