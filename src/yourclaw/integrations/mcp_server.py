@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import httpx
 import mcp_types as types
 import structlog
@@ -43,6 +44,16 @@ PATH = "/mcp/google"
 _SCOPE_KEY = "yourclaw.user_id"
 # The same, for handlers the SDK runs in the request's own task (its newer protocol era).
 _caller: contextvars.ContextVar[uuid.UUID | None] = contextvars.ContextVar("mcp_google_caller", default=None)
+
+
+@asynccontextmanager
+async def _driver(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection as the driver's own, in autocommit: a tool call's lookups and its audit row are
+    one statement each, with no BEGIN/COMMIT round trips around them."""
+    async with sessions() as session:
+        conn = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        raw = await conn.get_raw_connection()
+        yield raw.driver_connection
 
 
 def _text(payload: Any, *, error: bool = False) -> types.CallToolResult:
@@ -109,9 +120,8 @@ class GoogleMcp:
                     presented = token.strip()
         if presented is None:
             return None
-        async with self._sessions() as session:
-            owner = await tokens.verify_bearer(session, presented)
-        return owner.user_id if owner is not None else None
+        async with _driver(self._sessions) as conn:
+            return await tokens.owner_id_on_driver(conn, presented)
 
     @staticmethod
     def _user_of(ctx: Any) -> uuid.UUID:
@@ -145,22 +155,20 @@ class GoogleMcp:
         started = time.perf_counter()
         outcome, result = "ok", None
         try:
-            async with self._sessions() as session:
-                try:
-                    limit = self._settings.google_tool_calls_per_minute
-                    if await repo.calls_since(session, user_id, repo.minute_ago(datetime.now(UTC))) >= limit:
-                        outcome = "rate_limited"
-                        result = _text(
-                            f"Too many Google tool calls: at most {limit} a minute. Wait a minute, then try again.",
-                            error=True,
-                        )
-                    else:
-                        token = await integrations.access_token(
-                            session, self._settings, self._http, self._box, user_id, service
-                        )
-                finally:
-                    # A refresh's new token, or "needs reconnect" and its notice, stay even when the call fails.
-                    await session.commit()
+            limit = self._settings.google_tool_calls_per_minute
+            now = datetime.now(UTC)
+            # One statement: the user's calls in the last minute and their integration as it is now.
+            async with _driver(self._sessions) as conn:
+                context = await repo.call_context(conn, user_id, service.row, repo.minute_ago(now))
+            if context.recent_calls >= limit:
+                outcome = "rate_limited"
+                result = _text(
+                    f"Too many Google tool calls: at most {limit} a minute. Wait a minute, then try again.",
+                    error=True,
+                )
+            else:
+                # A fresh token is used as read; only a refresh (or its failure) takes the row lock.
+                token = integrations.usable_token(self._box, context, now) or await self._locked_token(user_id, service)
             if result is None:
                 api = GoogleApi(self._http, self._settings.google_api_base_url, token)
                 result = _text(await tool.handler(api, params.arguments or {}))
@@ -175,9 +183,19 @@ class GoogleMcp:
                 _text(f"Bad arguments for {tool.name}: {type(exc).__name__} {exc}"[:300], error=True),
             )
         duration_ms = int((time.perf_counter() - started) * 1000)
-        async with self._sessions() as session, session.begin():
-            await repo.record_call(
-                session, user_id=user_id, service=service.row, tool=tool.name, outcome=outcome, duration_ms=duration_ms
+        async with _driver(self._sessions) as conn:
+            await repo.insert_call(
+                conn, user_id=user_id, service=service.row, tool=tool.name, outcome=outcome, duration_ms=duration_ms
             )
         log.info("google_tool_call", user_id=str(user_id), tool=tool.name, outcome=outcome, duration_ms=duration_ms)
         return result
+
+    async def _locked_token(self, user_id: uuid.UUID, service: Any) -> str:
+        """The access token through the row lock: refreshed here (once, however many calls wait on the lock),
+        or not connected / needs reconnect."""
+        async with self._sessions() as session:
+            try:
+                return await integrations.access_token(session, self._settings, self._http, self._box, user_id, service)
+            finally:
+                # A refresh's new token, or "needs reconnect" and its notice, stay even when the call fails.
+                await session.commit()
