@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import asyncpg
 import httpx
 import mcp_types as types
@@ -29,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from yourclaw.integrations import repository as repo
 from yourclaw.integrations import service as integrations
 from yourclaw.integrations.errors import NeedsReconnect, NotConnected
-from yourclaw.integrations.google_api import GoogleApi, GoogleApiError
+from yourclaw.integrations.google_api import GoogleApi, GoogleApiError, new_session
 from yourclaw.integrations.services import BY_ROW, SERVICES
 from yourclaw.integrations.tools import BY_NAME, TOOLS
 from yourclaw.kit.crypto import SecretBox
@@ -78,6 +79,8 @@ class GoogleMcp:
         self._sessions = sessions
         self._http = http
         self._box = box
+        # Google's API client (aiohttp), open while `running`; `http` (httpx) still does OAuth refreshes.
+        self._google: aiohttp.ClientSession | None = None
         self.server: Server = Server(
             "yourclaw-google",
             instructions="The user's Google Calendar, Gmail and Drive, as far as they connected them.",
@@ -90,8 +93,12 @@ class GoogleMcp:
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        async with self.manager.run():
-            yield
+        async with self.manager.run(), new_session() as google:
+            self._google = google
+            try:
+                yield
+            finally:
+                self._google = None
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope.get("method") == "GET":
@@ -170,7 +177,9 @@ class GoogleMcp:
                 # A fresh token is used as read; only a refresh (or its failure) takes the row lock.
                 token = integrations.usable_token(self._box, context, now) or await self._locked_token(user_id, service)
             if result is None:
-                api = GoogleApi(self._http, self._settings.google_api_base_url, token)
+                if self._google is None:  # every request comes in while `running`; this would be a wiring error
+                    raise RuntimeError("the Google MCP server is not running")
+                api = GoogleApi(self._google, self._settings.google_api_base_url, token)
                 result = _text(await tool.handler(api, params.arguments or {}))
         except (NotConnected, NeedsReconnect) as exc:
             outcome, result = "not_connected", _text(exc.detail, error=True)
