@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from yourclaw.integrations import repository as repo
 from yourclaw.integrations import service as integrations
+from yourclaw.integrations.callers import TokenOwners
 from yourclaw.integrations.errors import NeedsReconnect, NotConnected
 from yourclaw.integrations.google_api import GoogleApi, GoogleApiError, new_session
 from yourclaw.integrations.services import BY_ROW, SERVICES
@@ -79,6 +80,8 @@ class GoogleMcp:
         self._sessions = sessions
         self._http = http
         self._box = box
+        # Assistant token -> user, kept right by the process's notification listener (`TokenOwners.attach`).
+        self.owners = TokenOwners()
         # Google's API client (aiohttp), open while `running`; `http` (httpx) still does OAuth refreshes.
         self._google: aiohttp.ClientSession | None = None
         self.server: Server = Server(
@@ -125,10 +128,19 @@ class GoogleMcp:
                 kind, _, token = value.decode("latin-1").partition(" ")
                 if kind.lower() == "bearer" and token.strip():
                     presented = token.strip()
-        if presented is None:
+        if presented is None or not presented.startswith(tokens.TOKEN_PREFIX):
             return None
+        token_hash = tokens.hash_token(presented)
+        known = self.owners.get(token_hash, datetime.now(UTC))
+        if known is not None:
+            return known
+        stamp = self.owners.stamp()
         async with _driver(self._sessions) as conn:
-            return await tokens.owner_id_on_driver(conn, presented)
+            owner = await tokens.owner_on_driver(conn, presented)
+        if owner is None:
+            return None
+        self.owners.put(token_hash, owner[0], owner[1], stamp)
+        return owner[0]
 
     @staticmethod
     def _user_of(ctx: Any) -> uuid.UUID:

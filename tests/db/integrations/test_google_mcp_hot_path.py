@@ -11,7 +11,9 @@ from sqlalchemy import select, update
 
 from tests.db.integrations.test_google_mcp import _connected_owner, _text
 from tests.harness.google import mcp_client
-from yourclaw.db.models import IntegrationCall, UserIntegration
+from tests.harness.waiting import wait_for
+from yourclaw.db.models import AssistantToken, IntegrationCall, UserIntegration
+from yourclaw.protocol.tokens import hash_token
 
 
 async def test_a_fresh_token_is_used_while_another_transaction_holds_the_row(api, live, sessions):
@@ -60,3 +62,23 @@ async def test_drive_create_sends_a_multipart_upload_and_read_gets_it_back(api, 
         file_id = json.loads(_text(created))["id"]
         read = await client.call_tool("drive_read_file", {"file_id": file_id})
     assert not read.is_error and "Milk, eggs" in _text(read)
+
+
+async def test_a_revoked_assistant_token_is_refused_on_the_next_call(api, live, sessions):
+    """The token's owner is remembered between calls; revoking it is heard at once (a notification)."""
+    owner, _ = await _connected_owner(api, live, sessions, "calendar")
+    mcp = live.app.state.app_state.google_mcp
+    await wait_for(lambda: live.app.state.app_state.listener.connected, message="the LISTEN connection")
+    async with mcp_client(live.url, owner.token) as client:
+        assert not (await client.call_tool("calendar_list_events", {})).is_error
+    assert mcp.owners.get(hash_token(owner.token), datetime.now(UTC)) == owner.user_id
+    async with sessions() as s:
+        await s.execute(
+            update(AssistantToken).where(AssistantToken.user_id == owner.user_id).values(revoked_at=datetime.now(UTC))
+        )
+        await s.commit()
+    await wait_for(lambda: mcp.owners.get(hash_token(owner.token), datetime.now(UTC)) is None, message="forgotten")
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "calendar_list_events"}}
+    headers = {"Authorization": f"Bearer {owner.token}", "Accept": "application/json, text/event-stream"}
+    response = await api.post("/mcp/google", json=body, headers=headers)
+    assert response.status_code == 401 and response.json()["code"] == "INVALID_ASSISTANT_TOKEN"
