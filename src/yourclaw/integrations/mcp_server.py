@@ -5,6 +5,10 @@ The assistant authenticates with its own token, the one its config already carri
 a Google token. Each request answers for the token's user only: the tools listed are those of the services
 that user has connected now (a disconnected service's tools are gone from the next call), each call is
 rationed per user (GOOGLE_TOOL_CALLS_PER_MINUTE) and audited (user, tool, outcome, duration: no content).
+
+A call costs two database round trips when its token's owner is remembered (`callers.TokenOwners`) and its
+access token is fresh: the rate-limit count with the integration row, then the audit row, each one
+autocommitted statement. Only a refresh takes the integration row's lock.
 """
 
 from __future__ import annotations
