@@ -8,8 +8,9 @@ subprocess) pointed at it. A user with a READY assistant and its token is insert
 through the API and the stand-in's consent (as "Allow" would). Then, one keep-alive connection per path,
 alternating, it sends `calendar_list_events`: straight to the stand-in (`GET /calendar/v3/calendars/primary/events`
 with the Google access token) and through our MCP server (a JSON-RPC `tools/call` POST with the assistant token,
-stateless streamable HTTP with a JSON answer). Our path adds: the assistant token's lookup, the per-user rate
-limit, the user's fresh access token (decrypted), the call itself, and the audit row. Added time = MCP percentile
+stateless streamable HTTP with a JSON answer). Our path adds: the assistant token's lookup (remembered after the
+first call), the per-user rate limit and the user's fresh access token (one statement, decrypted), the call
+itself, and the audit row. Added time = MCP percentile
 minus direct percentile. Target: p50 ≤ 5 ms. Everything started is stopped at the end.
 """
 

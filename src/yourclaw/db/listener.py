@@ -27,7 +27,8 @@ MAX_BACKOFF = 10.0
 class Listener:
     def __init__(self, database_url: str) -> None:
         self._dsn = driver_dsn(database_url)
-        self._channels: dict[str, Callable[[str], None]] = {}
+        # Several parts of a process may follow one channel (the LLM proxy's callers and the MCP server's).
+        self._channels: dict[str, list[Callable[[str], None]]] = {}
         self._watchers: list[Callable[[bool], None]] = []
         self._connected = asyncio.Event()
         self._stop = asyncio.Event()
@@ -41,7 +42,7 @@ class Listener:
 
     def subscribe(self, channel: str, handler: Callable[[str], None]) -> None:
         """`handler(payload)` for every notification on `channel`; subscribe before `start`."""
-        self._channels[channel] = handler
+        self._channels.setdefault(channel, []).append(handler)
 
     def on_connection(self, watcher: Callable[[bool], None]) -> None:
         """`watcher(True)` once every channel is listened to, after each (re)connection; `watcher(False)`
@@ -65,13 +66,11 @@ class Listener:
             self._task = None
 
     def _dispatch(self, _conn: object, _pid: int, channel: str, payload: str) -> None:
-        handler = self._channels.get(channel)
-        if handler is None:
-            return
-        try:
-            handler(payload)
-        except Exception:  # one bad payload must not stop the others
-            log.exception("notification_handler_failed", channel=channel)
+        for handler in self._channels.get(channel, ()):
+            try:
+                handler(payload)
+            except Exception:  # one bad payload must not stop the others
+                log.exception("notification_handler_failed", channel=channel)
 
     def _tell(self, up: bool) -> None:
         for watcher in self._watchers:

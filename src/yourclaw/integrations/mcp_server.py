@@ -5,6 +5,10 @@ The assistant authenticates with its own token, the one its config already carri
 a Google token. Each request answers for the token's user only: the tools listed are those of the services
 that user has connected now (a disconnected service's tools are gone from the next call), each call is
 rationed per user (GOOGLE_TOOL_CALLS_PER_MINUTE) and audited (user, tool, outcome, duration: no content).
+
+A call costs two database round trips when its token's owner is remembered (`callers.TokenOwners`) and its
+access token is fresh: the rate-limit count with the integration row, then the audit row, each one
+autocommitted statement. Only a refresh takes the integration row's lock.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
+import asyncpg
 import httpx
 import mcp_types as types
 import structlog
@@ -27,8 +33,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from yourclaw.integrations import repository as repo
 from yourclaw.integrations import service as integrations
+from yourclaw.integrations.callers import TokenOwners
 from yourclaw.integrations.errors import NeedsReconnect, NotConnected
-from yourclaw.integrations.google_api import GoogleApi, GoogleApiError
+from yourclaw.integrations.google_api import GoogleApi, GoogleApiError, new_session
 from yourclaw.integrations.services import BY_ROW, SERVICES
 from yourclaw.integrations.tools import BY_NAME, TOOLS
 from yourclaw.kit.crypto import SecretBox
@@ -43,6 +50,16 @@ PATH = "/mcp/google"
 _SCOPE_KEY = "yourclaw.user_id"
 # The same, for handlers the SDK runs in the request's own task (its newer protocol era).
 _caller: contextvars.ContextVar[uuid.UUID | None] = contextvars.ContextVar("mcp_google_caller", default=None)
+
+
+@asynccontextmanager
+async def _driver(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection as the driver's own, in autocommit: a tool call's lookups and its audit row are
+    one statement each, with no BEGIN/COMMIT round trips around them."""
+    async with sessions() as session:
+        conn = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        raw = await conn.get_raw_connection()
+        yield raw.driver_connection
 
 
 def _text(payload: Any, *, error: bool = False) -> types.CallToolResult:
@@ -67,6 +84,10 @@ class GoogleMcp:
         self._sessions = sessions
         self._http = http
         self._box = box
+        # Assistant token -> user, kept right by the process's notification listener (`TokenOwners.attach`).
+        self.owners = TokenOwners()
+        # Google's API client (aiohttp), open while `running`; `http` (httpx) still does OAuth refreshes.
+        self._google: aiohttp.ClientSession | None = None
         self.server: Server = Server(
             "yourclaw-google",
             instructions="The user's Google Calendar, Gmail and Drive, as far as they connected them.",
@@ -79,8 +100,12 @@ class GoogleMcp:
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        async with self.manager.run():
-            yield
+        async with self.manager.run(), new_session() as google:
+            self._google = google
+            try:
+                yield
+            finally:
+                self._google = None
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope.get("method") == "GET":
@@ -107,11 +132,19 @@ class GoogleMcp:
                 kind, _, token = value.decode("latin-1").partition(" ")
                 if kind.lower() == "bearer" and token.strip():
                     presented = token.strip()
-        if presented is None:
+        if presented is None or not presented.startswith(tokens.TOKEN_PREFIX):
             return None
-        async with self._sessions() as session:
-            owner = await tokens.verify_bearer(session, presented)
-        return owner.user_id if owner is not None else None
+        token_hash = tokens.hash_token(presented)
+        known = self.owners.get(token_hash, datetime.now(UTC))
+        if known is not None:
+            return known
+        stamp = self.owners.stamp()
+        async with _driver(self._sessions) as conn:
+            owner = await tokens.owner_on_driver(conn, presented)
+        if owner is None:
+            return None
+        self.owners.put(token_hash, owner[0], owner[1], stamp)
+        return owner[0]
 
     @staticmethod
     def _user_of(ctx: Any) -> uuid.UUID:
@@ -145,24 +178,24 @@ class GoogleMcp:
         started = time.perf_counter()
         outcome, result = "ok", None
         try:
-            async with self._sessions() as session:
-                try:
-                    limit = self._settings.google_tool_calls_per_minute
-                    if await repo.calls_since(session, user_id, repo.minute_ago(datetime.now(UTC))) >= limit:
-                        outcome = "rate_limited"
-                        result = _text(
-                            f"Too many Google tool calls: at most {limit} a minute. Wait a minute, then try again.",
-                            error=True,
-                        )
-                    else:
-                        token = await integrations.access_token(
-                            session, self._settings, self._http, self._box, user_id, service
-                        )
-                finally:
-                    # A refresh's new token, or "needs reconnect" and its notice, stay even when the call fails.
-                    await session.commit()
+            limit = self._settings.google_tool_calls_per_minute
+            now = datetime.now(UTC)
+            # One statement: the user's calls in the last minute and their integration as it is now.
+            async with _driver(self._sessions) as conn:
+                context = await repo.call_context(conn, user_id, service.row, repo.minute_ago(now))
+            if context.recent_calls >= limit:
+                outcome = "rate_limited"
+                result = _text(
+                    f"Too many Google tool calls: at most {limit} a minute. Wait a minute, then try again.",
+                    error=True,
+                )
+            else:
+                # A fresh token is used as read; only a refresh (or its failure) takes the row lock.
+                token = integrations.usable_token(self._box, context, now) or await self._locked_token(user_id, service)
             if result is None:
-                api = GoogleApi(self._http, self._settings.google_api_base_url, token)
+                if self._google is None:  # every request comes in while `running`; this would be a wiring error
+                    raise RuntimeError("the Google MCP server is not running")
+                api = GoogleApi(self._google, self._settings.google_api_base_url, token)
                 result = _text(await tool.handler(api, params.arguments or {}))
         except (NotConnected, NeedsReconnect) as exc:
             outcome, result = "not_connected", _text(exc.detail, error=True)
@@ -175,9 +208,19 @@ class GoogleMcp:
                 _text(f"Bad arguments for {tool.name}: {type(exc).__name__} {exc}"[:300], error=True),
             )
         duration_ms = int((time.perf_counter() - started) * 1000)
-        async with self._sessions() as session, session.begin():
-            await repo.record_call(
-                session, user_id=user_id, service=service.row, tool=tool.name, outcome=outcome, duration_ms=duration_ms
+        async with _driver(self._sessions) as conn:
+            await repo.insert_call(
+                conn, user_id=user_id, service=service.row, tool=tool.name, outcome=outcome, duration_ms=duration_ms
             )
         log.info("google_tool_call", user_id=str(user_id), tool=tool.name, outcome=outcome, duration_ms=duration_ms)
         return result
+
+    async def _locked_token(self, user_id: uuid.UUID, service: Any) -> str:
+        """The access token through the row lock: refreshed here (once, however many calls wait on the lock),
+        or not connected / needs reconnect."""
+        async with self._sessions() as session:
+            try:
+                return await integrations.access_token(session, self._settings, self._http, self._box, user_id, service)
+            finally:
+                # A refresh's new token, or "needs reconnect" and its notice, stay even when the call fails.
+                await session.commit()

@@ -4,8 +4,10 @@ query a user's request runs names that user."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import asyncpg
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -140,6 +142,47 @@ async def calls_by_day(session: AsyncSession, user_id: uuid.UUID, since: datetim
         .order_by(day)
     )
     return [(d, s, int(n)) for d, s, n in rows.all()]
+
+
+# --- a tool call's own statements: plain SQL on the driver's connection in autocommit, each one round trip
+# (a session's BEGIN/COMMIT and ORM work were most of what the MCP server added to a call).
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """What a tool call needs before it goes to Google: the user's calls in the last minute and their
+    integration of the tool's service as it is now (None fields: not connected)."""
+
+    recent_calls: int
+    status: str | None
+    access_token_encrypted: str | None
+    token_expires_at: datetime | None
+
+
+async def call_context(conn: asyncpg.Connection, user_id: uuid.UUID, service: str, since: datetime) -> CallContext:
+    row = await conn.fetchrow(
+        "SELECT (SELECT count(*) FROM integration_calls WHERE user_id = $1 AND created_at >= $2) AS recent,"
+        " i.status, i.access_token_encrypted, i.token_expires_at"
+        " FROM (SELECT 1) AS one LEFT JOIN user_integrations i ON i.user_id = $1 AND i.service = $3",
+        user_id,
+        since,
+        service,
+    )
+    return CallContext(int(row["recent"]), row["status"], row["access_token_encrypted"], row["token_expires_at"])
+
+
+async def insert_call(
+    conn: asyncpg.Connection, *, user_id: uuid.UUID, service: str, tool: str, outcome: str, duration_ms: int
+) -> None:
+    """`record_call` as one autocommitted statement."""
+    await conn.execute(
+        "INSERT INTO integration_calls (user_id, service, tool, outcome, duration_ms) VALUES ($1, $2, $3, $4, $5)",
+        user_id,
+        service,
+        tool,
+        outcome,
+        duration_ms,
+    )
 
 
 def minute_ago(now: datetime) -> datetime:

@@ -158,6 +158,20 @@ async def revoke_account(
             return
 
 
+def fresh(access_token_encrypted: str | None, expires_at: datetime | None, now: datetime) -> bool:
+    """Whether a stored access token can be used as it is (not within REFRESH_MARGIN of its expiry)."""
+    return bool(access_token_encrypted) and expires_at is not None and expires_at - REFRESH_MARGIN > now
+
+
+def usable_token(box: SecretBox, context: repo.CallContext, now: datetime) -> str | None:
+    """The access token read without a lock, when it is connected and fresh: nothing is written then, so
+    nothing needs the row lock. None means "take the locked path" (`access_token`): it refreshes once, or
+    says not connected / needs reconnect."""
+    if context.status != "connected" or not fresh(context.access_token_encrypted, context.token_expires_at, now):
+        return None
+    return box.decrypt(context.access_token_encrypted or "")
+
+
 async def access_token(
     session: AsyncSession,
     settings: Settings,
@@ -175,7 +189,7 @@ async def access_token(
     if row.status != "connected":
         raise NeedsReconnect(f"{service.label} needs to be connected again on the dashboard")
     now = datetime.now(UTC)
-    if row.access_token_encrypted and row.token_expires_at and row.token_expires_at - REFRESH_MARGIN > now:
+    if fresh(row.access_token_encrypted, row.token_expires_at, now):
         return box.decrypt(row.access_token_encrypted)
     if not row.refresh_token_encrypted:
         await _mark_needs_reconnect(session, settings, row.id, user_id, service, row.created_at)

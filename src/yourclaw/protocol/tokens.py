@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -95,6 +96,20 @@ async def verify_bearer(session: AsyncSession, token: str, *, now: datetime | No
         )
     ).first()
     return TokenOwner(*row) if row else None
+
+
+async def owner_on_driver(conn: asyncpg.Connection, token: str) -> tuple[uuid.UUID, datetime | None] | None:
+    """`verify_bearer` as one plain statement on the driver's own connection (autocommit), for paths where
+    SQLAlchemy's session and transaction cost more than the lookup itself (the MCP server's every call):
+    the owner and the token's expiry (set while it is being rotated out)."""
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    row = await conn.fetchrow(
+        "SELECT user_id, expires_at FROM assistant_tokens WHERE token_hash = $1 AND revoked_at IS NULL"
+        " AND (expires_at IS NULL OR expires_at > now())",
+        hash_token(token),
+    )
+    return (row["user_id"], row["expires_at"]) if row else None
 
 
 async def confirm_rotation(

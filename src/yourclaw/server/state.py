@@ -48,7 +48,8 @@ class AppState:
     inbound: InboundWaiter = field(default_factory=InboundWaiter)
     # The MCP server of the user's Google services (`/mcp/google`); its SDK session manager runs in `start`.
     google_mcp: GoogleMcp = field(init=False)
-    # The process's one LISTEN connection: wakes `inbound`, keeps the LLM proxy's callers right (`start`).
+    # The process's one LISTEN connection: wakes `inbound`, keeps the LLM proxy's and the MCP server's callers
+    # right (`start`).
     listener: Listener | None = None
     # Stripe through its SDK (no I/O until used).
     stripe: StripeGateway = field(init=False)
@@ -136,6 +137,7 @@ class AppState:
         self.listener = Listener(self.settings.database_url or "")
         self.inbound.attach(self.listener)
         self.llm.callers.attach(self.listener)
+        self.google_mcp.owners.attach(self.listener)
         await self.listener.start()
 
     async def close(self) -> None:
