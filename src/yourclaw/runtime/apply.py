@@ -3,13 +3,9 @@ as done) and owns its own short transaction, so one failure stays with its assis
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-import anyio
 import structlog
 from docker.errors import APIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,42 +18,12 @@ from yourclaw.observability import metrics
 from yourclaw.protocol import tokens
 from yourclaw.runtime import openclaw_config, planner
 from yourclaw.runtime import repository as repo
-from yourclaw.runtime.container_spec import container_name
-from yourclaw.runtime.desired import render, render_pool
-from yourclaw.runtime.host_client import HostClient, HostUnavailable
+from yourclaw.runtime.desired import render
+from yourclaw.runtime.host_client import HostUnavailable
+from yourclaw.runtime.host_handle import HostHandle
+from yourclaw.runtime.pool_apply import PoolSteps, WarmState
 
 log = structlog.get_logger(__name__)
-# A pool container's warm-up: wait for its gateway (alive), then one agent turn in a session of its own,
-# through the gateway, so the gateway process does OpenClaw's lazy first-turn setup. Its model call carries
-# the placeholder token, which the proxy answers locally (`llm.warmup`).
-WARMUP_SESSION = "yourclaw-warmup"
-WARMUP_COMMAND = [
-    "/bin/sh",
-    "-c",
-    # An image without OpenClaw's CLI (a stand-in's) has nothing to warm: it fails at once, not after a wait.
-    "command -v openclaw >/dev/null || exit 5; "
-    "i=0; until node -e \"fetch('http://127.0.0.1:18789/healthz').then(r=>r.json())"
-    '.then(b=>process.exit(b.ok===true?0:1),()=>process.exit(1))"; do i=$((i+1)); [ $i -gt 90 ] && exit 3; '
-    "sleep 2; done; "
-    f"for t in 1 2 3; do openclaw agent --session-id {WARMUP_SESSION} --message 'Reply with ok.' --timeout 240 "
-    ">/dev/null 2>&1 && exit 0; sleep 5; done; exit 4",
-]
-WARMUP_DEADLINE = timedelta(minutes=5)
-WARMUP_RETRY = timedelta(minutes=1)
-
-
-@dataclass
-class WarmState:
-    """Which pool containers ran their warm-up turn, and which are at it (or failed it lately). Kept by the
-    reconciler in memory: lost with it, which only means a warm-up runs again."""
-
-    warmed: set[str] = field(default_factory=set)
-    held_until: dict[str, float] = field(default_factory=dict)  # container id -> monotonic deadline
-
-    def warming(self, now: float) -> frozenset[str]:
-        self.held_until = {cid: until for cid, until in self.held_until.items() if until > now}
-        return frozenset(self.held_until)
-
 
 # The first WhatsApp message: it is here, and what to ask it, in two lines (the dashboard's "What your
 # assistant can do" says the same). Harnesses wait for the first line.
@@ -70,32 +36,6 @@ READY_MESSAGE = (
 MAX_RESTART_DELAY = timedelta(minutes=5)
 
 
-@dataclass
-class HostHandle:
-    row_id: uuid.UUID
-    client: HostClient
-    limiter: anyio.CapacityLimiter
-    # Sized from the engine's CPUs when first needed (see `bring_back`).
-    _start_slots: anyio.CapacityLimiter | None = field(default=None, init=False)
-
-    async def call(self, fn: Callable, *args):
-        return await anyio.to_thread.run_sync(lambda: fn(*args), limiter=self.limiter)
-
-    async def bring_back(self, container_id: str, *, restart: bool = False) -> None:
-        """Starts a stopped container again (restarts one with `restart`), one per two engine CPUs at a time.
-        A start costs its engine about 0.3 CPU-seconds in about a quarter of a second (dockerd, containerd,
-        runc and the kernel's namespaces and mounts work side by side): it keeps more than one CPU busy. All
-        of a burst at once (a host's assistants after a crash) share the CPUs and every user waits as long
-        as the last; in turns, the first are back soonest. A first start is not held back: the cold start
-        that follows it dwarfs the wait, and a batch of new assistants is done sooner all at once."""
-        if self._start_slots is None:
-            cpus = await self.call(self.client.cpus)
-            if self._start_slots is None:
-                self._start_slots = anyio.CapacityLimiter(max(1, cpus // 2))
-        async with self._start_slots:
-            await self.call(self.client.restart if restart else self.client.start, container_id)
-
-
 def _short_error(exc: BaseException) -> str:
     if isinstance(exc, APIError):
         detail = exc.explanation or str(exc)
@@ -103,7 +43,7 @@ def _short_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:500]
 
 
-class Applier:
+class Applier(PoolSteps):
     def __init__(
         self,
         settings: Settings,
@@ -301,71 +241,6 @@ class Applier:
             return
         log.info("container_created", user_id=str(row.user_id), why=action.why, host=str(action.host_id))
 
-    async def _create_pool(self, action: planner.CreatePool) -> None:
-        """A fresh pool id, so a fresh volume: nothing in it was ever anyone's."""
-        handle = self.hosts[action.host_id]
-        pool_id = uuid.uuid4()
-        rendered = render_pool(self.settings, pool_id, self.host_rows.get(action.host_id))
-        container_id = await handle.call(handle.client.create, rendered.spec)
-        try:
-            instructions = openclaw_config.merge_instructions(None).encode()
-            await handle.call(
-                handle.client.write_files,
-                container_id,
-                {
-                    openclaw_config.CONFIG_PATH: (openclaw_config.config_bytes(rendered.config), 0o600),
-                    openclaw_config.INSTRUCTIONS_PATH: (instructions, 0o644),
-                },
-            )
-            await handle.bring_back(container_id)
-        except Exception:
-            await self._destroy_pool(planner.DestroyPool(action.host_id, container_id, rendered.spec.volume, "failed"))
-            raise
-        log.info("pool_container_created", host=str(action.host_id))
-
-    async def _hand_off(self, action: planner.HandOff) -> None:
-        """Recorded as the user's before anything of theirs is written: a failure after the record leaves
-        the container theirs (removed by `_fail`), never back in the pool."""
-        row = self.rows[action.assistant_id]
-        handle = self.hosts[action.host_id]
-        async with self.sessions() as session, session.begin():
-            claimed = await repo.claim_pool_container(
-                session,
-                row.id,
-                host_id=action.host_id,
-                container_id=action.container_id,
-                volume=action.volume,
-                now=self.now,
-            )
-        if not claimed:
-            log.info("hand_off_dropped", user_id=str(row.user_id), why="taken or the row changed")
-            return
-        row.host_server_id, row.container_id, row.volume = action.host_id, action.container_id, action.volume
-        # Named after the user before anything of theirs is written: should the row go (the account deleted),
-        # the list still says it is no longer the pool's. A failed rename is retried (`pool.TakeName`).
-        await handle.call(handle.client.rename, action.container_id, container_name(row.user_id))
-        await handle.call(handle.client.keep_running, action.container_id)
-        rendered, generation = await self._write_files(handle, action.container_id, row)
-        async with self.sessions() as session, session.begin():
-            await repo.update_if_placed(
-                session,
-                row.id,
-                action.host_id,
-                container_spec_hash=rendered.spec.spec_hash,
-                config_hash=rendered.config_hash,
-                desired_generation=generation,
-                written_generation=generation,
-                status="PROVISIONING",
-                phase="connecting",
-                phase_reason=None,
-            )
-        log.info("pool_container_handed_off", user_id=str(row.user_id), host=str(action.host_id))
-
-    async def _take_name(self, action: planner.TakeName) -> None:
-        handle = self.hosts[action.host_id]
-        await handle.call(handle.client.rename, action.container_id, action.name)
-        log.info("pool_container_renamed", host=str(action.host_id))
-
     async def _remove_container(self, action: planner.RemoveContainer) -> None:
         """An orphan is looked up once more: a hand-off (claim, then rename) may have landed since the pass
         read the rows, and a renamed pool container's age is its creation's, far past the grace period."""
@@ -383,42 +258,6 @@ class Applier:
             except APIError as exc:
                 if exc.status_code != 409:  # still in use: the volume pass finds it again (`pool.stray_volumes`)
                     raise
-
-    async def _warm_up(self, action: planner.WarmUp) -> None:
-        state, handle = self.warm_state, self.hosts[action.host_id]
-        started = time.monotonic()
-        state.held_until[action.container_id] = started + WARMUP_DEADLINE.total_seconds()
-        code: int | None = None
-        try:
-            exec_id = await handle.call(handle.client.exec_detached, action.container_id, WARMUP_COMMAND)
-            while code is None and time.monotonic() - started < WARMUP_DEADLINE.total_seconds():
-                await anyio.sleep(1.0)
-                code = await handle.call(handle.client.exec_exit_code, exec_id)
-        finally:
-            if code == 0:
-                state.warmed.add(action.container_id)
-                state.held_until.pop(action.container_id, None)
-            else:
-                state.held_until[action.container_id] = time.monotonic() + WARMUP_RETRY.total_seconds()
-        seconds = round(time.monotonic() - started, 1)
-        if code == 0:
-            log.info("pool_container_warmed", host=str(action.host_id), seconds=seconds)
-        else:
-            log.warning("pool_warm_up_failed", host=str(action.host_id), exit_code=code, seconds=seconds)
-
-    async def _destroy_pool(self, action: planner.DestroyPool) -> None:
-        """Removed with its volume; never one a user's row names (a hand-off may have landed since the pass)."""
-        async with self.sessions() as session:
-            if await repo.container_claimed(session, action.container_id):
-                return
-        handle = self.hosts[action.host_id]
-        await handle.call(handle.client.remove, action.container_id)
-        try:
-            await handle.call(handle.client.remove_volume, action.volume)
-        except APIError as exc:
-            if exc.status_code != 409:
-                raise
-        log.info("pool_container_destroyed", host=str(action.host_id), reason=action.reason)
 
     async def _start(self, action: planner.Start | planner.Restart, *, restart: bool = False) -> None:
         row = self.rows[action.assistant_id]
@@ -525,26 +364,3 @@ class Applier:
         if action.became_ready:
             self.failed_starts.pop(row.id, None)  # back (Docker's restart policy may have started it)
             log.info("assistant_ready", user_id=str(row.user_id))
-
-
-async def record_host(
-    sessions: async_sessionmaker[AsyncSession], host: HostServer, *, ok: bool, error: str | None, threshold: int
-) -> bool:
-    """Track reachability; returns whether the host counts as reachable now. A single failed call does not
-    make a host unreachable, a run of `threshold` does, and one success brings it back."""
-    now = datetime.now(UTC)
-    if ok:
-        stale = host.last_contact_at is None or now - host.last_contact_at > timedelta(seconds=30)
-        if host.reachable and host.consecutive_failures == 0 and not stale:
-            return True
-        values = {"reachable": True, "consecutive_failures": 0, "last_contact_at": now, "last_error": None}
-        reachable = True
-    else:
-        failures = host.consecutive_failures + 1
-        reachable = failures < threshold and host.reachable
-        values = {"consecutive_failures": failures, "last_error": (error or "")[:500], "reachable": reachable}
-    async with sessions() as session, session.begin():
-        await repo.update_host(session, host.id, **values)
-    for key, value in values.items():
-        setattr(host, key, value)
-    return reachable

@@ -1,12 +1,13 @@
-"""Docker hosts as the operator manages them (`yourclaw hosts ...`) and as the reconciler opens them."""
+"""Docker hosts as the operator manages them (`yourclaw hosts ...`), as the reconciler opens them, and whether
+they count as reachable (`record_host`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from yourclaw.db.models import HostServer
 from yourclaw.kit.settings import Settings
@@ -84,3 +85,26 @@ async def set_draining(session: AsyncSession, name: str, draining: bool) -> None
 
 async def list_hosts(session: AsyncSession) -> list[tuple[HostServer, int]]:
     return await repo.hosts_with_counts(session)
+
+
+async def record_host(
+    sessions: async_sessionmaker[AsyncSession], host: HostServer, *, ok: bool, error: str | None, threshold: int
+) -> bool:
+    """Track reachability; returns whether the host counts as reachable now. A single failed call does not
+    make a host unreachable, a run of `threshold` does, and one success brings it back."""
+    now = datetime.now(UTC)
+    if ok:
+        stale = host.last_contact_at is None or now - host.last_contact_at > timedelta(seconds=30)
+        if host.reachable and host.consecutive_failures == 0 and not stale:
+            return True
+        values = {"reachable": True, "consecutive_failures": 0, "last_contact_at": now, "last_error": None}
+        reachable = True
+    else:
+        failures = host.consecutive_failures + 1
+        reachable = failures < threshold and host.reachable
+        values = {"consecutive_failures": failures, "last_error": (error or "")[:500], "reachable": reachable}
+    async with sessions() as session, session.begin():
+        await repo.update_host(session, host.id, **values)
+    for key, value in values.items():
+        setattr(host, key, value)
+    return reachable

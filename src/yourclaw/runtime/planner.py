@@ -12,8 +12,22 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from yourclaw.runtime import pool
+from yourclaw.runtime.actions import (
+    Action,
+    Create,
+    Diagnose,
+    Fail,
+    RemoveContainer,
+    RemoveVolume,
+    Restart,
+    SetObserved,
+    Start,
+    WriteConfig,
+)
 from yourclaw.runtime.host_client import ExitInfo, ObservedContainer, ObservedVolume
-from yourclaw.runtime.pool import CreatePool, DestroyPool, HandOff, TakeName, WarmUp
+
+# Not used here, but the applier and the tests name every action `planner.X`, the pool's among them.
+from yourclaw.runtime.pool import CreatePool, DestroyPool, HandOff, TakeName, WarmUp  # noqa: F401
 
 RETRY_BASE = timedelta(seconds=5)
 RETRY_AFTER_ERROR = timedelta(hours=1)
@@ -88,85 +102,6 @@ class Limits:
     disconnect_after: timedelta
     orphan_grace: timedelta
     volume_retention: timedelta
-
-
-# --- actions ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Create:
-    assistant_id: uuid.UUID
-    host_id: uuid.UUID
-    replace_container: str | None = None  # remove this one first (recreate)
-    why: str = "provision"
-
-
-@dataclass(frozen=True)
-class Start:
-    assistant_id: uuid.UUID
-    host_id: uuid.UUID
-    container_id: str
-    reason: str | None = None  # why it had stopped, for the phase; read from the list, before the start
-
-
-@dataclass(frozen=True)
-class Restart:
-    """A running container whose assistant stopped checking in: its process is stuck or cut off."""
-
-    assistant_id: uuid.UUID
-    host_id: uuid.UUID
-    container_id: str
-
-
-@dataclass(frozen=True)
-class WriteConfig:
-    assistant_id: uuid.UUID
-    host_id: uuid.UUID
-    container_id: str
-
-
-@dataclass(frozen=True)
-class Diagnose:
-    """A container that keeps dying: find out why (one inspect) and show it as the phase's reason."""
-
-    assistant_id: uuid.UUID
-    host_id: uuid.UUID
-    container_id: str
-
-
-@dataclass(frozen=True)
-class RemoveContainer:
-    host_id: uuid.UUID
-    container_id: str
-    reason: str
-    volume: str | None = None  # removed after it: a handed-off pool container's, once no row names either
-
-
-@dataclass(frozen=True)
-class RemoveVolume:
-    host_id: uuid.UUID
-    volume: str
-
-
-@dataclass(frozen=True)
-class Fail:
-    assistant_id: uuid.UUID
-    error: str
-    host_id: uuid.UUID | None = None
-    container_id: str | None = None
-
-
-@dataclass(frozen=True)
-class SetObserved:
-    """A database-only change of observed state."""
-
-    assistant_id: uuid.UUID
-    values: dict = field(hash=False)
-    became_ready: bool = False
-
-
-Action = Create | Start | Restart | WriteConfig | Diagnose | RemoveContainer | RemoveVolume | Fail | SetObserved
-Action |= CreatePool | HandOff | TakeName | DestroyPool | WarmUp  # the warm pool's (`runtime.pool`)
 
 
 # --- planning --------------------------------------------------------------------------------------

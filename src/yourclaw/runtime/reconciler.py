@@ -29,8 +29,11 @@ from yourclaw.observability import metrics
 from yourclaw.protocol import tokens
 from yourclaw.runtime import desired, planner, user_data, workspace
 from yourclaw.runtime import repository as repo
-from yourclaw.runtime.apply import Applier, HostHandle, WarmState, record_host
+from yourclaw.runtime.apply import Applier
 from yourclaw.runtime.host_client import HostClient, ObservedContainer, ObservedVolume
+from yourclaw.runtime.host_handle import HostHandle
+from yourclaw.runtime.hosts import record_host
+from yourclaw.runtime.pool_apply import WarmState
 
 log = structlog.get_logger(__name__)
 

@@ -22,9 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from yourclaw.db.models import AccountDeletion, Assistant, DataExport
 from yourclaw.kit.settings import Settings
-from yourclaw.runtime.apply import HostHandle
 from yourclaw.runtime.container_spec import container_name, volume_name
 from yourclaw.runtime.host_client import ArchiveTooLarge
+from yourclaw.runtime.host_handle import HostHandle
 
 log = structlog.get_logger(__name__)
 

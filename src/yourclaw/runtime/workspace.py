@@ -19,9 +19,9 @@ from yourclaw.db.models import Assistant
 from yourclaw.kit.settings import Settings
 from yourclaw.messaging.outbound.outbox import enqueue_whatsapp
 from yourclaw.runtime import repository as repo
-from yourclaw.runtime.apply import HostHandle
 from yourclaw.runtime.container_spec import volume_name
 from yourclaw.runtime.host_client import HostUnavailable
+from yourclaw.runtime.host_handle import HostHandle
 
 log = structlog.get_logger(__name__)
 

@@ -13,7 +13,7 @@ from tests.harness.waiting import wait_for
 from yourclaw.db.engine import transaction
 from yourclaw.db.models import HostServer
 from yourclaw.kit.crypto import SecretBox
-from yourclaw.runtime.apply import record_host
+from yourclaw.runtime.hosts import record_host
 from yourclaw.runtime.reconciler import Reconciler
 from yourclaw.standins.runtime import host_factory
 

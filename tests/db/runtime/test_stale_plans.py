@@ -23,8 +23,9 @@ from yourclaw.db.models import Assistant, HostServer
 from yourclaw.kit.crypto import SecretBox
 from yourclaw.runtime import planner
 from yourclaw.runtime import repository as runtime_repo
-from yourclaw.runtime.apply import Applier, HostHandle
+from yourclaw.runtime.apply import Applier
 from yourclaw.runtime.container_spec import ContainerSpec
+from yourclaw.runtime.host_handle import HostHandle
 from yourclaw.standins.runtime import StandinHost
 
 pytestmark = pytest.mark.db

@@ -19,8 +19,9 @@ from yourclaw.db.engine import transaction
 from yourclaw.db.models import AccountDeletion, Assistant, HostServer
 from yourclaw.kit.crypto import SecretBox
 from yourclaw.runtime import openclaw_config, planner, user_data
-from yourclaw.runtime.apply import Applier, HostHandle
+from yourclaw.runtime.apply import Applier
 from yourclaw.runtime.container_spec import container_name, pool_volume_name
+from yourclaw.runtime.host_handle import HostHandle
 from yourclaw.runtime.reconciler import Reconciler
 from yourclaw.standins.runtime import ensure_standin_host, host_factory
 from yourclaw.userdata import repository as userdata_repo

@@ -15,9 +15,9 @@ from yourclaw.db.engine import transaction
 from yourclaw.db.models import Assistant, HostServer, Outbox
 from yourclaw.llm import catalog
 from yourclaw.runtime import workspace
-from yourclaw.runtime.apply import HostHandle
 from yourclaw.runtime.container_spec import volume_name
 from yourclaw.runtime.host_client import VolumeUsage
+from yourclaw.runtime.host_handle import HostHandle
 
 pytestmark = pytest.mark.db
 MB = 1024**2

@@ -20,10 +20,10 @@ from yourclaw.db.engine import transaction
 from yourclaw.db.models import AccountDeletion, Assistant, DataExport, HostServer, User
 from yourclaw.llm import catalog
 from yourclaw.runtime import user_data
-from yourclaw.runtime.apply import HostHandle
 from yourclaw.runtime.container_spec import DATA_DIR, LABEL_MANAGED, LABEL_ROLE, LABEL_USER, volume_name
 from yourclaw.runtime.docker_host import DockerHost
 from yourclaw.runtime.host_client import ArchiveTooLarge
+from yourclaw.runtime.host_handle import HostHandle
 
 pytestmark = pytest.mark.engine
 

@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 from tests.harness.waiting import wait_for
-from yourclaw.runtime.apply import HostHandle
+from yourclaw.runtime.host_handle import HostHandle
 
 pytestmark = pytest.mark.unit
 
