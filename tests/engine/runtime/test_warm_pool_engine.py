@@ -14,6 +14,7 @@ from tests.engine.runtime.test_reconciler import _create, cp  # noqa: F401  (the
 from tests.harness.waiting import wait_for
 from yourclaw.db.engine import transaction
 from yourclaw.db.models import Assistant, Outbox
+from yourclaw.runtime.apply import READY_MESSAGE
 from yourclaw.runtime.container_spec import LABEL_POOL, LABEL_USER, container_name, pool_volume_name
 from yourclaw.userdata import repository as userdata_repo
 
@@ -56,7 +57,7 @@ async def test_a_new_user_is_handed_a_pool_container_and_the_pool_refills(cp):  
     assert mounts == [row.volume]
     async with cp.sessions() as session:
         sent = (await session.scalars(select(Outbox.body).where(Outbox.user_id == user_id))).all()
-    assert sent == ["Your assistant is ready! Say hi."]
+    assert sent == [READY_MESSAGE]
     refilled = await _full_pools(cp)
     assert row.container_id not in {c.id for p in refilled.values() for c in p}
     # No recreate follows: the user's container spec is the pool container's.
