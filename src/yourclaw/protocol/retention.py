@@ -7,7 +7,9 @@ Deleted:
   leaves logs of a rotation readable against the rows);
 - numbers never verified whose code expired UNVERIFIED_PHONE_RETENTION_DAYS ago: a number the user never
   proved to be theirs (it may be anyone's), and to prove it they must enter it again anyway;
-- counts of number submissions whose hour is over.
+- counts of number submissions whose hour is over;
+- delivery statuses Twilio posted for a part no message claimed within a day (a part sent to a number with no
+  account; messaging's `delivery_statuses` applies the others when it records the part).
 
 Kept: Stripe events (an id and a type each, no personal data, and what makes a redelivery change nothing),
 the conversation (messages, outbox, inbound queue: the dashboard's view and the audit), the credit ledger.
@@ -22,11 +24,13 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import structlog
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from yourclaw.accounts import repository as accounts_repo
 from yourclaw.accounts.service import PHONE_ATTEMPT_WINDOW
 from yourclaw.db.engine import transaction
+from yourclaw.db.models import EarlyDeliveryStatus
 from yourclaw.kit.settings import Settings
 from yourclaw.protocol import repository as queue
 from yourclaw.protocol import tokens
@@ -38,6 +42,8 @@ SWEEP_INTERVAL = 300.0
 # Rows per transaction: a large backlog is deleted in short transactions, not one long one.
 BATCH = 500
 TOKEN_KEPT_AFTER_END = timedelta(days=1)
+# A part is recorded within seconds of Twilio accepting it; a day is far past any sender's retry.
+EARLY_STATUS_KEPT = timedelta(days=1)
 
 Step = Callable[[AsyncSession], Awaitable[int]]
 
@@ -52,7 +58,22 @@ def _steps(settings: Settings) -> dict[str, Step]:
             s, code_expired_before=unproven_before, limit=BATCH
         ),
         "phone_attempts": lambda s: accounts_repo.delete_ended_phone_attempts(s, PHONE_ATTEMPT_WINDOW, limit=BATCH),
+        "early_delivery_statuses": lambda s: _delete_unclaimed_statuses(s, received_before=now - EARLY_STATUS_KEPT),
     }
+
+
+async def _delete_unclaimed_statuses(session: AsyncSession, *, received_before: datetime) -> int:
+    # Messaging sits above this package; the table is plain enough to sweep here, as the others are.
+    unclaimed = (
+        select(EarlyDeliveryStatus.twilio_sid)
+        .where(EarlyDeliveryStatus.received_at < received_before)
+        .limit(BATCH)
+        .with_for_update(skip_locked=True)
+    )
+    result = await session.execute(
+        delete(EarlyDeliveryStatus).where(EarlyDeliveryStatus.twilio_sid.in_(unclaimed.scalar_subquery()))
+    )
+    return result.rowcount or 0
 
 
 async def sweep(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:

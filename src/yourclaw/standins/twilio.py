@@ -107,6 +107,9 @@ class TwilioStandin:
     auth_token: str = field(default_factory=lambda: secrets.token_hex(16))
     # Statuses posted, signed, to each message's StatusCallback after it is accepted, e.g. ("sent", "delivered").
     status_callbacks: tuple[str, ...] = ()
+    # Post those statuses before answering the send, as Twilio may: its callback then reaches our webhook
+    # before the sender has read the message's sid from the answer.
+    statuses_before_answer: bool = False
     # Seconds each send takes: widens the window in which two sends to one number would overlap.
     latency: float = 0.0
 
@@ -351,9 +354,12 @@ class TwilioStandin:
                 self.held -= 1
         if plan.kind == "lost":
             return twilio_error(plan.status, plan.code, plan.message)
-        if callback and self.status_callbacks:
+        answer = message.resource()  # the status at acceptance, whatever the callbacks say next
+        if callback and self.status_callbacks and self.statuses_before_answer:
+            self._post_statuses(message.sid)
+        elif callback and self.status_callbacks:
             threading.Thread(target=self._post_statuses, args=(message.sid,), daemon=True).start()
-        return 201, message.resource()
+        return 201, answer
 
     def _post_statuses(self, sid: str) -> None:
         for status in self.status_callbacks:

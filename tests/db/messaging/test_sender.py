@@ -536,9 +536,13 @@ async def test_a_sender_killed_mid_batch_loses_and_duplicates_nothing(settings, 
 # --- with the rest of the product -----------------------------------------------------------------
 
 
-async def test_status_callbacks_reach_the_webhook_and_update_delivery(database_url, sessions, db):
+@pytest.mark.parametrize("before_answer", [False, True], ids=["after-answer", "before-answer"])
+async def test_status_callbacks_reach_the_webhook_and_update_delivery(database_url, sessions, db, before_answer):
+    """Also when Twilio posts them before the sender has read the sid from its answer: kept, then applied."""
     port = free_port()
-    standin = TwilioStandin(account_sid="AC" + "b" * 32, status_callbacks=("sent", "delivered"))
+    standin = TwilioStandin(
+        account_sid="AC" + "b" * 32, status_callbacks=("sent", "delivered"), statuses_before_answer=before_answer
+    )
     standin.start()
     try:
         settings = sender_settings(database_url, standin, API_URL=f"http://127.0.0.1:{port}")

@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 from tests.harness.rows import make_assistant, make_user
 from tests.harness.settings import make_settings
 from tests.harness.waiting import wait_for
-from yourclaw.db.models import AssistantToken, Media, PhoneAttempts, StripeEvent, User, UserPhone
+from yourclaw.db.models import AssistantToken, EarlyDeliveryStatus, Media, PhoneAttempts, StripeEvent, User, UserPhone
 from yourclaw.kit.crypto import SecretBox
 from yourclaw.protocol import repository as queue
 from yourclaw.protocol import tokens
@@ -63,6 +63,9 @@ async def test_a_sweep_deletes_what_is_past_its_time_and_keeps_the_rest(sessions
                 update(AssistantToken).where(AssistantToken.token_hash == tokens.hash_token(token)).values(**values)
             )
         s.add(StripeEvent(id="evt_old", type="invoice.paid", created_at=NOW - timedelta(days=900)))
+        # Statuses Twilio posted for parts no message claimed: a day old (a number with no account), and fresh.
+        s.add(EarlyDeliveryStatus(twilio_sid="SM" + "0" * 32, status="sent", received_at=NOW - timedelta(days=2)))
+        s.add(EarlyDeliveryStatus(twilio_sid="SM" + "1" * 32, status="sent"))
         await s.commit()
 
     stale = await _phone(sessions, "+14155550101", verified=False, code_expired_ago=timedelta(days=8))
@@ -74,7 +77,13 @@ async def test_a_sweep_deletes_what_is_past_its_time_and_keeps_the_rest(sessions
         await s.commit()
 
     deleted = await sweep(make_settings("postgresql://unused/db"), sessions)
-    assert deleted == {"media": 1, "assistant_tokens": 2, "unverified_phones": 1, "phone_attempts": 1}
+    assert deleted == {
+        "media": 1,
+        "assistant_tokens": 2,
+        "unverified_phones": 1,
+        "phone_attempts": 1,
+        "early_delivery_statuses": 1,
+    }
 
     assert await _ids(sessions, Media.id) == {live_media}
     assert expired_media not in await _ids(sessions, Media.id)
@@ -85,6 +94,7 @@ async def test_a_sweep_deletes_what_is_past_its_time_and_keeps_the_rest(sessions
     assert await _ids(sessions, User.id) >= {stale, recent, verified}  # the number goes, never the user
     assert await _ids(sessions, PhoneAttempts.user_id) == {recent}
     assert await _ids(sessions, StripeEvent.id) == {"evt_old"}
+    assert await _ids(sessions, EarlyDeliveryStatus.twilio_sid) == {"SM" + "1" * 32}
 
     assert await sweep(make_settings("postgresql://unused/db"), sessions) == dict.fromkeys(deleted, 0)
 

@@ -11,7 +11,15 @@ from yourclaw.db.models.billing import (
 )
 from yourclaw.db.models.fleet import Rollout, RolloutMember
 from yourclaw.db.models.integrations import IntegrationCall, OAuthState, UserIntegration
-from yourclaw.db.models.messaging import InboundMessage, LlmSpendDaily, Media, Message, Outbox, UsageDaily
+from yourclaw.db.models.messaging import (
+    EarlyDeliveryStatus,
+    InboundMessage,
+    LlmSpendDaily,
+    Media,
+    Message,
+    Outbox,
+    UsageDaily,
+)
 from yourclaw.db.models.runtime import Assistant, AssistantEvent, AssistantToken, HostServer
 from yourclaw.db.models.services import ServiceUsageDaily
 from yourclaw.db.models.userdata import AccountDeletion, DataExport
@@ -28,6 +36,7 @@ __all__ = [
     "CreditLedgerEntry",
     "CreditReservation",
     "HostServer",
+    "EarlyDeliveryStatus",
     "InboundMessage",
     "IntegrationCall",
     "LlmSpendDaily",

@@ -49,6 +49,18 @@ class Message(Base):
     created_at: Mapped[datetime] = created_at()
 
 
+class EarlyDeliveryStatus(Base):
+    """A delivery status Twilio posted before the sender recorded the part's sid (its callback can beat the
+    sender's commit); applied when the part is recorded. Holds no personal data: a sid and a status."""
+
+    __tablename__ = "early_delivery_statuses"
+    __table_args__ = (Index("ix_early_delivery_statuses_received_at", "received_at"),)
+
+    twilio_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20))
+    received_at: Mapped[datetime] = created_at()
+
+
 class Outbox(Base):
     """Every outgoing WhatsApp message goes through here, in order per user. The sender, not the
     caller, decides free-form or template from the 24-hour window."""

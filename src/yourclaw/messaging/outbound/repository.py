@@ -11,11 +11,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import String, and_, case, cast, func, literal_column, or_, select, update
+from sqlalchemy import String, and_, cast, func, literal_column, or_, select, update
 from sqlalchemy.dialects.postgresql import distinct_on, insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from yourclaw.db.models import Message, Outbox, UsageDaily, User, UserPhone
+from yourclaw.messaging.outbound import delivery_statuses
 from yourclaw.messaging.outbound.outbox import enqueue_whatsapp
 
 # Two-key advisory locks live apart from the reconciler's one-key lock.
@@ -253,6 +254,7 @@ async def _audit(
     user_id = head.user_id
     if user_id is None:  # a number with no account: nobody's conversation to log
         return
+    delivery_status = await delivery_statuses.take_early(conn, sid, delivery_status)
     await conn.execute(
         insert(Message).values(
             user_id=user_id,
@@ -357,36 +359,3 @@ async def known_sids(conn: AsyncConnection, recipient: Recipient, phone: str, si
         sids |= set((await conn.scalars(logged)).all())
     await conn.commit()
     return sids
-
-
-# --- delivery statuses (Twilio's callbacks) --------------------------------------------------------
-
-# Twilio's status callbacks may arrive out of order; a status never goes back to an earlier one.
-_STATUS_RANK = {
-    "accepted": 1,
-    "scheduled": 1,
-    "queued": 1,
-    "sending": 2,
-    "sent": 3,
-    "delivered": 4,
-    "read": 5,
-    "failed": 6,
-    "undelivered": 6,
-    "canceled": 6,
-}
-DELIVERY_STATUSES = frozenset(_STATUS_RANK)
-
-
-async def set_delivery_status(session: AsyncSession, twilio_sid: str, status: str) -> bool:
-    """False when no message has this sid (a part sent to a number without an account, or an old one)."""
-    rank = case(_STATUS_RANK, value=Message.delivery_status, else_=0)
-    new_rank = _STATUS_RANK.get(status, 0)
-    found = await session.scalar(
-        update(Message)
-        .where(Message.twilio_sid == twilio_sid, or_(Message.delivery_status.is_(None), rank <= new_rank))
-        .values(delivery_status=status)
-        .returning(Message.id)
-    )
-    if found is not None:
-        return True
-    return await session.scalar(select(Message.id).where(Message.twilio_sid == twilio_sid)) is not None

@@ -13,7 +13,7 @@ from litestar.di import NamedDependency, Provide
 from yourclaw.kit import api
 from yourclaw.kit.di import DbSession
 from yourclaw.messaging.errors import InvalidMessageStatus, MissingMessageStatus
-from yourclaw.messaging.outbound import repository as repo
+from yourclaw.messaging.outbound import delivery_statuses
 from yourclaw.messaging.twilio.signature import provide_twilio_form
 from yourclaw.messaging.twilio.webhooks import STATUS_PATH, field, message_sid
 
@@ -39,9 +39,9 @@ class TwilioWebhookController(Controller):
         if not _STATUS.match(status):
             raise InvalidMessageStatus("MessageStatus is not a Twilio status")
         error_code = field(twilio_form, "ErrorCode") or None
-        if status not in repo.DELIVERY_STATUSES:
+        if status not in delivery_statuses.DELIVERY_STATUSES:
             # A status Twilio added later: acknowledged, not stored, so it never hides a known one.
             log.info("twilio_status_ignored", message_sid=sid, status=status)
             return
-        found = await repo.set_delivery_status(db_session, sid, status)
+        found = await delivery_statuses.set_delivery_status(db_session, sid, status)
         log.info("twilio_status", message_sid=sid, status=status, error_code=error_code, known=found)
