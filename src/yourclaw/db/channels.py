@@ -14,5 +14,5 @@ ASSISTANTS = "yourclaw_assistants"
 # An assistant's poll reported a new instance or config generation (payload: assistant id).
 POLLS = "yourclaw_polls"
 # Who may call the LLM proxy changed: a token, an own key or a balance (migration 0005's triggers; the
-# payload is described in `llm/callers.py`).
+# payload is described in `protocol/token_cache.py`).
 LLM_CALLERS = "yourclaw_llm_callers"
