@@ -17,7 +17,6 @@ minus direct percentile. Target: p50 ≤ 5 ms. Everything started is stopped at 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import shutil
 import sys
@@ -33,7 +32,7 @@ import aiohttp  # noqa: E402
 import httpx  # noqa: E402
 
 # bench/ is on sys.path as the script's own directory.
-from _common.processes import Procs, clean_leftovers, interrupt_on_sigterm, wait_http  # noqa: E402
+from _common.processes import Procs, clean_leftovers, run_interruptibly, wait_http  # noqa: E402
 from _common.product_env import product_env  # noqa: E402
 from _common.report import machine_summary, say, verdict  # noqa: E402
 from _common.stats import pct  # noqa: E402
@@ -173,12 +172,7 @@ def main() -> int:
     parser.add_argument("--log-level", default="WARNING", help="LOG_LEVEL of serve (WARNING)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir with the logs")
     args = parser.parse_args()
-    interrupt_on_sigterm()
-    try:
-        return asyncio.run(run(args))
-    except KeyboardInterrupt:
-        say("interrupted: everything started was stopped")
-        return 130
+    return run_interruptibly(run(args))
 
 
 if __name__ == "__main__":

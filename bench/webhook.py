@@ -23,7 +23,6 @@ else runs on it.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import shutil
 import sys
@@ -38,7 +37,7 @@ if str(ROOT) not in sys.path:
 # bench/ is on sys.path as the script's own directory.
 from _common.cpu import CpuMeter, GcPauses  # noqa: E402
 from _common.database import sql  # noqa: E402
-from _common.processes import PIDS_FILE, Procs, clean_leftovers, interrupt_on_sigterm, postmaster_pid, wait_http  # noqa: E402
+from _common.processes import PIDS_FILE, Procs, clean_leftovers, postmaster_pid, run_interruptibly, wait_http  # noqa: E402
 from _common.report import load_average, machine_summary, say  # noqa: E402
 from _webhook.part1_ack import GENERATOR, part1  # noqa: E402
 from _webhook.part2_handoff import part2  # noqa: E402
@@ -167,12 +166,7 @@ def main() -> int:
     parser.add_argument("--skip-part2", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir with the logs")
     args = parser.parse_args()
-    interrupt_on_sigterm()
-    try:
-        return asyncio.run(run(args))
-    except KeyboardInterrupt:
-        say("interrupted: everything started was stopped")
-        return 130
+    return run_interruptibly(run(args))
 
 
 if __name__ == "__main__":

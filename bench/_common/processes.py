@@ -13,7 +13,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from pathlib import Path
 
 import httpx
@@ -153,3 +153,13 @@ def interrupt_on_sigterm() -> None:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def run_interruptibly(main: Coroutine[object, object, int]) -> int:
+    """Runs a benchmark's `main` to its exit code; stopped by SIGTERM or SIGINT, its clean-up has run: 130."""
+    interrupt_on_sigterm()
+    try:
+        return asyncio.run(main)
+    except KeyboardInterrupt:
+        say("interrupted: everything started was stopped")
+        return 130
