@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from yourclaw.credits import repository as credits_repo
 from yourclaw.db.engine import transaction
-from yourclaw.db.models import Assistant, User, UserPhone
+from yourclaw.db.models import Assistant, User, UserCredits, UserPhone
 from yourclaw.kit.crypto import SecretBox
 from yourclaw.llm import catalog
 from yourclaw.protocol import tokens
@@ -131,3 +131,19 @@ async def database_today(sessions) -> date:
     """Today by the database's calendar, which the daily counters use."""
     async with sessions() as s:
         return await s.scalar(select(func.current_date()))
+
+
+async def credit_figures(sessions, user_id: uuid.UUID) -> tuple[int, int, int, int]:
+    """The user's credits as the ledger holds them: (total, used, reserved, open reservations), millicents."""
+    async with sessions() as s:
+        row = (
+            await s.execute(
+                select(
+                    UserCredits.total_millicents,
+                    UserCredits.used_millicents,
+                    UserCredits.reserved_millicents,
+                    UserCredits.open_reservations,
+                ).where(UserCredits.user_id == user_id)
+            )
+        ).one()
+    return tuple(row)

@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.harness.rows import add_user
+from tests.harness.rows import add_user, credit_figures
 from yourclaw.credits import repository as credits_repo
 from yourclaw.credits import reservations
 from yourclaw.db.engine import driver_connection
-from yourclaw.db.models import CreditLedgerEntry, CreditReservation, LlmSpendDaily, UserCredits
+from yourclaw.db.models import CreditLedgerEntry, CreditReservation, LlmSpendDaily
 from yourclaw.llm.reservation_sweep import settle_expired
 
 pytestmark = pytest.mark.db
@@ -31,22 +31,6 @@ async def funded_user(sessions, millicents: int) -> uuid.UUID:
         if millicents:
             await credits_repo.grant(s, user_id, millicents, reference=f"grant-{user_id}")
     return user_id
-
-
-async def held(sessions, user_id: uuid.UUID) -> tuple[int, int, int, int]:
-    """(total, used, reserved, open reservations)"""
-    async with sessions() as s:
-        row = (
-            await s.execute(
-                select(
-                    UserCredits.total_millicents,
-                    UserCredits.used_millicents,
-                    UserCredits.reserved_millicents,
-                    UserCredits.open_reservations,
-                ).where(UserCredits.user_id == user_id)
-            )
-        ).one()
-    return tuple(row)
 
 
 async def reserve(engine: AsyncEngine, user_id: uuid.UUID, amount: int, *, own_key=False, max_open=100, ttl=TTL):
@@ -73,7 +57,7 @@ async def test_concurrent_holds_of_random_sizes_never_pass_the_allowance(db, eng
     refused = [refusal for _, refusal in results if refusal is not None]
     assert kept and refused
     assert sum(amount for _, amount in kept) <= allowance
-    total, used, reserved, open_now = await held(sessions, user_id)
+    total, used, reserved, open_now = await credit_figures(sessions, user_id)
     assert (total, used, reserved, open_now) == (allowance, 0, sum(a for _, a in kept), len(kept))
     # Every refusal saw too little left for what it asked.
     assert all(not r.busy and r.free_millicents < max(amounts) for r in refused)
@@ -82,7 +66,7 @@ async def test_concurrent_holds_of_random_sizes_never_pass_the_allowance(db, eng
     costs = [(ref, rng.randint(0, amount)) for ref, amount in kept]
     settled, balances = await settle(engine, costs)
     assert len(settled) == len(kept)
-    total, used, reserved, open_now = await held(sessions, user_id)
+    total, used, reserved, open_now = await credit_figures(sessions, user_id)
     assert (used, reserved, open_now) == (sum(c for _, c in costs), 0, 0)
     assert used <= total
     assert balances[user_id].used_millicents == used
@@ -99,7 +83,7 @@ async def test_no_more_than_the_limit_are_open_at_once_own_key_or_not(db, engine
     _, refusal = await reserve(engine, user_id, 0, own_key=True, max_open=4)
     assert refusal is None
     # An own-key call is recorded (for /usage), never charged.
-    assert (await held(sessions, user_id))[1] == 0
+    assert (await credit_figures(sessions, user_id))[1] == 0
 
 
 async def test_a_settlement_applies_once(db, engine, sessions):
@@ -109,7 +93,7 @@ async def test_a_settlement_applies_once(db, engine, sessions):
     first, _ = await settle(engine, [(reference, 1_500)])
     again, _ = await settle(engine, [(reference, 1_500)])
     assert [s.charged_millicents for s in first] == [1_500] and again == []
-    assert await held(sessions, user_id) == (10_000, 1_500, 0, 0)
+    assert await credit_figures(sessions, user_id) == (10_000, 1_500, 0, 0)
     async with sessions() as s:
         entries = (await s.scalars(select(CreditLedgerEntry).where(CreditLedgerEntry.reference == reference))).all()
     assert [e.delta_millicents for e in entries] == [-1_500]
@@ -122,7 +106,7 @@ async def test_a_reservation_left_by_a_dead_process_is_charged_in_full_by_the_sw
     assert refusal is None
     assert await settle_expired(engine) == 1
     assert await settle_expired(engine) == 0
-    assert await held(sessions, user_id) == (10_000, 3_000, 1_000, 1)
+    assert await credit_figures(sessions, user_id) == (10_000, 3_000, 1_000, 1)
     async with sessions() as s:
         left = (await s.scalars(select(CreditReservation.reference).where(CreditReservation.user_id == user_id))).all()
         unsettled = await s.scalar(

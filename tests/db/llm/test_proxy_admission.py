@@ -25,9 +25,10 @@ from tests.harness.llm_proxy import (
     make_caller,
     request_body,
 )
+from tests.harness.rows import credit_figures
 from tests.harness.waiting import wait_for
 from yourclaw.credits import repository as credits_repo
-from yourclaw.db.models import LlmSpendDaily, UserCredits
+from yourclaw.db.models import LlmSpendDaily
 from yourclaw.llm import call_bounds, catalog
 
 pytestmark = pytest.mark.db
@@ -41,27 +42,11 @@ async def funded(proxy: Proxy, sessions, millicents: int) -> Caller:
     return caller
 
 
-async def holds(sessions, user_id: uuid.UUID) -> tuple[int, int, int, int]:
-    """(total, used, reserved, open calls)"""
-    async with sessions() as s:
-        row = (
-            await s.execute(
-                select(
-                    UserCredits.total_millicents,
-                    UserCredits.used_millicents,
-                    UserCredits.reserved_millicents,
-                    UserCredits.open_reservations,
-                ).where(UserCredits.user_id == user_id)
-            )
-        ).one()
-    return tuple(row)
-
-
 async def settled(sessions, user_id: uuid.UUID) -> tuple[int, int, int, int]:
     """Waits until no call of the user is open any more."""
 
     async def none_open():
-        now = await holds(sessions, user_id)
+        now = await credit_figures(sessions, user_id)
         return now if now[2] == 0 and now[3] == 0 else None
 
     return await wait_for(none_open, message="every call settled")
@@ -81,7 +66,7 @@ async def test_max_size_calls_against_one_millicent_are_never_forwarded(proxy, s
     assert [a.status_code for a in answers] == [402] * 8
     assert all(a.json()["error"]["type"] == "billing_error" for a in answers)
     assert proxy.standin.message_requests() == []
-    assert await holds(sessions, caller.user_id) == (1, 0, 0, 0)
+    assert await credit_figures(sessions, caller.user_id) == (1, 0, 0, 0)
     assert await ledger(sessions, caller.user_id) == []
 
 
@@ -239,7 +224,7 @@ async def test_a_body_that_is_not_a_messages_request_is_refused_before_anything_
     for raw in (b"[1, 2]", b"{not json", json.dumps({"model": 5}).encode()):
         answer = await proxy.http.post(MESSAGES, content=raw, headers={**caller.headers, **VERSION})
         assert answer.status_code == 400 and answer.json()["error"]["type"] == "invalid_request_error"
-    assert await holds(sessions, caller.user_id) == (100_000, 0, 0, 0)
+    assert await credit_figures(sessions, caller.user_id) == (100_000, 0, 0, 0)
 
 
 async def test_background_routes_and_cron_sessions_are_kept_apart_and_charged_alike(proxy, sessions):
