@@ -13,10 +13,14 @@ from yourclaw.messaging.inbound import repository as repo
 from yourclaw.messaging.inbound.router_wakeup import notify_with
 
 
-async def receive(sessions, phone: str, body: str, media: list | None = None) -> uuid.UUID:
+async def receive(
+    sessions, phone: str, body: str, media: list | None = None, *, button_payload: str | None = None
+) -> uuid.UUID:
     """What the webhook does: store the message, then wake the router after the commit."""
     async with transaction(sessions) as s:
-        message = repo.Received("SM" + uuid.uuid4().hex, phone, body, "Ann", phone.lstrip("+"), media or [])
+        message = repo.Received(
+            "SM" + uuid.uuid4().hex, phone, body, "Ann", phone.lstrip("+"), media or [], button_payload
+        )
         message_id = await repo.receive(s, message)
     await notify_with(sessions.kw["bind"])(str(message_id))
     return message_id

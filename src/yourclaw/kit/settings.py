@@ -45,6 +45,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     twilio_api_base_url: str | None = None
     twilio_template_content_sid: str | None = None
     twilio_template_variables: str | None = None
+    # The id of the template's quick-reply button ("Show me"): Twilio posts it as ButtonPayload when tapped.
+    # The tap releases what is held (any message from the user does) and is not a question for the assistant.
+    twilio_template_button_payload: str = "yourclaw-show-held"
     # Hosts (with their subdomains) inbound media is fetched from, with our Twilio credentials.
     twilio_media_hosts: str = "twilio.com"
     # WhatsApp's "typing…" while a turn runs: shown when a message is handed out, shown again while the lease

@@ -225,8 +225,10 @@ class TwilioStandin:
         media: list[tuple[bytes, str]] = (),
         profile_name: str | None = "Test User",
         message_sid: str | None = None,
+        button_payload: str | None = None,
     ) -> tuple[str, httpx.Response]:
-        """Twilio delivering a user's WhatsApp message to our webhook: returns its MessageSid and our answer."""
+        """Twilio delivering a user's WhatsApp message to our webhook: returns its MessageSid and our answer.
+        With `button_payload`, a tap on a quick-reply button (its title is the body, as WhatsApp sends it)."""
         sid = message_sid or _sid("SM")
         params = {
             "MessageSid": sid,
@@ -241,6 +243,9 @@ class TwilioStandin:
         }
         if profile_name:
             params["ProfileName"] = profile_name
+        if button_payload is not None:
+            params["ButtonPayload"] = button_payload
+            params["ButtonText"] = body
         for index, (data, content_type) in enumerate(media):
             params[f"MediaUrl{index}"] = self.add_media(data, content_type)
             params[f"MediaContentType{index}"] = content_type

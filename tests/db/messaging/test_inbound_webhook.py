@@ -114,6 +114,15 @@ async def test_a_signed_message_is_stored_and_answered_with_empty_twiml(twilio, 
     ]
 
 
+@pytest.mark.parametrize(("payload", "stored"), [("yourclaw-show-held", "yourclaw-show-held"), ("x" * 300, None)])
+async def test_a_tap_on_a_quick_reply_button_keeps_its_id(twilio, sessions, payload, stored):
+    """WhatsApp sends the button's title as the body and its id as ButtonPayload; no id of ours is that long."""
+    response = await post_signed(twilio, WHATSAPP, inbound_params(body="Show me", ButtonPayload=payload))
+    assert response.status_code == 200, response.text
+    (row,) = await _rows(sessions)
+    assert (row.body, row.button_payload) == ("Show me", stored)
+
+
 async def test_a_signed_message_with_nul_is_kept_with_the_nul_replaced_and_answered_200(twilio, sessions):
     """Twilio signed it, so it is the user's: refused (4xx) it would be lost, failed (5xx) retried in vain."""
     params = inbound_params(

@@ -207,6 +207,26 @@ async def test_stop_and_start(settings, sessions, db):
     assert await audit_rows(sessions, user_id) == [] and await inbound_count(sessions, user_id) == 0
 
 
+async def test_a_tap_on_show_me_releases_the_held_message_and_is_no_question_for_the_assistant(settings, sessions, db):
+    user_id = await make_user(sessions, "+15551230014")
+    async with transaction(sessions) as s:
+        held = await enqueue_whatsapp(s, user_id, "Your parcel has arrived", "proactive")
+        await s.execute(update(Outbox).where(Outbox.id == held).values(status="HELD", held_since=func.now()))
+        await s.execute(update(UserPhone).where(UserPhone.user_id == user_id).values(last_inbound_at=None))
+    async with routers(settings, sessions):
+        tap = await receive(sessions, "+15551230014", "Show me", button_payload=settings.twilio_template_button_payload)
+        assert await routed(sessions, [tap]) == [("DONE", routing.SHOW_HELD)]
+        # A button of someone else's template (or an old one) is a message like any other.
+        other = await receive(sessions, "+15551230014", "Yes please", button_payload="some-other-button")
+        assert await routed(sessions, [other]) == [("QUEUED", None)]
+    # The tap opened the 24-hour window, which is what releases the held message (the sender's part).
+    assert (await phone_row(sessions, user_id)).last_inbound_at is not None
+    # In the conversation, no reply of ours, and only the other message counted as one for the assistant.
+    assert sorted(m.body for m in await audit_rows(sessions, user_id)) == ["Show me", "Yes please"]
+    assert [o.id for o in await outbox(sessions)] == [held]
+    assert await inbound_count(sessions, user_id) == 1
+
+
 async def test_assistant_states_refuse_with_a_reply_once(settings, sessions, db):
     cases = {
         "+15551230010": (dict(assistant=None), "NO_ASSISTANT", notices.no_assistant(APP_URL)),

@@ -158,6 +158,8 @@ class InboundMessage(Base):
     profile_name: Mapped[str | None] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text, server_default=text("''"))
     media: Mapped[list] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    # A quick-reply button's id when the message is a tap on one (Twilio's ButtonPayload).
+    button_payload: Mapped[str | None] = mapped_column(String(256))
     received_at: Mapped[datetime] = created_at()
     status: Mapped[str] = mapped_column(String(16), server_default=text("'RECEIVED'"))
     detail: Mapped[str | None] = mapped_column(String(64))

@@ -43,6 +43,7 @@ class Received:
     profile_name: str | None
     wa_id: str | None
     media: list[dict[str, str]]
+    button_payload: str | None = None
 
 
 # Several webhooks in one statement and one commit (see `writer`). Rows go in in arrival order,
@@ -54,12 +55,14 @@ _RECEIVE_MANY = text(
     WITH batch AS (
         SELECT * FROM unnest(
             CAST(:sids AS text[]), CAST(:phones AS text[]), CAST(:bodies AS text[]),
-            CAST(:profile_names AS text[]), CAST(:wa_ids AS text[]), CAST(:media AS jsonb[])
-        ) WITH ORDINALITY AS b(sid, phone, body, profile_name, wa_id, media, n)
+            CAST(:profile_names AS text[]), CAST(:wa_ids AS text[]), CAST(:media AS jsonb[]),
+            CAST(:buttons AS text[])
+        ) WITH ORDINALITY AS b(sid, phone, body, profile_name, wa_id, media, button_payload, n)
     ), stored AS (
         INSERT INTO inbound_messages
-            (message_sid, from_phone, body, profile_name, wa_id, media, status, received_at)
-        SELECT sid, phone, body, profile_name, wa_id, media, 'RECEIVED', clock_timestamp() FROM batch ORDER BY n
+            (message_sid, from_phone, body, profile_name, wa_id, media, button_payload, status, received_at)
+        SELECT sid, phone, body, profile_name, wa_id, media, button_payload, 'RECEIVED', clock_timestamp()
+        FROM batch ORDER BY n
         ON CONFLICT (message_sid) DO NOTHING
         RETURNING id, message_sid, from_phone
     ), senders AS (
@@ -100,6 +103,7 @@ async def receive_many(session: AsyncSession | AsyncConnection, messages: list[R
             "profile_names": [m.profile_name for m in messages],
             "wa_ids": [m.wa_id for m in messages],
             "media": [json.dumps(m.media) for m in messages],
+            "buttons": [m.button_payload for m in messages],
             "outbox_channel": channels.OUTBOX,
         },
     )

@@ -49,10 +49,12 @@ class Claimed:
     profile_name: str | None
     media: list
     received_at: datetime
+    button_payload: str | None = None
 
     @classmethod
     def of(cls, row: InboundMessage) -> Claimed:
-        return cls(row.id, row.from_phone, row.body or "", row.profile_name, list(row.media or []), row.received_at)
+        media = list(row.media or [])
+        return cls(row.id, row.from_phone, row.body or "", row.profile_name, media, row.received_at, row.button_payload)
 
     @property
     def audit_body(self) -> str:
@@ -94,13 +96,16 @@ class InboundRouter:
                     queued_at=facts.queued_at,
                     can_spend=credits.decide(own_key=facts.own_key, current=facts.balance).allowed,
                 )
-                outcome = routing.decide(message.body, message.received_at, sender, self.limits, self.settings.app_url)
+                show_held = message.button_payload == self.settings.twilio_template_button_payload
+                outcome = routing.decide(
+                    message.body, message.received_at, sender, self.limits, self.settings.app_url, show_held=show_held
+                )
 
         if outcome.opt_out is not None and user_id is not None:
             await repo.set_opted_out(session, user_id, outcome.opt_out)
         queued_body = message.audit_body if outcome.status == "QUEUED" and user_id is not None else None
         # What the user wrote before their assistant could take it still belongs to their conversation.
-        in_conversation = outcome.status == "REFUSED" and outcome.detail in routing.REFUSALS_IN_CONVERSATION
+        in_conversation = outcome.detail in routing.IN_CONVERSATION_NOT_QUEUED
         audit_body = message.audit_body if in_conversation and user_id is not None else None
         await repo.settle(
             session, message.id, outcome.status, outcome.detail, user_id, queued_body=queued_body, audit_body=audit_body

@@ -110,9 +110,13 @@ _ASSISTANT_REFUSALS = {
 }
 
 
-# Refused messages the conversation view still shows: written before the assistant could take them (the
-# refusal's reply follows them). STOP/START and "link <code>" are commands; a rate-limited burst is noise.
-REFUSALS_IN_CONVERSATION = frozenset({"NO_ASSISTANT", "ASSISTANT_PROVISIONING", "ASSISTANT_ERROR"})
+# A tap on the template's "Show me" button: the webhook's window opening has released what was held, and the
+# tap is no question for the assistant.
+SHOW_HELD = "SHOW_HELD"
+# Messages not queued that the conversation view still shows: refused ones written before the assistant could
+# take them (the refusal's reply follows them), and the tap that released a held message. STOP/START and
+# "link <code>" are commands; a rate-limited burst is noise.
+IN_CONVERSATION_NOT_QUEUED = frozenset({"NO_ASSISTANT", "ASSISTANT_PROVISIONING", "ASSISTANT_ERROR", SHOW_HELD})
 
 
 def _assistant_reply(detail: str, app_url: str) -> str:
@@ -123,7 +127,11 @@ def _assistant_reply(detail: str, app_url: str) -> str:
     return notices.assistant_error(app_url)
 
 
-def decide(body: str, at: datetime, sender: Sender, limits: Limits, app_url: str) -> Outcome:
+def decide(
+    body: str, at: datetime, sender: Sender, limits: Limits, app_url: str, *, show_held: bool = False
+) -> Outcome:
+    if show_held:
+        return Outcome("DONE", SHOW_HELD)
     command = opt_command(body)
     if command == "STOP":
         return Outcome("REFUSED", "OPT_OUT", Reply(notices.stopped()), opt_out=True)

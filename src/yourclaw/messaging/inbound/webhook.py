@@ -26,6 +26,8 @@ from yourclaw.messaging.twilio.webhooks import WA_ID, Form, field, media_of, mes
 log = structlog.get_logger(__name__)
 
 MAX_BODY = 64 * 1024  # Twilio's largest form (1,600 characters of text, 10 media URLs) is far below this
+# A button's id is ours (the template's, see settings); one longer than this is none of them.
+MAX_BUTTON_PAYLOAD = 256
 _SIGNATURE = SIGNATURE_HEADER.lower().encode()
 _EMPTY_TWIML = b"<Response></Response>"
 _TWIML_HEADERS = [(b"content-type", b"text/xml; charset=utf-8"), (b"content-length", str(len(_EMPTY_TWIML)).encode())]
@@ -65,6 +67,7 @@ def parse_form(body: bytes) -> WebhookForm:
 
 def parse_received(form: Form) -> repo.Received:
     wa_id = field(form, "WaId")
+    button = field(form, "ButtonPayload")
     value = form.get("Body")
     return repo.Received(
         message_sid=message_sid(form),
@@ -73,6 +76,7 @@ def parse_received(form: Form) -> repo.Received:
         profile_name=field(form, "ProfileName") or None,
         wa_id=wa_id if WA_ID.match(wa_id) else None,
         media=media_of(form),
+        button_payload=button if 0 < len(button) <= MAX_BUTTON_PAYLOAD else None,
     )
 
 
