@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -71,10 +72,12 @@ async def count_phone_attempt(session: AsyncSession, settings: Settings, user_id
     attempts, started = await repo.count_phone_attempt(session, user_id, PHONE_ATTEMPT_WINDOW)
     if attempts > settings.phone_attempts_per_hour:
         wait = started + PHONE_ATTEMPT_WINDOW - datetime.now(UTC)
-        minutes = max(1, -(-int(wait.total_seconds()) // 60))
+        seconds = max(1, math.ceil(wait.total_seconds()))
+        minutes = -(-seconds // 60)
         raise PhoneAttemptsLimited(
             f"You entered a number {settings.phone_attempts_per_hour} times in the last hour; "
-            f"try again in {minutes} minute{'s' if minutes != 1 else ''}"
+            f"try again in {minutes} minute{'s' if minutes != 1 else ''}",
+            retry_after=seconds,
         )
 
 

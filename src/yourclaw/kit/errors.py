@@ -12,9 +12,11 @@ class YourClawError(Exception):
     status_code: int = 400
     code: str = "BAD_REQUEST"
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, *, retry_after: int | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        # Seconds until trying again can succeed (a limit's window): sent as Retry-After.
+        self.retry_after = retry_after
 
 
 class MalformedJson(YourClawError):

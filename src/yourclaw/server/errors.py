@@ -53,7 +53,8 @@ def _error(status: int, detail: str, code: str, extra: dict | None = None, heade
 
 
 def domain_error(exc: YourClawError) -> ErrorAnswer:
-    return _error(exc.status_code, exc.detail, exc.code)
+    headers = None if exc.retry_after is None else {"Retry-After": str(max(1, exc.retry_after))}
+    return _error(exc.status_code, exc.detail, exc.code, headers=headers)
 
 
 def validation_error(exc: ValidationException) -> ErrorAnswer:

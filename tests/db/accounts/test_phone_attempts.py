@@ -46,6 +46,7 @@ async def test_probing_taken_numbers_is_refused_past_the_limit_for_an_hour(limit
         "detail": f"You entered a number {LIMIT} times in the last hour; try again in 60 minutes",
         "code": "PHONE_ATTEMPTS_LIMITED",
     }
+    assert 3500 < int(response.headers["retry-after"]) <= 3600
     # A free number gets the same answer now: the limit tells nothing about the number.
     assert await _enter(limited, prober, "+14155550100") == (429, "PHONE_ATTEMPTS_LIMITED")
     # Someone else is not limited by it.
