@@ -116,7 +116,8 @@ function mountSim() {
   }
   const quick = [{ label: "Say hi", text: "hi" }];
   if (me.phone.verification) quick.unshift({ label: `Send “${me.phone.verification.message}”`, text: me.phone.verification.message });
-  sim = mountSimulator($("sim"), { quick, onSent: () => setTimeout(refreshUsage, 1500) });
+  // What a message costs and counts shows once the assistant has answered it.
+  sim = mountSimulator($("sim"), { quick, onSent: () => setTimeout(refreshUsage, 1500), onReply: () => refreshUsage() });
 }
 
 function mountExamples() {

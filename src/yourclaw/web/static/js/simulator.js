@@ -29,7 +29,7 @@ function mark(status) {
   return el("span", { class: `mark mark-${status || "sent"}`, title: label, "data-status": status || "" }, el("span", { "aria-hidden": "true", text: glyph }), el("span", { class: "visually-hidden", text: label }));
 }
 
-export function mountSimulator(root, { quick = [], onSent = null } = {}) {
+export function mountSimulator(root, { quick = [], onSent = null, onReply = null } = {}) {
   // Focusable: the conversation scrolls, and a keyboard must be able to scroll it.
   const list = el("div", { class: "chat", role: "log", tabindex: "0", "aria-live": "polite", "aria-label": "Simulated WhatsApp conversation" });
   const typing = el("div", { class: "bubble them typing", id: "sim-typing", role: "status", "aria-label": "Your assistant is typing" }, el("span"), el("span"), el("span"));
@@ -42,6 +42,7 @@ export function mountSimulator(root, { quick = [], onSent = null } = {}) {
   list.append(empty);
 
   const shown = new Map(); // message id -> its bubble
+  let loaded = false; // after the first page: a new message of the assistant's is news (onReply)
   let echoes = []; // sent here, not yet in the conversation: {body, at, node} (a "link" message never is)
   let timer = null;
   let fastUntil = 0;
@@ -90,7 +91,9 @@ export function mountSimulator(root, { quick = [], onSent = null } = {}) {
           echo.node.replaceWith(node);
         } else place(node);
         shown.set(m.id, node);
+        if (!mine && loaded && onReply) onReply(m);
       }
+      loaded = true;
       setTyping(page.assistant_typing);
     } catch {
       // A failed poll is retried on the next tick; the send button reports its own errors.
