@@ -19,6 +19,7 @@ from tests.harness.llm_proxy import (
     Caller,
     Proxy,
     call,
+    caught_up,
     charged,
     ledger,
     llm_millicents,
@@ -154,6 +155,7 @@ async def test_server_tools_need_an_own_key_and_only_allowed_betas_reach_anthrop
         "/api/v1/api-keys", json={"provider": "ANTHROPIC", "key": OWN_KEY}, headers=caller.signed_in
     )
     assert stored.status_code == 201
+    await caught_up(proxy, sessions)  # the caller was cached without the key: the change comes as a notification
     own = await proxy.http.post(
         MESSAGES, json=request_body() | {"tools": [search]}, headers={**caller.headers, **betas}
     )
