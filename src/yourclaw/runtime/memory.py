@@ -154,13 +154,15 @@ async def fulfil_memory_requests(
                 .values(finished_at=func.now(), **values)
                 .returning(MemoryRequest.finished_at)
             )
-            if finished is not None and values["status"] == "DONE":
-                # The newest snapshot is the one the dashboard shows: older ones only kept what it may forget.
+            if finished is not None:
+                # The newest snapshot is the one the dashboard shows, and the newest failure says why the last
+                # ask failed: older ones only keep what the user may have asked to forget.
+                superseded = ("DONE", "FAILED") if values["status"] == "DONE" else ("FAILED",)
                 await session.execute(
                     delete(MemoryRequest).where(
                         MemoryRequest.user_id == user_id,
                         MemoryRequest.id != request_id,
-                        MemoryRequest.status != "PENDING",
+                        MemoryRequest.status.in_(superseded),
                     )
                 )
         log.info("memory_request_done", request_id=str(request_id), action=action, status=values["status"])

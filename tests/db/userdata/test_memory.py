@@ -122,3 +122,20 @@ async def test_a_failed_read_says_why_until_a_later_one_is_done(client, sessions
     assert body["error"] == "too large" and body["files"] == FILES
     await _snapshot(sessions, user_id, files=[])
     assert (await client.get(URL, headers=headers)).json()["error"] is None
+
+
+async def test_a_done_request_keeps_only_the_newest_snapshot(client, sessions, settings):
+    headers, user_id = await signed_up(client)
+    other_headers, other_id = await signed_up(client)
+    await _snapshot(sessions, user_id)
+    await _snapshot(sessions, other_id)
+    async with transaction(sessions) as s:
+        s.add(MemoryRequest(user_id=user_id, action="READ", status="FAILED", finished_at=func.now(), error="x"))
+    assert (await client.delete(URL, params={"all": "true"}, headers=headers)).status_code == 202
+
+    assert await memory.fulfil_memory_requests(settings, sessions, {}) == 1
+    async with sessions() as s:
+        rows = (await s.execute(select(MemoryRequest.user_id, MemoryRequest.action, MemoryRequest.status))).all()
+    assert sorted(rows) == sorted([(user_id, "FORGET", "DONE"), (other_id, "READ", "DONE")])
+    assert (await client.get(URL, headers=headers)).json()["files"] == []
+    assert (await client.get(URL, headers=other_headers)).json()["files"] == FILES
