@@ -75,6 +75,7 @@ def test_memory_is_listed_and_forgotten_with_a_confirmation(browser, dev_server:
         files.nth(1).get_by_role("button", name="Forget this…").click()
         page.get_by_role("button", name="Forget it").click()
         expect(files).to_have_count(1, timeout=STEP_TIMEOUT)
+        expect(page.locator("#memory-files")).not_to_contain_text("null")
         assert not (workspace / "memory" / "2026-12-07.md").exists()
 
         # A refusal is said in words, under the buttons that caused it.

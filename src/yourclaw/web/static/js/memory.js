@@ -85,8 +85,8 @@ export function mountMemory(card) {
         row,
       );
     });
-    const more = view.files_total > view.files.length ? el("p", { class: "muted small", text: `Showing ${view.files.length} of ${view.files_total} notes.` }) : null;
-    list.replaceChildren(...items, more);
+    if (view.files_total > view.files.length) items.push(el("p", { class: "muted small", text: `Showing ${view.files.length} of ${view.files_total} notes.` }));
+    list.replaceChildren(...items);
   }
 
   async function load() {
