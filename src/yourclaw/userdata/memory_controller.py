@@ -39,7 +39,8 @@ async def _view(session, user_id, settings: Settings) -> MemoryOut:
         files=[MemoryFileOut(**f) for f in (done.files or [])] if done is not None else [],
         files_total=(done.files_total or 0) if done is not None else 0,
         taken_at=taken_at,
-        age_seconds=(datetime.now(UTC) - taken_at).total_seconds() if taken_at is not None else None,
+        # Never negative: the database's clock and ours may differ by a little.
+        age_seconds=max(0.0, (datetime.now(UTC) - taken_at).total_seconds()) if taken_at is not None else None,
         pending=[MemoryRequestOut(r.action, r.path, r.requested_at) for r in await repo.pending(session, user_id)],
         error=failed.error if failed is not None else None,
         max_files=settings.memory_max_files,
