@@ -26,6 +26,14 @@ def _scrub(_logger, _name, event_dict: dict) -> dict:
     return event_dict
 
 
+def masked_phone(e164: str) -> str:
+    """A phone number as an operator may see it: the country code's first digits and the last two, so a user
+    reading theirs out can be matched, and nothing that lets anyone dial it (`+4179*****67`)."""
+    if len(e164) <= 6:
+        return "*" * len(e164)
+    return e164[:4] + "*" * (len(e164) - 6) + e164[-2:]
+
+
 def _quotes_data(exc: BaseException) -> bool:
     """A database error's message can quote the values or the whole row it refused (`invalid input ...:
     "+1415..."`, `DETAIL: Failing row contains (...)`): the driver's (asyncpg, and SQLAlchemy's adaptation

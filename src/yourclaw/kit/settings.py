@@ -167,6 +167,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # downloaded, for EXPORT_RETENTION_HOURS).
     export_max_bytes: int = 100 * 1024 * 1024
     export_retention_hours: float = 24.0
+    # What the dashboard's "Memory" section shows of the assistant's memory files (read off the volume by the
+    # reconciler and kept as a snapshot): at most this much text in all, and this many files; past either the
+    # snapshot says what it left out. Reading more than MEMORY_READ_MAX_BYTES off the volume fails the read.
+    memory_snapshot_max_bytes: int = 512 * 1024
+    memory_max_files: int = 200
+    memory_read_max_bytes: int = 16 * 1024 * 1024
 
     mock_twilio: bool = False
     mock_containers: bool = False
@@ -353,6 +359,9 @@ def _validate(settings: Settings) -> None:
         "metrics_sample_seconds",
         "export_max_bytes",
         "export_retention_hours",
+        "memory_snapshot_max_bytes",
+        "memory_max_files",
+        "memory_read_max_bytes",
         "typing_renew_seconds",
         "search_queries_per_day",
         "transcription_minutes_per_day",

@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import re
 import tarfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import requests
 import structlog
 from docker.errors import APIError, DockerException, NotFound
 
+from yourclaw.runtime import volume_files
 from yourclaw.runtime.certs import docker_client
 from yourclaw.runtime.container_spec import (
     DATA_DIR,
     LABEL_MANAGED,
     LABEL_POOL,
-    LABEL_ROLE,
     LABEL_SPEC,
     LABEL_TEMPLATE,
     LABEL_USER,
@@ -29,7 +28,6 @@ from yourclaw.runtime.container_spec import (
     ContainerSpec,
 )
 from yourclaw.runtime.host_client import (
-    ArchiveTooLarge,
     ExitInfo,
     HostUnavailable,
     ObservedContainer,
@@ -83,15 +81,6 @@ def tar_files(files: dict[str, tuple[bytes, int]]) -> bytes:
             info.size, info.mode, info.uid, info.gid, info.mtime = len(data), mode, OWNER_UID, OWNER_UID, now
             tar.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
-
-
-def read_bounded(chunks, max_bytes: int) -> bytes:
-    out = bytearray()
-    for chunk in chunks:
-        out += chunk
-        if len(out) > max_bytes:
-            raise ArchiveTooLarge(f"more than {max_bytes} bytes")
-    return bytes(out)
 
 
 class DockerHost:
@@ -344,33 +333,16 @@ class DockerHost:
             pass
 
     def archive_volume(self, volume: str, image: str, path: str, max_bytes: int) -> bytes | None:
-        """Through a helper container that is created with the volume mounted read-only and never started: the
-        engine serves `get_archive` from a created container's mounts, so nothing of the user's runs. The helper
-        carries no `managed` label (the reconciler's lists never see it) and is removed at once."""
-        try:
-            self._call(self._api.inspect_volume, volume)
-        except NotFound:
-            return None
-        helper = self._call(
-            self._api.create_container,
-            image=image,
-            labels={LABEL_ROLE: "volume-reader"},
-            volumes=[DATA_DIR],
-            network_disabled=True,
-            host_config=self._api.create_host_config(
-                binds={volume: {"bind": DATA_DIR, "mode": "ro"}}, network_mode="none"
-            ),
-            detach=True,
-        )["Id"]
-        try:
-            try:
-                stream, _ = self._call(self._api.get_archive, helper, f"{DATA_DIR}/{path}")
-            except NotFound:
-                return None
-            return read_bounded(stream, max_bytes)
-        finally:
-            with contextlib.suppress(NotFound):
-                self._call(self._api.remove_container, helper, force=True)
+        found = self.archive_volume_paths(volume, image, [path], max_bytes)
+        return None if found is None else found[path]
+
+    def archive_volume_paths(
+        self, volume: str, image: str, paths: Sequence[str], max_bytes: int
+    ) -> dict[str, bytes | None] | None:
+        return volume_files.archive_paths(self._call, self._api, volume, image, paths, max_bytes)
+
+    def remove_volume_paths(self, volume: str, image: str, paths: Sequence[str]) -> None:
+        volume_files.remove_paths(self._call, self._api, volume, image, paths)
 
     def watch_events(self, on_event: Callable[..., None]) -> None:
         """Blocks (its own thread): calls `on_event(action, container_id)` for every change to one of our

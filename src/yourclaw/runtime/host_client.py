@@ -5,7 +5,7 @@ at a time per host."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -124,6 +124,18 @@ class HostClient(Protocol):
     def archive_volume(self, volume: str, image: str, path: str, max_bytes: int) -> bytes | None:
         """A tar of `path` (under the data directory) on `volume`, read without running anything; None when
         the volume or the path does not exist. Raises `ArchiveTooLarge` past `max_bytes`."""
+        ...
+
+    def archive_volume_paths(
+        self, volume: str, image: str, paths: Sequence[str], max_bytes: int
+    ) -> dict[str, bytes | None] | None:
+        """A tar of each of `paths` (None for one that does not exist) read through one helper; None when the
+        volume does not exist. Raises `ArchiveTooLarge` when they come to more than `max_bytes` together."""
+        ...
+
+    def remove_volume_paths(self, volume: str, image: str, paths: Sequence[str]) -> None:
+        """Removes `paths` (files or directories, under the data directory) from the volume, the user's container
+        running or not; a path or a volume that is not there is already gone."""
         ...
 
     def exec_detached(self, container_id: str, command: list[str]) -> str:

@@ -27,7 +27,7 @@ from yourclaw.kit.crypto import SecretBox
 from yourclaw.kit.settings import Settings
 from yourclaw.observability import metrics
 from yourclaw.protocol import tokens
-from yourclaw.runtime import desired, planner, user_data, workspace
+from yourclaw.runtime import desired, memory, planner, user_data, workspace
 from yourclaw.runtime import repository as repo
 from yourclaw.runtime.apply import Applier
 from yourclaw.runtime.host_client import HostClient, ObservedContainer, ObservedVolume
@@ -308,8 +308,9 @@ class Reconciler:
         return report
 
     def _user_data_jobs(self, host_rows: list[HostServer], results: list[object]) -> None:
-        """Exports to read and deleted accounts to purge (`user_data`), on the hosts that answered this pass, in
-        a task of their own (one at a time): reading a workspace must not hold up the pass."""
+        """Exports to read, memory files to read or forget (`memory`) and deleted accounts to purge (`user_data`),
+        on the hosts that answered this pass, in a task of their own (one at a time): reading a workspace must
+        not hold up the pass."""
         if self._user_data is not None and not self._user_data.done():
             return
         answered = {
@@ -323,6 +324,8 @@ class Reconciler:
                 await user_data.purge_deleted_accounts(self.sessions, answered, len(answered) == len(host_rows))
                 if await user_data.fulfil_exports(self.settings, self.sessions, answered):
                     self._wake.set()  # there may be more
+                if await memory.fulfil_memory_requests(self.settings, self.sessions, answered):
+                    self._wake.set()
                 await user_data.forget_old_exports(self.settings, self.sessions)
             except Exception as exc:  # noqa: BLE001  (tried again at the next pass)
                 log.warning("user_data_jobs_failed", error=type(exc).__name__)

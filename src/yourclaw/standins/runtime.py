@@ -12,7 +12,7 @@ import tarfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -241,16 +241,48 @@ class StandinHost:
         shutil.rmtree(self._volume_dir(name), ignore_errors=True)
 
     def archive_volume(self, volume: str, image: str, path: str, max_bytes: int) -> bytes | None:
+        found = self.archive_volume_paths(volume, image, [path], max_bytes)
+        return None if found is None else found[path]
+
+    def _inside(self, volume: str, path: str) -> Path:
+        base = self._volume_dir(volume).resolve()
+        target = (base / path).resolve()
+        if not target.is_relative_to(base) or target == base:
+            raise ValueError(f"not a path inside the volume: {path!r}")
+        return target
+
+    def archive_volume_paths(
+        self, volume: str, image: str, paths: Sequence[str], max_bytes: int
+    ) -> dict[str, bytes | None] | None:
         self.api_calls += 1
-        source = self._volume_dir(volume) / path
-        if volume not in self._volumes or not source.exists():
+        if volume not in self._volumes:
             return None
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w") as tar:
-            tar.add(source, arcname=source.name)  # as Docker's archive names it: the last path element first
-        if buffer.tell() > max_bytes:
-            raise ArchiveTooLarge(f"more than {max_bytes} bytes")
-        return buffer.getvalue()
+        out: dict[str, bytes | None] = {}
+        total = 0
+        for path in paths:
+            source = self._inside(volume, path)
+            if not source.exists():
+                out[path] = None
+                continue
+            buffer = io.BytesIO()
+            with tarfile.open(fileobj=buffer, mode="w") as tar:
+                tar.add(source, arcname=source.name)  # as Docker's archive names it: the last path element first
+            total += buffer.tell()
+            if total > max_bytes:
+                raise ArchiveTooLarge(f"more than {max_bytes} bytes")
+            out[path] = buffer.getvalue()
+        return out
+
+    def remove_volume_paths(self, volume: str, image: str, paths: Sequence[str]) -> None:
+        self.api_calls += 1
+        if volume not in self._volumes:
+            return
+        for path in paths:
+            target = self._inside(volume, path)
+            if target.is_dir():
+                shutil.rmtree(target, ignore_errors=True)
+            else:
+                target.unlink(missing_ok=True)
 
     def watch_events(self, on_event: Callable[..., None]) -> None:
         self._on_event = on_event

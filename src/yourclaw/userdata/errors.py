@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from yourclaw.kit.errors import Conflict, YourClawError
+from yourclaw.kit.errors import Conflict, NotFound, TooManyRequests, YourClawError
 
 
 class ExportFailed(Conflict):
@@ -11,3 +11,19 @@ class ExportFailed(Conflict):
 
 class ConfirmationRequired(YourClawError):
     code = "CONFIRMATION_REQUIRED"
+
+
+class MemoryTargetRequired(YourClawError):
+    code = "MEMORY_TARGET_REQUIRED"
+
+
+class InvalidMemoryPath(YourClawError):
+    code = "INVALID_MEMORY_PATH"
+
+
+class MemoryFileNotFound(NotFound):
+    code = "MEMORY_FILE_NOT_FOUND"
+
+
+class TooManyMemoryRequests(TooManyRequests):
+    code = "TOO_MANY_MEMORY_REQUESTS"

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import io
 import json
-import posixpath
-import tarfile
 import uuid
 import zipfile
 from datetime import date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from yourclaw.runtime.volume_files import tar_members
 from yourclaw.userdata import repository as repo
 
 README = """Your YourClaw data, as of {at}.
@@ -45,20 +44,8 @@ async def sections(session: AsyncSession, user_id: uuid.UUID) -> dict[str, dict[
 
 
 def _workspace_files(workspace_tar: bytes) -> list[tuple[str, bytes]]:
-    """Regular files of the tar, under `workspace/`, with names that cannot climb out of it."""
-    files = []
-    with tarfile.open(fileobj=io.BytesIO(workspace_tar)) as tar:
-        for member in tar:
-            if not member.isfile():
-                continue
-            name = posixpath.normpath(member.name).lstrip("/")
-            if name.startswith("..") or "/../" in name:
-                continue
-            name = name.removeprefix("workspace/")
-            extracted = tar.extractfile(member)
-            if extracted is not None:
-                files.append((f"workspace/{name}", extracted.read()))
-    return files
+    """The workspace's files, under `workspace/` in the zip."""
+    return [(f"workspace/{name.removeprefix('workspace/')}", data) for name, data in tar_members(workspace_tar)]
 
 
 async def build_zip(session: AsyncSession, user_id: uuid.UUID, workspace_tar: bytes | None, at: datetime) -> bytes:

@@ -28,6 +28,7 @@ from yourclaw.db.models import (
     IntegrationCall,
     LlmSpendDaily,
     Media,
+    MemoryRequest,
     Message,
     OAuthState,
     Outbox,
@@ -67,6 +68,7 @@ OWNED: dict[type, str | None] = {
     ServiceUsageDaily: "usage",
     PhoneAttempts: None,
     DataExport: None,
+    MemoryRequest: None,  # snapshots of the memory files, which the export carries whole from the volume
 }
 # Columns never exported: secrets (even encrypted), our internal bookkeeping of the fleet.
 SECRET_COLUMNS = {

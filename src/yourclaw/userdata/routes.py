@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from yourclaw.userdata.controller import UserDataController
+from yourclaw.userdata.memory_controller import MemoryController
 
-HANDLERS: list = [UserDataController]
+HANDLERS: list = [UserDataController, MemoryController]

@@ -1,10 +1,12 @@
 """The fleet's part of the user's own data on a real Docker engine over mutual TLS: an export reads the
-workspace off the volume through a helper container that never runs (and is gone after), and a deleted account's
-containers and volume are removed from the host."""
+workspace off the volume through a helper container that never runs (and is gone after), the memory files are
+shown through the API and forgotten on the volume, and a deleted account's containers and volume are removed
+from the host."""
 
 from __future__ import annotations
 
 import io
+import posixpath
 import tarfile
 import uuid
 from contextlib import closing
@@ -15,11 +17,12 @@ import pytest
 from sqlalchemy import select
 
 from tests.harness.database import truncate
+from tests.harness.rows import signed_up
 from tests.harness.settings import make_settings
 from yourclaw.db.engine import transaction
 from yourclaw.db.models import AccountDeletion, Assistant, DataExport, HostServer, User
 from yourclaw.llm import catalog
-from yourclaw.runtime import user_data
+from yourclaw.runtime import memory, user_data
 from yourclaw.runtime.container_spec import DATA_DIR, LABEL_MANAGED, LABEL_ROLE, LABEL_USER, volume_name
 from yourclaw.runtime.docker_host import DockerHost
 from yourclaw.runtime.host_client import ArchiveTooLarge
@@ -31,8 +34,13 @@ MEMORY = b"# Memory\n- Likes tea.\n"
 
 
 def _tar(files: dict[str, bytes]) -> bytes:
+    """The files and their directories, all the assistant's own (uid 1000) as when it writes them."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for directory in sorted({posixpath.dirname(name) for name in files} - {""}):
+            info = tarfile.TarInfo(directory)
+            info.type, info.mode, info.uid, info.gid = tarfile.DIRTYPE, 0o755, 1000, 1000
+            tar.addfile(info)
         for name, data in files.items():
             info = tarfile.TarInfo(name)
             info.size, info.uid, info.gid = len(data), 1000, 1000
@@ -125,3 +133,54 @@ async def test_an_export_is_fulfilled_and_a_deleted_account_purged(
     finally:
         host.close()
         await truncate(engine)
+
+
+async def test_memory_is_shown_through_the_api_and_forgotten_on_the_volume(
+    engines, tiny_image, volume_of_a_user, sessions, client, database_url
+):
+    volume_owner, _ = volume_of_a_user
+    volume = volume_name(volume_owner)
+    settings = make_settings(database_url, ASSISTANT_IMAGE=tiny_image, DOCKER_TLS_DIR=str(engines.tls_dir))
+    host = DockerHost("e1", engines.e1.docker_url, engines.tls_dir)
+    headers, user_id = await signed_up(client)
+    try:
+        async with transaction(sessions) as session:
+            row = HostServer(name="e1", docker_url=engines.e1.docker_url)
+            session.add(row)
+            await session.flush()
+            session.add(Assistant(user_id=user_id, model=catalog.DEFAULT_MODEL, host_server_id=row.id, volume=volume))
+        handles = {row.id: HostHandle(row.id, host, anyio.CapacityLimiter(4))}
+
+        async def after_the_reconciler() -> dict:
+            assert await memory.fulfil_memory_requests(settings, sessions, handles) == 1
+            answer = await client.get("/api/v1/users/me/memory", headers=headers)
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["pending"] == [] and answer.json()["error"] is None
+            return answer.json()
+
+        first = await client.get("/api/v1/users/me/memory", headers=headers)
+        assert first.json()["pending"][0]["action"] == "READ"
+        shown = await after_the_reconciler()
+        assert [(f["path"], f["text"]) for f in shown["files"]] == [
+            ("MEMORY.md", MEMORY.decode()),
+            ("memory/2026-12-07.md", "tea\n"),
+        ]
+
+        forget = await client.delete(
+            "/api/v1/users/me/memory", params={"path": "memory/2026-12-07.md"}, headers=headers
+        )
+        assert forget.status_code == 202, forget.text
+        assert [f["path"] for f in (await after_the_reconciler())["files"]] == ["MEMORY.md"]
+        assert host.archive_volume(volume, tiny_image, "workspace/memory/2026-12-07.md", 1 << 20) is None
+
+        everything = await client.delete("/api/v1/users/me/memory", params={"all": "true"}, headers=headers)
+        assert everything.status_code == 202, everything.text
+        assert (await after_the_reconciler())["files"] == []
+        left = _members(host.archive_volume(volume, tiny_image, "workspace", 1 << 20) or b"")
+        assert left == {}, "no memory file is left in the workspace"
+        assert _members(host.archive_volume(volume, tiny_image, "openclaw.json", 1 << 20)) == {
+            "openclaw.json": b'{"token": "secret"}'
+        }, "nothing but the memory is touched"
+    finally:
+        host.close()
+    assert _helpers(engines) == [], "every helper container is removed"

@@ -22,7 +22,7 @@ from yourclaw.db.models.messaging import (
 )
 from yourclaw.db.models.runtime import Assistant, AssistantEvent, AssistantToken, HostServer
 from yourclaw.db.models.services import ServiceUsageDaily
-from yourclaw.db.models.userdata import AccountDeletion, DataExport
+from yourclaw.db.models.userdata import AccountDeletion, DataExport, MemoryRequest
 from yourclaw.db.models.users import PhoneAttempts, User, UserPhone
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "IntegrationCall",
     "LlmSpendDaily",
     "Media",
+    "MemoryRequest",
     "Message",
     "OAuthState",
     "Outbox",

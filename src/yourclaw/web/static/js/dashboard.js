@@ -6,6 +6,7 @@ import { mountAssistant } from "./assistant.js";
 import { mountCapabilities } from "./capabilities.js";
 import { mountChecklist } from "./checklist.js";
 import { config } from "./config.js";
+import { mountMemory } from "./memory.js";
 import { followScroll } from "./scrollspy.js";
 import { mountSimulator } from "./simulator.js";
 import { breakableEmail, el, notice, showError, toastError } from "./ui.js";
@@ -52,6 +53,9 @@ if (params.has("session_id") || params.has("checkout")) history.replaceState(nul
 const usage = mountUsage($("usage-card"));
 const account = mountAccount();
 mountUserData();
+mountMemory($("memory-card"))
+  .load()
+  .catch((error) => showError($("memory-card"), error));
 const checklist = mountChecklist($("checklist"));
 const activity = mountActivity($("activity-card"));
 const services = mountServices($("services-list"), pageNotice);
