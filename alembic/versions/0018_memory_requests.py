@@ -1,7 +1,7 @@
 """memory_requests (what the assistant remembers, read or forgotten on the volume by the reconciler)
 
 Revision ID: 0018
-Revises: 0015
+Revises: 0020
 Create Date: 2026-12-07 15:30:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0018"
-down_revision: str | None = "0015"
+down_revision: str | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
