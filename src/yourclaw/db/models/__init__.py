@@ -12,7 +12,7 @@ from yourclaw.db.models.billing import (
 from yourclaw.db.models.fleet import Rollout, RolloutMember
 from yourclaw.db.models.integrations import IntegrationCall, OAuthState, UserIntegration
 from yourclaw.db.models.messaging import InboundMessage, LlmSpendDaily, Media, Message, Outbox, UsageDaily
-from yourclaw.db.models.runtime import Assistant, AssistantEvent, AssistantToken, HostServer
+from yourclaw.db.models.runtime import Assistant, AssistantAutomation, AssistantEvent, AssistantToken, HostServer
 from yourclaw.db.models.services import ServiceUsageDaily
 from yourclaw.db.models.userdata import AccountDeletion, DataExport
 from yourclaw.db.models.users import PhoneAttempts, User, UserPhone
@@ -22,6 +22,7 @@ __all__ = [
     "DataExport",
     "ApiKey",
     "Assistant",
+    "AssistantAutomation",
     "AssistantEvent",
     "AssistantToken",
     "BillingCustomer",
