@@ -42,7 +42,7 @@ from tests.harness.openclaw_jobs import (
     wait_log,
 )
 from tests.harness.waiting import wait_for
-from yourclaw.db.models import LlmSpendDaily
+from yourclaw.db.models import AssistantAutomation, LlmSpendDaily
 from yourclaw.llm import purposes
 from yourclaw.runtime import openclaw_config
 from yourclaw.runtime.container_spec import DATA_DIR
@@ -98,6 +98,20 @@ async def _heartbeat_is_skipped_for_nothing_to_check(user: User, container: str)
     assert len(message_calls(cp.llm)) == calls, describe_calls(message_calls(cp.llm)[calls:])
 
 
+async def _activity_shows_the_watcher(user: User, job_id: str) -> None:
+    async def shown() -> dict | None:
+        items = (await user.api("GET", "/activity?limit=50", 200))["items"]
+        return next((i for i in items if i["kind"] == "automation_set" and i["preview"] == WATCHER), None)
+
+    item = await wait_for(shown, timeout=STEP_TIMEOUT, interval=0.5, message="the watcher in the recent activity")
+    assert item["automation_kind"] == "watcher", item
+    async with user.cp.sessions() as session:
+        mine = select(AssistantAutomation).where(AssistantAutomation.user_id == user.user_id)
+        stored = (await session.scalars(mine)).all()
+    # Only the user's own: not the heartbeat or any other job OpenClaw declares for itself.
+    assert [(a.automation_id, a.name, a.kind, a.enabled) for a in stored] == [(job_id, WATCHER, "watcher", True)]
+
+
 @pytest.mark.timeout(1800)
 async def test_an_idle_assistant_calls_no_model_and_still_tells_the_user_when_something_happens(control_plane):
     cp = control_plane
@@ -127,6 +141,8 @@ async def _walk(user: User) -> None:
     watcher = await docker_call(job_named, oc, container, WATCHER)
     assert watcher is not None and watcher["trigger"]["once"] is True, watcher
     assert watcher["delivery"]["channel"] == openclaw_config.PLUGIN_ID, watcher["delivery"]
+    # The plugin reported it (OpenClaw's cron hooks): the dashboard's recent activity says the assistant watches.
+    await _activity_shows_the_watcher(user, watcher["id"])
 
     # Watching costs nothing: the condition is checked without the model.
     calls = len(message_calls(cp.llm))
