@@ -1,9 +1,12 @@
 """`PUT /runtime/automations` on the real app and PostgreSQL: the assistant's plugin reports every reminder and
 watcher it set up; the list is stored whole for the token's user only, each new one shows once in that user's
-recent activity, and the same report again changes nothing. Past the limits it is refused with a code."""
+recent activity, and the same report again changes nothing. Past the limits it is refused with a code. The
+stand-in assistant reports the reminders it is told to set (`remind <N> <words>`), as `yourclaw dev` shows them."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -11,13 +14,17 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
+from tests.harness.assistant_protocol import make_owner, queue_message
+from tests.harness.live_server import LiveServer
 from tests.harness.rows import signed_up
 from tests.harness.settings import make_settings
+from tests.harness.waiting import wait_for
 from yourclaw.db.engine import transaction
-from yourclaw.db.models import Assistant, AssistantAutomation, AssistantEvent
+from yourclaw.db.models import Assistant, AssistantAutomation, AssistantEvent, Outbox
 from yourclaw.kit.crypto import SecretBox
 from yourclaw.llm import catalog
 from yourclaw.protocol import tokens
+from yourclaw.standins.assistant import StandinAssistant
 
 pytestmark = pytest.mark.db
 
@@ -153,3 +160,31 @@ async def test_only_an_assistant_token_may_report(client, sessions):
         assert response.status_code == 401, response.text
         assert response.json()["code"] == "INVALID_ASSISTANT_TOKEN"
     assert await _stored(sessions, user_id) == {}
+
+
+async def test_the_stand_in_assistant_reports_a_reminder_it_set_up_and_its_going_off(
+    database_url, db, sessions, tmp_path
+):
+    owner = await make_owner(sessions)
+    async with LiveServer(make_settings(database_url)) as server:
+        config = tmp_path / "openclaw.json"
+        channel = {"apiUrl": server.url, "token": owner.token, "userId": str(owner.user_id), "generation": 1}
+        config.write_text(json.dumps({"channels": {"yourclaw": channel}}))
+        assistant = StandinAssistant(config, health_port=None, poll_wait=5)
+        assistant.start()
+        try:
+            await queue_message(sessions, owner.user_id, "remind 2 call the dentist")
+            stored = await wait_for(lambda: _stored(sessions, owner.user_id), message="the reminder reported")
+            (reminder,) = stored.values()
+            assert (reminder.name, reminder.kind, reminder.enabled) == ("call the dentist", "one_time", True)
+
+            async def gone_off() -> bool:
+                return not await _stored(sessions, owner.user_id)
+
+            await wait_for(gone_off, timeout=20, message="the reminder to go off and be reported gone")
+        finally:
+            await asyncio.to_thread(assistant.stop)
+    async with sessions() as s:
+        sent = await s.scalars(select(Outbox.body).where(Outbox.user_id == owner.user_id, Outbox.kind == "proactive"))
+        assert sent.all() == ["Reminder: call the dentist"]
+    assert await _events(sessions, owner.user_id) == 1
