@@ -3,9 +3,9 @@
 // them in its cron scheduler inside this container, however they were made (the `automations` tool, code mode's
 // `exec`, the CLI). It follows OpenClaw's "safe external cron projection" (docs/plugins/hooks/lifecycle.md): the
 // scheduler is adopted only from `cron_reconciled` (at start and whenever it is replaced), `cron_changed` only
-// asks for a fresh look, one report is in flight at a time and the newest state wins. A report the control
-// plane has already accepted is not sent again; a timer resends after a failure. Names are the user's words:
-// never logged.
+// asks for a fresh look, one report is in flight at a time and the newest state wins. A list the control plane
+// has already accepted is not sent again, and a recurring job's next run moving on waits for the periodic
+// resend, which also heals a failed report. Names are the user's words: never logged.
 import { describe, RequestAborted, requestWithRetry } from "./http.js";
 
 // The protocol's limits (the control plane's defaults): past them the soonest are the ones worth showing.
@@ -38,11 +38,13 @@ export function toAutomations(jobs) {
     if (!job || typeof job.id !== "string" || !job.id || job.id.length > MAX_ID_CHARS) continue;
     if (job.declarationKey || job.payload?.kind === "heartbeat") continue;
     const name = String(job.displayName || job.name || job.description || "").trim() || "Reminder";
-    const next = job.state?.nextRunAtMs;
+    const kind = automationKind(job);
+    // A watcher's next run is only its next check (every 30 s, say): no news, and a report each time if sent.
+    const next = kind === "watcher" ? undefined : job.state?.nextRunAtMs;
     list.push({
       id: job.id,
       name: clip(name, MAX_NAME_CHARS),
-      kind: automationKind(job),
+      kind,
       next_run_at: Number.isFinite(next) ? new Date(next).toISOString() : null,
       enabled: job.enabled !== false,
     });
@@ -50,6 +52,14 @@ export function toAutomations(jobs) {
   const due = (a) => (a.enabled && a.next_run_at ? Date.parse(a.next_run_at) : Number.MAX_SAFE_INTEGER);
   list.sort((a, b) => due(a) - due(b) || a.id.localeCompare(b.id));
   return list.slice(0, MAX_AUTOMATIONS);
+}
+
+/**
+ * What a report must not wait for: every change but a recurring reminder's next run moving on after each run,
+ * which the periodic resend carries (so a job every minute costs a report per resend, not per run).
+ */
+export function significant(automations) {
+  return JSON.stringify(automations.map((a) => (a.kind === "recurring" ? { ...a, next_run_at: undefined } : a)));
 }
 
 export class AutomationReporter {
@@ -62,7 +72,9 @@ export class AutomationReporter {
     this.cron = undefined;
     this.requested = 0;
     this.done = 0;
-    this.accepted = undefined; // the body the control plane last accepted
+    this.accepted = undefined; // the list the control plane last accepted, as sent and as `significant`
+    this.acceptedSignificant = undefined;
+    this.acceptedAt = 0;
     this.worker = Promise.resolve();
     this.lifecycle = new AbortController();
     this.attempt = undefined;
@@ -117,8 +129,11 @@ export class AutomationReporter {
       try {
         const automations = toAutomations(await cron.list({ includeDisabled: true }));
         if (target !== this.requested) continue; // changed meanwhile: look again
-        const body = JSON.stringify({ automations });
-        if (body !== this.accepted) {
+        const body = JSON.stringify(automations);
+        const key = significant(automations);
+        // Half the period: the timer's ticks do not line up with the last acceptance.
+        const due = Date.now() - this.acceptedAt >= this.resyncMs / 2;
+        if (key !== this.acceptedSignificant || (body !== this.accepted && due)) {
           await requestWithRetry(this.getConfig, "PUT", "/automations", {
             body: { automations },
             signal: AbortSignal.any([this.lifecycle.signal, attempt.signal]),
@@ -127,6 +142,8 @@ export class AutomationReporter {
             ...this.retry,
           });
           this.accepted = body;
+          this.acceptedSignificant = key;
+          this.acceptedAt = Date.now();
           this.log?.info?.(`yourclaw: reported ${automations.length} automation(s)`);
         }
         this.done = target;
@@ -134,6 +151,7 @@ export class AutomationReporter {
         if (err instanceof RequestAborted) continue; // stopped, or a newer request replaced this one
         // Refused (4xx) or not reachable in time: the next change or the resync timer tries again.
         this.accepted = undefined;
+        this.acceptedSignificant = undefined;
         this.done = target;
         this.log?.warn?.(`yourclaw: automations not reported (${describe(err)})`);
       } finally {

@@ -29,9 +29,10 @@ const PARCEL = { id: "job-2", name: "parcel-watch", enabled: true, schedule: { k
 
 test("only the user's jobs are reported, each as what it is for them", () => {
   const plants = { id: "job-3", name: "water the plants", enabled: false, schedule: { kind: "cron", expr: "0 8 * * *" }, payload: { kind: "agentTurn", message: "x" }, state: {} };
+  // A watcher's next run is only its next check: not reported.
   assert.deepEqual(toAutomations([HEARTBEAT, DREAMING, DENTIST, PARCEL, plants]), [
-    { id: "job-2", name: "parcel-watch", kind: "watcher", next_run_at: new Date(DUE - 1000).toISOString(), enabled: true },
     { id: "job-1", name: "call the dentist", kind: "one_time", next_run_at: "2026-12-08T09:00:00.000Z", enabled: true },
+    { id: "job-2", name: "parcel-watch", kind: "watcher", next_run_at: null, enabled: true },
     { id: "job-3", name: "water the plants", kind: "recurring", next_run_at: null, enabled: false },
   ]);
   assert.equal(automationKind({ schedule: { kind: "on-exit", command: "make" } }), "watcher");
@@ -87,6 +88,24 @@ test("the whole list goes out at reconciliation and after each change, never twi
   assert.deepEqual(reports().at(-1).automations.map((a) => a.name), ["parcel-watch"]);
   await hooks.get("gateway_stop")({});
   assert.ok(logs.every((line) => !line.includes("parcel-watch") && !line.includes("dentist")), logs.join("\n"));
+});
+
+test("a recurring job's next run moving on waits for the periodic resend; a watcher's checks send nothing", async () => {
+  const { hooks, jobs, cron, reporter } = gateway();
+  const hourly = { id: "job-h", name: "drink water", enabled: true, schedule: { kind: "every", everyMs: 3_600_000 }, payload: { kind: "agentTurn", message: "x" }, state: { nextRunAtMs: DUE } };
+  jobs.push(hourly, { ...PARCEL });
+  const start = fake.automationReports.length;
+  hooks.get("cron_reconciled")({ reason: "startup", enabled: true }, { getCron: () => cron });
+  await reporter.worker;
+  jobs[1] = { ...hourly, state: { nextRunAtMs: DUE + 3_600_000 } };
+  jobs[2] = { ...PARCEL, state: { nextRunAtMs: DUE + 30_000, triggerEvalCount: 2 } };
+  await reporter.changed();
+  assert.equal(fake.automationReports.length, start + 1);
+  reporter.acceptedAt -= reporter.resyncMs; // the resend is due
+  await reporter.changed();
+  const sent = fake.automationReports.slice(start).map((r) => r.automations.find((a) => a.id === "job-h").next_run_at);
+  assert.deepEqual(sent, [new Date(DUE).toISOString(), new Date(DUE + 3_600_000).toISOString()]);
+  await reporter.stop();
 });
 
 test("a refused report is logged without names and sent again on the next change", async () => {
