@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 
 import httpx
 import pytest
@@ -42,7 +43,7 @@ from tests.harness.openclaw_jobs import (
     wait_log,
 )
 from tests.harness.waiting import wait_for
-from yourclaw.db.models import LlmSpendDaily
+from yourclaw.db.models import AssistantAutomation, LlmSpendDaily
 from yourclaw.llm import purposes
 from yourclaw.runtime import openclaw_config
 from yourclaw.runtime.container_spec import DATA_DIR
@@ -98,6 +99,25 @@ async def _heartbeat_is_skipped_for_nothing_to_check(user: User, container: str)
     assert len(message_calls(cp.llm)) == calls, describe_calls(message_calls(cp.llm)[calls:])
 
 
+async def _reported(user: User) -> list[AssistantAutomation]:
+    async with user.cp.sessions() as session:
+        mine = select(AssistantAutomation).where(AssistantAutomation.user_id == user.user_id)
+        return list((await session.scalars(mine)).all())
+
+
+async def _activity_shows_the_watcher(user: User, job_id: str) -> datetime:
+    async def shown() -> dict | None:
+        items = (await user.api("GET", "/activity?limit=50", 200))["items"]
+        return next((i for i in items if i["kind"] == "automation_set" and i["preview"] == WATCHER), None)
+
+    item = await wait_for(shown, timeout=STEP_TIMEOUT, interval=0.5, message="the watcher in the recent activity")
+    assert item["automation_kind"] == "watcher", item
+    stored = await _reported(user)
+    # Only the user's own: not the heartbeat or any other job OpenClaw declares for itself.
+    assert [(a.automation_id, a.name, a.kind, a.enabled) for a in stored] == [(job_id, WATCHER, "watcher", True)]
+    return stored[0].updated_at
+
+
 @pytest.mark.timeout(1800)
 async def test_an_idle_assistant_calls_no_model_and_still_tells_the_user_when_something_happens(control_plane):
     cp = control_plane
@@ -127,6 +147,8 @@ async def _walk(user: User) -> None:
     watcher = await docker_call(job_named, oc, container, WATCHER)
     assert watcher is not None and watcher["trigger"]["once"] is True, watcher
     assert watcher["delivery"]["channel"] == openclaw_config.PLUGIN_ID, watcher["delivery"]
+    # The plugin reported it (OpenClaw's cron hooks): the dashboard's recent activity says the assistant watches.
+    reported_at = await _activity_shows_the_watcher(user, watcher["id"])
 
     # Watching costs nothing: the condition is checked without the model.
     calls = len(message_calls(cp.llm))
@@ -136,6 +158,8 @@ async def _walk(user: User) -> None:
         return state.get("triggerEvalCount", 0) >= 2
 
     await wait_for(checked_twice, timeout=STEP_TIMEOUT, interval=1, message="the watcher to check twice")
+    # Nor does its checking reach the control plane: nothing new to report, so no report.
+    assert [a.updated_at for a in await _reported(user)] == [reported_at]
     assert len(message_calls(cp.llm)) == calls, describe_calls(message_calls(cp.llm)[calls:])
 
     # The parcel arrives: the watcher fires, the model is asked once, the user is told on WhatsApp.

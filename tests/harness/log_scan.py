@@ -75,6 +75,11 @@ SCAN = LogScan()
 # The rows that hold what users wrote and who they are, read before a test's tables are emptied.
 HARVEST = {
     "message body": ("SELECT body FROM inbound_messages", "SELECT body FROM outbox", "SELECT body FROM messages"),
+    # What the assistant named a reminder or watcher after (the user's words).
+    "automation name": (
+        "SELECT name FROM assistant_automations",
+        "SELECT detail FROM assistant_events WHERE kind = 'automation_set'",
+    ),
     "phone number": (
         "SELECT phone_e164 FROM user_phones",
         "SELECT from_phone FROM inbound_messages",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from yourclaw.kit.errors import NotFound, PaymentRequired, Unprocessable
+from yourclaw.kit.errors import NotFound, PayloadTooLarge, PaymentRequired, Unprocessable
 
 
 class SubscriptionRequired(PaymentRequired):
@@ -15,3 +15,15 @@ class NoAssistant(NotFound):
 
 class UnknownModel(Unprocessable):
     code = "UNKNOWN_MODEL"
+
+
+class TooManyAutomations(PayloadTooLarge):
+    code = "TOO_MANY_AUTOMATIONS"
+
+
+class AutomationNameTooLong(Unprocessable):
+    code = "AUTOMATION_NAME_TOO_LONG"
+
+
+class DuplicateAutomationId(Unprocessable):
+    code = "DUPLICATE_AUTOMATION_ID"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -39,3 +40,26 @@ class ModelOut(msgspec.Struct):
 
 class ModelsOut(msgspec.Struct):
     models: list[ModelOut]
+
+
+class AutomationIn(msgspec.Struct, forbid_unknown_fields=True):
+    """One of OpenClaw's jobs the assistant set up for its user, as the plugin reports it."""
+
+    id: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    name: Annotated[str, msgspec.Meta(min_length=1)]
+    kind: Literal["one_time", "recurring", "watcher"]
+    # When it runs next (a watcher: when it checks next); null when it has no next run.
+    next_run_at: Annotated[datetime, msgspec.Meta(tz=True)] | None = None
+    enabled: bool = True
+
+
+class AutomationsIn(msgspec.Struct, forbid_unknown_fields=True):
+    # The whole current list: what is not in it is gone.
+    automations: list[AutomationIn]
+
+
+class AutomationsStored(msgspec.Struct):
+    count: int
+    # Ids not in the previous list, and ids of the previous list not in this one.
+    added: int
+    removed: int

@@ -66,6 +66,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     media_max_bytes: int = 5 * 1024 * 1024
     media_quota_bytes: int = 200 * 1024 * 1024
     media_url_ttl_seconds: int = 900
+    # The reminders and watchers an assistant may report at once, and the longest name one may have (at most 200,
+    # the column's width).
+    automations_max: int = 100
+    automation_name_max_chars: int = 200
 
     stripe_secret_key: str | None = None
     stripe_publishable_key: str | None = None
@@ -368,12 +372,15 @@ def _validate(settings: Settings) -> None:
         "transcription_max_bytes",
         "google_oauth_state_ttl_seconds",
         "google_tool_calls_per_minute",
+        "automations_max",
     )
     if settings.warm_pool_size < 0:
         raise SettingsError("WARM_POOL_SIZE: must be 0 (no pool) or more")
     for name in positive:
         if getattr(settings, name) <= 0:
             raise SettingsError(f"{name.upper()}: must be a positive number")
+    if not 0 < settings.automation_name_max_chars <= 200:
+        raise SettingsError("AUTOMATION_NAME_MAX_CHARS: must be 1 to 200 (the column's width)")
     if not 0 <= settings.metrics_port <= 65535:
         raise SettingsError("METRICS_PORT: expected a TCP port (0: no metrics listener)")
     for name in ("search_price_millicents", "transcription_price_millicents_per_minute"):

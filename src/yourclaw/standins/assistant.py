@@ -3,9 +3,10 @@
 It runs as `python3 /app/standin.py` in a test image (Debian's python3 only, read-only root filesystem) and in a
 thread inside the stand-in runtime, so it must stay importable and use the standard library alone.
 
-Behaviour driven by message text: `proactive <N> <words>` (reply now, proactive message after N s), `slow <N>`
-(a turn of N s, lease extended meanwhile), `parts <N>` (N replies); anything else is echoed, or answered through
-the metering LLM proxy when `STANDIN_LLM=1` and the model is an `anthropic/...` one.
+Behaviour driven by message text: `proactive <N> <words>` (reply now, proactive message after N s), `remind <N>
+<words>` (the same, reported as a reminder set up, as the plugin reports OpenClaw's jobs), `slow <N>` (a turn of
+N s, lease extended meanwhile), `parts <N>` (N replies); anything else is echoed, or answered through the metering
+LLM proxy when `STANDIN_LLM=1` and the model is an `anthropic/...` one.
 """
 
 from __future__ import annotations
@@ -140,6 +141,7 @@ class StandinAssistant:
         self._poll_conn: http.client.HTTPConnection | None = None
         self._conns: set[http.client.HTTPConnection] = set()
         self._timers: set[threading.Timer] = set()
+        self._automations: dict[str, dict] = {}  # the reminders `remind` set up and not yet gone off
         self._threads: list[threading.Thread] = []
         self._finished: list[str] = self._load_finished()
 
@@ -321,6 +323,10 @@ class StandinAssistant:
             if self._stop.wait(number):
                 return False
             self._reply(mid, 0, f"done after {words[1]}s")
+        elif command == "remind" and number is not None:
+            what = " ".join(words[2:]) or "your reminder"
+            self._reply(mid, 0, f"ok, I will remind you in {words[1]}s: {what}")
+            self._remind(mid, number, what)
         elif command == "parts" and number is not None:
             for part in range(int(number)):
                 self._reply(mid, part, f"part {part + 1} of {int(number)}")
@@ -339,18 +345,41 @@ class StandinAssistant:
         payload = {"kind": "reply", "text": text, "in_reply_to": mid}
         self._post("/api/v1/runtime/outbound", payload, {"Idempotency-Key": f"{mid}:{part}"})
 
-    def _later(self, seconds: float, mid: str, text: str) -> None:
+    def _later(self, seconds: float, mid: str, text: str, then=None) -> None:
         def fire() -> None:
             with self._lock:
                 self._timers.discard(timer)
             payload = {"kind": "proactive", "text": text}
             self._post("/api/v1/runtime/outbound", payload, {"Idempotency-Key": f"proactive:{mid}"})
+            if then is not None:
+                then()
 
         timer = threading.Timer(seconds, fire)
         timer.daemon = True
         with self._lock:
             self._timers.add(timer)
         timer.start()
+
+    def _remind(self, mid: str, seconds: float, what: str) -> None:
+        """A one-time reminder, reported as the plugin reports OpenClaw's jobs (the whole list, before and after
+        it goes off), so the dashboard's recent activity shows it."""
+        due = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + seconds))
+        automation = {"id": f"remind-{mid}", "name": what, "kind": "one_time", "next_run_at": due, "enabled": True}
+        with self._lock:
+            self._automations[automation["id"]] = automation
+        self._report_automations()
+
+        def done() -> None:
+            with self._lock:
+                self._automations.pop(automation["id"], None)
+            self._report_automations()
+
+        self._later(seconds, mid, f"Reminder: {what}", then=done)
+
+    def _report_automations(self) -> None:
+        with self._lock:
+            automations = list(self._automations.values())
+        self._post("/api/v1/runtime/automations", {"automations": automations}, {}, method="PUT")
 
     def _send(self, method, path, body=None, headers=None, *, cfg=None, auth=True, timeout=15.0):
         cfg = cfg or self._config
@@ -383,14 +412,14 @@ class StandinAssistant:
                     self._poll_conn = None
             conn.close()
 
-    def _post(self, path: str, body: dict | None, headers: dict) -> int | None:
+    def _post(self, path: str, body: dict | None, headers: dict, method: str = "POST") -> int | None:
         """Retries 5xx/429/connection errors with the same headers, so the same Idempotency-Key; the token is
         re-read per attempt so a rotation mid-retry uses the new one. OpenClaw dead-letters a failed send, so
         the retrying has to happen here."""
         delay = 0.25
         while not self._stop.is_set():
             try:
-                status, _ = self._send("POST", path, body, headers)
+                status, _ = self._send(method, path, body, headers)
                 if status < 500 and status != 429:
                     if status >= 400:
                         log("request refused", path=path, status=status)

@@ -18,6 +18,7 @@ from yourclaw.db.models import (
     AccountDeletion,
     ApiKey,
     Assistant,
+    AssistantAutomation,
     AssistantEvent,
     AssistantToken,
     BillingCustomer,
@@ -58,6 +59,7 @@ OWNED: dict[type, str | None] = {
     IntegrationCall: "usage",
     Assistant: "profile",
     AssistantEvent: "profile",
+    AssistantAutomation: "profile",
     AssistantToken: None,
     Message: "messages",
     InboundMessage: None,  # the conversation is in `messages`; this is the queue's copy

@@ -222,12 +222,16 @@ def test_the_whole_journey(browser, dev_server: DevServer, screen: Screen) -> No
         page.locator('#examples [data-example="A plan"]').click()
         expect(sim.locator('.bubble[data-direction="in"]', has_text="plan a 3-day trip to Lisbon")).to_have_count(1)
 
-        # A message it writes on its own shows in the recent activity.
-        sim.get_by_label("Message").fill("proactive 1 stretch")
+        # A reminder it sets up, and the message it writes on its own when the time comes, show in the recent
+        # activity. ("remind 1": the stand-in assistant reports a reminder, as the plugin reports OpenClaw's.)
+        sim.get_by_label("Message").fill("remind 1 stretch")
         sim.get_by_role("button", name="Send").click()
         expect(page.locator('#activity-list li[data-kind="proactive"]').first).to_contain_text(
-            "stretch", timeout=STEP_TIMEOUT
+            "Reminder: stretch", timeout=STEP_TIMEOUT
         )
+        reminder = page.locator('#activity-list li[data-kind="automation_set"]').first
+        expect(reminder).to_contain_text("Reminder set", timeout=STEP_TIMEOUT)
+        expect(reminder).to_contain_text("stretch —")
         page.locator("#activity").scroll_into_view_if_needed()
         shots.take("activity")
 

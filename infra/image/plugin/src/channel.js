@@ -35,6 +35,12 @@ export function setPluginRuntime(runtime) {
   pluginRuntime = runtime;
 }
 
+/** The channel config to send with: the newest one a monitor started with, else the one in `cfg` (throws
+ * ChannelConfigError when there is none). */
+export function channelConfigFor(cfg) {
+  return liveConfig ?? readChannelConfig(cfg);
+}
+
 /** The config to send with: the newest started one, else the one of the send's own context. */
 function configGetter(cfg) {
   const fallback = readChannelConfig(cfg);

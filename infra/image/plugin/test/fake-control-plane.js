@@ -19,6 +19,7 @@ export class FakeControlPlane {
     this.outboundAttempts = [];
     this.media = new Map();
     this.llmRequests = [];
+    this.automationReports = []; // every PUT /automations body, in order
     this.failNext = []; // [{path prefix, status}] injected failures, used once each
     this.instance = null;
     this.waiters = new Set();
@@ -102,6 +103,10 @@ export class FakeControlPlane {
       this.outboundAttempts.push({ key, status: 202 });
       if (!this.outbound.has(key)) this.outbound.set(key, { ...JSON.parse(body.toString("utf8")), token });
       return json(res, 202, { status: "stored" });
+    }
+    if (req.method === "PUT" && path === "/automations") {
+      this.automationReports.push({ ...JSON.parse(body.toString("utf8")), token });
+      return json(res, 200, { count: this.automationReports.at(-1).automations.length });
     }
     if (req.method === "POST" && path === "/media") {
       const id = randomUUID();

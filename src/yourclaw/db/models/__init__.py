@@ -20,7 +20,7 @@ from yourclaw.db.models.messaging import (
     Outbox,
     UsageDaily,
 )
-from yourclaw.db.models.runtime import Assistant, AssistantEvent, AssistantToken, HostServer
+from yourclaw.db.models.runtime import Assistant, AssistantAutomation, AssistantEvent, AssistantToken, HostServer
 from yourclaw.db.models.services import ServiceUsageDaily
 from yourclaw.db.models.userdata import AccountDeletion, DataExport, MemoryRequest
 from yourclaw.db.models.users import PhoneAttempts, User, UserPhone
@@ -30,6 +30,7 @@ __all__ = [
     "DataExport",
     "ApiKey",
     "Assistant",
+    "AssistantAutomation",
     "AssistantEvent",
     "AssistantToken",
     "BillingCustomer",

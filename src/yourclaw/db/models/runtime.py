@@ -146,12 +146,14 @@ class AssistantToken(Base):
     created_at: Mapped[datetime] = created_at()
 
 
-ASSISTANT_EVENT_KINDS = ("model_changed",)
+ASSISTANT_EVENT_KINDS = ("model_changed", "automation_set")
+# What an automation the assistant set up does: remind once, remind on a schedule, or watch for something.
+AUTOMATION_KINDS = ("one_time", "recurring", "watcher")
 
 
 class AssistantEvent(Base):
-    """What happened to a user's assistant that no other table remembers (a model change), for the
-    dashboard's recent activity. Written by the assistants API in the request's transaction."""
+    """What happened to a user's assistant that no other table remembers (a model change, a reminder or a
+    watcher it set up), for the dashboard's recent activity. Written in the request's transaction."""
 
     __tablename__ = "assistant_events"
     __table_args__ = (
@@ -162,6 +164,28 @@ class AssistantEvent(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(32))
-    # model_changed: the model's id it changed to.
+    # model_changed: the model's id it changed to; automation_set: the automation's name (user data: never logged).
     detail: Mapped[str | None] = mapped_column(String(200))
+    # automation_set: its kind and, as it was set, when it was due to run next.
+    automation_kind: Mapped[str | None] = mapped_column(String(16))
+    next_run_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_at()
+
+
+class AssistantAutomation(Base):
+    """The reminders and watchers the user's assistant has set up, as its plugin last reported the whole list
+    (`PUT /runtime/automations`): OpenClaw keeps them inside the container, where the control plane cannot look.
+    The name is the user's data (the assistant wrote it from what they asked): never logged."""
+
+    __tablename__ = "assistant_automations"
+    __table_args__ = (CheckConstraint(status_check("kind", AUTOMATION_KINDS), name="kind"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    # OpenClaw's job id.
+    automation_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    next_run_at: Mapped[datetime | None]
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()

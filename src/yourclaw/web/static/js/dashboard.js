@@ -78,7 +78,7 @@ async function refreshUsage() {
   } catch (error) {
     showError($("usage-card"), error);
   }
-  activity.load().catch((error) => showError($("activity-card"), error));
+  activity.load(me).catch((error) => showError($("activity-card"), error));
 }
 
 function refreshChecklist() {
