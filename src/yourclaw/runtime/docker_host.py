@@ -9,19 +9,19 @@ import tarfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import requests
 import structlog
 from docker.errors import APIError, DockerException, NotFound
 
+from yourclaw.runtime import volume_tar
 from yourclaw.runtime.certs import docker_client
 from yourclaw.runtime.container_spec import (
     DATA_DIR,
     LABEL_MANAGED,
     LABEL_POOL,
-    LABEL_ROLE,
     LABEL_SPEC,
     LABEL_TEMPLATE,
     LABEL_USER,
@@ -344,33 +344,27 @@ class DockerHost:
             pass
 
     def archive_volume(self, volume: str, image: str, path: str, max_bytes: int) -> bytes | None:
-        """Through a helper container that is created with the volume mounted read-only and never started: the
-        engine serves `get_archive` from a created container's mounts, so nothing of the user's runs. The helper
-        carries no `managed` label (the reconciler's lists never see it) and is removed at once."""
-        try:
-            self._call(self._api.inspect_volume, volume)
-        except NotFound:
-            return None
-        helper = self._call(
-            self._api.create_container,
-            image=image,
-            labels={LABEL_ROLE: "volume-reader"},
-            volumes=[DATA_DIR],
-            network_disabled=True,
-            host_config=self._api.create_host_config(
-                binds={volume: {"bind": DATA_DIR, "mode": "ro"}}, network_mode="none"
-            ),
-            detach=True,
-        )["Id"]
-        try:
-            try:
-                stream, _ = self._call(self._api.get_archive, helper, f"{DATA_DIR}/{path}")
-            except NotFound:
-                return None
-            return read_bounded(stream, max_bytes)
-        finally:
-            with contextlib.suppress(NotFound):
-                self._call(self._api.remove_container, helper, force=True)
+        """`path` of the volume as one tar, read without running anything (`volume_tar.read`)."""
+        with volume_tar.read(self._call, self._api, volume, image, path) as chunks:
+            return None if chunks is None else read_bounded(chunks, max_bytes)
+
+    @contextlib.contextmanager
+    def volume_out(self, volume: str, image: str) -> Iterator[Iterator[bytes] | None]:
+        """The whole volume as tar chunks, read inside the block; None when there is no such volume."""
+        with volume_tar.read(self._call, self._api, volume, image) as chunks:
+            yield chunks
+
+    def volume_in(self, spec: ContainerSpec, image: str, chunks: Iterable[bytes]) -> None:
+        """A fresh `spec.volume` (one left by an earlier attempt is removed first), made as any user's volume
+        is (`ensure_volume`: the configured driver and size), filled from a tar `volume_out` gave."""
+        self.remove_volume(spec.volume)
+        self.ensure_volume(spec)
+        volume_tar.write(self._call, self._api, spec.volume, image, chunks)
+
+    def stop(self, container_id: str) -> None:
+        """Stops it as `remove` does (OpenClaw shuts down cleanly) and keeps it."""
+        with contextlib.suppress(NotFound):
+            self._call(self._api.stop, container_id, timeout=STOP_GRACE_SECONDS)
 
     def watch_events(self, on_event: Callable[..., None]) -> None:
         """Blocks (its own thread): calls `on_event(action, container_id)` for every change to one of our

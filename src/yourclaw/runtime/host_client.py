@@ -5,7 +5,8 @@ at a time per host."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -124,6 +125,19 @@ class HostClient(Protocol):
     def archive_volume(self, volume: str, image: str, path: str, max_bytes: int) -> bytes | None:
         """A tar of `path` (under the data directory) on `volume`, read without running anything; None when
         the volume or the path does not exist. Raises `ArchiveTooLarge` past `max_bytes`."""
+        ...
+
+    def volume_out(self, volume: str, image: str) -> AbstractContextManager[Iterator[bytes] | None]:
+        """The whole volume as tar chunks (`runtime.volume_tar`), read inside the `with` block; None when the
+        volume does not exist. Nothing runs while it is read."""
+        ...
+
+    def volume_in(self, spec: ContainerSpec, image: str, chunks: Iterable[bytes]) -> None:
+        """`spec.volume` made afresh (an old one of that name removed first) and filled from such a tar."""
+        ...
+
+    def stop(self, container_id: str) -> None:
+        """Stops it (cleanly, as `remove` does) and keeps it."""
         ...
 
     def exec_detached(self, container_id: str, command: list[str]) -> str:

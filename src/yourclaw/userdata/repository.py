@@ -20,6 +20,7 @@ from yourclaw.db.models import (
     Assistant,
     AssistantEvent,
     AssistantToken,
+    BackupRestore,
     BillingCustomer,
     CreditLedgerEntry,
     CreditReservation,
@@ -39,6 +40,7 @@ from yourclaw.db.models import (
     UserCredits,
     UserIntegration,
     UserPhone,
+    VolumeBackup,
 )
 
 # Every table with a user's rows: deleted with the user (by cascade), and read into the export where the
@@ -67,6 +69,8 @@ OWNED: dict[type, str | None] = {
     ServiceUsageDaily: "usage",
     PhoneAttempts: None,
     DataExport: None,
+    VolumeBackup: None,  # copies of the volume, whose workspace the export carries; removed with the account
+    BackupRestore: None,
 }
 # Columns never exported: secrets (even encrypted), our internal bookkeeping of the fleet.
 SECRET_COLUMNS = {
@@ -78,6 +82,8 @@ SECRET_COLUMNS = {
     "workspace_tar",
     "host_server_id",
     "container_id",
+    "move_to_host_id",
+    "moved_from_host_id",
     "container_spec_hash",
     "config_hash",
     "instance_id",
