@@ -51,6 +51,25 @@ async def notify_user_inbound(session: AsyncSession, user_id: uuid.UUID) -> None
     await session.execute(select(func.pg_notify(channels.USER_INBOUND, str(user_id))))
 
 
+async def release_leases(session: AsyncSession, user_id: uuid.UUID, instance_id: str) -> int:
+    """Gives the messages `instance_id` holds back to the queue at once: a newer instance of the user's assistant
+    has taken over (its container was replaced: recreated, moved to another host, restored), so the old one will
+    not answer them, and the new one should not wait out the lease. One the old instance had finished is acked
+    unanswered by the new one (the finished ids are kept on the volume, which the new container mounts)."""
+    result = await session.execute(
+        update(InboundMessage)
+        .where(
+            InboundMessage.user_id == user_id,
+            InboundMessage.status == "LEASED",
+            InboundMessage.lease_instance == instance_id,
+        )
+        .values(status="QUEUED", lease_until=None, lease_instance=None)
+    )
+    if result.rowcount:
+        await notify_user_inbound(session, user_id)
+    return result.rowcount
+
+
 async def hand_out(session: AsyncSession, user_id: uuid.UUID, *, instance_id: str, lease_seconds: int) -> Take:
     """Lease the user's oldest deliverable message (QUEUED, or LEASED with a lapsed lease) unless another
     is in flight. Every queued row of the user is locked, in queue order, so two concurrent polls of one
