@@ -7,24 +7,15 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
 from tests.harness.assistant_protocol import queue_message
 from tests.harness.database import truncate
-from tests.harness.live_server import LiveServer
-from tests.harness.ports import free_port
-from tests.harness.rows import subscribe
-from tests.harness.settings import make_settings
+from tests.harness.standin_fleet import assistants, standin_fleet
 from tests.harness.waiting import wait_for
-from yourclaw.db.engine import transaction
 from yourclaw.db.models import Assistant, HostServer, InboundMessage, Outbox
 from yourclaw.fleet import evacuation
-from yourclaw.kit.crypto import SecretBox
-from yourclaw.runtime import repository as runtime_repo
-from yourclaw.runtime.reconciler import Reconciler
-from yourclaw.standins.runtime import host_factory
 
 pytestmark = pytest.mark.db
 
@@ -33,52 +24,16 @@ FLEET = 3
 
 @pytest.fixture
 async def fleet(database_url, sessions, tmp_path, engine):
-    """Three READY assistants, all on host a (host b has room but is drained until they are placed)."""
-    port = free_port()
-    settings = make_settings(
-        database_url,
-        API_URL=f"http://127.0.0.1:{port}",
-        MOCK_CONTAINERS="true",
-        YOURCLAW_STATE_DIR=str(tmp_path / "state"),
-        RECONCILE_INTERVAL="0.5",
-    )
-    async with transaction(sessions) as session:
-        for name in ("a", "b"):
-            await runtime_repo.ensure_host(
-                session, name=name, docker_url=f"tcp://{name}.invalid:2376", max_containers=10
-            )
-        await runtime_repo.set_draining(session, "b", True)
-    reconciler = Reconciler(settings, sessions, SecretBox(settings.fernet_keys), host_factory(settings))
-    stop = asyncio.Event()
-    async with LiveServer(settings, port=port) as server:
-        task = asyncio.create_task(reconciler.run(stop))
-        try:
-            async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
-                for _ in range(FLEET):
-                    body = (
-                        await client.post("/api/v1/dev/login", json={"email": f"{uuid.uuid4().hex[:8]}@x.io"})
-                    ).json()
-                    await subscribe(sessions, uuid.UUID(body["user_id"]))
-                    headers = {"Authorization": f"Bearer {body['access_token']}"}
-                    assert (await client.post("/api/v1/assistants", headers=headers)).status_code == 202
-                await wait_for(lambda: _all_ready(sessions), timeout=30, message="the fleet READY")
-                async with transaction(sessions) as session:
-                    await runtime_repo.set_draining(session, "b", False)
-                yield reconciler
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, 15)
-            await truncate(engine)
+    """Three READY assistants, all on host a; host b empty."""
+    try:
+        async with standin_fleet(database_url, sessions, tmp_path / "state", hosts=("a", "b"), users=FLEET) as made:
+            yield made.reconciler
+    finally:
+        await truncate(engine)
 
 
 async def _rows(sessions) -> list[Assistant]:
-    async with sessions() as session:
-        return list((await session.scalars(select(Assistant).order_by(Assistant.created_at))).all())
-
-
-async def _all_ready(sessions) -> bool:
-    rows = await _rows(sessions)
-    return len(rows) == FLEET and all(r.status == "READY" and r.phase == "ready" for r in rows)
+    return await assistants(sessions)
 
 
 async def _host_ids(sessions) -> dict[str, uuid.UUID]:

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.unit.runtime.test_planner import CID, H1, H2, NOW, USER, assistant, container, kinds, run
+from tests.unit.runtime.test_planner import CID, H1, H2, NOW, assistant, container, kinds, run
 from yourclaw.runtime import planner as p
 
 pytestmark = pytest.mark.unit
