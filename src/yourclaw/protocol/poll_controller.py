@@ -81,8 +81,6 @@ async def check_in(session: AsyncSession, owner: TokenOwner, *, instance_id: str
     changed = instance_id != state.instance_id or generation != state.last_poll_generation
     if not changed and state.fresh:
         return
-    if state.instance_id is not None and instance_id != state.instance_id:
-        await repo.release_leases(session, owner.user_id, state.instance_id)
     current, superseded = next_instances(state.instance_id, list(state.superseded_instance_ids), instance_id)
     await repo.record_poll(
         session, owner.assistant_id, owner.user_id, instance_id=current, generation=generation, superseded=superseded

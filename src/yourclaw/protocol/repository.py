@@ -51,11 +51,17 @@ async def notify_user_inbound(session: AsyncSession, user_id: uuid.UUID) -> None
     await session.execute(select(func.pg_notify(channels.USER_INBOUND, str(user_id))))
 
 
-async def release_leases(session: AsyncSession, user_id: uuid.UUID, instance_id: str) -> int:
-    """Gives the messages `instance_id` holds back to the queue at once: a newer instance of the user's assistant
-    has taken over (its container was replaced: recreated, moved to another host, restored), so the old one will
-    not answer them, and the new one should not wait out the lease. One the old instance had finished is acked
-    unanswered by the new one (the finished ids are kept on the volume, which the new container mounts)."""
+async def retire_instance(session: AsyncSession, user_id: uuid.UUID, instance_id: str) -> int:
+    """The instance's container was stopped for good (its volume moved to another host, or restored): its
+    polls get nothing more (one may still be waiting on the server, its client gone) and what it held goes back
+    to the queue at once, so the next container does not wait out the lease. A message it had finished is
+    acked unanswered by the next one (the finished ids are kept on the volume, which moves with it). Returns how
+    many messages went back."""
+    await session.execute(
+        update(Assistant)
+        .where(Assistant.user_id == user_id)
+        .values(superseded_instance_ids=func.array_append(Assistant.superseded_instance_ids, instance_id))
+    )
     result = await session.execute(
         update(InboundMessage)
         .where(
@@ -83,6 +89,15 @@ async def hand_out(session: AsyncSession, user_id: uuid.UUID, *, instance_id: st
         )
     ).all()
     if not rows:
+        return Take()
+    # Checked once the queue's locks are held, so a retirement (`retire_instance`) is either seen here or
+    # finds this lease and gives it back.
+    retired = await session.scalar(
+        select(Assistant.id).where(
+            Assistant.user_id == user_id, Assistant.superseded_instance_ids.any_() == instance_id
+        )
+    )
+    if retired is not None:
         return Take()
     # Compared here, on the row versions the lock returned, rather than in the WHERE clause: a
     # condition there would be judged on the snapshot taken before waiting for the lock. And against

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from yourclaw.db.models import Assistant, BackupRestore, VolumeBackup
 from yourclaw.kit.settings import Settings
+from yourclaw.protocol import repository as inbound
 from yourclaw.runtime import moves
 from yourclaw.runtime import repository as repo
 from yourclaw.runtime.backup_store import BackupStore
@@ -56,6 +57,7 @@ class VolumeSteps:
         try:
             if action.container_id:
                 await source.call(source.client.stop, action.container_id)
+                await self._retire(row)
 
             def copy() -> int:
                 with source.client.volume_out(spec.volume, spec.image) as chunks:
@@ -93,6 +95,12 @@ class VolumeSteps:
             bytes=moved,
             seconds=round(time.monotonic() - started, 2),
         )
+
+    async def _retire(self, row: Assistant) -> None:
+        """Its stopped container will not answer what it holds: back to the queue for the next container."""
+        if row.instance_id:
+            async with self.sessions() as session, session.begin():
+                await inbound.retire_instance(session, row.user_id, row.instance_id)
 
     async def _finish_move(self, action: moves.FinishMove) -> None:
         """READY on the new host: only now do the old container and volume go."""
@@ -135,6 +143,7 @@ class VolumeSteps:
         try:
             if action.container_id:
                 await handle.call(handle.client.stop, action.container_id)
+                await self._retire(row)
             store = self._backup_store()
             await anyio.to_thread.run_sync(
                 lambda: handle.client.volume_in(spec, spec.image, store.get(key)), limiter=handle.limiter
