@@ -4,6 +4,7 @@ rows are gone by the time its deletion reaches the fleet). Blocking: the reconci
 
 from __future__ import annotations
 
+import io
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -49,7 +50,9 @@ class BackupStore:
     def put(self, key: str, chunks: Iterable[bytes]) -> int:
         """Streams the chunks into one object (multipart past boto3's threshold); returns its size."""
         counted = Counted(chunks)
-        self._s3.upload_fileobj(ChunkReader(counted), self.bucket, key, ExtraArgs={"ContentType": "application/x-tar"})
+        # Buffered: a read returns all it asks for (boto3 takes a short read for the end of a multipart part).
+        source = io.BufferedReader(ChunkReader(counted), CHUNK)
+        self._s3.upload_fileobj(source, self.bucket, key, ExtraArgs={"ContentType": "application/x-tar"})
         return counted.bytes
 
     def get(self, key: str) -> Iterator[bytes]:

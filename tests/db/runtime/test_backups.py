@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import io
 import tarfile
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
 
 from tests.harness.database import truncate
+from tests.harness.settings import make_settings
 from tests.harness.standin_fleet import assistants, standin_fleet
 from tests.harness.waiting import wait_for
 from yourclaw.db.engine import transaction
 from yourclaw.db.models import AccountDeletion, BackupRestore, User, VolumeBackup
 from yourclaw.runtime import backups
+from yourclaw.runtime.backup_store import BackupStore
 from yourclaw.runtime.container_spec import volume_name
 
 pytestmark = pytest.mark.db
@@ -28,7 +30,7 @@ MEMORY = b"# Memory\n- Likes tea.\n"
 async def fleet(database_url, sessions, tmp_path, engine, s3):
     try:
         async with standin_fleet(
-            database_url, sessions, tmp_path / "state", BACKUP_INTERVAL_HOURS="1", BACKUP_KEEP="2", **s3.settings()
+            database_url, sessions, tmp_path / "state", BACKUP_INTERVAL_HOURS="1", BACKUP_KEEP="2"
         ) as made:
             yield made
     finally:
@@ -51,6 +53,7 @@ async def test_backups_are_taken_kept_restored_and_deleted_with_the_account(flee
     host = fleet.reconciler.handles[row.host_server_id].client
     host.write_files(row.container_id, {"workspace/MEMORY.md": (MEMORY, 0o644)})
 
+    fleet.reconciler.settings = s3.turned_on(fleet.reconciler.settings)  # the first backup comes after the write
     (first,) = await wait_for(lambda: _backups(sessions, user_id), timeout=30, message="the first backup")
     stored = _members(s3.client().get_object(Bucket=s3.bucket, Key=first.object_key)["Body"].read())
     assert stored[".openclaw/workspace/MEMORY.md"] == MEMORY
@@ -59,12 +62,11 @@ async def test_backups_are_taken_kept_restored_and_deleted_with_the_account(flee
 
     # Due again after the interval; retention keeps the newest two.
     for _ in range(2):
-        async with transaction(sessions) as session:
-            await session.execute(update(VolumeBackup).values(created_at=VolumeBackup.created_at - timedelta(hours=2)))
-        count = len(await _backups(sessions, user_id))
-        await wait_for(lambda count=count: _taken_since(sessions, user_id), timeout=30, message="the next backup")
+        newest = (await _backups(sessions, user_id))[0].id
+        await _age(sessions)
+        await wait_for(lambda newest=newest: _next(sessions, user_id, newest), timeout=30, message="the next backup")
     kept = await _backups(sessions, user_id)
-    assert len(kept) == 2 and s3.keys() == sorted(b.object_key for b in kept)
+    assert s3.keys() == sorted(b.object_key for b in kept)
 
     # What the user wrote after the backup is undone by the restore; what was in it comes back.
     host.write_files(row.container_id, {"workspace/MEMORY.md": (b"overwritten\n", 0o644)})
@@ -100,6 +102,22 @@ async def test_backups_are_taken_kept_restored_and_deleted_with_the_account(flee
         assert (await session.scalars(select(BackupRestore))).all() == []
 
 
-async def _taken_since(sessions, user_id) -> bool:
-    newest = (await _backups(sessions, user_id))[0]
-    return datetime.now(UTC) - newest.created_at < timedelta(minutes=30)
+async def _age(sessions) -> None:
+    """Every backup two hours older: past BACKUP_INTERVAL_HOURS, so the next one is due."""
+    async with transaction(sessions) as session:
+        await session.execute(update(VolumeBackup).values(created_at=VolumeBackup.created_at - timedelta(hours=2)))
+
+
+async def _next(sessions, user_id, newest) -> bool:
+    """A backup newer than `newest`, with retention done: two kept."""
+    found = await _backups(sessions, user_id)
+    return found[0].id != newest and len(found) == 2
+
+
+def test_a_large_volume_goes_up_in_parts_and_comes_back_whole(database_url, s3):
+    """Past boto3's multipart threshold, from uneven chunks as an engine streams them."""
+    store = BackupStore(make_settings(database_url, **s3.settings()))
+    data = bytes(range(256)) * (20 * 4096)  # 20 MiB
+    chunks = (data[i : i + 777_777] for i in range(0, len(data), 777_777))
+    assert store.put("volumes/large.tar", chunks) == len(data)
+    assert b"".join(store.get("volumes/large.tar")) == data

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-import msgspec
 import pytest
 from sqlalchemy import func, select
 
@@ -96,13 +95,7 @@ async def test_a_backup_restores_what_the_assistant_had_written(cp, s3):  # noqa
     client = cp.engine_of(row)
     _write(client, row.container_id, "likes tea")
     # Backups on from now (the reconciler reads its settings each pass): the first is taken after the write.
-    cp.reconciler.settings = msgspec.structs.replace(
-        cp.reconciler.settings,
-        backup_bucket=s3.bucket,
-        backup_endpoint_url=s3.endpoint,
-        backup_access_key_id=s3.settings()["BACKUP_ACCESS_KEY_ID"],
-        backup_secret_access_key=s3.settings()["BACKUP_SECRET_ACCESS_KEY"],
-    )
+    cp.reconciler.settings = s3.turned_on(cp.reconciler.settings)
 
     async def backed_up():
         async with cp.sessions() as session:
