@@ -24,6 +24,7 @@ from yourclaw.runtime.container_spec import DATA_DIR, LABEL_USER, volume_name
 pytestmark = pytest.mark.engine
 
 FLEET = 3
+BIG = 32 * 1024 * 1024
 SIZED = {"VOLUME_DRIVER": "yourclaw-volumes", "VOLUME_SIZE": "64m", "CONTAINER_MEMORY": "256m"}
 
 
@@ -53,6 +54,12 @@ async def test_evacuating_a_host_moves_everyone_with_their_files_and_a_message_m
         await runtime_repo.set_draining(session, "yc-e2", False)
     for row in rows:
         _write(cp.e1, row.container_id, f"memory of {row.user_id}")
+    # One with something sizeable (a volume streams at what the engines and the network give; see the log's
+    # `volume_moved` seconds).
+    big = f"{DATA_DIR}/workspace/big.bin"
+    cp.e1.api.exec_start(
+        cp.e1.api.exec_create(rows[0].container_id, ["sh", "-c", f"head -c {BIG} /dev/urandom > {big}"])
+    )
 
     source_id, ids = await evacuation.start(cp.sessions, evacuation.Request("yc-e1"))
     assert len(ids) == FLEET
@@ -77,6 +84,9 @@ async def test_evacuating_a_host_moves_everyone_with_their_files_and_a_message_m
         assert _read(cp.e2, after.container_id).strip() == f"memory of {row.user_id}".encode()
         volume = cp.e2.api.inspect_volume(volume_name(row.user_id))
         assert volume["Driver"] == "yourclaw-volumes"
+    first = await cp.row(rows[0].user_id)
+    size = cp.e2.api.exec_start(cp.e2.api.exec_create(first.container_id, ["stat", "-c", "%s", big]))
+    assert int(size) == BIG
     # e1 keeps nothing of theirs: no container, no volume.
     left = cp.e1.api.containers(all=True, filters={"label": LABEL_USER})
     assert not [c for c in left if c["Labels"][LABEL_USER] in {str(u) for u in users}]
