@@ -10,4 +10,5 @@ pytest_plugins = [
     "tests.fixtures.openclaw",
     "tests.fixtures.llm_proxy",
     "tests.fixtures.log_scan",
+    "tests.fixtures.s3",
 ]

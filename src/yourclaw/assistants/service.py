@@ -28,6 +28,8 @@ _TROUBLED_PHASES = {
     "disconnected": "Your assistant has not checked in for a while; we are looking into it.",
     "unknown": "We cannot reach the machine your assistant runs on right now; retrying.",
     "restarting": "Your assistant is restarting.",
+    "moving": "Your assistant is moving to another machine; your messages wait and are answered after.",
+    "restoring": "Your assistant's files are being restored from a backup; your messages wait for it.",
 }
 _ERROR_REASON = "Your assistant could not be started. Try again; if it keeps failing, contact support."
 # Reasons come from the reconciler; one line of bounded length is all a status page should show.

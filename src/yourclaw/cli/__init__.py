@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from yourclaw.cli import rollouts, support
+from yourclaw.cli import rollouts, support, volumes
 from yourclaw.cli.daemons import cmd_dev, cmd_reconcile, cmd_serve, cmd_worker
 from yourclaw.cli.operator import (
     cmd_certs_host,
@@ -29,8 +29,9 @@ Start here:
   yourclaw worker           routes inbound WhatsApp messages and sends the outbox (several may run)
   yourclaw reconcile        the reconciler alone (several may run: one acts, the others stand by)
   yourclaw certs init       the CA and client certificate for the Docker hosts' mutual TLS
-  yourclaw hosts add NAME   register a Docker host (then: hosts list, hosts drain NAME)
+  yourclaw hosts add NAME   register a Docker host (then: hosts list, hosts drain NAME, hosts evacuate NAME)
   yourclaw users show EMAIL one user for support: subscription, credits, assistant, last poll, last error
+  yourclaw backups list U   a user's volume backups (then: backups restore USER)
   yourclaw db upgrade       apply the database migrations
   yourclaw keys rotate      re-encrypt stored secrets with the first ENCRYPTION_KEY
 
@@ -106,9 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     undrain = hosts.add_parser("undrain", help="place assistants on a host again")
     undrain.add_argument("name")
     undrain.set_defaults(func=lambda a: cmd_hosts_drain(a, draining=False))
+    volumes.add_host_parsers(hosts)
 
     rollouts.add_parser(sub)
     support.add_parser(sub)
+    volumes.add_parser(sub)
 
     keys = sub.add_parser("keys", help="encryption keys").add_subparsers(dest="keys_command", metavar="ACTION")
     keys.required = True

@@ -178,6 +178,18 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     memory_max_files: int = 200
     memory_read_max_bytes: int = 16 * 1024 * 1024
 
+    # Each user's volume backed up to S3-compatible storage (off while BACKUP_BUCKET is unset): one object per
+    # backup, every BACKUP_INTERVAL_HOURS; the newest BACKUP_KEEP are kept, and none older than BACKUP_KEEP_DAYS
+    # but the newest. The credentials are the control plane's alone (no container ever sees them).
+    backup_bucket: str | None = None
+    backup_endpoint_url: str | None = None
+    backup_region: str = "us-east-1"
+    backup_access_key_id: str | None = None
+    backup_secret_access_key: str | None = None
+    backup_interval_hours: float = 24.0
+    backup_keep: int = 7
+    backup_keep_days: float = 30.0
+
     mock_twilio: bool = False
     mock_containers: bool = False
     mock_stripe: bool = False
@@ -366,6 +378,9 @@ def _validate(settings: Settings) -> None:
         "memory_snapshot_max_bytes",
         "memory_max_files",
         "memory_read_max_bytes",
+        "backup_interval_hours",
+        "backup_keep",
+        "backup_keep_days",
         "typing_renew_seconds",
         "search_queries_per_day",
         "transcription_minutes_per_day",

@@ -51,6 +51,31 @@ async def notify_user_inbound(session: AsyncSession, user_id: uuid.UUID) -> None
     await session.execute(select(func.pg_notify(channels.USER_INBOUND, str(user_id))))
 
 
+async def retire_instance(session: AsyncSession, user_id: uuid.UUID, instance_id: str) -> int:
+    """The instance's container was stopped for good (its volume moved to another host, or restored): its
+    polls get nothing more (one may still be waiting on the server, its client gone) and what it held goes back
+    to the queue at once, so the next container does not wait out the lease. A message it had finished is
+    acked unanswered by the next one (the finished ids are kept on the volume, which moves with it). Returns how
+    many messages went back."""
+    await session.execute(
+        update(Assistant)
+        .where(Assistant.user_id == user_id)
+        .values(superseded_instance_ids=func.array_append(Assistant.superseded_instance_ids, instance_id))
+    )
+    result = await session.execute(
+        update(InboundMessage)
+        .where(
+            InboundMessage.user_id == user_id,
+            InboundMessage.status == "LEASED",
+            InboundMessage.lease_instance == instance_id,
+        )
+        .values(status="QUEUED", lease_until=None, lease_instance=None)
+    )
+    if result.rowcount:
+        await notify_user_inbound(session, user_id)
+    return result.rowcount
+
+
 async def hand_out(session: AsyncSession, user_id: uuid.UUID, *, instance_id: str, lease_seconds: int) -> Take:
     """Lease the user's oldest deliverable message (QUEUED, or LEASED with a lapsed lease) unless another
     is in flight. Every queued row of the user is locked, in queue order, so two concurrent polls of one
@@ -64,6 +89,15 @@ async def hand_out(session: AsyncSession, user_id: uuid.UUID, *, instance_id: st
         )
     ).all()
     if not rows:
+        return Take()
+    # Checked once the queue's locks are held, so a retirement (`retire_instance`) is either seen here or
+    # finds this lease and gives it back.
+    retired = await session.scalar(
+        select(Assistant.id).where(
+            Assistant.user_id == user_id, Assistant.superseded_instance_ids.any_() == instance_id
+        )
+    )
+    if retired is not None:
         return Take()
     # Compared here, on the row versions the lock returned, rather than in the WHERE clause: a
     # condition there would be judged on the snapshot taken before waiting for the lock. And against

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
+from yourclaw.runtime.moves import FinishMove, Move, Restore
 from yourclaw.runtime.pool import CreatePool, DestroyPool, HandOff, TakeName, WarmUp
 
 
@@ -84,3 +85,4 @@ class SetObserved:
 
 Action = Create | Start | Restart | WriteConfig | Diagnose | RemoveContainer | RemoveVolume | Fail | SetObserved
 Action |= CreatePool | HandOff | TakeName | DestroyPool | WarmUp  # the warm pool's (`runtime.pool`)
+Action |= Move | FinishMove | Restore  # the volume's own (`runtime.moves`)

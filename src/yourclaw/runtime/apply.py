@@ -22,6 +22,7 @@ from yourclaw.runtime.desired import render
 from yourclaw.runtime.host_client import HostUnavailable
 from yourclaw.runtime.host_handle import HostHandle
 from yourclaw.runtime.pool_apply import PoolSteps, WarmState
+from yourclaw.runtime.volume_apply import VolumeSteps
 
 log = structlog.get_logger(__name__)
 
@@ -43,7 +44,7 @@ def _short_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:500]
 
 
-class Applier(PoolSteps):
+class Applier(PoolSteps, VolumeSteps):
     def __init__(
         self,
         settings: Settings,
@@ -166,6 +167,12 @@ class Applier(PoolSteps):
                 await self._destroy_pool(action)
             case planner.WarmUp():
                 await self._warm_up(action)
+            case planner.Move():
+                await self._move(action)
+            case planner.FinishMove():
+                await self._finish_move(action)
+            case planner.Restore():
+                await self._restore(action)
 
     def _render(self, row: Assistant, generation: int):
         return render(

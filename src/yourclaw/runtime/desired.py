@@ -124,4 +124,7 @@ def to_desired(row: Assistant, rendered: Rendered) -> DesiredAssistant:
         volume=row.volume,
         handed_off_at=row.handed_off_at,
         template_hash=rendered.spec.template_hash,
+        move_requested_at=row.move_requested_at,
+        move_to=row.move_to_host_id,
+        moved_from=row.moved_from_host_id,
     )

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import tarfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import requests
 import structlog
 from docker.errors import APIError, DockerException, NotFound
 
-from yourclaw.runtime import volume_files
+from yourclaw.runtime import volume_files, volume_tar
 from yourclaw.runtime.certs import docker_client
 from yourclaw.runtime.container_spec import (
     DATA_DIR,
@@ -343,6 +344,24 @@ class DockerHost:
 
     def remove_volume_paths(self, volume: str, image: str, paths: Sequence[str]) -> None:
         volume_files.remove_paths(self._call, self._api, volume, image, paths)
+
+    @contextlib.contextmanager
+    def volume_out(self, volume: str, image: str) -> Iterator[Iterator[bytes] | None]:
+        """The whole volume as tar chunks, read inside the block; None when there is no such volume."""
+        with volume_tar.read(self._call, self._api, volume, image) as chunks:
+            yield chunks
+
+    def volume_in(self, spec: ContainerSpec, image: str, chunks: Iterable[bytes]) -> None:
+        """A fresh `spec.volume` (one left by an earlier attempt is removed first), made as any user's volume
+        is (`ensure_volume`: the configured driver and size), filled from a tar `volume_out` gave."""
+        self.remove_volume(spec.volume)
+        self.ensure_volume(spec)
+        volume_tar.write(self._call, self._api, spec.volume, image, chunks)
+
+    def stop(self, container_id: str) -> None:
+        """Stops it as `remove` does (OpenClaw shuts down cleanly) and keeps it."""
+        with contextlib.suppress(NotFound):
+            self._call(self._api.stop, container_id, timeout=STOP_GRACE_SECONDS)
 
     def watch_events(self, on_event: Callable[..., None]) -> None:
         """Blocks (its own thread): calls `on_event(action, container_id)` for every change to one of our

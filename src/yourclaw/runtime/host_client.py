@@ -5,7 +5,8 @@ at a time per host."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -136,6 +137,19 @@ class HostClient(Protocol):
     def remove_volume_paths(self, volume: str, image: str, paths: Sequence[str]) -> None:
         """Removes `paths` (files or directories, under the data directory) from the volume, the user's container
         running or not; a path or a volume that is not there is already gone."""
+        ...
+
+    def volume_out(self, volume: str, image: str) -> AbstractContextManager[Iterator[bytes] | None]:
+        """The whole volume as tar chunks (`runtime.volume_tar`), read inside the `with` block; None when the
+        volume does not exist. Nothing runs while it is read."""
+        ...
+
+    def volume_in(self, spec: ContainerSpec, image: str, chunks: Iterable[bytes]) -> None:
+        """`spec.volume` made afresh (an old one of that name removed first) and filled from such a tar."""
+        ...
+
+    def stop(self, container_id: str) -> None:
+        """Stops it (cleanly, as `remove` does) and keeps it."""
         ...
 
     def exec_detached(self, container_id: str, command: list[str]) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from yourclaw.runtime import pool
+from yourclaw.runtime import moves, pool
 from yourclaw.runtime.actions import (
     Action,
     Create,
@@ -27,6 +27,7 @@ from yourclaw.runtime.actions import (
 from yourclaw.runtime.host_client import ExitInfo, ObservedContainer, ObservedVolume
 
 # Not used here, but the applier and the tests name every action `planner.X`, the pool's among them.
+from yourclaw.runtime.moves import FinishMove, Move, Restore  # noqa: F401
 from yourclaw.runtime.pool import CreatePool, DestroyPool, HandOff, TakeName, WarmUp  # noqa: F401
 
 RETRY_BASE = timedelta(seconds=5)
@@ -76,6 +77,9 @@ class DesiredAssistant:
     template_hash: str = ""  # the container spec without its volume (what pool containers carry)
     handed_off_at: datetime | None = None
     phase_reason: str | None = None  # compared by `_set`, so an unchanged reason is no write (and no wake-up)
+    move_requested_at: datetime | None = None  # an operator's move to another host (`runtime.moves`)
+    move_to: uuid.UUID | None = None  # ... to this host (None: wherever there is room)
+    moved_from: uuid.UUID | None = None  # the host a move left, cleaned up once READY here
 
 
 @dataclass(frozen=True)
@@ -248,8 +252,10 @@ def plan(
     limits: Limits,
     *,
     pool_template: str | None = None,
+    restores: dict[uuid.UUID, uuid.UUID] | None = None,
 ) -> list[Action]:
-    """`pool_template` is the template hash pool containers must carry now (None: no pool at all)."""
+    """`pool_template` is the template hash pool containers must carry now (None: no pool at all); `restores`
+    maps an assistant to its pending backup restore."""
     by_id = {h.id: h for h in hosts}
     # Who owns a container: its user label, or for a handed-off pool container the row that names it.
     claimed = {a.container_id: a.user_id for a in assistants if a.container_id}
@@ -289,8 +295,13 @@ def plan(
             )
             actions += destroyed
 
+    volume_work, taken = moves.plan(
+        assistants, by_id, observed.containers, load, restores or {}, now, choose_host, owner_of
+    )
+    actions += volume_work
+
     for a in assistants:
-        if not a.wanted:
+        if not a.wanted or a.id in taken:
             continue
         host = by_id.get(a.host_id) if a.host_id else None
         if a.host_id is None or host is None:
@@ -330,8 +341,8 @@ def plan(
                 continue  # the pool's own, sorted by `pool.survey`
             user_id = owner_of(c)
             owner = wanted.get(user_id) if user_id else None
-            if owner is not None and owner.host_id == host_id:
-                continue
+            if owner is not None and (owner.host_id == host_id or owner.moved_from == host_id):
+                continue  # a move's old container goes with `FinishMove`, once the new one is READY
             row = known.get(user_id) if user_id else None
             deleted = row is not None and not row.wanted
             if deleted or now.timestamp() - c.created > limits.orphan_grace.total_seconds():

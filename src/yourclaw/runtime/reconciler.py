@@ -27,7 +27,7 @@ from yourclaw.kit.crypto import SecretBox
 from yourclaw.kit.settings import Settings
 from yourclaw.observability import metrics
 from yourclaw.protocol import tokens
-from yourclaw.runtime import desired, memory, planner, user_data, workspace
+from yourclaw.runtime import backups, desired, memory, planner, user_data, workspace
 from yourclaw.runtime import repository as repo
 from yourclaw.runtime.apply import Applier
 from yourclaw.runtime.host_client import HostClient, ObservedContainer, ObservedVolume
@@ -221,6 +221,7 @@ class Reconciler:
             loaded = await repo.load_assistants(session, volume_retention=self.limits.volume_retention)
             token_for = await tokens.current_tokens(session, self.secrets)
             google_for = await repo.connected_google(session)
+            restores = await repo.pending_restores(session)
         rows = [row for row, _ in loaded]
         timezone_for = {row.id: timezone for row, timezone in loaded}
         calls_before = {h.id: self._handle(h).client.api_calls for h in host_rows}
@@ -282,7 +283,7 @@ class Reconciler:
             failed_starts=dict(self.failed_starts),
         )
         template = desired.pool_template(self.settings) if any(v.warm_pool for v in views) else None
-        actions = planner.plan(wanted, views, observed, now, self.limits, pool_template=template)
+        actions = planner.plan(wanted, views, observed, now, self.limits, pool_template=template, restores=restores)
         report.actions = actions
         if actions:
             applier = Applier(
@@ -321,12 +322,16 @@ class Reconciler:
 
         async def run() -> None:
             try:
-                await user_data.purge_deleted_accounts(self.sessions, answered, len(answered) == len(host_rows))
+                await user_data.purge_deleted_accounts(
+                    self.settings, self.sessions, answered, len(answered) == len(host_rows)
+                )
                 if await user_data.fulfil_exports(self.settings, self.sessions, answered):
                     self._wake.set()  # there may be more
                 if await memory.fulfil_memory_requests(self.settings, self.sessions, answered):
                     self._wake.set()
                 await user_data.forget_old_exports(self.settings, self.sessions)
+                if self.settings.backup_bucket and await backups.take_due(self.settings, self.sessions, answered):
+                    self._wake.set()  # there may be more due
             except Exception as exc:  # noqa: BLE001  (tried again at the next pass)
                 log.warning("user_data_jobs_failed", error=type(exc).__name__)
 

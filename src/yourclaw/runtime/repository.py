@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from yourclaw.db.models import Assistant, HostServer, User, UserIntegration
+from yourclaw.db.models import Assistant, BackupRestore, HostServer, User, UserIntegration
 
 # --- what a pass reads ------------------------------------------------------------------------------
 
@@ -44,6 +44,17 @@ async def connected_google(session: AsyncSession) -> dict[uuid.UUID, tuple[str, 
     for user_id, service in rows.all():
         found.setdefault(user_id, []).append(service)
     return {user_id: tuple(sorted(services)) for user_id, services in found.items()}
+
+
+async def pending_restores(session: AsyncSession) -> dict[uuid.UUID, uuid.UUID]:
+    """Per assistant, the oldest backup restore an operator asked for and the fleet has not done yet."""
+    rows = await session.execute(
+        select(Assistant.id, BackupRestore.id)
+        .join(Assistant, Assistant.user_id == BackupRestore.user_id)
+        .where(BackupRestore.status == "PENDING")
+        .order_by(BackupRestore.requested_at.desc())
+    )
+    return dict(rows.all())  # the oldest last, so it wins
 
 
 # --- what it writes ---------------------------------------------------------------------------------

@@ -5,7 +5,8 @@
   memory/, and whatever the assistant keeps there), read as a tar through the Docker API into the export row.
   The rest of the volume (openclaw.json with the assistant's token, OpenClaw's state database) stays out.
 - a deleted account's containers and volumes, removed on every host (a warm-pool container it was handed is
-  found by its renamed name, its volume by the container's mounts); done once every host has answered.
+  found by its renamed name, its volume by the container's mounts), and its volume's backups in the backup
+  bucket; done once every host and the bucket have answered.
 
 Each item is its own transaction: one that fails stays local and is tried again at the next pass.
 """
@@ -16,12 +17,14 @@ import uuid
 from collections.abc import Mapping
 from datetime import timedelta
 
+import anyio
 import structlog
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from yourclaw.db.models import AccountDeletion, Assistant, DataExport
 from yourclaw.kit.settings import Settings
+from yourclaw.runtime.backup_store import BackupStore
 from yourclaw.runtime.container_spec import container_name, volume_name
 from yourclaw.runtime.host_client import ArchiveTooLarge
 from yourclaw.runtime.host_handle import HostHandle
@@ -94,6 +97,7 @@ async def forget_old_exports(settings: Settings, sessions: async_sessionmaker[As
 
 
 async def purge_deleted_accounts(
+    settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
     handles: Mapping[uuid.UUID, HostHandle],
     all_hosts_answered: bool,
@@ -126,7 +130,14 @@ async def purge_deleted_accounts(
         except Exception as exc:  # noqa: BLE001  (that host is tried again next pass)
             complete = False
             log.warning("account_purge_failed", host=handle.client.name, error=type(exc).__name__)
-    # Backups of the volume, once there are any, are removed here too, before the deletion is marked done.
+    if settings.backup_bucket:
+        try:
+            store = BackupStore(settings)
+            for user_id in users:  # by the user's prefix: their backup rows went with their account
+                await anyio.to_thread.run_sync(store.delete_user, user_id)
+        except Exception as exc:  # noqa: BLE001  (tried again next pass)
+            complete = False
+            log.warning("account_backups_purge_failed", error=type(exc).__name__)
     if complete:
         async with sessions() as session, session.begin():
             await session.execute(

@@ -1,14 +1,13 @@
 """Reading and removing files on a volume through the Docker API, for the user's own data (the export, the
 memory files), whether or not the user's container runs.
 
-Both go through a helper container of the assistant's image with the volume mounted, no network and no
-capabilities, which carries no `managed` label (the reconciler's lists never see it) and is removed at once.
-A read never starts it: the engine serves `get_archive` from a created container's mounts, so nothing of the
-user's runs. A removal has to run `rm`, as the volume's owner, and nothing else."""
+Both go through `volume_tar`'s helper container (the assistant's image, the volume mounted, no network and
+no capabilities, no `managed` label, removed at once). A read never starts it: the engine serves
+`get_archive` from a created container's mounts, so nothing of the user's runs. A removal has to run `rm`, as
+the volume's owner, and nothing else."""
 
 from __future__ import annotations
 
-import contextlib
 import io
 import posixpath
 import tarfile
@@ -16,7 +15,8 @@ from collections.abc import Callable, Sequence
 
 from docker.errors import NotFound
 
-from yourclaw.runtime.container_spec import DATA_DIR, LABEL_ROLE
+from yourclaw.runtime import volume_tar
+from yourclaw.runtime.container_spec import DATA_DIR
 from yourclaw.runtime.host_client import ArchiveTooLarge, HostUnavailable
 
 OWNER = "1000:1000"  # the image's user, who owns every file the assistant writes
@@ -40,24 +40,6 @@ def read_bounded(chunks, max_bytes: int) -> bytes:
     return bytes(out)
 
 
-def _helper(call: Callable, api, volume: str, image: str, role: str, mode: str, **create) -> str:
-    return call(
-        api.create_container,
-        image=image,
-        labels={LABEL_ROLE: role},
-        volumes=[DATA_DIR],
-        network_disabled=True,
-        host_config=api.create_host_config(
-            binds={volume: {"bind": DATA_DIR, "mode": mode}},
-            network_mode="none",
-            cap_drop=["ALL"],
-            security_opt=["no-new-privileges"],
-        ),
-        detach=True,
-        **create,
-    )["Id"]
-
-
 def archive_paths(
     call: Callable, api, volume: str, image: str, paths: Sequence[str], max_bytes: int
 ) -> dict[str, bytes | None] | None:
@@ -67,10 +49,9 @@ def archive_paths(
         call(api.inspect_volume, volume)
     except NotFound:
         return None
-    helper = _helper(call, api, volume, image, "volume-reader", "ro")
     out: dict[str, bytes | None] = {}
     left = max_bytes
-    try:
+    with volume_tar.helper(call, api, volume, image, writable=False, role="volume-reader") as helper:
         for path in paths:
             try:
                 stream, _ = call(api.get_archive, helper, _under_data_dir(path))
@@ -79,10 +60,7 @@ def archive_paths(
                 continue
             out[path] = read_bounded(stream, left)
             left -= len(out[path] or b"")
-        return out
-    finally:
-        with contextlib.suppress(NotFound):
-            call(api.remove_container, helper, force=True)
+    return out
 
 
 def remove_paths(call: Callable, api, volume: str, image: str, paths: Sequence[str]) -> None:
@@ -92,17 +70,12 @@ def remove_paths(call: Callable, api, volume: str, image: str, paths: Sequence[s
         call(api.inspect_volume, volume)
     except NotFound:
         return
-    helper = _helper(
-        call, api, volume, image, "volume-writer", "rw", user=OWNER, entrypoint=["rm", "-rf", "--"], command=targets
-    )
-    try:
+    remover = {"user": OWNER, "entrypoint": ["rm", "-rf", "--"], "command": targets}
+    with volume_tar.helper(call, api, volume, image, writable=True, role="volume-writer", **remover) as helper:
         call(api.start, helper)
         result = call(api.wait, helper, timeout=REMOVE_TIMEOUT_SECONDS)
         if (result or {}).get("StatusCode") != 0:
             raise HostUnavailable(f"removing files from {volume} failed (exit {(result or {}).get('StatusCode')})")
-    finally:
-        with contextlib.suppress(NotFound):
-            call(api.remove_container, helper, force=True)
 
 
 def tar_members(archive: bytes) -> list[tuple[str, bytes]]:

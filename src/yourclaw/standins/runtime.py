@@ -4,6 +4,7 @@ protocol run their real code paths; only Docker is missing."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import secrets
@@ -12,7 +13,7 @@ import tarfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -283,6 +284,30 @@ class StandinHost:
                 shutil.rmtree(target, ignore_errors=True)
             else:
                 target.unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def volume_out(self, volume: str, image: str) -> Iterator[Iterator[bytes] | None]:
+        """The volume as Docker's archive names it (its files under `.openclaw/`), in one chunk."""
+        self.api_calls += 1
+        if volume not in self._volumes:
+            yield None
+            return
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            tar.add(self._volume_dir(volume), arcname=".openclaw")
+        yield iter([buffer.getvalue()])
+
+    def volume_in(self, spec: ContainerSpec, image: str, chunks: Iterable[bytes]) -> None:
+        self.remove_volume(spec.volume)
+        with self._lock:
+            self._volumes[spec.volume] = (spec.user_id, spec.pool_id)
+        target = self._volume_dir(spec.volume)
+        target.mkdir(parents=True)
+        with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
+            for member in tar.getmembers():
+                if member.name.startswith(".openclaw/") and (member.isfile() or member.isdir()):
+                    member.name = member.name.removeprefix(".openclaw/")
+                    tar.extract(member, target, filter="data")
 
     def watch_events(self, on_event: Callable[..., None]) -> None:
         self._on_event = on_event

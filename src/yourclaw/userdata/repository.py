@@ -21,6 +21,7 @@ from yourclaw.db.models import (
     AssistantAutomation,
     AssistantEvent,
     AssistantToken,
+    BackupRestore,
     BillingCustomer,
     CreditLedgerEntry,
     CreditReservation,
@@ -41,6 +42,7 @@ from yourclaw.db.models import (
     UserCredits,
     UserIntegration,
     UserPhone,
+    VolumeBackup,
 )
 
 # Every table with a user's rows: deleted with the user (by cascade), and read into the export where the
@@ -71,6 +73,8 @@ OWNED: dict[type, str | None] = {
     PhoneAttempts: None,
     DataExport: None,
     MemoryRequest: None,  # snapshots of the memory files, which the export carries whole from the volume
+    VolumeBackup: None,  # copies of the volume, whose workspace the export carries; removed with the account
+    BackupRestore: None,
 }
 # Columns never exported: secrets (even encrypted), our internal bookkeeping of the fleet.
 SECRET_COLUMNS = {
@@ -82,6 +86,8 @@ SECRET_COLUMNS = {
     "workspace_tar",
     "host_server_id",
     "container_id",
+    "move_to_host_id",
+    "moved_from_host_id",
     "container_spec_hash",
     "config_hash",
     "instance_id",

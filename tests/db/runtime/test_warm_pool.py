@@ -280,7 +280,7 @@ async def test_the_purge_removes_a_deleted_accounts_handed_off_container_and_its
     others = {c.id for c in client.list_containers()} - {row_a.container_id}
     await _delete_account(sessions, user_a)
 
-    assert await user_data.purge_deleted_accounts(sessions, reconciler.handles, True) == 1
+    assert await user_data.purge_deleted_accounts(reconciler.settings, sessions, reconciler.handles, True) == 1
     assert {c.id for c in client.list_containers()} == others  # the pool's own are not the purge's
     assert row_a.volume not in {v.name for v in client.list_volumes()}
     async with sessions() as session:

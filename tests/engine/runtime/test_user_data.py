@@ -122,7 +122,7 @@ async def test_an_export_is_fulfilled_and_a_deleted_account_purged(
         async with transaction(sessions) as session:
             await session.delete(await session.get(User, user_id))
             session.add(AccountDeletion(user_id=user_id))
-        assert await user_data.purge_deleted_accounts(sessions, handles, all_hosts_answered=True) == 1
+        assert await user_data.purge_deleted_accounts(settings, sessions, handles, all_hosts_answered=True) == 1
         with closing(engines.e1.client(timeout=60)) as client:
             with pytest.raises(docker.errors.NotFound):
                 client.containers.get(container_id)

@@ -1,5 +1,6 @@
 """Every table, imported here so Alembic sees the whole metadata."""
 
+from yourclaw.db.models.backups import BackupRestore, VolumeBackup
 from yourclaw.db.models.billing import (
     ApiKey,
     BillingCustomer,
@@ -26,6 +27,8 @@ from yourclaw.db.models.userdata import AccountDeletion, DataExport, MemoryReque
 from yourclaw.db.models.users import PhoneAttempts, User, UserPhone
 
 __all__ = [
+    "BackupRestore",
+    "VolumeBackup",
     "AccountDeletion",
     "DataExport",
     "ApiKey",

@@ -26,6 +26,8 @@ ASSISTANT_PHASES = (
     "unknown",
     "deleting",
     "failed",
+    "moving",  # its volume is on its way to another host (`runtime.volume_apply`); messages wait
+    "restoring",  # a backup is being written into a fresh volume for it; messages wait
 )
 
 
@@ -85,12 +87,18 @@ class Assistant(Base):
     desired_generation: Mapped[int] = mapped_column(BigInteger, server_default=text("1"))
     recreate_requested_at: Mapped[datetime | None]
     deleted_at: Mapped[datetime | None]
+    # An operator's move (`yourclaw hosts evacuate`): to `move_to_host_id`, or wherever the reconciler finds
+    # room when NULL. Cleared once the volume has reached its new host.
+    move_requested_at: Mapped[datetime | None]
+    move_to_host_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("host_servers.id", ondelete="SET NULL"))
 
     # Observed state.
     status: Mapped[str] = mapped_column(String(20), server_default=text("'NONE'"))
     phase: Mapped[str] = mapped_column(String(20), server_default=text("'none'"))
     host_server_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("host_servers.id", ondelete="SET NULL"))
     container_id: Mapped[str | None] = mapped_column(String(100))
+    # The host a move left: its container and volume are removed once the assistant is READY on the new one.
+    moved_from_host_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("host_servers.id", ondelete="SET NULL"))
     # The user's data volume when it is not the one named after them: one that came with a pool container.
     volume: Mapped[str | None] = mapped_column(String(100))
     # When a pool container became this user's: its provisioning clock starts then, not at its creation.

@@ -18,6 +18,8 @@ const PHASE_TEXT = {
   disconnected: "Not checking in — we are looking into it",
   crash_loop: "Stopping unexpectedly — being restarted",
   unknown: "Its machine is not answering — retrying",
+  moving: "Moving to another machine — messages wait for it",
+  restoring: "Restoring a backup — messages wait for it",
   deleting: "Being removed",
   failed: "Could not be started",
   none: "Not created yet",
