@@ -26,6 +26,10 @@ from yourclaw.server.state import AppState
 
 pytestmark = pytest.mark.db
 
+# "At once" for a poll that waits 30 s: far under its wait, so it was ended, not timed out, however busy the
+# machine. How fast it really is belongs to bench/webhook.py.
+AT_ONCE = 10.0
+
 INBOUND = "/api/v1/runtime/inbound"
 
 
@@ -212,7 +216,7 @@ async def test_instance_or_generation_changes_notify_the_reconciler(served, data
 
 async def test_a_waiting_poll_holds_no_database_connection_and_wakes_per_user(served, assistant):
     waiter = served.state.inbound
-    poll = asyncio.create_task(_poll(served.http, assistant.token, wait=5))
+    poll = asyncio.create_task(_poll(served.http, assistant.token, wait=30))
     # Registered first, then it looks in the queue once: wait until that look is over too.
     await wait_for(
         lambda: waiter.waiting(assistant.user_id) == 1 and served.state.engine.pool.checkedout() == 0,
@@ -224,8 +228,8 @@ async def test_a_waiting_poll_holds_no_database_connection_and_wakes_per_user(se
     loop = asyncio.get_running_loop()
     started = loop.time()
     assert waiter.wake(assistant.user_id) == 1
-    response = await asyncio.wait_for(poll, 2)
-    assert response.status_code == 204 and loop.time() - started < 1
+    response = await asyncio.wait_for(poll, AT_ONCE)
+    assert response.status_code == 204 and loop.time() - started < AT_ONCE
     assert waiter.waiting() == 0
 
 
@@ -238,11 +242,11 @@ async def test_a_newer_poll_ends_an_older_one_of_the_same_user(served, assistant
     await wait_for(lambda: waiter.waiting(assistant.user_id) == 1, message="the first poll to wait")
     newer = asyncio.create_task(_poll(served.http, assistant.token, wait=30))
     started = loop.time()
-    assert (await asyncio.wait_for(older, 2)).status_code == 204 and loop.time() - started < 1
+    assert (await asyncio.wait_for(older, AT_ONCE)).status_code == 204 and loop.time() - started < AT_ONCE
     await wait_for(lambda: waiter.waiting(assistant.user_id) == 1, message="the newer poll to wait")
     assert not newer.done()
     waiter.shutdown()
-    assert (await asyncio.wait_for(newer, 2)).status_code == 204
+    assert (await asyncio.wait_for(newer, AT_ONCE)).status_code == 204
 
 
 async def test_shutdown_releases_waiting_polls_at_once(served, sessions, assistant):
@@ -256,10 +260,10 @@ async def test_shutdown_releases_waiting_polls_at_once(served, sessions, assista
     loop = asyncio.get_running_loop()
     started = loop.time()
     waiter.shutdown()
-    responses = await asyncio.wait_for(asyncio.gather(*polls), 2)
+    responses = await asyncio.wait_for(asyncio.gather(*polls), AT_ONCE)
     assert [r.status_code for r in responses] == [204] * 3
-    assert loop.time() - started < 1
+    assert loop.time() - started < AT_ONCE
 
     started = loop.time()
-    late = await asyncio.wait_for(_poll(served.http, assistant.token, wait=30), 2)
-    assert late.status_code == 204 and loop.time() - started < 1
+    late = await asyncio.wait_for(_poll(served.http, assistant.token, wait=30), AT_ONCE)
+    assert late.status_code == 204 and loop.time() - started < AT_ONCE
