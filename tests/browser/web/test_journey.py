@@ -232,7 +232,7 @@ def test_the_whole_journey(browser, dev_server: DevServer, screen: Screen) -> No
         reminder = page.locator('#activity-list li[data-kind="automation_set"]').first
         expect(reminder).to_contain_text("Reminder set", timeout=STEP_TIMEOUT)
         expect(reminder).to_contain_text("stretch —")
-        page.locator("#activity").scroll_into_view_if_needed()
+        page.evaluate("document.querySelector('#activity').scrollIntoView({block: 'center'})")
         shots.take("activity")
 
         # A first conversation through the simulator: the assistant's reply shows up.
@@ -251,7 +251,8 @@ def test_the_whole_journey(browser, dev_server: DevServer, screen: Screen) -> No
         # The reply's thinking was metered: the usage view shows what it cost, on which model, for what.
         expect(page.locator("#spend-summary")).to_contain_text("Claude Sonnet 5", timeout=STEP_TIMEOUT)
         expect(page.locator("#spend .legend")).to_contain_text("Answering you")
-        page.locator("#spend").scroll_into_view_if_needed()
+        # Scrolled from inside the page: the section may be drawn afresh (the usage refreshes) at any moment.
+        page.evaluate("document.querySelector('#spend').scrollIntoView({block: 'center'})")
         shots.take("usage-spend")
 
         # A key that is not one: the words say why, under the field, on screen; the code stays in the API.

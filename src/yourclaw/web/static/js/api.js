@@ -48,12 +48,35 @@ export async function api(method, path, body) {
   return data;
 }
 
+// The signed-in pages' calls in flight, so that signing out can let them finish first: one still going when
+// the session ends would come back 401 for nothing.
+const inFlight = new Set();
+let closing = false;
+
 // For the signed-in pages: a 401 means the session ended, so go and sign in again.
 export async function authed(method, path, body) {
+  if (closing) return new Promise(() => {}); // the page is on its way out: pollers wait for nothing
+  const call = api(method, path, body);
+  inFlight.add(call);
   try {
-    return await api(method, path, body);
+    return await call;
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) toLogin();
+    throw error;
+  } finally {
+    inFlight.delete(call);
+  }
+}
+
+// Ends the session: no new call starts, the ones in flight finish, then the session is deleted. Undone (calls
+// start again) when the deletion fails, so the page keeps working.
+export async function signOut() {
+  closing = true;
+  await Promise.allSettled([...inFlight]);
+  try {
+    await api("DELETE", "/session");
+  } catch (error) {
+    closing = false;
     throw error;
   }
 }

@@ -1,5 +1,5 @@
 // The dashboard: sidebar (a menu on phones), and its sections, each a module talking to /api/v1.
-import { api, authed } from "./api.js";
+import { authed, signOut } from "./api.js";
 import { mountAccount } from "./account.js";
 import { mountActivity } from "./activity.js";
 import { mountAssistant } from "./assistant.js";
@@ -35,7 +35,7 @@ followScroll(sidebar.querySelectorAll("nav a"));
 
 $("sign-out").addEventListener("click", async () => {
   try {
-    await api("DELETE", "/session");
+    await signOut();
   } catch (error) {
     toastError(error);
     return;
