@@ -1,6 +1,6 @@
 """Everyday senses with the real OpenClaw image: web search through our proxy with "typing…" while it runs;
 a voice note transcribed through our proxy, a picture the user sends reaching the model as an image, and a
-picture the assistant makes reaching WhatsApp as media (skipped: see its reason). Brave, the transcriber,
+picture the assistant makes reaching WhatsApp as media. Brave, the transcriber,
 Anthropic and Twilio are local stand-ins, spoken to by our proxies and the real SDKs; no search or
 transcription key is ever in the container.
 
@@ -29,6 +29,7 @@ from tests.harness.journey_support import (
     describe_calls,
     docker_call,
     key_sightings,
+    log_lines,
     message_calls,
     run_in,
     split_body,
@@ -150,10 +151,6 @@ async def test_web_search_goes_through_our_proxy_with_typing_and_no_key_in_the_c
             raise
 
 
-@pytest.mark.skip(
-    reason="with the real image a voice note reached the assistant but not the transcription proxy (no request "
-    "arrived); pictures both ways not run yet"
-)
 @pytest.mark.timeout(1800)
 async def test_voice_notes_and_pictures_both_ways_with_the_real_image(senses):
     cp, brave, transcriber = senses
@@ -164,6 +161,7 @@ async def test_voice_notes_and_pictures_both_ways_with_the_real_image(senses):
             await _voice_and_pictures(user, cp, transcriber)
         except BaseException:
             print("\n==== LLM calls ====\n" + "\n".join(describe_calls(message_calls(cp.llm))))
+            await _print_gateway_logs(cp)
             raise
 
 
@@ -224,3 +222,11 @@ async def _voice_and_pictures(user: User, cp: ControlPlane, transcriber: Transcr
     usage = await user.api("GET", "/usage", 200)
     by_service = {row["service"]: row for row in usage["senses"]}
     assert by_service["transcription"]["units"] == 5 and by_service["transcription"]["millicents"] > 0
+
+
+async def _print_gateway_logs(cp: ControlPlane) -> None:
+    """The gateway log of every container of the run: why a voice note or a picture went astray."""
+    for container in await asyncio.to_thread(cp.oc.client.containers.list, all=True):
+        print(f"\n==== gateway log of {container.short_id} ====")
+        for _, line in await docker_call(log_lines, cp.oc, container.id):
+            print(line)

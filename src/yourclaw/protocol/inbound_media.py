@@ -122,15 +122,16 @@ async def offer_media(
         async with transaction(sessions) as session:
             entries = await queue.cache_message_media(session, message.id, message.user_id, resolve)
 
+    if not any("media_id" in entry for entry in entries):
+        return []
+    # The address the assistant's config names (`runtime.desired.api_url_for`): its host's own when it has
+    # one, which is often the only one its containers reach.
+    async with transaction(sessions) as session:
+        base_url = await queue.host_runtime_api_url(session, message.user_id) or settings.assistant_api_url
     links = []
     for entry in entries:
         if "media_id" not in entry:
             continue
-        url = signed_url(
-            settings,
-            uuid.UUID(entry["media_id"]),
-            settings.media_url_ttl_seconds,
-            base_url=settings.assistant_api_url,
-        )
+        url = signed_url(settings, uuid.UUID(entry["media_id"]), settings.media_url_ttl_seconds, base_url=base_url)
         links.append(MediaLink(url=url, content_type=str(entry.get("content_type") or DEFAULT_CONTENT_TYPE)))
     return links

@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yourclaw.db import channels
-from yourclaw.db.models import Assistant, InboundMessage, Media, Outbox
+from yourclaw.db.models import Assistant, HostServer, InboundMessage, Media, Outbox
 
 # Long enough for a held message (quiet hours, outside the 24-hour window) to still have its picture
 # when it finally goes; a cleanup may delete rows past `expires_at`.
@@ -293,6 +293,15 @@ async def load_media(session: AsyncSession, media_id: uuid.UUID) -> tuple[str, b
         )
     ).first()
     return (row.content_type, row.data) if row else None
+
+
+async def host_runtime_api_url(session: AsyncSession, user_id: uuid.UUID) -> str | None:
+    """What the containers of the user's host call to reach us, when that host names its own address."""
+    return await session.scalar(
+        select(HostServer.runtime_api_url)
+        .join(Assistant, Assistant.host_server_id == HostServer.id)
+        .where(Assistant.user_id == user_id)
+    )
 
 
 async def cache_message_media(

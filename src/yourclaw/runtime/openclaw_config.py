@@ -207,8 +207,8 @@ def render(
     transcription: bool = False,
 ) -> dict:
     """Only keys the pinned OpenClaw accepts (tests/e2e/runtime/test_openclaw_config.py runs `openclaw config
-    validate` on this with the plugin installed); hot-reloadable except `gateway.*`, which never changes
-    for an assistant. `timezone` is the user's (IANA, None when unknown), `active_hours` when heartbeats
+    validate` on this with the plugin installed); hot-reloadable except `gateway.*` and `memory.search`, which
+    never change for an assistant. `timezone` is the user's (IANA, None when unknown), `active_hours` when heartbeats
     may run on their clock (None: around the clock). `search`: web search is offered (through our proxy, with the
     assistant token as the provider's key); without it the tool is off rather than broken. `transcription`:
     voice notes are transcribed (through our proxy, the same way); without it audio understanding is off and the
@@ -223,8 +223,16 @@ def render(
     providers = {"anthropic": anthropic}
     if transcription:
         # Audio understanding resolves its key as model calls do: the provider entry carries the token. No
-        # model is listed, so the agent never runs one of this provider's.
-        providers[TRANSCRIPTION_PLUGIN] = {"baseUrl": api + TRANSCRIPTION_PROXY_PATH, "apiKey": token, "models": []}
+        # model is listed, so the agent never runs one of this provider's. Unlike model calls, OpenClaw's
+        # transcription requests do not trust the configured origin: its SSRF guard refuses the control plane's
+        # private address ("SsrFBlockedError") unless this provider may reach private networks. The opt-in
+        # exists only per provider (not on the `tools.media.models` entry), and this one only calls our proxy.
+        providers[TRANSCRIPTION_PLUGIN] = {
+            "baseUrl": api + TRANSCRIPTION_PROXY_PATH,
+            "apiKey": token,
+            "models": [],
+            "request": {"allowPrivateNetwork": True},
+        }
     for purpose in BACKGROUND_PURPOSES:
         providers[_background_provider_id(purpose)] = _background_provider(api, token, purpose)
     defaults: dict = {
@@ -260,6 +268,10 @@ def render(
             "web": {"search": _web_search(search), "fetch": {"enabled": True}},
             "media": _media(api, transcription),
         },
+        # Memory search by keywords only, deliberately: OpenClaw's default embeddings are OpenAI's, which would
+        # pick up the `openai` provider that only exists for transcription and post every memory sync to our
+        # transcription proxy.
+        "memory": {"search": {"provider": "none"}},
         "browser": {"enabled": True, "headless": True, "noSandbox": True, "executablePath": BROWSER_EXECUTABLE},
         "cron": {"enabled": True},
         # The weekly Skill Workshop review is a full agent turn on the user's model, even with nothing to review.

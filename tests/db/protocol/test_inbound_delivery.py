@@ -34,7 +34,7 @@ from tests.harness.live_server import LiveServer
 from tests.harness.settings import make_settings
 from tests.harness.waiting import wait_for
 from yourclaw.db.engine import transaction
-from yourclaw.db.models import InboundMessage, Media, Outbox
+from yourclaw.db.models import Assistant, HostServer, InboundMessage, Media, Outbox
 from yourclaw.protocol import repository as inbound_queue
 from yourclaw.standins.assistant import StandinAssistant
 
@@ -357,6 +357,28 @@ async def test_media_on_a_host_that_is_not_twilios_is_never_fetched(database_url
     assert elsewhere.authorizations == []
     row = await inbound_row(sessions, message_id)
     assert row.media == [{"error": "MEDIA_HOST_NOT_ALLOWED", "content_type": "image/jpeg"}]
+
+
+async def test_media_urls_name_the_address_the_assistants_host_reaches_us_on(database_url, db, sessions, alice):
+    """A host with its own runtime address (a private network, say): its containers reach us only there, so
+    the media of their messages is offered there too, as their config's apiUrl is."""
+    settings = make_settings(database_url, RUNTIME_API_URL="http://assistants.internal:8000")
+    async with transaction(sessions) as session:
+        host = HostServer(name="private", docker_url="tcp://10.9.0.2:2376", runtime_api_url="http://10.9.0.1:8000")
+        session.add(host)
+        await session.flush()
+        assistant = await session.get(Assistant, alice.assistant_id)
+        assistant.host_server_id = host.id
+        stored = await inbound_queue.store_media(
+            session, alice.user_id, source="inbound", content_type="image/png", data=b"png"
+        )
+    media_id = str(stored)
+    async with serve(settings) as served:
+        await queue_message(
+            sessions, alice.user_id, "look", media=[{"media_id": media_id, "content_type": "image/png"}]
+        )
+        (offered,) = only_message(await poll(served.http, alice, wait=5))["media"]
+    assert offered["url"].startswith(f"http://10.9.0.1:8000/api/v1/media/{media_id}?")
 
 
 # --- end to end with the stand-in assistant ---------------------------------------------------------

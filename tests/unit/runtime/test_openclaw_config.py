@@ -96,9 +96,13 @@ def test_voice_notes_are_transcribed_through_the_control_planes_proxy_with_the_a
         "baseUrl": "http://10.0.0.1:8000/transcribe/v1",
         "apiKey": "yca_t",
         "models": [],
+        # The control plane is on a private address, which OpenClaw's SSRF guard refuses to media providers.
+        "request": {"allowPrivateNetwork": True},
     }
     assert "openai" in config["plugins"]["allow"]
     assert not any(model.startswith("openai/") for model in config["agents"]["defaults"]["models"])
+    # Nor do memory embeddings: OpenClaw's default (OpenAI's) would post them to the transcription proxy.
+    assert config["memory"] == {"search": {"provider": "none"}}
 
 
 def test_without_a_transcription_key_audio_is_off_and_the_agent_says_it_cannot_listen():

@@ -20,6 +20,7 @@ import { FinishedIds } from "./finished.js";
 import { describe } from "./http.js";
 import { sendPayload } from "./outbound.js";
 import { Poller } from "./poller.js";
+import { savedContentType } from "./turn.js";
 
 // The control plane splits long texts for WhatsApp itself and accepts up to 20,000 characters.
 const TEXT_CHUNK_LIMIT = 20_000;
@@ -107,7 +108,7 @@ async function runMonitor(ctx) {
     setStatus,
     saveMedia: async (bytes, contentType) => {
       const saved = await pluginRuntime.channel.media.saveMediaBuffer(bytes, contentType, "inbound");
-      return { path: saved.path, contentType: saved.contentType ?? contentType };
+      return { path: saved.path, contentType: savedContentType(saved.contentType, contentType) };
     },
     runTurn: async ({ message, mediaFacts, deliver, mediaMissing }) => {
       const media = await inboundMedia(message, mediaFacts);

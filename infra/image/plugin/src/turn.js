@@ -10,6 +10,18 @@ export const TURN_ATTEMPTS = 3;
 const TURN_RETRY_DELAY_MS = 3_000;
 const MEDIA_DOWNLOAD_TIMEOUT_MS = 120_000;
 
+// What OpenClaw's media store sniffs when the bytes name only their container: an Ogg stream without an
+// Opus or Vorbis header it knows is "application/ogg", which OpenClaw then treats as a document instead of
+// audio to transcribe. The type the control plane passes on (WhatsApp's, audio/ogg for a voice note) is
+// the better one then.
+const CONTAINER_ONLY_TYPES = new Set(["application/ogg", "application/octet-stream"]);
+
+/** The type of a saved attachment: OpenClaw's sniffed one, unless it names only the container. */
+export function savedContentType(sniffed, declared) {
+  if (!sniffed) return declared;
+  return CONTAINER_ONLY_TYPES.has(sniffed) && declared && !CONTAINER_ONLY_TYPES.has(declared) ? declared : sniffed;
+}
+
 /** Downloads our signed media URLs (no auth: the signature is the permission) and stores them. */
 export async function fetchInboundMedia(media, { save, signal }) {
   const saved = [];

@@ -11,6 +11,7 @@ import { FinishedIds } from "../src/finished.js";
 import { HttpError, requestWithRetry } from "../src/http.js";
 import { postMessage, sendPayload } from "../src/outbound.js";
 import { Poller, turnInFlight } from "../src/poller.js";
+import { savedContentType } from "../src/turn.js";
 import { FakeControlPlane } from "./fake-control-plane.js";
 
 let fake;
@@ -154,6 +155,14 @@ test("media goes up first, then the message names it; inbound media is downloade
   assert.equal(turn.mediaFacts.length, 1);
   assert.equal(turn.mediaFacts[0].contentType, "image/jpeg");
   await p.stop();
+});
+
+test("a saved attachment keeps the type sniffed from its bytes, unless they name only their container", () => {
+  assert.equal(savedContentType("application/ogg", "audio/ogg"), "audio/ogg"); // a voice note
+  assert.equal(savedContentType("application/octet-stream", "audio/amr"), "audio/amr");
+  assert.equal(savedContentType("image/png", "image/jpeg"), "image/png"); // the bytes win over a wrong label
+  assert.equal(savedContentType("application/ogg", undefined), "application/ogg");
+  assert.equal(savedContentType(undefined, "audio/ogg"), "audio/ogg");
 });
 
 test("409 and 401 back off instead of hammering; a config change polls at once with the new token", async () => {
