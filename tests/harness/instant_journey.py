@@ -4,18 +4,37 @@ an image upgrade, measured the same way whether the assistant comes from the war
 
 from __future__ import annotations
 
+import asyncio
 import time
 
+import docker.errors
 from sqlalchemy import update
 
 from tests.harness.journey import Figures, onboard
-from tests.harness.journey_support import STEP_TIMEOUT, User, docker_call, first_log, log_lines, memory_usage
+from tests.harness.journey_support import (
+    STEP_TIMEOUT,
+    User,
+    docker_call,
+    first_log,
+    inspect,
+    log_lines,
+    memory_usage,
+)
 from tests.harness.waiting import wait_for
 from yourclaw.db.engine import transaction
 from yourclaw.db.models import Assistant
 from yourclaw.runtime.container_spec import LABEL_POOL
 
 POOL_WARM_TIMEOUT = 180.0
+
+
+async def _stopped_at(oc, container_id: str) -> float | None:
+    """Now, if the container no longer runs (stopped or gone)."""
+    try:
+        running = (await docker_call(inspect, oc, container_id))["State"]["Running"]
+    except docker.errors.NotFound:
+        running = False
+    return None if running else time.time()
 
 
 def _pool_containers(oc) -> list[str]:
@@ -70,13 +89,23 @@ async def walk_instant(user: User, figures: Figures, *, warm: bool) -> None:
     figures.span("second reply (webhook -> reply at Twilio)", second.asked_at, second.reply.seen_at)
     figures.span("  second: webhook -> the agent's LLM call", second.asked_at, second.call_at)
 
-    # An image upgrade: the assistant is away from the image change until READY on the new container.
+    # An image upgrade. "downtime": from the image change until READY on the new container; "away": from the
+    # old container's stop, which is the part a new container's start-up makes (its OpenClaw boot and first poll).
     upgraded_at = time.time()
     async with transaction(cp.sessions) as session:
         await session.execute(update(Assistant).where(Assistant.user_id == user.user_id).values(image=oc.upgrade_image))
     cp.reconciler.wake()
-    after = await user.ready(other_than=row.container_id, timeout=STEP_TIMEOUT * 4)
-    figures.span("image upgrade: downtime (image changed -> READY again)", upgraded_at, time.time())
+    stopped = asyncio.create_task(
+        wait_for(lambda: _stopped_at(oc, row.container_id), timeout=STEP_TIMEOUT * 4, interval=0.1, message="stop")
+    )
+    try:
+        after = await user.ready(other_than=row.container_id, timeout=STEP_TIMEOUT * 4)
+    except BaseException:
+        stopped.cancel()
+        raise
+    back_at = time.time()
+    figures.span("image upgrade: downtime (image changed -> READY again)", upgraded_at, back_at)
+    figures.span("image upgrade: away (old container stopped -> READY again)", await stopped, back_at)
     assert after.volume == row.volume  # the same volume: the workspace and conversation came along
     again = await user.turn("do you still know my name?", "Yes, Ana.")
     figures.span("after upgrade: reply (webhook -> Twilio)", again.asked_at, again.reply.seen_at)

@@ -4,6 +4,7 @@
 // token at once — and never the gateway (which would cut running turns). Outbound: every send OpenClaw
 // makes on this channel (replies, cron, heartbeats, the message tool) becomes a POST /outbound.
 import { randomBytes, randomUUID } from "node:crypto";
+import nodeModule from "node:module";
 import { hostname } from "node:os";
 import path from "node:path";
 
@@ -142,6 +143,13 @@ async function runMonitor(ctx) {
     },
   });
   log?.info?.(`yourclaw: polling as ${INSTANCE_ID} at generation ${config.generation}`);
+  // The gateway's start-up modules are loaded by now: Node's compile cache (on the volume, NODE_COMPILE_CACHE in
+  // the image) is written at once, so the next container on this volume finds them compiled however this one ends.
+  try {
+    nodeModule.flushCompileCache?.();
+  } catch {
+    // Only an optimisation.
+  }
   setStatus({ connected: false, lastError: null });
   await poller.run(ctx.abortSignal);
   setStatus({ running: false, connected: false });
