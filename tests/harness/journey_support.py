@@ -319,7 +319,10 @@ def key_sightings(oc: OpenClawEngine, container_id: str, keys: tuple[str, ...]) 
     state cache) and /tmp, the environment of every process, and the container's configured environment.
     The files are taken out with tar and searched here, so no key is ever handed to the container."""
     found = []
-    code, archive, err = run_in(oc, container_id, "tar", "-cf", "-", "--ignore-failed-read", HOME, "/tmp")
+    # Node's compile cache (V8 code of OpenClaw's modules) is written while the gateway runs; read as it grows,
+    # the archive can come out cut short.
+    tar_args = ("tar", "-cf", "-", "--ignore-failed-read", "--exclude=*/compile-cache", HOME, "/tmp")
+    code, archive, err = run_in(oc, container_id, *tar_args)
     assert code in (0, 1) and archive, f"tar of the container's files failed ({code}): {err[-500:]!r}"
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         for member in tar:

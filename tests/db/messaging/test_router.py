@@ -321,12 +321,18 @@ async def test_ready_but_disconnected_queues_and_the_user_hears_once_per_wait(se
     router = InboundRouter(settings, sessions)
     assert await router.send_waiting_notices() == 0  # the same wait: no second notice
 
-    # The assistant took and finished the first one a while ago; the second now waits on its own.
+    # The assistant took and finished the first one a while ago; the second now waits on its own (routed as
+    # long ago: its wait is counted from then, whatever the time the routers took).
     async with transaction(sessions) as s:
         await s.execute(
             update(InboundMessage)
             .where(InboundMessage.id == first)
             .values(status="DONE", deliveries=1, acked_at=func.now() - timedelta(seconds=5))
+        )
+        await s.execute(
+            update(InboundMessage)
+            .where(InboundMessage.id == second)
+            .values(routed_at=func.now() - timedelta(seconds=5))
         )
     assert await router.send_waiting_notices() == 1
     assert await router.send_waiting_notices() == 0
