@@ -104,3 +104,14 @@ class Shots:
             if v.get("impact") in BLOCKING_IMPACTS
         ]
         assert not blocking, f"{name}: accessibility violations: {blocking}"
+
+
+def signed_in_page(context, base_url: str, email: str, errors: list[str]) -> Page:
+    """A page of `context` signed in as `email` through dev sign-in and a session cookie, its console errors and
+    uncaught exceptions collected into `errors`."""
+    page = context.new_page()
+    page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    token = context.request.post(f"{base_url}/api/v1/dev/login", data={"email": email}).json()
+    assert context.request.post(f"{base_url}/api/v1/session", data={"access_token": token["access_token"]}).ok
+    return page

@@ -13,6 +13,7 @@ import uuid
 import httpx
 from playwright.sync_api import expect
 
+from tests.browser.web.support import signed_in_page
 from tests.harness.dev_journey import Newcomer
 from tests.harness.dev_server import ARTIFACTS, DevServer
 
@@ -52,11 +53,7 @@ def test_memory_is_listed_and_forgotten_with_a_confirmation(browser, dev_server:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     errors: list[str] = []
     try:
-        page = context.new_page()
-        page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        token = context.request.post(f"{dev_server.url}/api/v1/dev/login", data={"email": email}).json()
-        assert context.request.post(f"{dev_server.url}/api/v1/session", data={"access_token": token["access_token"]}).ok
+        page = signed_in_page(context, dev_server.url, email, errors)
         page.goto(f"{dev_server.url}/dashboard#memory")
 
         files = page.locator("#memory-files details")

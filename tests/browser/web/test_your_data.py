@@ -11,6 +11,7 @@ import zipfile
 
 from playwright.sync_api import expect
 
+from tests.browser.web.support import signed_in_page
 from tests.harness.dev_server import ARTIFACTS, DevServer
 
 STEP_TIMEOUT = 20_000
@@ -21,11 +22,7 @@ def test_download_and_delete_with_a_typed_confirmation(browser, dev_server: DevS
     context = browser.new_context(viewport={"width": 1280, "height": 860}, accept_downloads=True)
     errors: list[str] = []
     try:
-        page = context.new_page()
-        page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        token = context.request.post(f"{dev_server.url}/api/v1/dev/login", data={"email": email}).json()
-        assert context.request.post(f"{dev_server.url}/api/v1/session", data={"access_token": token["access_token"]}).ok
+        page = signed_in_page(context, dev_server.url, email, errors)
         page.goto(f"{dev_server.url}/dashboard#your-data")
         expect(page.locator("#acct-email")).to_have_text(email, timeout=STEP_TIMEOUT)
 
