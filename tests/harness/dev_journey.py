@@ -25,7 +25,7 @@ class Newcomer:
         sent = await self.client.post("/api/v1/dev/simulator/messages", json={"text": text}, headers=self.headers)
         assert sent.status_code == 202, sent.text
 
-    async def verify_and_pay(self) -> None:
+    async def verify(self) -> None:
         phone = await self.client.post("/api/v1/users/me/phone", json={"phone": self.phone}, headers=self.headers)
         assert phone.status_code == 200, phone.text
         await self.whatsapp(phone.json()["verification"]["message"])
@@ -35,6 +35,9 @@ class Newcomer:
             return bool((me.get("phone") or {}).get("verified"))
 
         await wait_for(verified, timeout=30, message="the number verified")
+
+    async def verify_and_pay(self) -> None:
+        await self.verify()
         checkout = await self.client.post("/api/v1/checkout", headers=self.headers)
         assert checkout.status_code == 200, checkout.text
         paid = await self.client.post(checkout.json()["checkout_url"] + "/pay")

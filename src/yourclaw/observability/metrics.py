@@ -68,6 +68,18 @@ RECONCILE_ACTIONS = Counter(
 HOSTS = Gauge(f"{PREFIX}_hosts", "Docker hosts by reachability (reachable, unreachable, draining).", ["state"])
 ASSISTANTS = Gauge(f"{PREFIX}_assistants", "Assistants the reconciler manages, by phase.", ["phase"])
 
+BACKUPS = Counter(
+    f"{PREFIX}_backups",
+    "Volume backups the reconciler tried, by outcome (ok, failed; skipped when the volume was not there).",
+    ["outcome"],
+)
+BACKUP_SECONDS = Histogram(
+    f"{PREFIX}_backup_seconds",
+    "Streaming one volume into the backup bucket, for the backups that went up.",
+    buckets=(0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0),
+)
+BACKUP_BYTES = Counter(f"{PREFIX}_backup_bytes", "Bytes of the volume backups that went up.")
+
 # --- the LLM proxy --------------------------------------------------------------------------------------------
 
 LLM_CALLS = Counter(f"{PREFIX}_llm_calls", "Model calls the proxy settled, by model.", ["model"])

@@ -10,6 +10,7 @@ BACKUP_KEEP, and none older than BACKUP_KEEP_DAYS but the newest. A restore is a
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from yourclaw.db import channels
 from yourclaw.db.models import Assistant, BackupRestore, VolumeBackup
 from yourclaw.kit.settings import Settings
+from yourclaw.observability import metrics
 from yourclaw.runtime import volume_tar
 from yourclaw.runtime.backup_store import BackupStore, object_key
 from yourclaw.runtime.container_spec import volume_name
@@ -87,12 +89,21 @@ async def take(
         with handle.client.volume_out(row.volume or volume_name(row.user_id), settings.assistant_image) as chunks:
             return None if chunks is None else store.put(key, volume_tar.without(chunks))
 
-    size = await anyio.to_thread.run_sync(stream, limiter=handle.limiter)
+    started = time.monotonic()
+    try:
+        size = await anyio.to_thread.run_sync(stream, limiter=handle.limiter)
+    except Exception:
+        metrics.BACKUPS.labels("failed").inc()
+        raise
     if size is None:
+        metrics.BACKUPS.labels("skipped").inc()
         return None
     async with sessions() as session, session.begin():
         backup = VolumeBackup(id=backup_id, user_id=row.user_id, object_key=key, size_bytes=size, created_at=now)
         session.add(backup)
+    metrics.BACKUPS.labels("ok").inc()
+    metrics.BACKUP_SECONDS.observe(time.monotonic() - started)
+    metrics.BACKUP_BYTES.inc(size)
     await retain(settings, sessions, store, row.user_id)
     log.info("volume_backed_up", user_id=str(row.user_id), bytes=size)
     return backup

@@ -2,9 +2,11 @@
 
 It checks what Twilio checks (basic auth as account SID + auth token, `whatsapp:+E164` numbers, a body or
 a content template, the 1600-character limit, URLs), answers with Twilio's JSON shapes and error codes,
-and records every message it accepted. Tests inject failures (HTTP 500, 429, error 63016, a response
-lost after the message was accepted, a response held back until released) and ask for signed status
-callbacks or signed inbound webhooks. `yourclaw dev` (MOCK_TWILIO) runs one in-process.
+and records every message it accepted. Like Twilio with test credentials, it refuses sends to its documented
+magic recipients (`+15005550004` has unsubscribed: 21610), so a dev walk can meet a refusal too. Tests
+inject failures (HTTP 500, 429, error 63016, a response lost after the message was accepted, a response held
+back until released) and ask for signed status callbacks or signed inbound webhooks. `yourclaw dev`
+(MOCK_TWILIO) runs one in-process.
 
 The server runs in a thread of its own; the helpers that post to our app (`post_inbound`, `post_status`)
 block, so async tests call them through `asyncio.to_thread` when the app runs in their own event loop.
@@ -38,6 +40,14 @@ API = "/2010-04-01/Accounts/"
 WHATSAPP_ADDRESS = re.compile(r"^whatsapp:\+[1-9][0-9]{6,14}$")
 DEV_ACCOUNT_SID = "AC" + "0" * 32
 HOLD_TIMEOUT = 60.0
+# Twilio's test-credential recipients and the error each send to them gets (twilio.com/docs/iam/test-credentials).
+MAGIC_RECIPIENTS = {
+    "+15005550001": (21211, "The 'To' number +15005550001 is not a valid phone number."),
+    "+15005550002": (21612, "The 'To' phone number is not currently reachable via SMS or WhatsApp."),
+    "+15005550003": (21408, "Permission to send an SMS or WhatsApp message has not been enabled for the region."),
+    "+15005550004": (21610, "Attempt to send to unsubscribed recipient"),
+    "+15005550009": (21614, "'To' number is not a valid mobile number"),
+}
 
 
 def _sid(prefix: str) -> str:
@@ -335,6 +345,8 @@ class TwilioStandin:
 
         with self._lock:
             self.attempts += 1
+            if magic := MAGIC_RECIPIENTS.get(to.removeprefix("whatsapp:")):
+                return twilio_error(400, *magic)
             plan = self._plans.popleft() if self._plans else _Plan("pass")
             if plan.kind == "error":
                 return twilio_error(plan.status, plan.code, plan.message)

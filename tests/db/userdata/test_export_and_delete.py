@@ -1,7 +1,8 @@
 """The user's own data on `yourclaw dev` (the API, the worker, the reconciler and the stand-in runtime in one child
-process, the Stripe stand-in recording to its state file): the export carries the messages and the assistant's
-memory files read off its volume; the deletion cancels the subscription, removes the volume, leaves no row, and
-signing in again with the same email starts from nothing while the old session stays ended."""
+process, the Stripe stand-in recording to its state file, volume backups into a real S3 API): the export carries
+the messages and the assistant's memory files read off its volume; the deletion cancels the subscription, removes
+the volume and every backup, leaves no row, and signing in again with the same email starts from nothing while
+the old session stays ended."""
 
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ MEMORY = "# Memory\n\n- Prefers tea to coffee.\n- Sister: Ines, birthday 3 March
 
 
 @pytest.fixture
-def dev(database_url):
-    with running_dev_server(database_url, "user-data") as server:
+def dev(database_url, s3):
+    with running_dev_server(database_url, "user-data", **s3.settings()) as server:
         yield server
 
 
@@ -46,6 +47,10 @@ async def _export(client: httpx.AsyncClient) -> zipfile.ZipFile:
     answer = await wait_for(ready, timeout=30, interval=0.2, message="the export")
     assert answer.headers["content-type"] == "application/zip"
     return zipfile.ZipFile(io.BytesIO(answer.content))
+
+
+def _backups_of(s3, user_id: str) -> list[str]:
+    return [key for key in s3.keys() if key.startswith(f"volumes/{user_id}/")]
 
 
 async def _rows_naming(sessions, user_id: uuid.UUID) -> dict[str, int]:
@@ -67,7 +72,7 @@ async def _rows_naming(sessions, user_id: uuid.UUID) -> dict[str, int]:
     return {name: count for name, count in counts.items() if count}
 
 
-async def test_export_then_delete_leaves_nothing(dev, sessions):
+async def test_export_then_delete_leaves_nothing(dev, sessions, s3):
     async with httpx.AsyncClient(base_url=dev.url, timeout=15) as client:
         owner = Newcomer(client, EMAIL)
         await owner.sign_in()
@@ -98,6 +103,9 @@ async def test_export_then_delete_leaves_nothing(dev, sessions):
         assert not any(n.endswith("openclaw.json") for n in names)
         assert b"token_hash" not in everything and b"encrypted" not in everything
 
+        # The reconciler has backed the volume up (the first backup is due once the assistant is placed).
+        await wait_for(lambda: _backups_of(s3, user_id), timeout=30, interval=0.2, message="a backup of the volume")
+
         # Deleting needs the user's confirmation, and the session's CSRF token.
         unconfirmed = await client.delete("/api/v1/users/me", headers=owner.headers)
         assert unconfirmed.status_code == 400 and unconfirmed.json()["code"] == "CONFIRMATION_REQUIRED"
@@ -117,6 +125,7 @@ async def test_export_then_delete_leaves_nothing(dev, sessions):
             return not _volume(dev, user_id).exists() and tombstone is not None and tombstone.fleet_purged_at
 
         await wait_for(purged, timeout=30, interval=0.2, message="the volume removed")
+        assert s3.keys() == [], "every backup of the account is gone from the bucket"
 
         # The old session is over, even once the same person signs up again.
         async with httpx.AsyncClient(base_url=dev.url, timeout=15, cookies=old_cookies) as stale:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from structlog.testing import capture_logs
 
 from yourclaw.llm.usage import Usage, UsageReader
 
@@ -101,3 +102,16 @@ def test_a_stream_is_started_by_its_first_event():
     assert not reader.started and not reader.known
     reader.feed(sse(START))
     assert reader.started and reader.known
+
+
+def test_a_usage_field_we_do_not_price_is_reported_once_and_counts_nothing():
+    """A field Anthropic adds to usage is money we might not be charging: the operator hears of it once a
+    process, not once a call."""
+    field = "tokens_of_a_kind_not_yet_priced"
+    with capture_logs() as logs:
+        for _ in range(3):
+            usage = Usage()
+            usage.update({"input_tokens": 5, "output_tokens": 2, field: 40})
+            assert (usage.input_tokens, usage.output_tokens) == (5, 2)
+    reports = [entry for entry in logs if entry["event"] == "llm_usage_unknown_fields"]
+    assert reports == [{"event": "llm_usage_unknown_fields", "fields": [field], "log_level": "warning"}]

@@ -57,7 +57,8 @@ def test_promtool_accepts_the_rules():
 
 @needs_promtool
 def test_the_rules_fire_on_what_they_watch(tmp_path):
-    """promtool's rule unit tests: a stuck router and an unreachable host page; a healthy minute does not."""
+    """promtool's rule unit tests: a stuck router and an unreachable host page; a healthy minute does not; backups
+    that all fail warn, one user's failing backup among others that go up does not."""
     (tmp_path / "alerts.yml").write_text((HERE / "alerts.yml").read_text())
     (tmp_path / "tests.yml").write_text(
         """
@@ -88,6 +89,31 @@ tests:
             exp_annotations:
               summary: "1 Docker host(s) unreachable: their assistants are down"
               runbook: "`yourclaw hosts`; the host's last_error says why."
+  - interval: 1m
+    input_series:  # every backup fails: the alert fires once it has lasted 30 minutes
+      - series: 'yourclaw_backups_total{outcome="failed", instance="r"}'
+        values: '0+1x60'
+    alert_rule_test:
+      - eval_time: 20m
+        alertname: YourClawBackupsFailing
+        exp_alerts: []
+      - eval_time: 45m
+        alertname: YourClawBackupsFailing
+        exp_alerts:
+          - exp_labels: {severity: warn}
+            exp_annotations:
+              summary: "No volume backup has succeeded in two hours (45 failed)"
+              runbook: "The reconciler's log for backup_failed; `yourclaw backups list USER`; the BACKUP_* settings."
+  - interval: 1m
+    input_series:  # one user's volume fails while the others go up: not this alert
+      - series: 'yourclaw_backups_total{outcome="failed", instance="r"}'
+        values: '0+1x60'
+      - series: 'yourclaw_backups_total{outcome="ok", instance="r"}'
+        values: '0+5x60'
+    alert_rule_test:
+      - eval_time: 45m
+        alertname: YourClawBackupsFailing
+        exp_alerts: []
 """
     )
     result = subprocess.run([PROMTOOL, "test", "rules", "tests.yml"], cwd=tmp_path, capture_output=True, text=True)
