@@ -15,6 +15,7 @@ from litestar.di import Provide
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from yourclaw.kit.di import DbSession, SettingsDep
+from yourclaw.protocol import media_repository as media_repo
 from yourclaw.protocol import media_urls
 from yourclaw.protocol import repository as queue
 from yourclaw.protocol.auth import AssistantOwner, provide_assistant
@@ -138,7 +139,7 @@ class ProtocolController(Controller):
             raise TextTooLong(f"The text is longer than {MAX_TEXT_CHARS} characters")
         if not data.text.strip() and data.media_id is None:
             raise EmptyMessage("A message needs text or media")
-        if data.media_id is not None and not await queue.owns_media(db_session, user_id, data.media_id):
+        if data.media_id is not None and not await media_repo.owns_media(db_session, user_id, data.media_id):
             raise UnknownMedia("No such media: upload it first with POST /runtime/media")
         stored = await store_outbound(
             db_session,
@@ -172,13 +173,13 @@ class ProtocolController(Controller):
         if size == 0:
             raise EmptyMedia("The request body (the media's bytes) is empty")
         quota = settings.media_quota_bytes
-        media_id = await queue.store_upload(
+        media_id = await media_repo.store_upload(
             db_session, assistant.user_id, content_type=content_type, data=b"".join(chunks), quota=quota
         )
         if media_id is None:
             raise MediaQuotaExceeded(
                 f"Stored media is limited to {quota} bytes per user and this upload would pass it; "
-                f"uploads expire {queue.MEDIA_RETENTION.days} days after they are made"
+                f"uploads expire {media_repo.MEDIA_RETENTION.days} days after they are made"
             )
         return MediaStored(media_id=media_id)
 
@@ -206,7 +207,7 @@ class MediaController(Controller):
             raise MediaUrlExpired("This media link has expired")
         if check != "valid":
             raise MediaUrlInvalid("This media link is not valid")
-        found = await queue.load_media(db_session, media_id)
+        found = await media_repo.load_media(db_session, media_id)
         if found is None:
             raise MediaNotFound("This media is gone")
         content_type, data = found

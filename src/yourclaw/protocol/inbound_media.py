@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from yourclaw.db.engine import transaction
 from yourclaw.kit.settings import Settings
-from yourclaw.protocol import repository as queue
+from yourclaw.protocol import media_repository as media_repo
 from yourclaw.protocol.media_urls import signed_url
 from yourclaw.protocol.repository import HandedOut
 
@@ -96,7 +96,7 @@ async def offer_media(
     """Our signed URLs for the message's media, fetching from Twilio first if this is its first hand-out.
     No database connection is held while Twilio answers."""
     entries = message.media
-    pending = [e for e in entries if queue.needs_fetch(e)]
+    pending = [e for e in entries if media_repo.needs_fetch(e)]
     if pending:
         results = await asyncio.gather(
             *(
@@ -110,7 +110,7 @@ async def offer_media(
         def resolve(current: list[dict]) -> list[tuple[dict, bytes | None]]:
             out: list[tuple[dict, bytes | None]] = []
             for entry in current:
-                result = by_url.get(str(entry.get("url"))) if queue.needs_fetch(entry) else None
+                result = by_url.get(str(entry.get("url"))) if media_repo.needs_fetch(entry) else None
                 if result is None:
                     out.append((entry, None))
                 elif result.error is not None:
@@ -120,14 +120,14 @@ async def offer_media(
             return out
 
         async with transaction(sessions) as session:
-            entries = await queue.cache_message_media(session, message.id, message.user_id, resolve)
+            entries = await media_repo.cache_message_media(session, message.id, message.user_id, resolve)
 
     if not any("media_id" in entry for entry in entries):
         return []
     # The address the assistant's config names (`runtime.desired.api_url_for`): its host's own when it has
     # one, which is often the only one its containers reach.
     async with transaction(sessions) as session:
-        base_url = await queue.host_runtime_api_url(session, message.user_id) or settings.assistant_api_url
+        base_url = await media_repo.host_runtime_api_url(session, message.user_id) or settings.assistant_api_url
     links = []
     for entry in entries:
         if "media_id" not in entry:

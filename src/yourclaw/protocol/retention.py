@@ -32,7 +32,7 @@ from yourclaw.accounts.service import PHONE_ATTEMPT_WINDOW
 from yourclaw.db.engine import transaction
 from yourclaw.db.models import EarlyDeliveryStatus
 from yourclaw.kit.settings import Settings
-from yourclaw.protocol import repository as queue
+from yourclaw.protocol import media_repository as media_repo
 from yourclaw.protocol import tokens
 
 log = structlog.get_logger(__name__)
@@ -52,7 +52,7 @@ def _steps(settings: Settings) -> dict[str, Step]:
     now = datetime.now(UTC)
     unproven_before = now - timedelta(days=settings.unverified_phone_retention_days)
     return {
-        "media": lambda s: queue.delete_expired_media(s, limit=BATCH),
+        "media": lambda s: media_repo.delete_expired_media(s, limit=BATCH),
         "assistant_tokens": lambda s: tokens.delete_ended(s, ended_before=now - TOKEN_KEPT_AFTER_END, limit=BATCH),
         "unverified_phones": lambda s: accounts_repo.delete_unproven_phones(
             s, code_expired_before=unproven_before, limit=BATCH

@@ -24,7 +24,7 @@ from yourclaw.db import channels
 from yourclaw.db.models import Assistant, BackupRestore, VolumeBackup
 from yourclaw.kit.settings import Settings
 from yourclaw.observability import metrics
-from yourclaw.runtime import volume_tar
+from yourclaw.runtime import pending_requests, volume_tar
 from yourclaw.runtime.backup_store import BackupStore, object_key
 from yourclaw.runtime.container_spec import volume_name
 from yourclaw.runtime.host_handle import HostHandle
@@ -69,14 +69,17 @@ async def take_due(
     async with sessions() as session:
         rows = await due(session, settings, set(handles))
     store = BackupStore(settings)
-    taken = 0
-    for row in rows:
-        try:
-            await take(settings, sessions, handles[row.host_server_id], store, row)
-            taken += 1
-        except Exception as exc:  # noqa: BLE001  (one user's backup never stops the others; tried next round)
-            log.warning("backup_failed", user_id=str(row.user_id), error=type(exc).__name__)
-    return taken
+
+    def failed(row: Assistant, exc: Exception) -> None:  # one user's backup never stops the others
+        log.warning("backup_failed", user_id=str(row.user_id), error=type(exc).__name__)
+
+    return await pending_requests.fulfil(
+        rows,
+        handles,
+        host_of=lambda row: row.host_server_id,
+        step=lambda row, handle: take(settings, sessions, handle, store, row),
+        failed=failed,
+    )
 
 
 async def take(

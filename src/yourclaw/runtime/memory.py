@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from yourclaw.db.models import Assistant, MemoryRequest
 from yourclaw.kit.settings import Settings
+from yourclaw.runtime import pending_requests
 from yourclaw.runtime.container_spec import volume_name
 from yourclaw.runtime.host_client import ArchiveTooLarge
 from yourclaw.runtime.host_handle import HostHandle
@@ -103,8 +104,8 @@ async def _do(settings: Settings, handle: HostHandle, volume: str, action: str, 
 async def fulfil_memory_requests(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], handles: Mapping[uuid.UUID, HostHandle]
 ) -> int:
-    """Does the pending requests whose volume's host answered this pass, oldest first; returns how many."""
-    done = 0
+    """Does the pending requests whose volume's host answered this pass, oldest first (a user's in turn);
+    returns how many."""
     async with sessions() as session:
         pending = (
             await session.execute(
@@ -122,35 +123,31 @@ async def fulfil_memory_requests(
                 .limit(BATCH)
             )
         ).all()
-    waiting: set[uuid.UUID] = set()  # a user whose earlier request waits: theirs are done in order
-    for request_id, user_id, action, path, host_id, volume in pending:
-        values: dict[str, object]
-        if user_id in waiting:
-            continue
-        if host_id is None:
-            values = {"status": "DONE", "files": [], "files_total": 0}  # never placed: nothing remembered
-        elif (handle := handles.get(host_id)) is None:
-            waiting.add(user_id)  # its host did not answer this pass: the next one tries again
-            continue
-        else:
-            try:
-                values = await _do(settings, handle, volume or volume_name(user_id), action, path)
-            except ArchiveTooLarge:
-                values = {
-                    "status": "FAILED",
-                    "error": f"The assistant's memory files are larger than can be shown "
-                    f"({settings.memory_read_max_bytes // (1024 * 1024)} MiB, MEMORY_READ_MAX_BYTES)",
-                }
-            except ValueError:
-                values = {"status": "FAILED", "error": "That is not one of the assistant's memory files"}
-            except Exception as exc:  # noqa: BLE001  (tried again next pass; one request never stops the rest)
-                log.warning("memory_request_failed", request_id=str(request_id), error=type(exc).__name__)
-                waiting.add(user_id)
-                continue
+
+    async def step(request, handle: HostHandle | None) -> dict[str, object]:
+        if handle is None:
+            return {"status": "DONE", "files": [], "files_total": 0}  # never placed: nothing remembered
+        try:
+            return await _do(
+                settings, handle, request.volume or volume_name(request.user_id), request.action, request.path
+            )
+        except ArchiveTooLarge:
+            return {
+                "status": "FAILED",
+                "error": f"The assistant's memory files are larger than can be shown "
+                f"({settings.memory_read_max_bytes // (1024 * 1024)} MiB, MEMORY_READ_MAX_BYTES)",
+            }
+        except ValueError:
+            return {"status": "FAILED", "error": "That is not one of the assistant's memory files"}
+
+    def failed(request, exc: Exception) -> None:
+        log.warning("memory_request_failed", request_id=str(request.id), error=type(exc).__name__)
+
+    async def record(request, values: dict[str, object]) -> None:
         async with sessions() as session, session.begin():
             finished = await session.scalar(
                 update(MemoryRequest)
-                .where(MemoryRequest.id == request_id, MemoryRequest.status == "PENDING")
+                .where(MemoryRequest.id == request.id, MemoryRequest.status == "PENDING")
                 .values(finished_at=func.now(), **values)
                 .returning(MemoryRequest.finished_at)
             )
@@ -160,11 +157,19 @@ async def fulfil_memory_requests(
                 superseded = ("DONE", "FAILED") if values["status"] == "DONE" else ("FAILED",)
                 await session.execute(
                     delete(MemoryRequest).where(
-                        MemoryRequest.user_id == user_id,
-                        MemoryRequest.id != request_id,
+                        MemoryRequest.user_id == request.user_id,
+                        MemoryRequest.id != request.id,
                         MemoryRequest.status.in_(superseded),
                     )
                 )
-        log.info("memory_request_done", request_id=str(request_id), action=action, status=values["status"])
-        done += 1
-    return done
+        log.info("memory_request_done", request_id=str(request.id), action=request.action, status=values["status"])
+
+    return await pending_requests.fulfil(
+        pending,
+        handles,
+        host_of=lambda request: request.host_server_id,
+        step=step,
+        failed=failed,
+        record=record,
+        in_turn=lambda request: request.user_id,  # a user's requests are done in order
+    )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import threading
 import time
 import uuid
@@ -27,13 +26,15 @@ from yourclaw.kit.crypto import SecretBox
 from yourclaw.kit.settings import Settings
 from yourclaw.observability import metrics
 from yourclaw.protocol import tokens
-from yourclaw.runtime import backups, desired, memory, planner, user_data, workspace
+from yourclaw.runtime import desired, planner, workspace
 from yourclaw.runtime import repository as repo
 from yourclaw.runtime.apply import Applier
+from yourclaw.runtime.container_deaths import RecentDeaths
 from yourclaw.runtime.host_client import HostClient, ObservedContainer, ObservedVolume
 from yourclaw.runtime.host_handle import HostHandle
 from yourclaw.runtime.hosts import record_host
 from yourclaw.runtime.pool_apply import WarmState
+from yourclaw.runtime.user_data_tasks import UserDataTasks
 
 log = structlog.get_logger(__name__)
 
@@ -46,7 +47,6 @@ HOST_SILENT_AFTER = 10.0
 PENDING = object()  # a host still answering: no information this pass, and no failure either
 VOLUME_PASS_EVERY = 60.0
 DEBOUNCE = 0.02
-DIED_MEMORY = 5.0  # how long a "die" event overrides a list that still says "running"
 
 HostFactory = Callable[[HostServer], HostClient]
 
@@ -101,9 +101,9 @@ class Reconciler:
         self._observe_started: dict[uuid.UUID, float] = {}
         self._inflight: dict[object, asyncio.Task] = {}
         self._finished_at: dict[object, float] = {}
-        self._died: dict[str, float] = {}
+        self.deaths = RecentDeaths()
         self.workspaces = workspace.Rounds(settings, sessions)
-        self._user_data: asyncio.Task | None = None
+        self.user_data = UserDataTasks(sessions, wake=self._wake.set)
         self.warm_state = WarmState()
         self.failed_starts: dict[uuid.UUID, planner.StartFailures] = {}
         self.limits = planner.Limits(
@@ -125,29 +125,8 @@ class Reconciler:
             self._loop.call_soon_threadsafe(self._on_event, action, container_id)
 
     def _on_event(self, action: str, container_id: str) -> None:
-        """Docker 20.10 sends "die" while its container list still says "running" (for a few hundred ms,
-        while it cleans up). Remembering the death lets the pass this event wakes start the container at
-        once instead of a pass later; a `start` of a container Docker is already restarting is a no-op."""
-        if container_id and action == "die":
-            self._died[container_id] = time.monotonic()
-        elif container_id and action == "start":
-            self._died.pop(container_id, None)
+        self.deaths.note(action, container_id)  # a death seen before the list says so (`container_deaths`)
         self._wake.set()
-
-    def _apply_deaths(self, observed: list[ObservedContainer]) -> list[ObservedContainer]:
-        if not self._died:
-            return observed
-        horizon = time.monotonic() - DIED_MEMORY
-        self._died = {cid: at for cid, at in self._died.items() if at > horizon}
-        out = []
-        for container in observed:
-            if container.id in self._died:
-                if container.running:
-                    container = dataclasses.replace(container, state="exited", health=None)
-                else:
-                    self._died.pop(container.id)  # the list caught up
-            out.append(container)
-        return out
 
     def _handle(self, host: HostServer) -> HostHandle:
         handle = self.handles.get(host.id)
@@ -242,7 +221,7 @@ class Reconciler:
             )
             if ok:
                 host_containers, host_volumes = result
-                containers[host.id] = self._apply_deaths(host_containers)
+                containers[host.id] = self.deaths.apply(host_containers)
                 if host_volumes is not None:
                     volume_map[host.id] = host_volumes
             else:
@@ -252,7 +231,9 @@ class Reconciler:
         if with_volumes:
             self._last_volume_pass = time.monotonic()
         self.workspaces.maybe_start(self.handles, workspace.placed(rows, set(containers)), now)
-        self._user_data_jobs(host_rows, results)
+        # Exports, memory requests, purges and backups, on the hosts that answered (`user_data_tasks`).
+        answered = {host_id: self.handles[host_id] for host_id in containers}
+        self.user_data.maybe_start(self.settings, answered, len(answered) == len(host_rows))
 
         hosts_by_id = {h.id: h for h in host_rows}
         wanted = [
@@ -308,35 +289,6 @@ class Reconciler:
         self.passes += 1
         return report
 
-    def _user_data_jobs(self, host_rows: list[HostServer], results: list[object]) -> None:
-        """Exports to read, memory files to read or forget (`memory`) and deleted accounts to purge (`user_data`),
-        on the hosts that answered this pass, in a task of their own (one at a time): reading a workspace must
-        not hold up the pass."""
-        if self._user_data is not None and not self._user_data.done():
-            return
-        answered = {
-            host.id: self.handles[host.id]
-            for host, result in zip(host_rows, results, strict=True)
-            if result is not PENDING and not isinstance(result, BaseException)
-        }
-
-        async def run() -> None:
-            try:
-                await user_data.purge_deleted_accounts(
-                    self.settings, self.sessions, answered, len(answered) == len(host_rows)
-                )
-                if await user_data.fulfil_exports(self.settings, self.sessions, answered):
-                    self._wake.set()  # there may be more
-                if await memory.fulfil_memory_requests(self.settings, self.sessions, answered):
-                    self._wake.set()
-                await user_data.forget_old_exports(self.settings, self.sessions)
-                if self.settings.backup_bucket and await backups.take_due(self.settings, self.sessions, answered):
-                    self._wake.set()  # there may be more due
-            except Exception as exc:  # noqa: BLE001  (tried again at the next pass)
-                log.warning("user_data_jobs_failed", error=type(exc).__name__)
-
-        self._user_data = asyncio.create_task(run())
-
     def _view(self, host: HostServer, reachable: bool) -> planner.HostView:
         pool_size = host.warm_pool if host.warm_pool is not None else self.settings.warm_pool_size
         return planner.HostView(host.id, host.name, host.draining, host.max_containers, reachable, pool_size)
@@ -371,8 +323,7 @@ class Reconciler:
 
     async def settle(self, timeout: float | None = None) -> None:
         """Wait for the actions started by earlier passes (tests, benchmarks, shutdown)."""
-        if self._user_data is not None:
-            await asyncio.wait([self._user_data], timeout=timeout)
+        await self.user_data.settle(timeout)
         while self._inflight:
             done, _ = await asyncio.wait(list(self._inflight.values()), timeout=timeout)
             if not done:

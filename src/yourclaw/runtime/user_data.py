@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from yourclaw.db.models import AccountDeletion, Assistant, DataExport
 from yourclaw.kit.settings import Settings
+from yourclaw.runtime import pending_requests
 from yourclaw.runtime.backup_store import BackupStore
 from yourclaw.runtime.container_spec import container_name, volume_name
 from yourclaw.runtime.host_client import ArchiveTooLarge
@@ -39,7 +40,6 @@ async def fulfil_exports(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], handles: Mapping[uuid.UUID, HostHandle]
 ) -> int:
     """Reads the workspace for pending exports whose volume's host answered this pass; returns how many."""
-    done = 0
     async with sessions() as session:
         pending = (
             await session.execute(
@@ -50,40 +50,41 @@ async def fulfil_exports(
                 .limit(BATCH)
             )
         ).all()
-    for export_id, user_id, host_id, volume in pending:
-        values: dict[str, object]
-        if host_id is None:
-            values = {"status": "READY"}  # never placed: no volume, nothing to read
-        elif (handle := handles.get(host_id)) is None:
-            continue  # its host did not answer this pass: the next one tries again
-        else:
-            try:
-                tar = await handle.call(
-                    handle.client.archive_volume,
-                    volume or volume_name(user_id),
-                    settings.assistant_image,
-                    WORKSPACE,
-                    settings.export_max_bytes,
-                )
-                values = {"status": "READY", "workspace_tar": tar, "workspace_bytes": len(tar) if tar else None}
-            except ArchiveTooLarge:
-                values = {
-                    "status": "FAILED",
-                    "error": f"The assistant's workspace is larger than an export may be "
-                    f"({settings.export_max_bytes // (1024 * 1024)} MiB, EXPORT_MAX_BYTES)",
-                }
-            except Exception as exc:  # noqa: BLE001  (tried again next pass; one export never stops the rest)
-                log.warning("export_read_failed", export_id=str(export_id), error=type(exc).__name__)
-                continue
+
+    async def step(export, handle: HostHandle | None) -> dict[str, object]:
+        if handle is None:
+            return {"status": "READY"}  # never placed: no volume, nothing to read
+        try:
+            tar = await handle.call(
+                handle.client.archive_volume,
+                export.volume or volume_name(export.user_id),
+                settings.assistant_image,
+                WORKSPACE,
+                settings.export_max_bytes,
+            )
+            return {"status": "READY", "workspace_tar": tar, "workspace_bytes": len(tar) if tar else None}
+        except ArchiveTooLarge:
+            return {
+                "status": "FAILED",
+                "error": f"The assistant's workspace is larger than an export may be "
+                f"({settings.export_max_bytes // (1024 * 1024)} MiB, EXPORT_MAX_BYTES)",
+            }
+
+    def failed(export, exc: Exception) -> None:
+        log.warning("export_read_failed", export_id=str(export.id), error=type(exc).__name__)
+
+    async def record(export, values: dict[str, object]) -> None:
         async with sessions() as session, session.begin():
             await session.execute(
                 update(DataExport)
-                .where(DataExport.id == export_id, DataExport.status == "PENDING")
+                .where(DataExport.id == export.id, DataExport.status == "PENDING")
                 .values(finished_at=func.now(), **values)
             )
-        log.info("export_read", export_id=str(export_id), status=values["status"])
-        done += 1
-    return done
+        log.info("export_read", export_id=str(export.id), status=values["status"])
+
+    return await pending_requests.fulfil(
+        pending, handles, host_of=lambda export: export.host_server_id, step=step, failed=failed, record=record
+    )
 
 
 async def forget_old_exports(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:

@@ -35,6 +35,7 @@ from tests.harness.settings import make_settings
 from tests.harness.waiting import wait_for
 from yourclaw.db.engine import transaction
 from yourclaw.db.models import Assistant, HostServer, InboundMessage, Media, Outbox
+from yourclaw.protocol import media_repository
 from yourclaw.protocol import repository as inbound_queue
 from yourclaw.standins.assistant import StandinAssistant
 
@@ -369,7 +370,7 @@ async def test_media_urls_name_the_address_the_assistants_host_reaches_us_on(dat
         await session.flush()
         assistant = await session.get(Assistant, alice.assistant_id)
         assistant.host_server_id = host.id
-        stored = await inbound_queue.store_media(
+        stored = await media_repository.store_media(
             session, alice.user_id, source="inbound", content_type="image/png", data=b"png"
         )
     media_id = str(stored)

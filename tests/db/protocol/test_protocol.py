@@ -31,7 +31,7 @@ from tests.harness.settings import make_settings
 from yourclaw.db import channels
 from yourclaw.db.models import Assistant, InboundMessage, Media, Outbox
 from yourclaw.protocol import media_urls
-from yourclaw.protocol.repository import MEDIA_RETENTION
+from yourclaw.protocol.media_repository import MEDIA_RETENTION
 
 pytestmark = pytest.mark.db
 

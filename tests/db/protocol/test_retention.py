@@ -17,7 +17,7 @@ from tests.harness.settings import make_settings
 from tests.harness.waiting import wait_for
 from yourclaw.db.models import AssistantToken, EarlyDeliveryStatus, Media, PhoneAttempts, StripeEvent, User, UserPhone
 from yourclaw.kit.crypto import SecretBox
-from yourclaw.protocol import repository as queue
+from yourclaw.protocol import media_repository as media_repo
 from yourclaw.protocol import tokens
 from yourclaw.protocol.retention import BATCH, run_retention_sweeper, sweep
 
@@ -28,7 +28,7 @@ NOW = datetime.now(UTC)
 
 async def _media(sessions, user_id: uuid.UUID, *, expires_in: timedelta) -> uuid.UUID:
     async with sessions() as s:
-        media_id = await queue.store_media(s, user_id, source="outbound", content_type="image/png", data=b"x")
+        media_id = await media_repo.store_media(s, user_id, source="outbound", content_type="image/png", data=b"x")
         await s.execute(update(Media).where(Media.id == media_id).values(expires_at=NOW + expires_in))
         await s.commit()
     return media_id
@@ -104,7 +104,7 @@ async def test_a_backlog_goes_in_batches_and_the_worker_sweeps_on_its_own(sessio
     user_id, _, _ = await make_assistant(sessions, box)
     async with sessions() as s:
         for _ in range(BATCH + 20):
-            await queue.store_media(s, user_id, source="inbound", content_type="image/png", data=b"x")
+            await media_repo.store_media(s, user_id, source="inbound", content_type="image/png", data=b"x")
         await s.execute(update(Media).values(expires_at=NOW - timedelta(seconds=1)))
         await s.commit()
 
