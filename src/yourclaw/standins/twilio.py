@@ -34,20 +34,12 @@ from twilio.request_validator import RequestValidator
 
 from yourclaw.messaging.outbound.splitting import TWILIO_BODY_LIMIT, twilio_length
 from yourclaw.standins.local_server import LocalServer
-from yourclaw.standins.twilio_http import make_handler, twilio_error
+from yourclaw.standins.twilio_http import MAGIC_RECIPIENTS, make_handler, twilio_error
 
 API = "/2010-04-01/Accounts/"
 WHATSAPP_ADDRESS = re.compile(r"^whatsapp:\+[1-9][0-9]{6,14}$")
 DEV_ACCOUNT_SID = "AC" + "0" * 32
 HOLD_TIMEOUT = 60.0
-# Twilio's test-credential recipients and the error each send to them gets (twilio.com/docs/iam/test-credentials).
-MAGIC_RECIPIENTS = {
-    "+15005550001": (21211, "The 'To' number +15005550001 is not a valid phone number."),
-    "+15005550002": (21612, "The 'To' phone number is not currently reachable via SMS or WhatsApp."),
-    "+15005550003": (21408, "Permission to send an SMS or WhatsApp message has not been enabled for the region."),
-    "+15005550004": (21610, "Attempt to send to unsubscribed recipient"),
-    "+15005550009": (21614, "'To' number is not a valid mobile number"),
-}
 
 
 def _sid(prefix: str) -> str:

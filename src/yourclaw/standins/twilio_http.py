@@ -1,5 +1,6 @@
 """The Twilio stand-in's HTTP side: the REST endpoints the twilio SDK calls (basic auth as account SID and
-auth token) and the media storage Twilio redirects to."""
+auth token), the error answers (Twilio's magic test recipients among them) and the media storage Twilio
+redirects to."""
 
 from __future__ import annotations
 
@@ -20,6 +21,16 @@ def twilio_error(status: int, code: int | None, message: str) -> tuple[int, dict
         "more_info": f"https://www.twilio.com/docs/errors/{code}",
         "status": status,
     }
+
+
+# Twilio's test-credential recipients and the error each send to them gets (twilio.com/docs/iam/test-credentials).
+MAGIC_RECIPIENTS = {
+    "+15005550001": (21211, "The 'To' number +15005550001 is not a valid phone number."),
+    "+15005550002": (21612, "The 'To' phone number is not currently reachable via SMS or WhatsApp."),
+    "+15005550003": (21408, "Permission to send an SMS or WhatsApp message has not been enabled for the region."),
+    "+15005550004": (21610, "Attempt to send to unsubscribed recipient"),
+    "+15005550009": (21614, "'To' number is not a valid mobile number"),
+}
 
 
 _MESSAGES = re.compile(r"^/2010-04-01/Accounts/(AC\w+)/Messages\.json$")

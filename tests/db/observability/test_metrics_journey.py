@@ -17,7 +17,7 @@ from tests.harness.scrape import parse, value
 from tests.harness.waiting import wait_for
 from yourclaw.credits import repository as credits_repo
 from yourclaw.db.engine import transaction
-from yourclaw.standins.twilio import MAGIC_RECIPIENTS
+from yourclaw.standins.twilio_http import MAGIC_RECIPIENTS
 
 pytestmark = pytest.mark.db
 
