@@ -49,7 +49,12 @@ async def retire_instance(session: AsyncSession, user_id: uuid.UUID, instance_id
     polls get nothing more (one may still be waiting on the server, its client gone) and what it held goes back
     to the queue at once, so the next container does not wait out the lease. A message it had finished is
     acked unanswered by the next one (the finished ids are kept on the volume, which moves with it). Returns how
-    many messages went back."""
+    many messages went back.
+
+    It takes the user's queue locks first, as `hand_out` does, then the assistant's row, which `hand_out` reads
+    under a share lock: a hand-out in flight finishes (and its lease is given back below), or it waits and sees
+    the instance retired. Without the queue locks the two would wait on each other in opposite order."""
+    await _lock_queue(session, user_id)
     await session.execute(
         update(Assistant)
         .where(Assistant.user_id == user_id)
@@ -69,11 +74,9 @@ async def retire_instance(session: AsyncSession, user_id: uuid.UUID, instance_id
     return result.rowcount
 
 
-async def hand_out(session: AsyncSession, user_id: uuid.UUID, *, instance_id: str, lease_seconds: int) -> Take:
-    """Lease the user's oldest deliverable message (QUEUED, or LEASED with a lapsed lease) unless another
-    is in flight. Every queued row of the user is locked, in queue order, so two concurrent polls of one
-    user take turns: the second sees the first's lease once it commits and hands out nothing."""
-    rows = (
+async def _lock_queue(session: AsyncSession, user_id: uuid.UUID) -> list:
+    """Every queued or leased message of the user, locked in queue order (the order every taker locks them in)."""
+    return (
         await session.execute(
             select(InboundMessage.id, InboundMessage.status, InboundMessage.lease_until)
             .where(InboundMessage.user_id == user_id, InboundMessage.status.in_(IN_QUEUE))
@@ -81,16 +84,22 @@ async def hand_out(session: AsyncSession, user_id: uuid.UUID, *, instance_id: st
             .with_for_update()
         )
     ).all()
+
+
+async def hand_out(session: AsyncSession, user_id: uuid.UUID, *, instance_id: str, lease_seconds: int) -> Take:
+    """Lease the user's oldest deliverable message (QUEUED, or LEASED with a lapsed lease) unless another
+    is in flight. Every queued row of the user is locked, in queue order, so two concurrent polls of one
+    user take turns: the second sees the first's lease once it commits and hands out nothing."""
+    rows = await _lock_queue(session, user_id)
     if not rows:
         return Take()
-    # Checked once the queue's locks are held, so a retirement (`retire_instance`) is either seen here or
-    # finds this lease and gives it back.
+    # Checked once the queue's locks are held, and under a share lock on the assistant's row, which a
+    # retirement (`retire_instance`) updates: this waits for a retirement in flight and then sees it, or the
+    # retirement waits for this hand-out and gives its lease back.
     retired = await session.scalar(
-        select(Assistant.id).where(
-            Assistant.user_id == user_id, Assistant.superseded_instance_ids.any_() == instance_id
-        )
+        select(Assistant.superseded_instance_ids).where(Assistant.user_id == user_id).with_for_update(read=True)
     )
-    if retired is not None:
+    if retired is not None and instance_id in retired:
         return Take()
     # Compared here, on the row versions the lock returned, rather than in the WHERE clause: a
     # condition there would be judged on the snapshot taken before waiting for the lock. And against
