@@ -1,4 +1,5 @@
-"""Emptying the tests' database between tests (every table, identities restarted)."""
+"""Emptying the tests' database between tests (every table, identities restarted), and seeing a transaction
+wait on another's lock (for tests that drive two transactions step by step)."""
 
 from __future__ import annotations
 
@@ -25,3 +26,14 @@ async def truncate_at(database_url: str) -> None:
         await truncate(engine)
     finally:
         await engine.dispose()
+
+
+async def lock_waiters(sessions, wait_event: str | None = None) -> int:
+    """Backends of the tests' database waiting on a heavyweight lock (`wait_event`: 'advisory', 'tuple',
+    'transactionid', ...; any when None)."""
+    query = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        " AND (CAST(:event AS text) IS NULL OR wait_event = :event)"
+    )
+    async with sessions() as s:
+        return await s.scalar(text(query), {"event": wait_event})

@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
+from tests.harness.database import lock_waiters
 from tests.harness.rows import make_user
 from tests.harness.waiting import wait_for
 from yourclaw.db.models import EarlyDeliveryStatus, Message
@@ -17,17 +18,6 @@ from yourclaw.messaging.outbound import delivery_statuses
 pytestmark = pytest.mark.db
 
 SID = "SM" + "d" * 32
-
-
-async def _a_callback_waits_on_an_advisory_lock(sessions) -> bool:
-    async with sessions() as s:
-        waiting = await s.scalar(
-            text(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                " AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
-            )
-        )
-    return waiting > 0
 
 
 async def test_a_callback_during_the_parts_transaction_waits_for_it_and_lands_on_the_message(sessions, db):
@@ -51,9 +41,10 @@ async def test_a_callback_during_the_parts_transaction_waits_for_it_and_lands_on
 
         posted = asyncio.create_task(callback())
 
-        await wait_for(
-            lambda: _a_callback_waits_on_an_advisory_lock(sessions), message="the callback to wait for the part's lock"
-        )
+        async def waiting() -> bool:
+            return await lock_waiters(sessions, "advisory") > 0
+
+        await wait_for(waiting, message="the callback to wait for the part's lock")
         assert not posted.done()
         await recorder.commit()
 

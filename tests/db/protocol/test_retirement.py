@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from tests.harness.assistant_protocol import queue_message
+from tests.harness.database import lock_waiters
 from tests.harness.rows import make_user
 from tests.harness.waiting import wait_for
 from yourclaw.db.engine import transaction
@@ -22,15 +23,7 @@ OLD = "instance-on-the-old-host"
 
 
 async def _waiting_on_a_lock_or_done(sessions, task: asyncio.Task) -> bool:
-    if task.done():
-        return True
-    async with sessions() as s:
-        waiting = await s.scalar(
-            text(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-        )
-    return waiting > 0
+    return task.done() or await lock_waiters(sessions) > 0
 
 
 async def _queued(sessions, message_id) -> tuple[str, str | None]:
