@@ -91,6 +91,9 @@ class UsageReader:
             # A plain JSON answer is read whole at the end; it is one message, not a stream.
             self._buffer += chunk
             return
+        if not self._buffer and chunk.endswith(b"\n") and b'"usage"' not in chunk:
+            # Whole events with no usage, most of a stream's text: nothing to keep or decode.
+            return
         self._buffer += chunk
         end = self._buffer.rfind(b"\n")
         if end < 0:

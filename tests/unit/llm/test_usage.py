@@ -115,3 +115,11 @@ def test_a_usage_field_we_do_not_price_is_reported_once_and_counts_nothing():
             assert (usage.input_tokens, usage.output_tokens) == (5, 2)
     reports = [entry for entry in logs if entry["event"] == "llm_usage_unknown_fields"]
     assert reports == [{"event": "llm_usage_unknown_fields", "fields": [field], "log_level": "warning"}]
+
+
+def test_a_stream_read_event_by_event_as_upstream_sends_it_keeps_its_usage():
+    """Whole events with no usage go by unread; the ones with usage are decoded."""
+    reader = UsageReader("claude-haiku-4-5", streaming=True)
+    for event in (START, {"type": "ping"}, DELTA_TEXT, END, {"type": "message_stop"}):
+        reader.feed(sse(event))
+    assert reader.finish() == Usage(25, 15, 100, 300)
