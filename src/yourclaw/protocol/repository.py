@@ -95,7 +95,8 @@ async def hand_out(session: AsyncSession, user_id: uuid.UUID, *, instance_id: st
         return Take()
     # Checked once the queue's locks are held, and under a share lock on the assistant's row, which a
     # retirement (`retire_instance`) updates: this waits for a retirement in flight and then sees it, or the
-    # retirement waits for this hand-out and gives its lease back.
+    # retirement waits for this hand-out and gives its lease back. The ids are compared here, not in the
+    # WHERE clause, which would be judged on the snapshot and skip the row (and its lock) before the wait.
     retired = await session.scalar(
         select(Assistant.superseded_instance_ids).where(Assistant.user_id == user_id).with_for_update(read=True)
     )

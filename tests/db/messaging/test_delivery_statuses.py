@@ -41,10 +41,7 @@ async def test_a_callback_during_the_parts_transaction_waits_for_it_and_lands_on
 
         posted = asyncio.create_task(callback())
 
-        async def waiting() -> bool:
-            return await lock_waiters(sessions, "advisory") > 0
-
-        await wait_for(waiting, message="the callback to wait for the part's lock")
+        await wait_for(lambda: lock_waiters(sessions, "advisory"), message="the callback to wait for the part's lock")
         assert not posted.done()
         await recorder.commit()
 
