@@ -13,7 +13,9 @@ Measured per request: time to the first body byte and to the end of the stream. 
 minus direct percentile (every proxied call holds its worst case against the credits before it is forwarded).
 Every proxied call is then checked to have been charged (one ledger row each). Then the overdraft phase
 (`_llm_proxy/overdraft.py`): maximum-size calls against one millicent, and random concurrent calls against a
-small allowance. Everything started is stopped by pid at the end.
+small allowance. Per phase it prints the CPU each process took (the load generator, serve, PostgreSQL, the
+stand-in) and what the rest of the machine used: on a small machine they share its cores, and what serve gets
+of them moves the c=32 figure. Everything started is stopped by pid at the end.
 """
 
 from __future__ import annotations
@@ -35,9 +37,16 @@ if str(ROOT) not in sys.path:
 import aiohttp  # noqa: E402
 
 # bench/ is on sys.path as the script's own directory.
-from _common.cpu import process_cpu  # noqa: E402
+from _common.cpu import CpuMeter, GcPauses  # noqa: E402
 from _common.database import sql  # noqa: E402
-from _common.processes import Procs, clean_leftovers, interrupt_on_sigterm, wait_http  # noqa: E402
+from _common.processes import (  # noqa: E402
+    Procs,
+    clean_leftovers,
+    interrupt_on_sigterm,
+    postmaster_pid,
+    process_groups,
+    wait_http,
+)
 from _common.product_env import inherited_env, product_env  # noqa: E402
 from _common.report import machine_summary, say, verdict  # noqa: E402
 from _common.stats import pct  # noqa: E402
@@ -192,17 +201,22 @@ async def run(args: argparse.Namespace) -> int:
             f"upstream: the Anthropic stand-in in its own process, {args.event_delay * 1000:g} ms between events; "
             f"serve: uvicorn, one process, LOG_LEVEL={args.log_level}; {args.users} users"
         )
+        pg_pid = postmaster_pid(workdir / "pg")
+        cpu = CpuMeter(lambda: process_groups(procs, serve.pid, pg_pid), own="load generator", gc_pauses=GcPauses())
         verdicts = []
         for concurrency, per_worker in ((1, args.requests_c1), (32, args.requests_c32)):
-            cpu0, wall0 = process_cpu(serve.pid), time.monotonic()
-            results = await phase(standin_url, api_url, tokens_, concurrency, per_worker, args.warmup)
-            cpu, wall = process_cpu(serve.pid) - cpu0, time.monotonic() - wall0
+            with cpu.phase(f"c={concurrency}"):
+                results = await phase(standin_url, api_url, tokens_, concurrency, per_worker, args.warmup)
             verdicts.append(report(concurrency, results))
+            used = cpu.last().groups
             calls = concurrency * (per_worker + args.warmup)
             say(
-                f"serve used {cpu:.1f} CPU-s in {wall:.1f} s ({cpu / wall:.2f} cores): "
-                f"{cpu / calls * 1000:.2f} ms of CPU per proxied call; load average {os.getloadavg()[0]:.2f}"
+                "CPU per proxied call (each also made one direct call): "
+                + ", ".join(f"{name} {seconds / calls * 1000:.2f} ms" for name, seconds in used.items())
+                + f"; load average {os.getloadavg()[0]:.2f}"
             )
+        say("")
+        cpu.print_cores()
 
         expected = (args.requests_c1 + args.warmup) + 32 * (args.requests_c32 + args.warmup)
         charged = await charged_calls(dsn, expected)

@@ -37,13 +37,21 @@ if str(ROOT) not in sys.path:
 # bench/ is on sys.path as the script's own directory.
 from _common.cpu import CpuMeter, GcPauses  # noqa: E402
 from _common.database import sql  # noqa: E402
-from _common.processes import PIDS_FILE, Procs, clean_leftovers, postmaster_pid, run_interruptibly, wait_http  # noqa: E402
+from _common.processes import (  # noqa: E402
+    PIDS_FILE,
+    Procs,
+    clean_leftovers,
+    postmaster_pid,
+    process_groups,
+    run_interruptibly,
+    wait_http,
+)
 from _common.report import load_average, machine_summary, say  # noqa: E402
 from _webhook.part1_ack import GENERATOR, part1  # noqa: E402
 from _webhook.part2_handoff import part2  # noqa: E402
 from _webhook.seeding import seed  # noqa: E402
 from _webhook.signed_requests import Webhooks  # noqa: E402
-from _webhook.stack import Stack, log_problems, process_groups, stack_env, stop_everything  # noqa: E402
+from _webhook.stack import Stack, log_problems, stack_env, stop_everything  # noqa: E402
 from _webhook.timed_standins import TimedTwilio  # noqa: E402
 from tests.harness.ports import free_port  # noqa: E402
 

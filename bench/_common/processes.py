@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 
+from _common.cpu import Groups, children_of
 from _common.report import say
 
 PIDS_FILE = "pids.json"
@@ -163,3 +164,18 @@ def run_interruptibly(main: Coroutine[object, object, int]) -> int:
     except KeyboardInterrupt:
         say("interrupted: everything started was stopped")
         return 130
+
+
+def process_groups(procs: Procs, serve_pid: int, pg_pid: int | None) -> Groups:
+    """`serve`, PostgreSQL (postmaster with its exited backends, and the live ones), the worker and the
+    stand-ins (every child named `standin…`), as they are now: a benchmark may start some of them later."""
+    out: Groups = {"serve": [(serve_pid, False)]}
+    if pg_pid:
+        out["postgres"] = [(pg_pid, True)] + [(p, False) for p in children_of(pg_pid)]
+    worker = procs.children.get("worker")
+    if worker is not None:
+        out["worker"] = [(worker.pid, False)]
+    standins = [(p.pid, False) for n, p in procs.children.items() if n.startswith("standin")]
+    if standins:
+        out["stand-ins"] = standins
+    return out

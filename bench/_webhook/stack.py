@@ -10,7 +10,6 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from _common.cpu import Groups, children_of
 from _common.processes import Procs, alive, stop_pid
 from _common.product_env import product_env
 
@@ -53,21 +52,6 @@ def stack_env(workdir: Path, dsn: str, api_url: str, standin: TimedTwilio, log_l
         INBOUND_LEASE_SECONDS=str(LEASE_SECONDS),
         PYTHONUNBUFFERED="1",
     )
-
-
-def process_groups(procs: Procs, serve_pid: int, pg_pid: int | None) -> Groups:
-    """`serve`, PostgreSQL (postmaster with its exited backends, and the live ones), the worker and the
-    stand-ins, as they are now: the worker and stand-ins start only in part 2."""
-    out: Groups = {"serve": [(serve_pid, False)]}
-    if pg_pid:
-        out["postgres"] = [(pg_pid, True)] + [(p, False) for p in children_of(pg_pid)]
-    worker = procs.children.get("worker")
-    if worker is not None:
-        out["worker"] = [(worker.pid, False)]
-    standins = [(p.pid, False) for n, p in procs.children.items() if n.startswith("standin")]
-    if standins:
-        out["stand-ins"] = standins
-    return out
 
 
 def log_problems(path: Path) -> Counter:
