@@ -6,9 +6,16 @@ concurrent calls queue on that row and each sees the holds of those before it: t
 passes the allowance. The same row counts the open reservations, which caps calls in flight per user. An
 own key (the user pays the provider) holds nothing but still counts as open.
 
-Every reservation has a row: a settlement deletes it (so it applies once), a live one is renewed by its
+Every reservation has a row: a settlement deletes it and gives its hold back, a live one is renewed by its
 process, and one past `expires_at` was left by a process that died; `settle_expired` charges it in full,
-since nothing is known of what the call used.
+since nothing is known of what the call used. A charge is a ledger row under the call's reference, so it
+applies once whoever writes it first (the settlement or the sweep).
+
+A hold may commit without waiting for its WAL flush (`durable=False`, the LLM proxy's: the flush sat in front
+of every call). If PostgreSQL itself crashes within the moment before the flush, such holds are gone: their calls
+are still charged exactly when they settle (a settlement charges with or without its hold), and what the user
+could overspend is bounded by those calls. Settlements and the sweep always wait for the flush: a settlement
+lost after the fact would leave its hold to be swept at the worst case.
 """
 
 from __future__ import annotations
@@ -35,9 +42,11 @@ class Refusal:
 
 
 # Plain SQL on the driver's own connection (`db.engine.driver_connection`): it runs before every LLM call,
-# and SQLAlchemy's async adaption of a statement cost more CPU than its round trip.
+# and SQLAlchemy's async adaption of a statement cost more CPU than its round trip. {quick} is empty, or
+# the `quick` CTE below: set_config(..., true) lasts to the end of the statement's own transaction, which
+# is when a commit reads synchronous_commit.
 _RESERVE = """
-    WITH held AS (
+    WITH {quick}held AS (
         UPDATE user_credits
         SET reserved_millicents = reserved_millicents + $3, open_reservations = open_reservations + 1
         WHERE user_id = $1 AND open_reservations < $5
@@ -45,9 +54,13 @@ _RESERVE = """
         RETURNING user_id
     )
     INSERT INTO credit_reservations (reference, user_id, amount_millicents, own_key, expires_at)
-    SELECT $2, user_id, $3, $4::boolean, now() + $6::interval FROM held
+    SELECT $2, user_id, $3, $4::boolean, now() + $6::interval FROM held{quick_join}
     RETURNING reference
 """
+_RESERVE_DURABLE = _RESERVE.format(quick="", quick_join="")
+_RESERVE_QUICK = _RESERVE.format(
+    quick="quick AS (SELECT set_config('synchronous_commit', 'off', true)), ", quick_join=", quick"
+)
 
 _STATE = """
     SELECT total_millicents - used_millicents - reserved_millicents, open_reservations
@@ -65,15 +78,19 @@ async def reserve(
     own_key: bool,
     max_open: int,
     ttl: timedelta,
+    durable: bool = True,
 ) -> Refusal | None:
     """Hold `amount` millicents (0 for an own key) under `reference`; None when held, else why not.
-    `conn` (the driver's, `db.engine.driver_connection`) is in autocommit: each statement commits alone."""
+    `conn` (the driver's, `db.engine.driver_connection`) is in autocommit: each statement commits alone.
+    `durable=False` commits the hold without waiting for its WAL flush: only for a caller whose settlement
+    charges with `settle_many` (see the module's docstring)."""
     if amount < 0:
         raise ValueError("a reservation cannot be negative")
     params = (user_id, reference, amount, own_key, max_open, ttl)
+    statement = _RESERVE_DURABLE if durable else _RESERVE_QUICK
     refusal = Refusal(busy=False, free_millicents=0, open_reservations=0)
     for _ in range(3):
-        if await conn.fetchrow(_RESERVE, *params) is not None:
+        if await conn.fetchrow(statement, *params) is not None:
             return None
         state = await conn.fetchrow(_STATE, user_id)
         if state is None:
@@ -98,8 +115,18 @@ async def renew(conn: asyncpg.Connection, references: list[str], ttl: timedelta)
 
 
 @dataclass(frozen=True)
+class Charge:
+    """What one call cost, to settle: `cost` is charged unless `own_key` (the user paid the provider)."""
+
+    reference: str
+    user_id: uuid.UUID
+    own_key: bool
+    cost: int  # millicents
+
+
+@dataclass(frozen=True)
 class Settled:
-    """A settlement that applied: what its reservation held and what was charged."""
+    """A settlement that applied: what its reservation held (0 when the hold was gone) and what was charged."""
 
     reference: str
     user_id: uuid.UUID
@@ -108,26 +135,33 @@ class Settled:
     charged_millicents: int
 
 
-# Many settlements in one statement: each deletes its reservation (so it applies once), charges the exact
-# cost as a ledger row (own-key calls are not charged), and gives the holds back; the balances after come
-# back for the notices. Today's spend per user goes to usage_daily as the other daily counters do. On the
-# driver's connection too: it runs after every LLM call.
+# Many settlements in one statement (one commit, no round trip while the balance rows are locked): each
+# deletes its reservation and gives its hold back, and charges the exact cost as a ledger row (own-key calls
+# are not charged). The ledger row is what makes a charge apply once: a call the sweep charged already, or
+# a settlement sent twice, finds it there; a call whose hold was lost (see the module's docstring) is charged
+# all the same. `applied` is every settlement that did something. Today's spend per user goes to usage_daily
+# as the other daily counters do; the balances after come back for the notices. `{also}` lets a caller add
+# CTEs that read `applied`, with parameters from $5 on (`llm.repository` adds the spend per model).
 _SETTLE = f"""
     WITH s AS (
-        SELECT * FROM unnest($1::text[], $2::bigint[]) AS s(reference, cost)
+        SELECT * FROM unnest($1::text[], $2::uuid[], $3::boolean[], $4::bigint[])
+                 AS s(reference, user_id, own_key, cost)
     ), done AS (
         DELETE FROM credit_reservations r USING s WHERE r.reference = s.reference
-        RETURNING r.reference, r.user_id, r.own_key, r.amount_millicents AS held, s.cost
+        RETURNING r.reference, r.amount_millicents AS held
     ), charged AS (
         INSERT INTO credit_ledger (user_id, delta_millicents, reason, reference)
-        SELECT user_id, -cost, '{USAGE_REASON}', reference FROM done WHERE NOT own_key AND cost > 0
+        SELECT user_id, -cost, '{USAGE_REASON}', reference FROM s WHERE NOT own_key AND cost > 0
         ON CONFLICT (user_id, reference) DO NOTHING
-        RETURNING user_id, reference, -delta_millicents AS amount
+        RETURNING reference, -delta_millicents AS amount
+    ), applied AS (
+        SELECT s.reference, s.user_id, s.own_key, s.cost, d.held, coalesce(c.amount, 0) AS charged
+        FROM s LEFT JOIN done d ON d.reference = s.reference LEFT JOIN charged c ON c.reference = s.reference
+        WHERE d.reference IS NOT NULL OR c.reference IS NOT NULL
     ), per_user AS (
-        SELECT d.user_id, sum(d.held)::bigint AS held, count(*)::int AS calls,
-               coalesce(sum(c.amount), 0)::bigint AS charged, sum(d.cost)::bigint AS spent
-        FROM done d LEFT JOIN charged c ON c.reference = d.reference
-        GROUP BY d.user_id
+        SELECT user_id, coalesce(sum(held), 0)::bigint AS held, count(held)::int AS calls,
+               sum(charged)::bigint AS charged, sum(cost)::bigint AS spent
+        FROM applied GROUP BY user_id
     ), daily AS (
         INSERT INTO usage_daily (user_id, llm_millicents)
         SELECT user_id, spent FROM per_user WHERE spent > 0
@@ -141,35 +175,66 @@ _SETTLE = f"""
             updated_at = now()
         FROM per_user p WHERE u.user_id = p.user_id
         RETURNING u.user_id, u.total_millicents, u.used_millicents
-    )
-    SELECT d.reference, d.user_id, d.own_key, d.held, coalesce(c.amount, 0), b.total_millicents, b.used_millicents
-    FROM done d LEFT JOIN charged c ON c.reference = d.reference LEFT JOIN balances b ON b.user_id = d.user_id
+    ){{also}}
+    SELECT a.reference, a.user_id, a.own_key, coalesce(a.held, 0), a.charged, b.total_millicents, b.used_millicents
+    FROM applied a LEFT JOIN balances b ON b.user_id = a.user_id
 """
 
 
-async def settle_many(
-    conn: asyncpg.Connection, costs: list[tuple[str, int]]
-) -> tuple[list[Settled], dict[uuid.UUID, Balance]]:
-    """Settle (reference, exact cost) pairs; a reference already settled (or swept) is skipped. Returns
-    the settlements that applied and, per user charged, the balance after."""
-    if not costs:
-        return [], {}
-    if any(cost < 0 for _, cost in costs):
+def settle_statement(also: str = "") -> str:
+    """The settlement's SQL, with a caller's CTEs (`, name AS (...)`) that may read `applied`."""
+    return _SETTLE.format(also=also)
+
+
+_SETTLE_ONLY = settle_statement()
+
+
+def settle_arguments(charges: list[Charge]) -> tuple[list, list, list, list]:
+    """$1-$4 of the settlement's SQL."""
+    if any(c.cost < 0 for c in charges):
         raise ValueError("a cost cannot be negative")
-    references, amounts = (list(column) for column in zip(*costs, strict=True))
-    rows = await conn.fetch(_SETTLE, references, amounts)
+    return (
+        [c.reference for c in charges],
+        [c.user_id for c in charges],
+        [c.own_key for c in charges],
+        [c.cost for c in charges],
+    )
+
+
+def settled_rows(rows: list) -> tuple[list[Settled], dict[uuid.UUID, Balance]]:
+    """What the settlement's SQL returned: the settlements that applied and, per user charged, the balance."""
     settled = [Settled(r[0], r[1], r[2], int(r[3]), int(r[4])) for r in rows]
     balances = {r[1]: Balance(int(r[5]), int(r[6])) for r in rows if not r[2] and r[5] is not None}
     return settled, balances
 
 
+async def settle_many(
+    conn: asyncpg.Connection, charges: list[Charge]
+) -> tuple[list[Settled], dict[uuid.UUID, Balance]]:
+    """Settle calls at their exact cost; one already settled (or swept) is skipped. Returns the settlements
+    that applied and, per user charged, the balance after."""
+    if not charges:
+        return [], {}
+    return settled_rows(await conn.fetch(_SETTLE_ONLY, *settle_arguments(charges)))
+
+
+@dataclass(frozen=True)
+class Held:
+    """A reservation as the sweep finds it."""
+
+    reference: str
+    user_id: uuid.UUID
+    own_key: bool
+    amount: int  # millicents
+
+
 _EXPIRED = """
-    SELECT reference, amount_millicents FROM credit_reservations WHERE expires_at < now()
+    SELECT reference, user_id, own_key, amount_millicents FROM credit_reservations WHERE expires_at < now()
     ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED
 """
 
 
-async def expired(conn: asyncpg.Connection, limit: int = 500) -> list[tuple[str, int]]:
+async def expired(conn: asyncpg.Connection, limit: int = 500) -> list[Held]:
     """Reservations left by a process that died, with what each held: settled at that worst case, since
     nothing is known of what their calls used. Locked (SKIP LOCKED) until the caller's transaction ends."""
-    return [(row[0], int(row[1])) for row in await conn.fetch(_EXPIRED, limit)]
+    return [Held(row[0], row[1], row[2], int(row[3])) for row in await conn.fetch(_EXPIRED, limit)]

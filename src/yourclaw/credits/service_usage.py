@@ -141,16 +141,15 @@ def service_of(reference: str) -> Service | None:
     return prefix if prefix in REASONS else None  # type: ignore[return-value]
 
 
-async def settle_orphans(conn: asyncpg.Connection, held: list[tuple[str, int]]) -> int:
+async def settle_orphans(conn: asyncpg.Connection, held: list[reservations.Held]) -> int:
     """Service reservations a dead process left (`reservations.expired`, locked by the caller): charged at what
     they held under their service's reason, as an LLM call's would be. Returns how many applied."""
     done = 0
-    for reference, amount in held:
-        service = service_of(reference)
-        user_id = await conn.fetchval("SELECT user_id FROM credit_reservations WHERE reference = $1", reference)
-        if service is None or user_id is None:
+    for hold in held:
+        service = service_of(hold.reference)
+        if service is None:
             continue
-        done += await settle(conn, user_id, service, Admitted(reference, 0), cost_millicents=amount)
+        done += await settle(conn, hold.user_id, service, Admitted(hold.reference, 0), cost_millicents=hold.amount)
     return done
 
 

@@ -156,8 +156,10 @@ class Admission:
         self, user_id: uuid.UUID, reference: str, amount: int, own_key: bool
     ) -> reservations.Refusal | None:
         async with self._pool.acquire() as conn:
+            # Not waiting for the hold's WAL flush: it sat in front of every call, and the settlement charges
+            # with or without the hold (`credits.reservations`).
             return await reservations.reserve(
-                conn, user_id, reference, amount, own_key=own_key, max_open=self.max_open, ttl=self.ttl
+                conn, user_id, reference, amount, own_key=own_key, max_open=self.max_open, ttl=self.ttl, durable=False
             )
 
     async def _renew_forever(self) -> None:

@@ -16,8 +16,6 @@ from datetime import UTC, date, datetime
 
 import asyncpg
 import structlog
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from yourclaw.credits import ledger as credits
@@ -33,9 +31,24 @@ from yourclaw.observability import metrics
 log = structlog.get_logger(__name__)
 
 LOW_CREDIT_PERCENT = 20
-APPLY_ATTEMPTS = 4
 BATCH = 500
-_TRANSIENT = (DBAPIError, PoolTimeout, OSError)
+# A batch that failed on the database's side of things is tried again, longer apart each time, for as long as
+# its reservations live (`LLM_RESERVATION_TTL_SECONDS`): after that the sweep has charged them at their worst
+# case, and the exact charge would find their ledger rows already there.
+RETRY_FIRST = 0.2
+RETRY_LONGEST = 5.0
+# The pool's errors (asyncpg: a connection lost or refused, the server restarting, a deadlock between two
+# processes' batches), not a bug in the statement.
+_TRANSIENT = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    OSError,
+    asyncio.TimeoutError,
+)
 
 
 @dataclass(frozen=True)
@@ -80,20 +93,18 @@ class Settlement:
     usage: Usage
     millicents: int  # what it cost (own key) or is charged (shared key)
 
-    def spend(self) -> repo.Spend:
+    def to_settle(self) -> tuple[reservations.Charge, repo.Spend]:
         call, usage = self.call, self.usage
-        return repo.Spend(
-            user_id=call.user_id,
+        spend = repo.Spend(
             model=self.model or "unknown",
             purpose=call.purpose,
-            own_key=call.own_key,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
             cache_write_tokens=usage.cache_creation_tokens,
             cache_read_tokens=usage.cache_read_tokens,
             server_tool_requests=sum(usage.server_tool_requests.values()),
-            millicents=self.millicents,
         )
+        return reservations.Charge(call.reference, call.user_id, call.own_key, self.millicents), spend
 
 
 class Meter:
@@ -102,10 +113,13 @@ class Meter:
     process writes in batches rather than one transaction per call. `drain` at shutdown lets the last
     ones land."""
 
-    def __init__(self, pool: asyncpg.Pool, sessions: async_sessionmaker[AsyncSession], app_url: str) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, sessions: async_sessionmaker[AsyncSession], app_url: str, retry_for: float
+    ) -> None:
         self._pool = pool
         self._sessions = sessions
         self._app_url = app_url
+        self._retry_for = retry_for
         self._queue: list[Settlement] = []
         self._writer: asyncio.Task | None = None
         self._pending: set[asyncio.Task] = set()
@@ -168,28 +182,37 @@ class Meter:
     async def _write(self) -> None:
         while self._queue:
             batch, self._queue = self._queue[:BATCH], self._queue[BATCH:]
-            for attempt in range(APPLY_ATTEMPTS):
-                try:
-                    low = await self._apply(batch)
-                    break
-                except _TRANSIENT as exc:
-                    # Safe to repeat: a settlement deletes its reservation, so it applies once.
-                    log.warning("llm_usage_retry", attempt=attempt + 1, calls=len(batch), error=type(exc).__name__)
-                    await asyncio.sleep(0.2 * 2**attempt)
-            else:
-                # The reservations stay and expire: the sweep settles them at their worst case.
-                refs = [s.call.reference for s in batch]
-                log.error("llm_usage_lost", calls=len(batch), references=refs)
-                continue
+            low = await self._apply_until_done(batch)
             for user_id, after in low.items():
                 self._spawn(self._warn_low(user_id, after))
 
+    async def _apply_until_done(self, batch: list[Settlement]) -> dict[uuid.UUID, credits.Balance]:
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self._retry_for
+        pause, attempt = RETRY_FIRST, 0
+        while True:
+            attempt += 1
+            try:
+                return await self._apply(batch)
+            except _TRANSIENT as exc:
+                # Safe to repeat: a charge is a ledger row under the call's reference, so it applies once.
+                if loop.time() + pause > give_up:
+                    # The reservations stay and expire: the sweep settles them at their worst case.
+                    refs = [s.call.reference for s in batch]
+                    log.error("llm_usage_lost", calls=len(batch), references=refs, error=type(exc).__name__)
+                    return {}
+                log.warning("llm_usage_retry", attempt=attempt, calls=len(batch), error=type(exc).__name__)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, RETRY_LONGEST)
+            except Exception:
+                # Not the database being away: trying again would fail the same way. The sweep has them.
+                log.exception("llm_usage_failed", calls=len(batch), references=[s.call.reference for s in batch])
+                return {}
+
     async def _apply(self, batch: list[Settlement]) -> dict[uuid.UUID, credits.Balance]:
         """Settles the batch (own-key calls are recorded, not charged); returns users now running low."""
-        by_reference = {s.call.reference: s for s in batch}
-        async with self._pool.acquire() as conn, conn.transaction():
-            settled, after = await reservations.settle_many(conn, [(s.call.reference, s.millicents) for s in batch])
-            await repo.add_spend(conn, [by_reference[done.reference].spend() for done in settled])
+        async with self._pool.acquire() as conn:
+            _, after = await repo.settle_calls(conn, [s.to_settle() for s in batch])
         return {user_id: b for user_id, b in after.items() if credits.is_low(b, LOW_CREDIT_PERCENT)}
 
     async def _warn_low(self, user_id: uuid.UUID, after: credits.Balance) -> None:

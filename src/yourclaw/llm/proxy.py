@@ -101,7 +101,7 @@ class LlmProxy:
         # Reservations and settlements, a statement or two around every call, go through plain driver
         # connections of the proxy's own (`db.engine.make_driver_pool`).
         self._pool = pool
-        self.meter = Meter(pool, sessions, settings.app_url)
+        self.meter = Meter(pool, sessions, settings.app_url, retry_for=settings.llm_reservation_ttl_seconds)
         self.admission = Admission(settings, pool)
         self._pending: set[asyncio.Task] = set()
         self._upstream: aiohttp.ClientSession | None = None  # made in `start`, on the running loop

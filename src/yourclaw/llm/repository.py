@@ -1,5 +1,5 @@
 """The metering proxy's SQL: who is calling (one query on the hot path) and what their calls used, per
-model and purpose (their settlement against the credits is `credits.reservations`)."""
+model and purpose, written with their settlement against the credits (`credits.reservations`)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import asyncpg
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from yourclaw.credits import reservations
 from yourclaw.credits.ledger import Balance
 from yourclaw.db.models import ApiKey, AssistantToken, CreditLedgerEntry, LlmSpendDaily, UserCredits
 from yourclaw.llm.callers import CallerRow
@@ -40,60 +41,64 @@ async def caller_by_token(conn: AsyncConnection, token_hash: str) -> CallerRow |
 
 @dataclass(frozen=True)
 class Spend:
-    """One settled call, as `llm_spend_daily` adds it up."""
+    """What one call used, as `llm_spend_daily` adds it up per (user, model, purpose, own key)."""
 
-    user_id: uuid.UUID
     model: str
     purpose: str
-    own_key: bool
-    input_tokens: int
-    output_tokens: int
-    cache_write_tokens: int
-    cache_read_tokens: int
-    server_tool_requests: int
-    millicents: int
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_read_tokens: int = 0
+    server_tool_requests: int = 0
 
 
-# On the driver's connection, constant text: one statement per batch of settled calls, whatever its size.
-_ADD_SPEND = """
-    INSERT INTO llm_spend_daily AS d (user_id, model, purpose, own_key, calls, input_tokens, output_tokens,
-                                      cache_write_tokens, cache_read_tokens, server_tool_requests, millicents)
-    SELECT user_id, model, purpose, own_key, count(*), sum(input_tokens), sum(output_tokens),
-           sum(cache_write_tokens), sum(cache_read_tokens), sum(server_tool_requests), sum(millicents)
-    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::boolean[], $5::bigint[], $6::bigint[], $7::bigint[],
-                $8::bigint[], $9::bigint[], $10::bigint[])
-         AS s(user_id, model, purpose, own_key, input_tokens, output_tokens, cache_write_tokens,
-              cache_read_tokens, server_tool_requests, millicents)
-    GROUP BY user_id, model, purpose, own_key
-    ON CONFLICT (user_id, day, model, purpose, own_key) DO UPDATE SET
-        calls = d.calls + excluded.calls,
-        input_tokens = d.input_tokens + excluded.input_tokens,
-        output_tokens = d.output_tokens + excluded.output_tokens,
-        cache_write_tokens = d.cache_write_tokens + excluded.cache_write_tokens,
-        cache_read_tokens = d.cache_read_tokens + excluded.cache_read_tokens,
-        server_tool_requests = d.server_tool_requests + excluded.server_tool_requests,
-        millicents = d.millicents + excluded.millicents,
-        updated_at = now()
-"""
+# Added to the settlement's own statement (`reservations.settle_statement`): the spend of the settlements that
+# applied lands in the same commit, and a batch costs one round trip. Constant text, whatever the batch size.
+_SPEND = """, spent AS (
+        INSERT INTO llm_spend_daily AS d (user_id, model, purpose, own_key, calls, input_tokens, output_tokens,
+                                          cache_write_tokens, cache_read_tokens, server_tool_requests, millicents)
+        SELECT a.user_id, x.model, x.purpose, a.own_key, count(*), sum(x.input_tokens), sum(x.output_tokens),
+               sum(x.cache_write_tokens), sum(x.cache_read_tokens), sum(x.server_tool_requests), sum(a.cost)
+        FROM unnest($5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[],
+                    $12::bigint[])
+             AS x(reference, model, purpose, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens,
+                  server_tool_requests)
+        JOIN applied a ON a.reference = x.reference
+        GROUP BY a.user_id, x.model, x.purpose, a.own_key
+        ON CONFLICT (user_id, day, model, purpose, own_key) DO UPDATE SET
+            calls = d.calls + excluded.calls,
+            input_tokens = d.input_tokens + excluded.input_tokens,
+            output_tokens = d.output_tokens + excluded.output_tokens,
+            cache_write_tokens = d.cache_write_tokens + excluded.cache_write_tokens,
+            cache_read_tokens = d.cache_read_tokens + excluded.cache_read_tokens,
+            server_tool_requests = d.server_tool_requests + excluded.server_tool_requests,
+            millicents = d.millicents + excluded.millicents,
+            updated_at = now()
+    )"""
+_SETTLE_CALLS = reservations.settle_statement(also=_SPEND)
 
 
-async def add_spend(conn: asyncpg.Connection, spends: list[Spend]) -> None:
-    """Today's spend per (user, model, purpose, own key), one row each, added up in one statement."""
-    if not spends:
-        return
-    columns = (
-        [s.user_id for s in spends],
-        [s.model[:100] for s in spends],
-        [s.purpose for s in spends],
-        [s.own_key for s in spends],
-        [s.input_tokens for s in spends],
-        [s.output_tokens for s in spends],
-        [s.cache_write_tokens for s in spends],
-        [s.cache_read_tokens for s in spends],
-        [s.server_tool_requests for s in spends],
-        [s.millicents for s in spends],
+async def settle_calls(
+    conn: asyncpg.Connection, calls: list[tuple[reservations.Charge, Spend]]
+) -> tuple[list[reservations.Settled], dict[uuid.UUID, Balance]]:
+    """Settles calls (`reservations.settle_many`) and adds what the ones that applied used to today's spend,
+    in one statement: it commits alone (the driver's connection is in autocommit)."""
+    if not calls:
+        return [], {}
+    spends = [(charge.reference, spend) for charge, spend in calls]
+    rows = await conn.fetch(
+        _SETTLE_CALLS,
+        *reservations.settle_arguments([charge for charge, _ in calls]),
+        [reference for reference, _ in spends],
+        [s.model[:100] for _, s in spends],
+        [s.purpose for _, s in spends],
+        [s.input_tokens for _, s in spends],
+        [s.output_tokens for _, s in spends],
+        [s.cache_write_tokens for _, s in spends],
+        [s.cache_read_tokens for _, s in spends],
+        [s.server_tool_requests for _, s in spends],
     )
-    await conn.execute(_ADD_SPEND, *columns)
+    return reservations.settled_rows(rows)
 
 
 async def credit_period(session: AsyncSession, user_id: uuid.UUID) -> str:

@@ -27,26 +27,13 @@ async def settle_expired(engine: AsyncEngine) -> int:
         if not expired:
             return 0
         # A search's or a transcription's hold is charged under its own service (credits.service_usage).
-        services = await service_usage.settle_orphans(conn, [h for h in expired if service_usage.service_of(h[0])])
-        held = [h for h in expired if not service_usage.service_of(h[0])]
-        settled, _ = await reservations.settle_many(conn, held)
-        await repo.add_spend(
-            conn,
-            [
-                repo.Spend(
-                    user_id=done.user_id,
-                    model="unknown",
-                    purpose="unsettled",
-                    own_key=done.own_key,
-                    input_tokens=0,
-                    output_tokens=0,
-                    cache_write_tokens=0,
-                    cache_read_tokens=0,
-                    server_tool_requests=0,
-                    millicents=done.charged_millicents,
-                )
-                for done in settled
-            ],
+        services = await service_usage.settle_orphans(
+            conn, [h for h in expired if service_usage.service_of(h.reference)]
+        )
+        held = [h for h in expired if not service_usage.service_of(h.reference)]
+        unsettled = repo.Spend(model="unknown", purpose="unsettled")
+        settled, _ = await repo.settle_calls(
+            conn, [(reservations.Charge(h.reference, h.user_id, h.own_key, h.amount), unsettled) for h in held]
         )
     for done in settled:
         log.warning(
