@@ -84,6 +84,7 @@ class Admission:
         self.ttl = timedelta(seconds=settings.llm_reservation_ttl_seconds)
         self._live: set[str] = set()
         self._renewer: asyncio.Task | None = None
+        self._releasing: set[asyncio.Task] = set()
 
     def start(self) -> None:
         self._renewer = asyncio.get_running_loop().create_task(self._renew_forever())
@@ -93,6 +94,8 @@ class Admission:
             self._renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._renewer
+        if self._releasing:
+            await asyncio.wait(set(self._releasing), timeout=10.0)
 
     def ended(self, reference: str) -> None:
         """The call is over (its settlement is queued): its reservation needs no more renewing."""
@@ -155,12 +158,23 @@ class Admission:
     async def _reserve(
         self, user_id: uuid.UUID, reference: str, amount: int, own_key: bool
     ) -> reservations.Refusal | None:
-        async with self._pool.acquire() as conn:
+        conn = await self._pool.acquire()
+        try:
             # Not waiting for the hold's WAL flush: it sat in front of every call, and the settlement charges
             # with or without the hold (`credits.reservations`).
             return await reservations.reserve(
                 conn, user_id, reference, amount, own_key=own_key, max_open=self.max_open, ttl=self.ttl, durable=False
             )
+        finally:
+            self._hand_back(conn)
+
+    def _hand_back(self, conn: asyncpg.Connection) -> None:
+        """asyncpg's release runs as a task of its own that the caller waits for: three turns of a busy event
+        loop between the hold and the upstream request. Nothing after the statement needs the connection,
+        so the call goes on and the release runs by itself (`close` waits for those still running)."""
+        task = asyncio.get_running_loop().create_task(self._pool.release(conn))
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
 
     async def _renew_forever(self) -> None:
         interval = self.ttl.total_seconds() / 3

@@ -32,6 +32,10 @@ log = structlog.get_logger(__name__)
 
 LOW_CREDIT_PERCENT = 20
 BATCH = 500
+# The writer waits this long for more calls to end before it writes: each statement wakes a PostgreSQL
+# backend, which cost as much CPU as relaying a whole answer; a busy process then writes one batch where it
+# wrote several. The holds stay this much longer, well within a turn's pause between two calls.
+LINGER_SECONDS = 0.01
 # A batch that failed on the database's side of things is tried again, longer apart each time, for as long as
 # its reservations live (`LLM_RESERVATION_TTL_SECONDS`): after that the sweep has charged them at their worst
 # case, and the exact charge would find their ledger rows already there.
@@ -180,6 +184,7 @@ class Meter:
         return task
 
     async def _write(self) -> None:
+        await asyncio.sleep(LINGER_SECONDS)
         while self._queue:
             batch, self._queue = self._queue[:BATCH], self._queue[BATCH:]
             low = await self._apply_until_done(batch)

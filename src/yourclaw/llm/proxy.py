@@ -30,6 +30,7 @@ from litestar.types import Send
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from yourclaw.db.engine import make_driver_pool
+from yourclaw.kit.asgi import ClientGone, hangup_deferred
 from yourclaw.kit.crypto import SecretBox
 from yourclaw.kit.settings import Settings
 from yourclaw.llm import call_bounds, warmup
@@ -206,20 +207,24 @@ class LlmProxy:
                 self.meter.refused(row.user_id, row.balance.total_millicents)
             raise
         call = Call(row.user_id, admitted.reference, own, admitted.held_millicents, purpose)
-        # Its own task, shielded: a caller that leaves while upstream is still thinking must not hide what
-        # the call costs (Anthropic bills it all the same), so the answer is then read for nobody.
-        sending = asyncio.ensure_future(self._send("POST", "/v1/messages", outgoing, admitted.body))
-        try:
-            upstream = await asyncio.shield(sending)
-        except asyncio.CancelledError:
-            sending.add_done_callback(lambda done: self._orphaned(done, call, head))
-            raise
-        except UpstreamUnreachable:
-            self._settle(call, head.model, Usage())
-            raise
-        except ProxyError:
-            self._settle(call, head.model, None)
-            raise
+        # A caller that leaves while upstream is still thinking must not hide what the call costs (Anthropic
+        # bills it all the same): the request is not cut, and its answer is then read for nobody.
+        with hangup_deferred() as hung_up:
+            try:
+                upstream = await self._send("POST", "/v1/messages", outgoing, admitted.body)
+            except UpstreamUnreachable:
+                self._settle(call, head.model, Usage())
+                raise
+            except ProxyError:
+                self._settle(call, head.model, None)
+                raise
+            except asyncio.CancelledError:
+                # Not a hang-up: the server stopping cut the request. What upstream billed is unknown.
+                self._settle(call, head.model, None)
+                raise
+            if hung_up():
+                self._orphaned(upstream, call, head)
+                raise ClientGone()
         if upstream.status != 200:
             # Anthropic bills no failed call.
             self._settle(call, head.model, Usage())
@@ -249,13 +254,8 @@ class LlmProxy:
         streaming = upstream.headers.get("content-type", "").startswith("text/event-stream")
         return Relay(upstream, UsageReader(head.model, streaming=streaming), call, self._settle)
 
-    def _orphaned(self, sending: asyncio.Future, call: Call, head: call_bounds.RequestHead) -> None:
-        """Upstream answered (or failed) after the caller left."""
-        if sending.cancelled() or sending.exception() is not None:
-            unbilled = isinstance(sending.exception(), UpstreamUnreachable) if not sending.cancelled() else False
-            self._settle(call, head.model, Usage() if unbilled else None)
-            return
-        upstream: aiohttp.ClientResponse = sending.result()
+    def _orphaned(self, upstream: aiohttp.ClientResponse, call: Call, head: call_bounds.RequestHead) -> None:
+        """Upstream answered after the caller left."""
         if upstream.status != 200:
             upstream.release()
             self._settle(call, head.model, Usage())
