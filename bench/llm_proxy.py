@@ -7,8 +7,9 @@ process) and `yourclaw serve --migrate` (a subprocess) with ANTHROPIC_BASE_URL p
 assistants, proxy tokens and credit are inserted directly. Then, at concurrency 1 and 32, each worker sends
 streaming `POST /v1/messages` requests alternately straight to the standin and through the proxy
 (`/llm/anthropic/v1/messages` with the assistant token as x-api-key), one keep-alive connection per worker and
-path, so both paths run under the same load in the same run. The load generator is aiohttp: with httpx it
-spent more CPU per call than the proxy did, and on a small machine the figures then measured the generator.
+path, so both paths run under the same load in the same run. The load generator is a small HTTP/1.1 client of
+its own (`_llm_proxy/client.py`): httpx, then aiohttp, spent as much CPU per call as the proxy did, and on a
+small machine the figures then measured the generator.
 Measured per request: time to the first body byte and to the end of the stream. Added time = proxy percentile
 minus direct percentile (every proxied call holds its worst case against the credits before it is forwarded).
 Every proxied call is then checked to have been charged (one ledger row each). Then the overdraft phase
@@ -27,14 +28,12 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import aiohttp  # noqa: E402
 
 # bench/ is on sys.path as the script's own directory.
 from _common.cpu import CpuMeter, GcPauses  # noqa: E402
@@ -50,6 +49,7 @@ from _common.processes import (  # noqa: E402
 from _common.product_env import inherited_env, product_env  # noqa: E402
 from _common.report import machine_summary, say, verdict  # noqa: E402
 from _common.stats import pct  # noqa: E402
+from _llm_proxy.client import Connection, build_request  # noqa: E402
 from _llm_proxy.overdraft import ALLOWANCE, run_overdraft  # noqa: E402
 from tests.harness.ports import free_port  # noqa: E402
 from tests.harness.rows import make_assistant  # noqa: E402
@@ -83,50 +83,35 @@ async def seed(dsn: str, encryption_key: str, credits: list[int]) -> list[tuple[
         await engine.dispose()
 
 
-async def one(http: aiohttp.ClientSession, url: str, headers: dict[str, str], body: bytes) -> tuple[float, float]:
-    began = time.perf_counter()
-    async with http.post(url, data=body, headers=headers) as response:
-        if response.status != 200:
-            raise RuntimeError(f"{url} answered {response.status}: {(await response.read())[:200]!r}")
-        first = None
-        async for _ in response.content.iter_any():
-            if first is None:
-                first = time.perf_counter()
-    end = time.perf_counter()
-    return (first or end) - began, end - began
-
-
 async def phase(
     standin_url: str, api_url: str, tokens_: list[str], concurrency: int, per_worker: int, warmup: int
 ) -> dict[str, tuple[list[float], list[float]]]:
     body = json.dumps(BODY).encode()
-    direct_url = standin_url + "/v1/messages"
-    proxy_url = api_url + "/llm/anthropic/v1/messages"
     results: dict[str, tuple[list[float], list[float]]] = {"direct": ([], []), "proxy": ([], [])}
+    base = {"anthropic-version": "2023-06-01", "content-type": "application/json"}
 
-    def session() -> aiohttp.ClientSession:
-        return aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=1), timeout=aiohttp.ClientTimeout(total=60), auto_decompress=False
-        )
+    def endpoint(url: str, path: str, key: str) -> tuple[str, int, bytes]:
+        host, port = url.removeprefix("http://").split(":")
+        return host, int(port), build_request(path, f"{host}:{port}", {**base, "x-api-key": key}, body)
 
     async def worker(n: int) -> None:
-        token = tokens_[n % len(tokens_)]
-        base = {"anthropic-version": "2023-06-01", "content-type": "application/json"}
         paths = {
-            "direct": (direct_url, {**base, "x-api-key": SHARED_KEY}),
-            "proxy": (proxy_url, {**base, "x-api-key": token}),
+            "direct": endpoint(standin_url, "/v1/messages", SHARED_KEY),
+            "proxy": endpoint(api_url, "/llm/anthropic/v1/messages", tokens_[n % len(tokens_)]),
         }
-        async with session() as direct, session() as proxied:
-            clients = {"direct": direct, "proxy": proxied}
+        connections = {name: Connection(host, port) for name, (host, port, _) in paths.items()}
+        try:
             for i in range(warmup + per_worker):
                 # Alternate, starting on a different path per worker: both see the same load.
                 order = ("direct", "proxy") if (i + n) % 2 == 0 else ("proxy", "direct")
                 for name in order:
-                    url, headers = paths[name]
-                    ttfb, total = await one(clients[name], url, headers, body)
+                    ttfb, total = await connections[name].post(paths[name][2])
                     if i >= warmup:
                         results[name][0].append(ttfb)
                         results[name][1].append(total)
+        finally:
+            for connection in connections.values():
+                connection.close()
 
     await asyncio.gather(*(worker(n) for n in range(concurrency)))
     return results
