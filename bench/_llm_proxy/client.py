@@ -26,7 +26,7 @@ class _Exchange(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self._buffer = bytearray()
         self._done: asyncio.Future | None = None
-        self._head: bytes | None = None
+        self._headed = False
         self._chunked = False
         self._left = 0  # content-length body: bytes still to come
         self.first: float | None = None
@@ -47,7 +47,7 @@ class _Exchange(asyncio.Protocol):
             raise self._lost
         self._buffer.clear()
         self.body.clear()
-        self._head, self.first, self.status = None, None, 0
+        self._headed, self.first, self.status = False, None, 0
         self._done = asyncio.get_running_loop().create_future()
         assert self.transport is not None
         self.transport.write(request)
@@ -58,7 +58,7 @@ class _Exchange(asyncio.Protocol):
             return
         self._buffer += data
         try:
-            if self._head is None and not self._read_head():
+            if not self._headed and not self._read_head():
                 return
             if self.first is None and self._buffer:
                 self.first = time.perf_counter()
@@ -73,7 +73,7 @@ class _Exchange(asyncio.Protocol):
             return False
         head = bytes(self._buffer[:end]).decode("latin-1")
         del self._buffer[: end + 4]
-        self._head = head.encode()
+        self._headed = True
         status_line, *header_lines = head.split("\r\n")
         self.status = int(status_line.split(" ", 2)[1])
         fields = {}

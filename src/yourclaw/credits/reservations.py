@@ -20,6 +20,7 @@ lost after the fact would leave its hold to be swept at the worst case.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -82,8 +83,8 @@ async def reserve(
 ) -> Refusal | None:
     """Hold `amount` millicents (0 for an own key) under `reference`; None when held, else why not.
     `conn` (the driver's, `db.engine.driver_connection`) is in autocommit: each statement commits alone.
-    `durable=False` commits the hold without waiting for its WAL flush: only for a caller whose settlement
-    charges with `settle_many` (see the module's docstring)."""
+    `durable=False` commits the hold without waiting for its WAL flush: only for a caller that settles with
+    `settle_many`, which charges with or without the hold (see the module's docstring)."""
     if amount < 0:
         raise ValueError("a reservation cannot be negative")
     params = (user_id, reference, amount, own_key, max_open, ttl)
@@ -140,8 +141,8 @@ class Settled:
 # are not charged). The ledger row is what makes a charge apply once: a call the sweep charged already, or
 # a settlement sent twice, finds it there; a call whose hold was lost (see the module's docstring) is charged
 # all the same. `applied` is every settlement that did something. Today's spend per user goes to usage_daily
-# as the other daily counters do; the balances after come back for the notices. `{also}` lets a caller add
-# CTEs that read `applied`, with parameters from $5 on (`llm.repository` adds the spend per model).
+# as the other daily counters do; the balances after come back for the notices. `{also}` is where a caller's
+# CTEs go (`settle_many`'s `also`: `llm.repository` adds the spend per model).
 _SETTLE = f"""
     WITH s AS (
         SELECT * FROM unnest($1::text[], $2::uuid[], $3::boolean[], $4::bigint[])
@@ -181,51 +182,32 @@ _SETTLE = f"""
 """
 
 
-def settle_statement(also: str = "") -> str:
-    """The settlement's SQL, with a caller's CTEs (`, name AS (...)`) that may read `applied`."""
+@functools.cache
+def _settle_statement(also: str) -> str:
     return _SETTLE.format(also=also)
 
 
-_SETTLE_ONLY = settle_statement()
-
-
-def settle_arguments(charges: list[Charge]) -> tuple[list, list, list, list]:
-    """$1-$4 of the settlement's SQL."""
+async def settle_many(
+    conn: asyncpg.Connection, charges: list[Charge], *, also: str = "", also_args: tuple = ()
+) -> tuple[list[Settled], dict[uuid.UUID, Balance]]:
+    """Settle calls at their exact cost; one already settled (or swept) is skipped. Returns the settlements
+    that applied and, per user charged, the balance after. `also` adds a caller's CTEs to the statement
+    (`, name AS (...)`, reading `applied`), with `also_args` as its parameters from $5 on."""
+    if not charges:
+        return [], {}
     if any(c.cost < 0 for c in charges):
         raise ValueError("a cost cannot be negative")
-    return (
+    rows = await conn.fetch(
+        _settle_statement(also),
         [c.reference for c in charges],
         [c.user_id for c in charges],
         [c.own_key for c in charges],
         [c.cost for c in charges],
+        *also_args,
     )
-
-
-def settled_rows(rows: list) -> tuple[list[Settled], dict[uuid.UUID, Balance]]:
-    """What the settlement's SQL returned: the settlements that applied and, per user charged, the balance."""
     settled = [Settled(r[0], r[1], r[2], int(r[3]), int(r[4])) for r in rows]
     balances = {r[1]: Balance(int(r[5]), int(r[6])) for r in rows if not r[2] and r[5] is not None}
     return settled, balances
-
-
-async def settle_many(
-    conn: asyncpg.Connection, charges: list[Charge]
-) -> tuple[list[Settled], dict[uuid.UUID, Balance]]:
-    """Settle calls at their exact cost; one already settled (or swept) is skipped. Returns the settlements
-    that applied and, per user charged, the balance after."""
-    if not charges:
-        return [], {}
-    return settled_rows(await conn.fetch(_SETTLE_ONLY, *settle_arguments(charges)))
-
-
-@dataclass(frozen=True)
-class Held:
-    """A reservation as the sweep finds it."""
-
-    reference: str
-    user_id: uuid.UUID
-    own_key: bool
-    amount: int  # millicents
 
 
 _EXPIRED = """
@@ -234,7 +216,8 @@ _EXPIRED = """
 """
 
 
-async def expired(conn: asyncpg.Connection, limit: int = 500) -> list[Held]:
-    """Reservations left by a process that died, with what each held: settled at that worst case, since
-    nothing is known of what their calls used. Locked (SKIP LOCKED) until the caller's transaction ends."""
-    return [Held(row[0], row[1], row[2], int(row[3])) for row in await conn.fetch(_EXPIRED, limit)]
+async def expired(conn: asyncpg.Connection, limit: int = 500) -> list[Charge]:
+    """Reservations left by a process that died, each as a charge of what it held: settled at that worst
+    case, since nothing is known of what their calls used. Locked (SKIP LOCKED) until the caller's
+    transaction ends."""
+    return [Charge(row[0], row[1], row[2], int(row[3])) for row in await conn.fetch(_EXPIRED, limit)]

@@ -141,7 +141,7 @@ def service_of(reference: str) -> Service | None:
     return prefix if prefix in REASONS else None  # type: ignore[return-value]
 
 
-async def settle_orphans(conn: asyncpg.Connection, held: list[reservations.Held]) -> int:
+async def settle_orphans(conn: asyncpg.Connection, held: list[reservations.Charge]) -> int:
     """Service reservations a dead process left (`reservations.expired`, locked by the caller): charged at what
     they held under their service's reason, as an LLM call's would be. Returns how many applied."""
     done = 0
@@ -149,7 +149,7 @@ async def settle_orphans(conn: asyncpg.Connection, held: list[reservations.Held]
         service = service_of(hold.reference)
         if service is None:
             continue
-        done += await settle(conn, hold.user_id, service, Admitted(hold.reference, 0), cost_millicents=hold.amount)
+        done += await settle(conn, hold.user_id, service, Admitted(hold.reference, 0), cost_millicents=hold.cost)
     return done
 
 

@@ -52,7 +52,7 @@ class Spend:
     server_tool_requests: int = 0
 
 
-# Added to the settlement's own statement (`reservations.settle_statement`): the spend of the settlements that
+# Added to the settlement's own statement (`reservations.settle_many`'s `also`): the spend of the settlements that
 # applied lands in the same commit, and a batch costs one round trip. Constant text, whatever the batch size.
 _SPEND = """, spent AS (
         INSERT INTO llm_spend_daily AS d (user_id, model, purpose, own_key, calls, input_tokens, output_tokens,
@@ -75,7 +75,6 @@ _SPEND = """, spent AS (
             millicents = d.millicents + excluded.millicents,
             updated_at = now()
     )"""
-_SETTLE_CALLS = reservations.settle_statement(also=_SPEND)
 
 
 async def settle_calls(
@@ -83,22 +82,17 @@ async def settle_calls(
 ) -> tuple[list[reservations.Settled], dict[uuid.UUID, Balance]]:
     """Settles calls (`reservations.settle_many`) and adds what the ones that applied used to today's spend,
     in one statement: it commits alone (the driver's connection is in autocommit)."""
-    if not calls:
-        return [], {}
-    spends = [(charge.reference, spend) for charge, spend in calls]
-    rows = await conn.fetch(
-        _SETTLE_CALLS,
-        *reservations.settle_arguments([charge for charge, _ in calls]),
-        [reference for reference, _ in spends],
-        [s.model[:100] for _, s in spends],
-        [s.purpose for _, s in spends],
-        [s.input_tokens for _, s in spends],
-        [s.output_tokens for _, s in spends],
-        [s.cache_write_tokens for _, s in spends],
-        [s.cache_read_tokens for _, s in spends],
-        [s.server_tool_requests for _, s in spends],
+    spend_args = (
+        [charge.reference for charge, _ in calls],
+        [s.model[:100] for _, s in calls],
+        [s.purpose for _, s in calls],
+        [s.input_tokens for _, s in calls],
+        [s.output_tokens for _, s in calls],
+        [s.cache_write_tokens for _, s in calls],
+        [s.cache_read_tokens for _, s in calls],
+        [s.server_tool_requests for _, s in calls],
     )
-    return reservations.settled_rows(rows)
+    return await reservations.settle_many(conn, [charge for charge, _ in calls], also=_SPEND, also_args=spend_args)
 
 
 async def credit_period(session: AsyncSession, user_id: uuid.UUID) -> str:

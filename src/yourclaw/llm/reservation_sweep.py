@@ -30,10 +30,9 @@ async def settle_expired(engine: AsyncEngine) -> int:
         services = await service_usage.settle_orphans(
             conn, [h for h in expired if service_usage.service_of(h.reference)]
         )
-        held = [h for h in expired if not service_usage.service_of(h.reference)]
         unsettled = repo.Spend(model="unknown", purpose="unsettled")
         settled, _ = await repo.settle_calls(
-            conn, [(reservations.Charge(h.reference, h.user_id, h.own_key, h.amount), unsettled) for h in held]
+            conn, [(charge, unsettled) for charge in expired if not service_usage.service_of(charge.reference)]
         )
     for done in settled:
         log.warning(

@@ -92,7 +92,7 @@ class UsageReader:
             self._buffer += chunk
             return
         if not self._buffer and chunk.endswith(b"\n") and b'"usage"' not in chunk:
-            # Whole events with no usage, most of a stream's text: nothing to keep or decode.
+            # Whole lines with no usage, most of a stream's text: nothing to keep or decode.
             return
         self._buffer += chunk
         end = self._buffer.rfind(b"\n")
